@@ -1,0 +1,1 @@
+"""WFST grammars (pynini) and graph building."""
