@@ -1,0 +1,150 @@
+"""Two-talker mixtures simulated from any single-talker CutSet, with per-speaker timed transcripts.
+
+``simulate_two_talker`` pairs cuts of different speakers and mixes them with lhotse's
+``Cut.mix`` (a lazy ``MixedCut``): the second talker starts at an offset chosen so that the
+overlap ratio -- overlapped time divided by the mixture's duration, as in LibriCSS -- is drawn
+uniformly from ``[min_overlap, max_overlap]`` (clipped to what the two durations allow). Each
+mixture keeps both supervisions with their start offsets, speakers and texts.
+``materialize`` writes mixtures to wav files and returns plain ``MonoCut``s carrying the same
+timed supervisions, so later stages see ordinary recordings. Reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from lhotse.cut import Cut
+from tqdm import tqdm
+
+from asr.errors import DataDirError
+
+
+@dataclass
+class MixtureConfig:
+    """How many mixtures and how much they overlap."""
+
+    num_mixtures: int | None = None  # default: len(cuts) // 2
+    min_overlap: float = 0.0  # overlap ratio = overlapped seconds / mixture seconds
+    max_overlap: float = 0.5
+    max_level_db: float = 5.0  # second talker's level relative to the first, uniform in +-this
+    seed: int = 0
+
+
+def offset_for_overlap(first_duration: float, second_duration: float, ratio: float) -> float:
+    """Start of the second talker (s) so that overlap / mixture duration equals ``ratio``.
+
+    With offset o, first d1, second d2: partial overlap gives (d1 - o) / (o + d2) = r, so
+    o = (d1 - r d2) / (1 + r). The largest reachable ratio is min(d1, d2) / max(d1, d2)
+    (one talker inside the other); larger requests are clipped to it. ``ratio`` 0 starts the
+    second talker where the first ends.
+    """
+    if first_duration <= 0 or second_duration <= 0:
+        raise ValueError(f"durations must be positive, got {first_duration}, {second_duration}")
+    max_ratio = min(first_duration, second_duration) / max(first_duration, second_duration)
+    ratio = min(max(ratio, 0.0), max_ratio)
+    offset = (first_duration - ratio * second_duration) / (1.0 + ratio)
+    # At the clip point the formula lands exactly on the containment boundary; keep it there.
+    return max(0.0, min(offset, first_duration))
+
+
+def overlap_ratio(segments: Iterable[tuple[float, float]]) -> float:
+    """Overlapped time of two (start, end) segments divided by the span they cover together."""
+    (s1, e1), (s2, e2) = segments
+    overlap = max(0.0, min(e1, e2) - max(s1, s2))
+    span = max(e1, e2) - min(s1, s2)
+    return overlap / span if span > 0 else 0.0
+
+
+def mix_with_delays(cuts: list[Cut], delays: list[float], mix_id: str, gains_db: list[float] | None = None) -> Cut:
+    """Overlay ``cuts`` so that ``cuts[i]`` starts at ``delays[i]`` seconds; returns a ``MixedCut``.
+
+    ``gains_db[i]`` (relative to the first cut, as lhotse's ``snr``) scales track i; ``None``
+    sums the tracks as they are.
+    """
+    if len(cuts) != len(delays) or not cuts:
+        raise ValueError(f"{mix_id}: {len(cuts)} cuts but {len(delays)} delays")
+    order = sorted(range(len(cuts)), key=lambda i: delays[i])
+    base = cuts[order[0]]
+    if delays[order[0]] > 0:
+        base = base.pad(duration=base.duration + delays[order[0]], direction="left")
+    mixed = base
+    for i in order[1:]:
+        snr = None if gains_db is None else -gains_db[i]
+        mixed = mixed.mix(cuts[i], offset_other_by=delays[i], allow_padding=True, snr=snr)
+    return mixed.with_id(mix_id)
+
+
+def simulate_two_talker(cuts: CutSet, config: MixtureConfig | None = None) -> CutSet:
+    """Lazy two-talker ``MixedCut``s from single-talker ``cuts`` (speakers must be set and differ).
+
+    Ids are ``mix-{n:06d}``; every mixture has exactly two supervisions, of two speakers.
+    """
+    cfg = config or MixtureConfig()
+    if not 0.0 <= cfg.min_overlap <= cfg.max_overlap <= 1.0:
+        raise ValueError(f"overlap range must satisfy 0 <= min <= max <= 1, got {cfg.min_overlap}..{cfg.max_overlap}")
+    pool = sorted(cuts, key=lambda c: c.id)
+    for cut in pool:
+        if len(cut.supervisions) != 1 or not cut.supervisions[0].speaker:
+            raise DataDirError(f"cut {cut.id}: a single-talker cut needs exactly one supervision with a speaker")
+    by_speaker: dict[str, list[Cut]] = {}
+    for cut in pool:
+        by_speaker.setdefault(cut.supervisions[0].speaker, []).append(cut)
+    if len(by_speaker) < 2:
+        raise DataDirError(f"two-talker mixtures need 2+ speakers, the cuts have {sorted(by_speaker)}")
+    speakers = sorted(by_speaker)
+    rng = random.Random(cfg.seed)
+    num = cfg.num_mixtures if cfg.num_mixtures is not None else len(pool) // 2
+    mixtures = []
+    for n in range(num):
+        spk_a, spk_b = rng.sample(speakers, 2)
+        first, second = rng.choice(by_speaker[spk_a]), rng.choice(by_speaker[spk_b])
+        ratio = rng.uniform(cfg.min_overlap, cfg.max_overlap)
+        offset = offset_for_overlap(first.duration, second.duration, ratio)
+        level = rng.uniform(-cfg.max_level_db, cfg.max_level_db) if cfg.max_level_db > 0 else None
+        gains = None if level is None else [0.0, level]
+        mixtures.append(mix_with_delays([first, second], [0.0, offset], f"mix-{n:06d}", gains))
+    return CutSet.from_cuts(mixtures)
+
+
+def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> CutSet:
+    """Write each (mixed) cut's audio to ``audio_dir/<id>.wav`` and return ``MonoCut``s.
+
+    Supervisions keep their start offsets, speakers and texts; their ids become ``<id>-<k>``.
+    A mixture whose peak exceeds 1 is scaled down to 0.99 peak (no clipping). Existing files are
+    reused, so an interrupted run resumes.
+    """
+    from asr.audio import save_audio
+
+    audio_dir = Path(audio_dir)
+    out = []
+    for cut in tqdm(list(cuts), desc="mixing", disable=not progress):
+        path = audio_dir / f"{cut.id}.wav"
+        sample_rate = cut.sampling_rate
+        if not path.exists():
+            audio = cut.load_audio()[0].astype(np.float32)
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak > 1.0:
+                audio *= 0.99 / peak
+            save_audio(path, audio, sample_rate)
+        recording = Recording.from_file(path, recording_id=cut.id)
+        supervisions = [
+            SupervisionSegment(
+                id=f"{cut.id}-{k}",
+                recording_id=cut.id,
+                start=round(max(0.0, sup.start), 4),
+                duration=round(min(sup.duration, recording.duration - max(0.0, sup.start)), 4),
+                channel=0,
+                text=sup.text,
+                speaker=sup.speaker,
+                language=sup.language,
+                custom={"source": sup.id},
+            )
+            for k, sup in enumerate(sorted(cut.supervisions, key=lambda s: (s.start, s.speaker or "")))
+        ]
+        out.append(MonoCut(id=cut.id, start=0.0, duration=recording.duration, channel=0, recording=recording, supervisions=supervisions))
+    return CutSet.from_cuts(out)
