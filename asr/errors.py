@@ -19,3 +19,11 @@ class TokenizerError(AsrError):
 
 class ModelDirError(AsrError):
     """A model dir or checkpoint that is missing pieces or does not match its config."""
+
+
+class GrammarError(AsrError):
+    """An ITN grammar, override, user whitelist file or compiled grammar that cannot be used."""
+
+
+class LossInputError(AsrError):
+    """Loss inputs with inconsistent shapes, out-of-vocabulary symbols or impossible lengths."""
