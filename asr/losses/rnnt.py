@@ -1,0 +1,227 @@
+"""Full RNN-T loss over the whole (N, T, U+1, V) joiner output, k2-style API.
+
+Topologies (``rnnt_type``):
+  * ``"regular"``: any number of symbols per frame; blank advances t. The last arc of every
+    path is the blank from (U_n, T_n - 1) to (U_n, T_n).
+  * ``"modified"``: at most one symbol per frame; emitting a symbol also advances t, so a
+    path needs ``U_n <= T_n``.
+
+Conventions follow k2: ``px[n, s, t]`` = log-prob of emitting symbol ``s+1`` at node (s, t),
+``py[n, s, t]`` = log-prob of blank (``termination_symbol``) at (s, t); the score is the total
+log-prob of the lattice (``asr.losses.lattice``) and the loss its negation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from asr.errors import LossInputError
+from asr.losses.lattice import mutual_information_recursion
+
+RNNT_TYPES = ("regular", "modified")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_rnnt_args(
+    symbols: Tensor,
+    num_frames: int,
+    num_positions: int,
+    vocab_size: int,
+    boundary: Tensor | None,
+    termination_symbol: int,
+    rnnt_type: str,
+    reduction: str,
+    what: str,
+) -> Tensor:
+    """Validate the shared arguments of every loss; returns boundary (N, 4), filled in if None.
+
+    Args:
+        symbols: (N, U) int64 target ids, padded with any valid id beyond U_n.
+        num_frames: T.  num_positions: U + 1 as seen in the logits/lm.  vocab_size: V.
+        what: the function name, used in error messages.
+    """
+    if not isinstance(symbols, Tensor) or symbols.dim() != 2:
+        shape = tuple(symbols.shape) if isinstance(symbols, Tensor) else type(symbols).__name__
+        raise LossInputError(f"{what}: symbols must be an (N, U) tensor, got {shape}")
+    if symbols.dtype != torch.int64:
+        raise LossInputError(f"{what}: symbols must be int64, got {symbols.dtype}")
+    N, U = symbols.shape
+    if num_positions != U + 1:
+        raise LossInputError(
+            f"{what}: symbols have U={U} but the symbol-position axis has {num_positions} entries "
+            f"(expected U+1={U + 1})"
+        )
+    if num_frames < 1:
+        raise LossInputError(f"{what}: need at least one frame, got T={num_frames}")
+    if rnnt_type not in RNNT_TYPES:
+        raise LossInputError(f"{what}: rnnt_type must be one of {RNNT_TYPES}, got {rnnt_type!r}")
+    if reduction not in REDUCTIONS:
+        raise LossInputError(f"{what}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0 <= termination_symbol < vocab_size:
+        raise LossInputError(f"{what}: termination_symbol {termination_symbol} outside vocabulary of size {vocab_size}")
+    if U > 0:
+        lo, hi = int(symbols.min()), int(symbols.max())
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            row = int(((symbols == bad).any(dim=1)).nonzero()[0])
+            raise LossInputError(
+                f"{what}: utterance {row} has symbol id {bad} outside the vocabulary [0, {vocab_size})"
+            )
+    if boundary is None:
+        boundary = torch.tensor([0, 0, U, num_frames], dtype=torch.int64, device=symbols.device).expand(N, 4)
+    else:
+        if isinstance(boundary, (int, float)):
+            raise LossInputError(
+                f"{what}: boundary must be an (N, 4) tensor or None, got {boundary!r} "
+                "(note: unlike k2, the third positional argument of rnnt_loss is boundary; "
+                "pass termination_symbol by keyword)"
+            )
+        if boundary.shape != (N, 4):
+            raise LossInputError(f"{what}: boundary must have shape (N, 4) = ({N}, 4), got {tuple(boundary.shape)}")
+        boundary = boundary.to(torch.int64)
+        if bool((boundary[:, :2] != 0).any()):
+            raise LossInputError(f"{what}: boundary rows must be [0, 0, U_n, T_n]; nonzero starts are not supported")
+        for col, name, limit in ((2, "U_n", U), (3, "T_n", num_frames)):
+            bad = ((boundary[:, col] < 0) | (boundary[:, col] > limit)).nonzero()
+            if len(bad):
+                n = int(bad[0])
+                raise LossInputError(f"{what}: utterance {n} has {name}={int(boundary[n, col])} outside [0, {limit}]")
+        bad = (boundary[:, 3] < 1).nonzero()
+        if len(bad):
+            raise LossInputError(f"{what}: utterance {int(bad[0])} has T_n=0 frames; every utterance needs T_n >= 1")
+    if rnnt_type == "modified":
+        bad = (boundary[:, 2] > boundary[:, 3]).nonzero()
+        if len(bad):
+            n = int(bad[0])
+            raise LossInputError(
+                f"{what}: utterance {n} has U_n={int(boundary[n, 2])} symbols but only T_n={int(boundary[n, 3])} "
+                "frames; the modified topology emits at most one symbol per frame"
+            )
+    return boundary
+
+
+def fix_for_boundary(px: Tensor, boundary: Tensor) -> Tensor:
+    """Regular topology: forbid emitting at frame T_n (px[n, :, T_n] = -inf). px (N, S, T+1)."""
+    N, S, T1 = px.shape
+    index = boundary[:, 3].reshape(N, 1, 1).expand(N, S, 1)
+    return px.scatter(2, index, float("-inf"))
+
+
+def add_delay_penalty(px: Tensor, boundary: Tensor, delay_penalty: float, rnnt_type: str) -> Tensor:
+    """k2's delay penalty: add ``delay_penalty * ((T_n - 1) / 2 - t)`` to px[n, :, t].
+
+    Emitting a symbol at an early frame gets a bonus and at a late frame a penalty, which pushes
+    the model toward emitting symbols earlier. px (N, S, T+1) or (N, S, T).
+    """
+    if delay_penalty == 0.0:
+        return px
+    N, S, T0 = px.shape
+    offset = (boundary[:, 3].to(px.dtype) - 1) / 2
+    penalty = offset.reshape(N, 1, 1) - torch.arange(T0, device=px.device, dtype=px.dtype).reshape(1, 1, T0)
+    return px + penalty * delay_penalty
+
+
+def reduce_loss(negated_scores: Tensor, reduction: str) -> Tensor:
+    """Per-utterance scores (N,) -> loss: "none" (N,), "sum" or "mean" over utterances."""
+    if reduction == "none":
+        return -negated_scores
+    if reduction == "sum":
+        return -negated_scores.sum()
+    return -negated_scores.mean()
+
+
+class _SymbolLogProbs(torch.autograd.Function):
+    """log_softmax(logits)[..., ids] and [..., blank] without materializing log_softmax.
+
+    Autograd through logsumexp + two gathers would keep several (N, T, K, V) temporaries
+    alive in backward; here forward only keeps the normalizers (computed per utterance) and
+    backward writes the single (N, T, K, V) gradient in place.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, ids: Tensor, blank: int):  # type: ignore[override]
+        # logits (N, T, K, V); ids (N, T, K) int64
+        normalizers = torch.stack([torch.logsumexp(logits[n], dim=-1) for n in range(logits.shape[0])])
+        sym = torch.gather(logits, 3, ids.unsqueeze(-1)).squeeze(-1) - normalizers
+        blk = logits[..., blank] - normalizers
+        ctx.blank = blank
+        ctx.save_for_backward(logits, ids, normalizers)
+        return sym, blk
+
+    @staticmethod
+    def backward(ctx, grad_sym: Tensor, grad_blk: Tensor):  # type: ignore[override]
+        logits, ids, normalizers = ctx.saved_tensors
+        grad = torch.sub(logits, normalizers.unsqueeze(-1))
+        grad.exp_()
+        grad.mul_(-(grad_sym + grad_blk).unsqueeze(-1))
+        grad.scatter_add_(3, ids.unsqueeze(-1), grad_sym.unsqueeze(-1))
+        grad[..., ctx.blank] += grad_blk
+        return grad, None, None
+
+
+def symbol_logprobs(logits: Tensor, ids: Tensor, blank: int) -> tuple[Tensor, Tensor]:
+    """Normalized log-probs of ``ids`` and of ``blank``.
+
+    Args:
+        logits: (N, T, K, V) unnormalized joiner output.
+        ids: (N, T, K) int64 symbol id wanted at each (n, t, k).
+    Returns:
+        (sym, blk), both (N, T, K).
+    """
+    return _SymbolLogProbs.apply(logits, ids, blank)
+
+
+def get_rnnt_logprobs_joint(
+    logits: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Tensor,
+    rnnt_type: str = "regular",
+) -> tuple[Tensor, Tensor]:
+    """px, py for the full loss. logits (N, T, U+1, V) -> px (N, U, T+1 | T), py (N, U+1, T)."""
+    N, T, S1, V = logits.shape
+    S = S1 - 1
+    with_terminal = torch.cat([symbols, symbols.new_full((N, 1), termination_symbol)], dim=1)  # (N, S+1)
+    sym, blk = symbol_logprobs(logits, with_terminal.unsqueeze(1).expand(N, T, S1), termination_symbol)
+    px = sym[:, :, :S].permute(0, 2, 1)  # (N, S, T)
+    py = blk.permute(0, 2, 1)  # (N, S+1, T)
+    if rnnt_type == "regular":
+        px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
+        px = fix_for_boundary(px, boundary)
+    return px, py
+
+
+def rnnt_loss(
+    logits: Tensor,
+    symbols: Tensor,
+    boundary: Tensor | None = None,
+    termination_symbol: int = 0,
+    rnnt_type: str = "regular",
+    reduction: str = "mean",
+    delay_penalty: float = 0.0,
+) -> Tensor:
+    """Full RNN-T loss (negative total log-prob of the targets).
+
+    Args:
+        logits: (N, T, U+1, V) joiner output for every (frame, symbol position) pair.
+        symbols: (N, U) int64 targets.
+        boundary: (N, 4) int64 rows ``[0, 0, U_n, T_n]``, or None for all ``[0, 0, U, T]``.
+        termination_symbol: the blank id.
+        rnnt_type: "regular" or "modified".
+        reduction: "mean" (over utterances), "sum" or "none" (N,).
+        delay_penalty: k2's delay penalty on symbol emission time (0 disables it).
+
+    Returns:
+        The loss; a scalar, or (N,) for reduction "none".
+    """
+    if not isinstance(logits, Tensor) or logits.dim() != 4:
+        raise LossInputError(f"rnnt_loss: logits must be (N, T, U+1, V), got {getattr(logits, 'shape', logits)}")
+    N, T, S1, V = logits.shape
+    if symbols.dim() == 2 and symbols.shape[0] != N:
+        raise LossInputError(f"rnnt_loss: logits have N={N} utterances but symbols have {symbols.shape[0]}")
+    boundary = check_rnnt_args(symbols, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
+    px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
+    px = add_delay_penalty(px, boundary, delay_penalty, rnnt_type)
+    scores = mutual_information_recursion(px, py, boundary)
+    return reduce_loss(scores, reduction)
