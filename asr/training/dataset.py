@@ -1,0 +1,165 @@
+"""Training batches from a lhotse CutSet with precomputed features.
+
+``AsrDataset`` is a lhotse-style map dataset: the sampler yields a ``CutSet`` (one mini-batch) and
+``dataset[cuts]`` loads and pads its features, applies SpecAugment when training, and turns the
+transcripts into token ids. ``make_sampler`` buckets cuts by duration so that each batch holds
+about ``max_duration`` seconds of audio, split across ranks under torch.distributed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler, SpecAugment
+from lhotse.dataset.collation import collate_features
+
+from asr.errors import DataDirError, TokenizerError
+
+
+class TokenEncoder(Protocol):
+    """What the dataset needs from ``asr.text.Tokenizer``."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+@dataclass
+class SpecAugmentConfig:
+    """lhotse ``SpecAugment`` settings; ``time_warp_factor`` 0 turns time warping off."""
+
+    enabled: bool = True
+    time_warp_factor: int = 80
+    num_feature_masks: int = 2
+    features_mask_size: int = 27
+    num_frame_masks: int = 10
+    frames_mask_size: int = 100
+    max_frames_mask_fraction: float = 0.15
+    p: float = 0.9
+
+    def build(self) -> SpecAugment | None:
+        if not self.enabled:
+            return None
+        return SpecAugment(
+            time_warp_factor=self.time_warp_factor if self.time_warp_factor > 0 else None,
+            num_feature_masks=self.num_feature_masks,
+            features_mask_size=self.features_mask_size,
+            num_frame_masks=self.num_frame_masks,
+            frames_mask_size=self.frames_mask_size,
+            max_frames_mask_fraction=self.max_frames_mask_fraction,
+            p=self.p,
+        )
+
+
+@dataclass
+class DataConfig:
+    """Batching settings (``data:`` in a recipe's ``conf/train.yaml``)."""
+
+    max_duration: float = 200.0
+    num_buckets: int = 10
+    shuffle: bool = True
+    drop_last: bool = False
+    max_cut_duration: float = 30.0
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+
+
+def cut_text(cut: Any) -> str:
+    """The transcript of a cut: its supervisions' texts joined by spaces."""
+    return " ".join(s.text.strip() for s in cut.supervisions if s.text is not None and s.text.strip())
+
+
+def encode_cut(cut: Any, tokenizer: TokenEncoder) -> list[int]:
+    """Token ids of a cut's transcript; an unrepresentable transcript raises ``TokenizerError`` naming the cut."""
+    if not cut.supervisions:
+        raise DataDirError(f"cut {cut.id}: has no supervision (no transcript to train on)")
+    text = cut_text(cut)
+    try:
+        return tokenizer.encode(text)
+    except TokenizerError as e:
+        raise TokenizerError(f"cut {cut.id}: transcript {text!r} cannot be tokenized: {e}") from e
+
+
+def check_transcripts(cuts: CutSet, tokenizer: TokenEncoder, source: str = "cuts") -> int:
+    """Tokenize every transcript once before training, so a bad one fails at start, not mid-epoch.
+
+    Also requires precomputed features. Returns the number of cuts checked.
+    """
+    n = 0
+    for cut in cuts:
+        if not cut.has_features:
+            raise DataDirError(f"{source}: cut {cut.id} has no precomputed features (run the feature stage first)")
+        encode_cut(cut, tokenizer)
+        n += 1
+    if n == 0:
+        raise DataDirError(f"{source}: no cuts")
+    return n
+
+
+class AsrDataset(torch.utils.data.Dataset):
+    """Map a ``CutSet`` mini-batch to padded features and token ids.
+
+    Returns a dict with ``features`` (N, T, F) float32, ``feature_lens`` (N,) int64,
+    ``targets`` (list of N token-id lists), ``cut_ids`` and ``texts`` (N strings each).
+    """
+
+    def __init__(self, tokenizer: TokenEncoder, spec_augment: SpecAugment | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.spec_augment = spec_augment
+
+    def __getitem__(self, cuts: CutSet) -> dict[str, Any]:
+        cuts = cuts.sort_by_duration(ascending=False)
+        targets = [encode_cut(cut, self.tokenizer) for cut in cuts]
+        features, feature_lens = collate_features(cuts)
+        if self.spec_augment is not None:
+            features = self.spec_augment(features)
+        return {
+            "features": features,
+            "feature_lens": feature_lens.to(torch.int64),
+            "targets": targets,
+            "cut_ids": [cut.id for cut in cuts],
+            "texts": [cut_text(cut) for cut in cuts],
+        }
+
+
+def make_sampler(
+    cuts: CutSet,
+    config: DataConfig,
+    *,
+    shuffle: bool | None = None,
+    seed: int = 0,
+    world_size: int | None = None,
+    rank: int | None = None,
+) -> DynamicBucketingSampler:
+    """Duration-bucketed sampler: about ``config.max_duration`` seconds of audio per batch.
+
+    Under torch.distributed each rank draws its own batches (lhotse keeps the number of
+    batches equal across ranks).
+    """
+    num_buckets = config.num_buckets
+    if not cuts.is_lazy:  # lhotse needs at least one cut per bucket
+        num_buckets = max(1, min(num_buckets, len(cuts)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
+        return DynamicBucketingSampler(
+            cuts,
+            max_duration=config.max_duration,
+            num_buckets=num_buckets,
+            shuffle=config.shuffle if shuffle is None else shuffle,
+            drop_last=config.drop_last,
+            seed=seed,
+            world_size=world_size,
+            rank=rank,
+        )
+
+
+def make_dataloader(dataset: AsrDataset, sampler: DynamicBucketingSampler) -> torch.utils.data.DataLoader:
+    """A DataLoader in the main process, so the sampler state saved in a checkpoint is exact.
+
+    It gets its own generator so that starting an epoch does not draw from the global torch RNG
+    (a resumed run must see the same SpecAugment and dropout draws as an uninterrupted one).
+    """
+    return torch.utils.data.DataLoader(
+        dataset, sampler=sampler, batch_size=None, num_workers=0, generator=torch.Generator().manual_seed(0)
+    )
