@@ -1,0 +1,115 @@
+"""Modified beam search (icefall): at most one token per encoder frame, hypotheses with the same
+token sequence merged by adding their probabilities, batched over utterances.
+
+Each frame, every live hypothesis of every utterance goes through one joiner call; each
+utterance keeps the ``beam`` best (hypothesis, token) extensions; all hypotheses that got a new
+token go through one batched predictor step. ``modified_beam_search_step`` continues a list of
+beams over the next chunk of frames (streaming); ``modified_beam_search`` runs whole utterances.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from asr.decoding.hypothesis import Hypothesis
+from asr.models.decoder import cat_states
+from asr.models.model import Transducer
+
+Beam = list[Hypothesis]
+
+
+@torch.no_grad()
+def init_beams(model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> list[Beam]:
+    """One beam per utterance holding the empty hypothesis (predictor has seen the blank)."""
+    blank = torch.full((1,), model.blank_id, dtype=torch.int64, device=device)
+    out, state = model.predictor.step(blank, model.predictor.init_state(1, device))
+    proj = model.joiner.project_decoder(out)[0]
+    return [[Hypothesis(decoder_out=proj, predictor_state=state)] for _ in range(batch_size)]
+
+
+def best_hypothesis(beam: Beam) -> Hypothesis:
+    return max(beam, key=lambda h: h.log_prob)
+
+
+def _log_add(a: float, b: float) -> float:
+    hi, lo = max(a, b), min(a, b)
+    return hi + math.log1p(math.exp(lo - hi)) if lo > -math.inf else hi
+
+
+@torch.no_grad()
+def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
+                              beams: list[Beam], frame_offsets: list[int], beam: int = 4) -> list[Beam]:
+    """Continue the N ``beams`` over the next encoder frames.
+
+    encoder_out: (N, T, C); encoder_out_lens: (N,); frame_offsets: encoder frames each utterance
+    consumed before this call (token timestamps are absolute). Returns the new beams.
+    """
+    if beam < 1:
+        raise ValueError("beam must be >= 1")
+    blank = model.blank_id
+    enc_proj = model.joiner.project_encoder(encoder_out)  # (N, T, J)
+    lens = encoder_out_lens.tolist()
+    beams = [list(b) for b in beams]
+    for t in range(max(lens, default=0)):
+        active = [n for n in range(len(beams)) if t < lens[n]]
+        if not active:
+            break
+        flat = [h for n in active for h in beams[n]]
+        utt_of_hyp = torch.tensor([n for n in active for _ in beams[n]], device=encoder_out.device)
+        dec = torch.stack([h.decoder_out for h in flat])  # (H, J)
+        log_probs = model.joiner(enc_proj[utt_of_hyp, t], dec).log_softmax(dim=-1)  # (H, V)
+        scores = log_probs + torch.tensor([h.log_prob for h in flat], device=log_probs.device)[:, None]
+        vocab = scores.size(1)
+        extend: list[tuple[int, Hypothesis, int]] = []  # (utterance, parent, token) needing a predictor step
+        new_beams: dict[int, dict[tuple[int, ...], Hypothesis]] = {}
+        start = 0
+        for n in active:
+            num = len(beams[n])
+            utt_scores = scores[start:start + num].reshape(-1)
+            top_scores, top_idx = utt_scores.topk(min(beam, utt_scores.numel()))
+            merged: dict[tuple[int, ...], Hypothesis] = {}
+            pending: list[tuple[Hypothesis, int, float]] = []
+            for score, flat_idx in zip(top_scores.tolist(), top_idx.tolist()):
+                parent, token = beams[n][flat_idx // vocab], flat_idx % vocab
+                if token == blank:
+                    key = parent.key
+                    if key in merged:
+                        merged[key].log_prob = _log_add(merged[key].log_prob, score)
+                    else:
+                        merged[key] = Hypothesis(list(parent.tokens), list(parent.timestamps), score,
+                                                 parent.decoder_out, parent.predictor_state)
+                else:
+                    pending.append((parent, token, score))
+            for parent, token, score in pending:
+                key = parent.key + (token,)
+                if key in merged:  # same sequence reached by a blank from a longer hypothesis
+                    merged[key].log_prob = _log_add(merged[key].log_prob, score)
+                    continue
+                hyp = Hypothesis(parent.tokens + [token], parent.timestamps + [frame_offsets[n] + t], score)
+                merged[key] = hyp
+                extend.append((n, parent, token))
+            new_beams[n] = merged
+            start += num
+        if extend:
+            tokens = torch.tensor([tok for _, _, tok in extend], device=encoder_out.device)
+            out, state = model.predictor.step(tokens, cat_states([p.predictor_state for _, p, _ in extend]))
+            proj = model.joiner.project_decoder(out)
+            for i, (n, parent, tok) in enumerate(extend):
+                hyp = new_beams[n][parent.key + (tok,)]
+                hyp.decoder_out = proj[i]
+                hyp.predictor_state = tuple(s[i:i + 1] for s in state)
+        for n in active:
+            beams[n] = list(new_beams[n].values())
+    return beams
+
+
+@torch.no_grad()
+def modified_beam_search(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
+                         beam: int = 4) -> list[Hypothesis]:
+    """Best hypothesis per utterance. encoder_out: (N, T, C); encoder_out_lens: (N,)."""
+    beams = init_beams(model, encoder_out.size(0), encoder_out.device)
+    beams = modified_beam_search_step(model, encoder_out, encoder_out_lens, beams, [0] * len(beams), beam)
+    return [best_hypothesis(b) for b in beams]

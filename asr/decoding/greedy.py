@@ -1,0 +1,98 @@
+"""Batched greedy search for transducers, resumable chunk by chunk for streaming.
+
+``GreedySearchState`` carries, per utterance, the hypothesis, the predictor state and the
+projected predictor output, so ``greedy_search_step`` can continue over the next chunk of
+encoder frames; ``greedy_search_batch`` is one step over whole utterances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from asr.decoding.hypothesis import Hypothesis
+from asr.models.decoder import PredictorState, cat_states, scatter_state, select_state
+from asr.models.model import Transducer
+
+
+@dataclass
+class GreedySearchState:
+    """Greedy search state of N utterances.
+
+    hyps: N hypotheses; predictor_state: batched (N, ...); decoder_out: (N, J) projected
+    predictor output; frame_offset: (N,) encoder frames consumed so far (timestamps are absolute).
+    """
+
+    hyps: list[Hypothesis]
+    predictor_state: PredictorState
+    decoder_out: Tensor
+    frame_offset: list[int]
+
+    def split(self) -> list["GreedySearchState"]:
+        """One batch-1 state per utterance."""
+        return [
+            GreedySearchState([h], select_state(self.predictor_state, torch.tensor([i], device=self.decoder_out.device)),
+                              self.decoder_out[i:i + 1], [self.frame_offset[i]])
+            for i, h in enumerate(self.hyps)
+        ]
+
+    @staticmethod
+    def stack(states: list["GreedySearchState"]) -> "GreedySearchState":
+        return GreedySearchState(
+            [h for s in states for h in s.hyps], cat_states([s.predictor_state for s in states]),
+            torch.cat([s.decoder_out for s in states]), [o for s in states for o in s.frame_offset],
+        )
+
+
+@torch.no_grad()
+def init_greedy_state(model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> GreedySearchState:
+    """Fresh state: the predictor has seen only the blank (start of sequence)."""
+    blank = torch.full((batch_size,), model.blank_id, dtype=torch.int64, device=device)
+    out, state = model.predictor.step(blank, model.predictor.init_state(batch_size, device))
+    return GreedySearchState([Hypothesis() for _ in range(batch_size)], state,
+                             model.joiner.project_decoder(out), [0] * batch_size)
+
+
+@torch.no_grad()
+def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
+                       state: GreedySearchState, max_sym_per_frame: int = 1) -> GreedySearchState:
+    """Continue greedy search over the next encoder frames.
+
+    encoder_out: (N, T, C); encoder_out_lens: (N,) valid frames; state: for the same N
+    utterances. At most ``max_sym_per_frame`` tokens are emitted per frame. Returns the state.
+    """
+    if max_sym_per_frame < 1:
+        raise ValueError("max_sym_per_frame must be >= 1")
+    blank = model.blank_id
+    enc_proj = model.joiner.project_encoder(encoder_out)  # (N, T, J)
+    lens = encoder_out_lens.tolist()
+    predictor_state, decoder_out = state.predictor_state, state.decoder_out
+    for t in range(max(lens, default=0)):
+        active = torch.tensor([t < n for n in lens], device=encoder_out.device)
+        for _ in range(max_sym_per_frame):
+            best = model.joiner(enc_proj[:, t], decoder_out).argmax(dim=-1)  # (N,)
+            emit = active & (best != blank)
+            if not bool(emit.any()):
+                break
+            idx = emit.nonzero(as_tuple=True)[0]
+            tokens = best.index_select(0, idx)
+            out, new_sub = model.predictor.step(tokens, select_state(predictor_state, idx))
+            predictor_state = scatter_state(predictor_state, idx, new_sub)
+            decoder_out = decoder_out.index_copy(0, idx, model.joiner.project_decoder(out))
+            for i, token in zip(idx.tolist(), tokens.tolist()):
+                state.hyps[i].tokens.append(token)
+                state.hyps[i].timestamps.append(state.frame_offset[i] + t)
+            active = emit
+    state.predictor_state, state.decoder_out = predictor_state, decoder_out
+    state.frame_offset = [o + n for o, n in zip(state.frame_offset, lens)]
+    return state
+
+
+@torch.no_grad()
+def greedy_search_batch(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
+                        max_sym_per_frame: int = 1) -> list[Hypothesis]:
+    """Greedy search over whole utterances. encoder_out: (N, T, C), encoder_out_lens: (N,)."""
+    state = init_greedy_state(model, encoder_out.size(0), encoder_out.device)
+    return greedy_search_step(model, encoder_out, encoder_out_lens, state, max_sym_per_frame).hyps

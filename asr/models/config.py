@@ -1,0 +1,127 @@
+"""``ModelConfig``: every hyper-parameter of a transducer, serialised as JSON in a model dir.
+
+Time units: ``*_frames`` fields count encoder output frames of 40 ms (features are 10 ms frames,
+the front end subsamples by 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from asr.errors import ModelDirError
+
+#: encoder output frame shift in seconds (10 ms features subsampled by 4)
+FRAME_SHIFT_S = 0.04
+#: feature frames per encoder output frame
+SUBSAMPLING_FACTOR = 4
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a streaming transducer (encoder + predictor + joiner [+ CTC head]).
+
+    Dynamic chunk training samples a chunk size per batch from ``chunk_sizes`` (or full context
+    with probability ``full_context_prob``); any of those chunk sizes works at decode time.
+    """
+
+    feature_dim: int = 80
+    # front end (asr/models/subsampling.py): two causal Conv2d layers, stride 2 in time each
+    subsampling_channels: tuple[int, int] = (8, 32)
+    # encoder (asr/models/encoder.py): causal chunk-wise Conformer
+    encoder_dim: int = 144
+    num_encoder_layers: int = 6
+    num_heads: int = 4
+    feedforward_dim: int = 576
+    conv_kernel_size: int = 15
+    dropout: float = 0.1
+    #: relative position bias covers distances in [-rel_pos_max, rel_pos_max] (clipped beyond)
+    rel_pos_max: int = 64
+    #: chunk sizes (encoder frames) sampled by dynamic chunk training; 4/8/16/32 = 160..1280 ms
+    chunk_sizes: tuple[int, ...] = (4, 8, 16, 32)
+    #: probability that a training batch uses full context instead of a chunk mask
+    full_context_prob: float = 0.25
+    #: attention left context (encoder frames) used when streaming; 64 frames = 2.56 s
+    left_context_frames: int = 64
+    # output side
+    vocab_size: int = 500
+    blank_id: int = 0
+    #: predictor: "stateless" (embedding + conv over the last ``context_size`` tokens) or "lstm"
+    predictor: str = "stateless"
+    context_size: int = 2
+    decoder_dim: int = 256
+    lstm_hidden_dim: int = 256
+    lstm_num_layers: int = 1
+    joiner_dim: int = 256
+    use_ctc: bool = False
+    #: "regular" (several symbols per frame) or "modified" (at most one) RNN-T topology in training
+    rnnt_type: str = "regular"
+
+    def __post_init__(self) -> None:
+        self.subsampling_channels = tuple(self.subsampling_channels)  # JSON gives lists
+        self.chunk_sizes = tuple(self.chunk_sizes)
+        problems = []
+        if self.encoder_dim % self.num_heads:
+            problems.append(f"encoder_dim={self.encoder_dim} is not divisible by num_heads={self.num_heads}")
+        if self.predictor not in ("stateless", "lstm"):
+            problems.append(f"predictor={self.predictor!r} is not 'stateless' or 'lstm'")
+        if self.rnnt_type not in ("regular", "modified"):
+            problems.append(f"rnnt_type={self.rnnt_type!r} is not 'regular' or 'modified'")
+        if not 0 <= self.blank_id < self.vocab_size:
+            problems.append(f"blank_id={self.blank_id} is outside vocab_size={self.vocab_size}")
+        if self.context_size < 1:
+            problems.append(f"context_size={self.context_size} < 1")
+        if self.conv_kernel_size < 1:
+            problems.append(f"conv_kernel_size={self.conv_kernel_size} < 1")
+        if any(c < 1 for c in self.chunk_sizes):
+            problems.append(f"chunk_sizes={self.chunk_sizes} must be positive")
+        if self.left_context_frames < 0:
+            problems.append(f"left_context_frames={self.left_context_frames} < 0")
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ModelConfig":
+        """Build from a JSON dict; unknown keys raise ``ModelDirError`` naming them and ``source``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelDirError(f"{source}: unknown ModelConfig keys {unknown}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ModelDirError(f"{source}: {e}") from e
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def default_config(vocab_size: int = 500, **overrides: Any) -> ModelConfig:
+    """The default CPU-friendly model (~3.6M parameters at vocab 500)."""
+    return ModelConfig(vocab_size=vocab_size, **overrides)
+
+
+def tiny_config(vocab_size: int = 16, **overrides: Any) -> ModelConfig:
+    """A model of a few ten-thousand parameters for tests."""
+    base: dict[str, Any] = dict(
+        subsampling_channels=(4, 8),
+        encoder_dim=32,
+        num_encoder_layers=2,
+        num_heads=2,
+        feedforward_dim=64,
+        conv_kernel_size=5,
+        dropout=0.0,
+        rel_pos_max=16,
+        left_context_frames=8,
+        decoder_dim=32,
+        lstm_hidden_dim=32,
+        joiner_dim=32,
+        vocab_size=vocab_size,
+    )
+    base.update(overrides)
+    return ModelConfig(**base)

@@ -1,0 +1,133 @@
+"""Predictors (the transducer "decoder"): stateless (icefall) by default, LSTM as an option.
+
+Both share one interface so search code never asks which it has:
+
+- ``forward(y (N, U), need_pad=True) -> (N, U, D)``: training over whole label sequences; ``y``
+  starts with the blank (SOS) and negative ids mean "no token" (zero embedding).
+- ``init_state(batch_size) -> PredictorState`` and
+  ``step(tokens (N,), state) -> ((N, D), new_state)``: one token per sequence, for search.
+  Decoding starts with ``step(blank, init_state(N))``, which equals ``forward`` on ``[blank]``.
+
+A ``PredictorState`` is a tuple of tensors, batch first in every tensor, so the helpers
+``select_state``, ``cat_states`` and ``scatter_state`` work for any predictor.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from asr.models.config import ModelConfig
+
+PredictorState = tuple[Tensor, ...]
+
+
+class Predictor(nn.Module):
+    """Base class fixing the predictor interface (see module docstring)."""
+
+    output_dim: int
+    blank_id: int
+
+    def forward(self, y: Tensor, need_pad: bool = True) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> PredictorState:  # pragma: no cover
+        raise NotImplementedError
+
+    def step(self, tokens: Tensor, state: PredictorState) -> tuple[Tensor, PredictorState]:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _embed(embedding: nn.Embedding, y: Tensor) -> Tensor:
+    """Embedding with negative ids mapped to zero vectors. (N, U) -> (N, U, D)."""
+    return embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1).to(embedding.weight.dtype)
+
+
+class StatelessPredictor(Predictor):
+    """Embedding + depthwise Conv1d over the last ``context_size`` tokens + ReLU (icefall).
+
+    Its state is the context itself: (N, context_size) token ids, -1 where there is no token yet.
+    """
+
+    def __init__(self, vocab_size: int, decoder_dim: int, blank_id: int = 0, context_size: int = 2) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, decoder_dim)
+        self.context_size = context_size
+        self.conv = nn.Conv1d(decoder_dim, decoder_dim, context_size, groups=decoder_dim, bias=False) if context_size > 1 else None
+        self.blank_id = blank_id
+        self.output_dim = decoder_dim
+
+    def forward(self, y: Tensor, need_pad: bool = True) -> Tensor:
+        """y: (N, U) -> (N, U, D) if need_pad else (N, U - context_size + 1, D)."""
+        emb = _embed(self.embedding, y)
+        if self.conv is not None:
+            h = emb.transpose(1, 2)
+            if need_pad:
+                h = F.pad(h, (self.context_size - 1, 0))
+            emb = self.conv(h).transpose(1, 2)
+        return F.relu(emb)
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> PredictorState:
+        return (torch.full((batch_size, self.context_size), -1, dtype=torch.int64, device=device),)
+
+    def step(self, tokens: Tensor, state: PredictorState) -> tuple[Tensor, PredictorState]:
+        """tokens: (N,) -> ((N, D), new context (N, context_size))."""
+        context = torch.cat([state[0][:, 1:], tokens.to(torch.int64)[:, None]], dim=1)
+        return self.forward(context, need_pad=False)[:, -1], (context,)
+
+
+class LstmPredictor(Predictor):
+    """Embedding + LSTM + Linear: a predictor with real LM capacity (for text-only adaptation).
+
+    State: (h, c), each (N, num_layers, hidden) (batch first, unlike nn.LSTM's own layout).
+    """
+
+    def __init__(self, vocab_size: int, decoder_dim: int, hidden_dim: int, num_layers: int = 1,
+                 blank_id: int = 0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, decoder_dim)
+        self.lstm = nn.LSTM(decoder_dim, hidden_dim, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.proj = nn.Linear(hidden_dim, decoder_dim)
+        self.blank_id = blank_id
+        self.output_dim = decoder_dim
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+
+    def forward(self, y: Tensor, need_pad: bool = True) -> Tensor:
+        """y: (N, U) -> (N, U, D); ``need_pad`` is accepted for interface parity."""
+        out, _ = self.lstm(_embed(self.embedding, y))
+        return self.proj(out)
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> PredictorState:
+        zeros = torch.zeros(batch_size, self.num_layers, self.hidden_dim, device=device)
+        return (zeros, zeros.clone())
+
+    def step(self, tokens: Tensor, state: PredictorState) -> tuple[Tensor, PredictorState]:
+        """tokens: (N,) -> ((N, D), (h, c))."""
+        h, c = (s.transpose(0, 1).contiguous() for s in state)
+        out, (h, c) = self.lstm(_embed(self.embedding, tokens.to(torch.int64)[:, None]), (h, c))
+        return self.proj(out[:, 0]), (h.transpose(0, 1), c.transpose(0, 1))
+
+
+def build_predictor(config: ModelConfig) -> Predictor:
+    if config.predictor == "lstm":
+        return LstmPredictor(config.vocab_size, config.decoder_dim, config.lstm_hidden_dim,
+                             config.lstm_num_layers, config.blank_id, config.dropout)
+    return StatelessPredictor(config.vocab_size, config.decoder_dim, config.blank_id, config.context_size)
+
+
+def select_state(state: PredictorState, index: Tensor) -> PredictorState:
+    """Rows ``index`` (K,) of a batched state."""
+    return tuple(s.index_select(0, index) for s in state)
+
+
+def cat_states(states: list[PredictorState]) -> PredictorState:
+    """Concatenate states along the batch dimension."""
+    return tuple(torch.cat(parts, dim=0) for parts in zip(*states))
+
+
+def scatter_state(state: PredictorState, index: Tensor, update: PredictorState) -> PredictorState:
+    """A copy of ``state`` with rows ``index`` (K,) replaced by ``update`` (batch K)."""
+    return tuple(s.index_copy(0, index, u.to(s.dtype)) for s, u in zip(state, update))

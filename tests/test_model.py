@@ -1,0 +1,190 @@
+"""Transducer model: streaming encoder equivalence, predictor step API, losses wiring, bad targets."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from asr import losses
+from asr.errors import TokenizerError
+from asr.models.config import ModelConfig, default_config, tiny_config
+from asr.models.decoder import LstmPredictor, StatelessPredictor
+from asr.models.encoder import Encoder, chunk_attention_mask, sample_chunk_size, stack_states, unstack_states
+from asr.models.model import Transducer, pad_targets
+
+
+def randomized_encoder(config: ModelConfig, seed: int = 0) -> Encoder:
+    torch.manual_seed(seed)
+    enc = Encoder(config).eval()
+    with torch.no_grad():  # non-zero position bias and large weights make mask mistakes visible
+        for p in enc.parameters():
+            p.normal_(0.0, 0.2)
+    return enc
+
+
+def run_chunkwise(enc: Encoder, x: torch.Tensor, lens: torch.Tensor, chunk: int, left: int) -> torch.Tensor:
+    """Feed (N, T, F) features chunk by chunk through ``infer``; concatenated (N, T', D) output."""
+    step = 4 * chunk
+    pad = (-x.size(1)) % step
+    x = F.pad(x, (0, 0, 0, pad))
+    states = enc.init_states(x.size(0), left)
+    outs = []
+    for start in range(0, x.size(1), step):
+        out, out_lens, states = enc.infer(x[:, start:start + step], (lens - start).clamp(0, step), states)
+        assert out_lens.tolist() == ((lens - start).clamp(0, step) + 3).div(4, rounding_mode="floor").tolist()
+        outs.append(out)
+    return torch.cat(outs, dim=1)
+
+
+@pytest.mark.parametrize("chunk,left", [(1, 0), (2, 5), (3, 8), (4, 3), (16, 8)])
+def test_chunkwise_infer_equals_masked_forward(chunk: int, left: int) -> None:
+    enc = randomized_encoder(tiny_config())
+    lens = torch.tensor([61, 38, 13])  # not multiples of 4 * chunk; different per utterance
+    x = torch.randn(3, 61, 80)
+    with torch.no_grad():
+        full, full_lens = enc(x, lens, chunk, left)
+        streamed = run_chunkwise(enc, x, lens, chunk, left)
+    assert full_lens.tolist() == [16, 10, 4]
+    for i, n in enumerate(full_lens.tolist()):
+        torch.testing.assert_close(streamed[i, :n], full[i, :n], atol=1e-4, rtol=0)
+    if chunk < 16:  # the chunk mask matters: full context gives a different output
+        with torch.no_grad():
+            unmasked, _ = enc(x, lens, -1, -1)
+        assert (unmasked[0, :16] - full[0, :16]).abs().max() > 1e-3
+
+
+def test_states_stack_and_unstack_per_stream() -> None:
+    enc = randomized_encoder(tiny_config(), seed=1)
+    x = torch.randn(2, 16, 80)
+    lens = torch.tensor([16, 16])
+    with torch.no_grad():
+        batched_out, _, batched_states = enc.infer(x, lens, enc.init_states(2, 4))
+        singles = [enc.infer(x[i:i + 1], lens[i:i + 1], enc.init_states(1, 4)) for i in range(2)]
+    for i, (out, _, states) in enumerate(singles):
+        torch.testing.assert_close(out[0], batched_out[i], atol=1e-5, rtol=0)
+        for a, b in zip(states, unstack_states(batched_states)[i]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    restacked = stack_states(unstack_states(batched_states))
+    assert all(torch.equal(a, b) for a, b in zip(restacked, batched_states))
+
+
+def test_encoder_is_causal_and_output_length() -> None:
+    enc = randomized_encoder(tiny_config(), seed=2)
+    x = torch.randn(1, 40, 80)
+    y = x.clone()
+    y[:, 24:] += 5.0  # change the future from feature frame 24 (encoder frame 6) on
+    lens = torch.tensor([40])
+    with torch.no_grad():
+        a, a_lens = enc(x, lens, 2, 4)
+        b, _ = enc(y, lens, 2, 4)
+    assert a.shape[1] == 10 and a_lens.item() == 10
+    torch.testing.assert_close(a[:, :6], b[:, :6])  # chunks 0..2 (frames 0..5) never see frame 24
+    assert (a[:, 6:] - b[:, 6:]).abs().max() > 1e-3
+
+
+def test_chunk_mask_brute_force() -> None:
+    for t, chunk, left in [(7, 2, 1), (9, 3, -1), (5, -1, 2), (8, 4, 0)]:
+        mask = chunk_attention_mask(t, chunk, left)
+        for i in range(t):
+            for j in range(t):
+                if chunk <= 0:
+                    expected = True
+                else:
+                    start = i // chunk * chunk
+                    expected = j < start + chunk and (left < 0 or j >= start - left)
+                assert bool(mask[i, j]) == expected, (t, chunk, left, i, j)
+
+
+def test_sample_chunk_size_covers_configured_sizes() -> None:
+    config = tiny_config(chunk_sizes=(2, 4), full_context_prob=0.3)
+    seen = {sample_chunk_size(config, random.Random(i)) for i in range(200)}
+    assert seen == {-1, 2, 4}
+
+
+@pytest.mark.parametrize("predictor_cls", ["stateless", "lstm"])
+def test_predictor_step_matches_forward(predictor_cls: str) -> None:
+    torch.manual_seed(0)
+    predictor = (StatelessPredictor(11, 16, 0, 2) if predictor_cls == "stateless" else LstmPredictor(11, 16, 24, 2))
+    y = torch.tensor([[0, 3, 5, 2, 9], [0, 1, 1, 4, 7]])  # SOS blank first
+    with torch.no_grad():
+        full = predictor(y)  # (N, U, D)
+        state = predictor.init_state(2)
+        for u in range(y.size(1)):
+            out, state = predictor.step(y[:, u], state)
+            torch.testing.assert_close(out, full[:, u], atol=1e-5, rtol=0)
+
+
+def test_parameter_counts() -> None:
+    assert 3_000_000 <= Transducer(default_config()).num_parameters() <= 6_000_000
+    assert Transducer(tiny_config()).num_parameters() < 100_000
+
+
+def tiny_batch(vocab: int = 12) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+    torch.manual_seed(3)
+    feats = torch.randn(3, 70, 80)
+    lens = torch.tensor([70, 55, 41])
+    targets = [[1, 5, 7, 2], [3, 3], [9, 4, 11]]
+    return feats, lens, targets
+
+
+def test_pruned_loss_equals_full_loss_when_range_covers_all() -> None:
+    model = Transducer(tiny_config(vocab_size=12)).eval()
+    feats, lens, targets = tiny_batch()
+    with torch.no_grad():
+        out = model(feats, lens, targets, prune_range=5)  # U_max + 1 = 5: nothing pruned
+        enc, enc_lens = model.encode(feats, lens)
+        y, y_lens = pad_targets(targets, 0)
+        dec = model.predictor(torch.cat([torch.zeros_like(y[:, :1]), y], dim=1))
+        logits = model.joiner(model.joiner.project_encoder(enc)[:, :, None], model.joiner.project_decoder(dec)[:, None])
+        boundary = torch.stack([torch.zeros_like(y_lens), torch.zeros_like(y_lens), y_lens, enc_lens], dim=1)
+        full = losses.rnnt_loss(logits, y, boundary, termination_symbol=0, reduction="sum")
+    torch.testing.assert_close(out["pruned"], full, atol=1e-3, rtol=1e-4)
+    assert out["num_frames"].item() == enc_lens.sum().item() == 18 + 14 + 11
+    assert torch.isfinite(out["simple"])
+
+
+def test_training_steps_reduce_loss_with_ctc_and_chunking() -> None:
+    model = Transducer(tiny_config(vocab_size=12, use_ctc=True))
+    feats, lens, targets = tiny_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []
+    for step in range(25):
+        out = model(feats, lens, targets, prune_range=3, am_scale=0.1, lm_scale=0.1, chunk_size=[2, -1][step % 2])
+        loss = (0.5 * out["simple"] + out["pruned"] + 0.2 * out["ctc"]) / out["num_frames"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad), "unused parameters"
+    assert history[-1] < 0.7 * history[0]
+
+
+def test_targets_outside_vocabulary_raise() -> None:
+    model = Transducer(tiny_config(vocab_size=12))
+    feats, lens, _ = tiny_batch()
+    with pytest.raises(TokenizerError, match="cut-b.*12"):
+        model(feats, lens, [[1], [12], [2]], utterance_ids=["cut-a", "cut-b", "cut-c"])
+    with pytest.raises(TokenizerError, match="blank"):
+        model(feats, lens, [[1], [0, 3], [2]])
+    modified = Transducer(tiny_config(vocab_size=12, rnnt_type="modified"))
+    with pytest.raises(TokenizerError, match="do not fit"):
+        modified(feats[:1, :8], lens[:1].clamp(max=8), [[1, 2, 3]])
+
+
+def test_internal_lm_logits_ignore_encoder() -> None:
+    model = Transducer(tiny_config(vocab_size=12, predictor="lstm"))
+    dec = model.predictor(torch.tensor([[0, 4, 5]]))
+    ilm = model.internal_lm_logits(dec)
+    assert ilm.shape == (1, 3, 12)
+    expected = model.joiner(torch.zeros(1, 3, model.config.joiner_dim), model.joiner.project_decoder(dec))
+    torch.testing.assert_close(ilm, expected)
+
+
+def test_bad_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match="num_heads"):
+        tiny_config(encoder_dim=30, num_heads=4)
+    with pytest.raises(ValueError, match="predictor"):
+        tiny_config(predictor="transformer")
