@@ -23,60 +23,38 @@ gradients of the score w.r.t. px and py; no per-step autograd graph is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 NEG_INF = float("-inf")
 
 
-@dataclass
-class _Skew:
-    """Index tensors mapping the (s, t) lattice to step-major (k, s) layout."""
+def _to_steps(x: Tensor, regular: bool, num_steps: int) -> Tensor:
+    """(N, R, C) lattice tensor -> (L-1, N, R) step-major tensor, -inf where no node.
 
-    regular: bool
-    num_steps: int  # L: number of lattice steps (diagonals or frames), including step 0
-    px_t: Tensor | None  # (L-1, S) frame index of px per (step, s) (regular only)
-    px_valid: Tensor | None  # (L-1, S) bool
-    py_t: Tensor | None  # (L-1, S+1)
-    py_valid: Tensor | None  # (L-1, S+1)
-
-
-def _make_skew(S: int, T: int, regular: bool, device: torch.device) -> _Skew:
+    Regular: ``out[k, n, r] = x[n, r, k - r]`` (anti-diagonal k), a strided view of x padded
+    with -inf on both sides of the frame axis, then copied. Modified: a transpose.
+    """
     if not regular:
-        return _Skew(False, T + 1, None, None, None, None)
-    L = S + T + 1
-    k = torch.arange(L - 1, device=device).unsqueeze(1)
-    s_x = torch.arange(S, device=device).unsqueeze(0)
-    s_y = torch.arange(S + 1, device=device).unsqueeze(0)
-    px_t = k - s_x  # px has T+1 columns: valid 0..T
-    py_t = k - s_y  # py has T columns: valid 0..T-1
-    px_valid = (px_t >= 0) & (px_t <= T)
-    py_valid = (py_t >= 0) & (py_t <= T - 1)
-    return _Skew(True, L, px_t.clamp(0, T), px_valid, py_t.clamp(0, T - 1), py_valid)
-
-
-def _to_steps(x: Tensor, skew: _Skew, t_idx: Tensor | None, valid: Tensor | None) -> Tensor:
-    """(N, R, C) lattice tensor -> (L-1, N, R) step-major tensor (-inf where no node)."""
-    if not skew.regular:
         return x.permute(2, 0, 1).contiguous()
-    R = x.shape[1]
-    rows = torch.arange(R, device=x.device).unsqueeze(0)
-    out = x[:, rows, t_idx]  # (N, L-1, R)
-    out = out.masked_fill(~valid, NEG_INF)
-    return out.permute(1, 0, 2).contiguous()
+    N, R, C = x.shape
+    steps = num_steps - 1
+    # Column j of the padded tensor is frame j - R; k - r ranges over [-(R-1), steps-1].
+    width = R + max(C, steps)
+    padded = x.new_full((N, R, width), NEG_INF)
+    padded[:, :, R : R + C] = x
+    view = padded.as_strided((steps, N, R), (1, R * width, width - 1), R)
+    return view.contiguous()
 
 
-def _from_steps(g: Tensor, skew: _Skew, num_cols: int) -> Tensor:
+def _from_steps(g: Tensor, regular: bool, num_cols: int) -> Tensor:
     """(L-1, N, R) step-major tensor -> (N, R, num_cols) lattice layout (inverse of _to_steps)."""
-    if not skew.regular:
+    if not regular:
         return g.permute(1, 2, 0)[:, :, :num_cols].contiguous()
-    R = g.shape[2]
-    rows = torch.arange(R, device=g.device).unsqueeze(1)
-    steps = rows + torch.arange(num_cols, device=g.device).unsqueeze(0)  # (R, C): k = s + t
-    gp = g.permute(1, 0, 2)  # (N, L-1, R)
-    return gp[:, steps, rows]  # (N, R, C)
+    steps, N, R = g.shape
+    g = g.contiguous()
+    # out[n, r, t] = g[r + t, n, r]; r + t <= steps - 1 for every lattice node.
+    return g.as_strided((N, R, num_cols), (R, N * R + 1, N * R)).contiguous()
 
 
 def _terminal_steps(boundary: Tensor, regular: bool) -> tuple[Tensor, Tensor]:
@@ -130,10 +108,9 @@ class _LatticeRecursion(torch.autograd.Function):
         N, S1, T = py.shape
         S = S1 - 1
         regular = px.shape[2] == T + 1
-        skew = _make_skew(S, T, regular, py.device)
-        L = skew.num_steps
-        x_core = _to_steps(px.detach(), skew, skew.px_t, skew.px_valid)  # (L-1, N, S)
-        y_steps = _to_steps(py.detach(), skew, skew.py_t, skew.py_valid)  # (L-1, N, S+1)
+        L = S + T + 1 if regular else T + 1  # number of anti-diagonals / frames
+        x_core = _to_steps(px.detach(), regular, L)  # (L-1, N, S)
+        y_steps = _to_steps(py.detach(), regular, L)  # (L-1, N, S+1)
         # Pad x to (L-1, N, S+2): column 0 dummy 0 (alpha's pad is -inf there), last column -inf
         # (position S cannot emit).
         x_steps = torch.cat(
@@ -152,11 +129,11 @@ class _LatticeRecursion(torch.autograd.Function):
         if return_grad:
             # The caller needs the occupation probabilities now (pruning ranges), and they
             # are also the gradient, so compute them once and keep them for backward.
-            px_grad, py_grad = _occupation(alpha, x_steps, y_steps, scores, term_k, term_s, skew, px.shape[2], T)
+            px_grad, py_grad = _occupation(alpha, x_steps, y_steps, scores, term_k, term_s, regular, px.shape[2], T)
             ctx.save_for_backward(px_grad, py_grad)
             ctx.mark_non_differentiable(px_grad, py_grad)
             return scores, px_grad, py_grad
-        ctx.lattice = (skew, px.shape[2], T)
+        ctx.lattice = (regular, px.shape[2], T)
         ctx.save_for_backward(alpha, x_steps, y_steps, scores, term_k, term_s)
         return scores
 
@@ -166,8 +143,8 @@ class _LatticeRecursion(torch.autograd.Function):
         if len(saved) == 2:
             px_grad, py_grad = saved
         else:
-            skew, px_cols, T = ctx.lattice
-            px_grad, py_grad = _occupation(*saved, skew, px_cols, T)
+            regular, px_cols, T = ctx.lattice
+            px_grad, py_grad = _occupation(*saved, regular, px_cols, T)
         g = grad_scores.reshape(-1, 1, 1)
         return px_grad * g, py_grad * g, None, None
 
@@ -179,12 +156,12 @@ def _occupation(
     scores: Tensor,
     term_k: Tensor,
     term_s: Tensor,
-    skew: _Skew,
+    regular: bool,
     px_cols: int,
     T: int,
 ) -> tuple[Tensor, Tensor]:
     """Arc occupation probabilities d score / d px, d score / d py in lattice layout."""
-    L = skew.num_steps
+    L = alpha.shape[0]
     beta = _backward_beta(x_steps, y_steps, L, term_k, term_s)
     # Utterances with no valid path (score -inf) get zero gradient instead of nan.
     total = torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores)).reshape(1, -1, 1)
@@ -194,7 +171,7 @@ def _occupation(
     y_occ = (a + y_steps + beta[1:, :, :-1] - total).exp_()  # (L-1, N, S+1)
     x_occ = x_occ.masked_fill_(~finite, 0.0)
     y_occ = y_occ.masked_fill_(~finite, 0.0)
-    return _from_steps(x_occ, skew, px_cols), _from_steps(y_occ, skew, T)
+    return _from_steps(x_occ, regular, px_cols), _from_steps(y_occ, regular, T)
 
 
 def mutual_information_recursion(
