@@ -188,3 +188,59 @@ def test_bad_config_is_rejected() -> None:
         tiny_config(encoder_dim=30, num_heads=4)
     with pytest.raises(ValueError, match="predictor"):
         tiny_config(predictor="transformer")
+
+
+# ---------------------------------------------------------------------------- model dirs
+
+
+def make_lang_dir(path):
+    from asr.text.tokenizer import train_tokenizer
+
+    return train_tokenizer(["ONE TWO THREE FOUR FIVE", "SIX SEVEN EIGHT NINE ZERO OH"] * 5, path, 18, model_type="char")
+
+
+def test_model_dir_round_trip(tmp_path) -> None:
+    from asr.models import load_model_dir, save_model_dir
+
+    tokenizer = make_lang_dir(tmp_path / "lang")
+    config = tiny_config(vocab_size=tokenizer.vocab_size, predictor="lstm")
+    model = Transducer(config)
+    save_model_dir(tmp_path / "model", model, config, tmp_path / "lang")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bpe.model", "config.json", "model.pt", "tokens.txt"]
+    loaded = load_model_dir(tmp_path / "model")
+    assert loaded.config == config and not loaded.model.training
+    assert loaded.tokenizer.decode(loaded.tokenizer.encode("NINE ONE")) == "NINE ONE"
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[k], v)
+
+
+def test_incompatible_checkpoint_names_keys_and_shapes(tmp_path) -> None:
+    import json
+
+    from asr.errors import ModelDirError
+    from asr.models import load_model_dir, save_model_dir
+
+    tokenizer = make_lang_dir(tmp_path / "lang")
+    config = tiny_config(vocab_size=tokenizer.vocab_size)
+    save_model_dir(tmp_path / "model", Transducer(config), config, tmp_path / "lang")
+    cfg_path = tmp_path / "model" / "config.json"
+    payload = json.loads(cfg_path.read_text())
+    payload["model"]["encoder_dim"] = 48  # weights were saved with 32
+    payload["model"]["num_encoder_layers"] = 3
+    cfg_path.write_text(json.dumps(payload))
+    with pytest.raises(ModelDirError, match=r"missing .*encoder\.layers\.2") as err:
+        load_model_dir(tmp_path / "model")
+    assert "encoder.embed.out.weight: checkpoint (32, 152) vs config (48, 152)" in str(err.value)
+    payload["model"] = {**config.to_dict(), "vocab_size": 40}
+    cfg_path.write_text(json.dumps(payload))
+    with pytest.raises(ModelDirError, match="output_linear"):
+        load_model_dir(tmp_path / "model")
+    payload["model"] = {**config.to_dict(), "n_layers": 4}
+    cfg_path.write_text(json.dumps(payload))
+    with pytest.raises(ModelDirError, match="unknown ModelConfig keys.*n_layers"):
+        load_model_dir(tmp_path / "model")
+    (tmp_path / "model" / "config.json").unlink()
+    with pytest.raises(ModelDirError, match="config.json: missing"):
+        load_model_dir(tmp_path / "model")
+    with pytest.raises(ModelDirError, match="does not exist"):
+        load_model_dir(tmp_path / "nowhere")
