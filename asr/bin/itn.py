@@ -1,0 +1,40 @@
+"""``asr itn``: inverse text normalization of lines on stdin, one output line per input line.
+
+Lines are processed as they arrive (each output line is flushed), so the command can sit in a
+pipe behind a recognizer. ``--spans`` prints one JSON object a line instead:
+``{"text": ..., "normalized": ..., "spans": [{input_start, input_end, output_start, output_end,
+category, spoken, written}, ...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tagger", default=None, help="tagger file (default: the one shipped with the package)")
+    parser.add_argument("--cache-dir", default=None, help="compiled-grammar cache dir (default: wfst.itn's)")
+    parser.add_argument("--whitelist", default=None, help="user whitelist file (spoken<TAB>written lines)")
+    parser.add_argument("--spans", action="store_true", help="print JSON with spans instead of plain text")
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr.itn import InverseTextNormalizer
+    from wfst.itn import GrammarSet
+
+    grammars = GrammarSet.load(cache_dir=args.cache_dir, whitelist_file=args.whitelist)
+    itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars)
+    for line in sys.stdin:
+        text = line.rstrip("\n").rstrip("\r")
+        if args.spans:
+            normalized, spans = itn.analyze(text)
+            out = json.dumps({"text": text, "normalized": normalized,
+                              "spans": [dataclasses.asdict(s) for s in spans]}, ensure_ascii=False)
+        else:
+            out = itn(text)
+        sys.stdout.write(out + "\n")
+        sys.stdout.flush()
+    return 0

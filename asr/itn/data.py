@@ -1,0 +1,464 @@
+"""Training data for the ITN tagger: labelled word sequences in ASR style.
+
+Two sources, both with BIO labels (``asr.itn.tags``):
+
+* **Synthetic**: written expressions drawn at random per category (``$12.50``, ``March 3``,
+  ``555-1234``, ...), verbalized by the category grammar (``GrammarSet.verbalize``), and
+  inserted at random word boundaries into carrier sentences from ``text/*.txt`` (a random one of the spoken variants of
+  ``GrammarSet.verbalize_all``, the canonical one most often). Labels are
+  known by construction. Number words already in the carrier text get no label (loss-masked):
+  book text writes many numbers as words, and we do not want to teach either way from it.
+* **LibriTTS pairs** (``itn/LibriTTS.json``): the spoken form (``gt_normalized``, in ASR style)
+  is aligned with the written form (``text``); each differing region is segmented into spans
+  that some category grammar maps from the spoken words to exactly the written words (up to
+  :func:`asr.itn.text.comparison_form`). Matching spans get that category; tokens of a region no
+  grammar explains get no label (masked); tokens equal on both sides are ``O``.
+
+A fixed 20% of LibriTTS, chosen by a hash of the written text, is the test split: it is never
+used for training and the benchmark measures on it (:func:`libritts_split`).
+
+CLI: ``python -m asr.itn.data --data-dir ../shared/data --out-dir egs/itn/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Protocol
+
+from tqdm import tqdm
+
+from asr.errors import DataDirError
+from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags
+from asr.itn.text import asr_style, comparison_form
+from asr.utils.io import atomic_write
+
+TEST_PERCENT = 20
+
+NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+    "thousand million billion first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+    "twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth "
+    "thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth hundredth thousandth half "
+    "quarter dollars dollar cents cent pounds percent".split()
+)
+
+# When several grammars explain a span, the most specific one labels it.
+_PRIORITY = ("telephone", "electronic", "money", "measure", "time", "date", "decimal", "fraction",
+             "ordinal", "cardinal", "whitelist")
+
+
+class Grammars(Protocol):
+    """The part of ``wfst.itn.GrammarSet`` that data generation uses."""
+
+    categories: Iterable[str]
+
+    def normalize(self, category: str, spoken: str) -> str | None: ...
+
+    def verbalize(self, category: str, written: str) -> str | None: ...
+
+    def verbalize_all(self, category: str, written: str, limit: int = 10) -> list[str]: ...
+
+
+@dataclass
+class TaggedSentence:
+    """ASR-style words with one tag id per word (``IGNORE_TAG`` where the label is unknown)."""
+
+    words: list[str]
+    tags: list[int]
+    source: str
+
+
+def libritts_split(written: str) -> str:
+    """``"test"`` for a fixed ``TEST_PERCENT`` of sentences (by MD5 of the written text), else ``"train"``."""
+    h = int(hashlib.md5(written.encode("utf-8")).hexdigest()[:8], 16)
+    return "test" if h % 100 < TEST_PERCENT else "train"
+
+
+def read_libritts(path: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of LibriTTS.json (``text``, ``gt_normalized``, ``transcript``), optionally one split."""
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        raise DataDirError(f"{path}: LibriTTS ITN pairs not found")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                row["text"], row["gt_normalized"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise DataDirError(f"{path}:{n}: not a LibriTTS ITN row ({e})") from e
+            if split is None or libritts_split(row["text"]) == split:
+                rows.append(row)
+    return rows
+
+
+class SpanMatcher:
+    """Which category grammar maps a spoken word span to a written one (memoized)."""
+
+    def __init__(self, grammars: Grammars) -> None:
+        self.grammars = grammars
+        available = set(grammars.categories)
+        self.categories = [c for c in _PRIORITY if c in available]
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def normalized(self, category: str, spoken: str) -> str | None:
+        key = (category, spoken)
+        if key not in self._cache:
+            out = self.grammars.normalize(category, spoken)
+            self._cache[key] = None if out is None else comparison_form(out)
+        return self._cache[key]
+
+    def match(self, spoken: str, written: str) -> str | None:
+        for c in self.categories:
+            if self.normalized(c, spoken) == written:
+                return c
+        return None
+
+
+def _segment(spoken: list[str], spoken_cmp: list[str], written: list[str], matcher: SpanMatcher,
+             max_spoken: int = 10, max_written: int = 4) -> list[TokenSpan] | None:
+    """Fewest-spans segmentation of an aligned region into copies and grammar spans, or None.
+
+    DP over (i, j): copy a word when ``spoken_cmp[i] == written[j]`` (cost 0), or take a span
+    ``spoken[i:i2] -> written[j:j2]`` explained by a grammar (cost 1). ``spoken_cmp`` is
+    ``spoken`` in comparison form, ``written`` is in comparison form.
+    """
+    n, m = len(spoken), len(written)
+    inf = float("inf")
+    best: dict[tuple[int, int], tuple[float, tuple | None]] = {(0, 0): (0.0, None)}
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if (i, j) not in best:
+                continue
+            cost = best[(i, j)][0]
+            cand = []
+            if i < n and j < m and spoken_cmp[i] == written[j]:
+                cand.append(((i + 1, j + 1), cost, None))
+            for i2 in range(i + 1, min(n, i + max_spoken) + 1):
+                for j2 in range(j + 1, min(m, j + max_written) + 1):
+                    cat = matcher.match(" ".join(spoken[i:i2]), " ".join(written[j:j2]))
+                    if cat:
+                        cand.append(((i2, j2), cost + 1, TokenSpan(i, i2, cat)))
+            for state, c, span in cand:
+                if c < best.get(state, (inf, None))[0]:
+                    best[state] = (c, ((i, j), span))
+    if (n, m) not in best:
+        return None
+    spans, state = [], (n, m)
+    while best[state][1] is not None:
+        prev, span = best[state][1]
+        if span is not None:
+            spans.append(span)
+        state = prev
+    return spans[::-1]
+
+
+def label_libritts(row: dict, matcher: SpanMatcher, context: int = 2) -> TaggedSentence | None:
+    """Tag the ASR-style spoken form of one LibriTTS row by aligning it with the written form."""
+    words = asr_style(row["gt_normalized"]).split()
+    if not words:
+        return None
+    spoken_cmp = [comparison_form(w) for w in words]
+    written = comparison_form(row["text"]).split()
+    tags = [0] * len(words)
+    ops = difflib.SequenceMatcher(a=spoken_cmp, b=written, autojunk=False).get_opcodes()
+    for op, i1, i2, j1, j2 in ops:
+        if op == "equal":
+            continue
+        # Widen by a few equal words on each side: "july | twenty second" -> "july 22" is one date.
+        a1, a2 = max(0, i1 - context), min(len(words), i2 + context)
+        b1, b2 = j1 - (i1 - a1), j2 + (a2 - i2)
+        if b1 < 0 or b2 > len(written) or spoken_cmp[a1:i1] != written[b1:j1] or spoken_cmp[i2:a2] != written[j2:b2]:
+            a1, a2, b1, b2 = i1, i2, j1, j2
+        spans = _segment(words[a1:a2], spoken_cmp[a1:a2], written[b1:b2], matcher)
+        if spans is None:
+            for k in range(i1, i2):
+                tags[k] = IGNORE_TAG
+            continue
+        region = spans_to_tags(a2 - a1, spans)
+        for k in range(a1, a2):
+            # Context words keep an earlier label unless a span covers them.
+            if (i1 <= k < i2) or region[k - a1] != 0:
+                tags[k] = region[k - a1]
+    return TaggedSentence(words, tags, "libritts")
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic expressions
+
+
+def _int_text(n: int, rng: random.Random) -> str:
+    return f"{n:,}" if n >= 10000 or (n >= 1000 and rng.random() < 0.5) else str(n)
+
+
+def _cardinal(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.35:
+        n = rng.randint(10, 99)
+    elif r < 0.6:
+        n = rng.randint(100, 999)
+    elif r < 0.85:
+        n = rng.randint(1000, 99999)
+    else:
+        n = rng.randint(100000, 9999999)
+    return _int_text(n, rng)
+
+
+def _ordinal(rng: random.Random) -> str:
+    n = rng.choice([rng.randint(1, 31), rng.randint(1, 31), rng.randint(32, 200)])
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _decimal(rng: random.Random) -> str:
+    whole = rng.choice([0, rng.randint(1, 9), rng.randint(10, 999)])
+    return f"{whole}.{rng.randint(1, 99) if rng.random() < 0.6 else rng.randint(1, 9)}"
+
+
+def _fraction(rng: random.Random) -> str:
+    den = rng.randint(2, 16)
+    frac = f"{rng.randint(1, den - 1)}/{den}"
+    return f"{rng.randint(1, 20)} {frac}" if rng.random() < 0.3 else frac
+
+
+def _money(rng: random.Random) -> str:
+    cur = rng.choice(["$", "$", "$", "£", "€"])
+    r = rng.random()
+    if r < 0.4:
+        return f"{cur}{_int_text(rng.randint(1, 999), rng)}"
+    if r < 0.7:
+        return f"{cur}{rng.randint(0, 99)}.{rng.randint(1, 99):02d}"
+    return f"{cur}{_int_text(rng.choice([rng.randint(1, 99) * 100, rng.randint(1000, 100000)]), rng)}"
+
+
+_UNITS = ["kg", "km", "m", "cm", "mm", "g", "lb", "lbs", "ft", "in", "mi", "mph", "km/h", "%", "°F", "°C",
+          "ml", "l", "oz", "h", "min", "s", "kb", "mb", "gb", "hz", "khz", "kw", "v"]
+
+
+def _measure(rng: random.Random) -> str:
+    num = _decimal(rng) if rng.random() < 0.25 else str(rng.choice([rng.randint(1, 20), rng.randint(2, 999)]))
+    unit = rng.choice(_UNITS)
+    return f"{num}{unit}" if unit in ("%", "°F", "°C") else f"{num} {unit}"
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"]
+
+
+def _year(rng: random.Random) -> int:
+    return rng.choice([rng.randint(1500, 1999), rng.randint(1900, 2030), rng.randint(2000, 2030)])
+
+
+def _date(rng: random.Random) -> str:
+    m, d = rng.choice(_MONTHS), rng.randint(1, 28 if rng.random() < 0.5 else 31)
+    r = rng.random()
+    if r < 0.35:
+        return f"{m} {d}"
+    if r < 0.65:
+        return f"{m} {d}, {_year(rng)}"
+    if r < 0.8:
+        return f"{m} {_year(rng)}"
+    if r < 0.9:
+        return str(_year(rng))
+    return f"{rng.randint(1, 12)}/{d}/{_year(rng)}"
+
+
+def _time(rng: random.Random) -> str:
+    h, m = rng.randint(1, 12), rng.choice([0, 15, 30, 45, rng.randint(1, 59)])
+    suffix = rng.choice(["", " a.m.", " p.m.", " p.m."])
+    if m == 0 and suffix and rng.random() < 0.5:
+        return f"{h}{suffix}"
+    if rng.random() < 0.2:
+        return f"{rng.randint(13, 23)}:{m:02d}"
+    return f"{h}:{m:02d}{suffix}"
+
+
+def _telephone(rng: random.Random) -> str:
+    def digits(k: int) -> str:
+        return "".join(str(rng.randint(0, 9)) for _ in range(k))
+
+    r = rng.random()
+    if r < 0.4:
+        return f"{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    if r < 0.8:
+        return f"{rng.randint(2, 9)}{digits(2)}-{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    return f"({rng.randint(2, 9)}{digits(2)}) {rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+
+
+_NAMES = ["john", "mary", "smith", "info", "support", "anna", "bob", "sales", "contact", "jane", "admin",
+          "mike", "hello", "news", "team", "alex", "lee"]
+_DOMAINS = ["gmail", "example", "yahoo", "openai", "company", "mail", "school", "library", "google", "city"]
+_TLDS = ["com", "org", "net", "edu", "io", "co.uk"]
+
+
+def _electronic(rng: random.Random) -> str:
+    user = rng.choice(_NAMES) + (rng.choice([".", "_", ""]) + rng.choice(_NAMES) if rng.random() < 0.4 else "")
+    if rng.random() < 0.25:
+        user += str(rng.randint(1, 99))
+    host = f"{rng.choice(_DOMAINS)}.{rng.choice(_TLDS)}"
+    r = rng.random()
+    if r < 0.55:
+        return f"{user}@{host}"
+    if r < 0.8:
+        return f"www.{host}"
+    return f"{rng.choice(['http', 'https'])}://{rng.choice(['', 'www.'])}{host}"
+
+
+# Titles only, each inserted before a name: "doctor" alone ("the doctor said") stays a word.
+_WHITELIST = ["Dr.", "Mr.", "Mrs.", "Ms.", "St.", "Prof.", "Mt."]
+_TITLED_NAMES = ["smith", "brown", "jones", "johnson", "miller", "davis", "wilson", "taylor", "clark",
+                 "lewis", "walker", "hall", "allen", "young", "king", "wright", "scott", "green", "baker",
+                 "adams", "nelson", "hill", "campbell", "mitchell", "roberts", "carter", "phillips",
+                 "evans", "turner", "parker", "collins", "edwards", "stewart", "morris", "murphy",
+                 "cook", "rogers", "morgan", "peterson", "cooper", "reed", "bailey", "bell", "louis",
+                 "paul", "peter", "john", "helens", "everest", "whitney", "james", "mary", "george"]
+
+
+def _whitelist(rng: random.Random) -> str:
+    return rng.choice(_WHITELIST)
+
+
+GENERATORS = {
+    "cardinal": _cardinal, "ordinal": _ordinal, "decimal": _decimal, "fraction": _fraction,
+    "money": _money, "measure": _measure, "date": _date, "time": _time, "telephone": _telephone,
+    "electronic": _electronic, "whitelist": _whitelist,
+}
+
+# Words that often precede an expression of a category: inserted before it half of the time so
+# the tagger sees the expression both in natural and in arbitrary positions.
+_CUES = {
+    "time": ["at", "by", "until", "from"], "date": ["on", "since", "by", "in"],
+    "telephone": ["call me at", "my number is", "dial", "phone"], "electronic": ["email", "write to", "visit"],
+    "money": ["costs", "paid", "for", "about"], "measure": ["about", "weighs", "of"],
+    "whitelist": [], "cardinal": ["about", "of", "the"], "ordinal": ["the", "on the"],
+    "decimal": ["about", "is"], "fraction": ["about", "of"],
+}
+
+
+def carrier_sentences(text_dir: str | Path) -> list[list[str]]:
+    """ASR-style sentences from every ``*.txt`` under ``text_dir`` (one sentence a line)."""
+    text_dir = Path(text_dir)
+    files = sorted(text_dir.glob("*.txt"))
+    if not files:
+        raise DataDirError(f"{text_dir}: no carrier text files (*.txt)")
+    out = []
+    for f in files:
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            words = asr_style(line).split()
+            if 3 <= len(words) <= 60:
+                out.append(words)
+    return out
+
+
+def carrier_tags(words: list[str]) -> list[int]:
+    """``O`` for ordinary carrier words, masked for number words (their written form is unknown)."""
+    return [IGNORE_TAG if w in NUMBER_WORDS else 0 for w in words]
+
+
+def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sentences: int,
+                        seed: int = 0, show_progress: bool = True) -> list[TaggedSentence]:
+    """Carrier sentences with 1-2 verbalized expressions inserted (labels by construction)."""
+    rng = random.Random(seed)
+    categories = [c for c in CATEGORIES if c in set(grammars.categories)]
+    if not categories:
+        raise DataDirError("grammar set has none of the ITN categories")
+    out: list[TaggedSentence] = []
+    failures = {c: 0 for c in categories}
+    bar = tqdm(total=num_sentences, desc="synthetic ITN sentences", disable=not show_progress)
+    while len(out) < num_sentences:
+        base = list(rng.choice(carriers))
+        if len(base) > 25:
+            start = rng.randint(0, len(base) - 25)
+            base = base[start:start + 25]
+        words, tags = base, carrier_tags(base)
+        for _ in range(1 if rng.random() < 0.7 else 2):
+            cat = rng.choice(categories)
+            variants = grammars.verbalize_all(cat, GENERATORS[cat](rng))
+            # The canonical reading most of the time, the less usual variants for the rest.
+            spoken = variants[0] if variants and (len(variants) == 1 or rng.random() < 0.6) else (
+                rng.choice(variants[1:]) if variants else None)
+            if not spoken:
+                failures[cat] += 1
+                if failures[cat] > 1000 and failures[cat] > 10 * (len(out) + 1):
+                    raise DataDirError(f"the {cat} verbalizer rejects almost every generated expression")
+                continue
+            expr = asr_style(spoken).split()
+            if not expr:
+                continue
+            cue = rng.choice(_CUES[cat]).split() if _CUES[cat] and rng.random() < 0.5 else []
+            after = [rng.choice(_TITLED_NAMES)] if cat == "whitelist" else []
+            pos = rng.randint(0, len(words))
+            ins_tags = [0] * len(cue) + spans_to_tags(len(expr), [TokenSpan(0, len(expr), cat)]) + [0] * len(after)
+            words = words[:pos] + cue + expr + after + words[pos:]
+            tags = tags[:pos] + ins_tags + tags[pos:]
+        if any(t > 0 for t in tags):
+            out.append(TaggedSentence(words, tags, "synthetic"))
+            bar.update(1)
+    bar.close()
+    return out
+
+
+def write_jsonl(path: str | Path, sentences: list[TaggedSentence]) -> None:
+    with atomic_write(path) as f:
+        for s in sentences:
+            f.write(json.dumps(asdict(s), ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[TaggedSentence]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                d = json.loads(line)
+                s = TaggedSentence(list(d["words"]), [int(t) for t in d["tags"]], str(d["source"]))
+            except (json.JSONDecodeError, KeyError, ValueError) as e:
+                raise DataDirError(f"{path}:{n}: not a tagged sentence ({e})") from e
+            if len(s.words) != len(s.tags):
+                raise DataDirError(f"{path}:{n}: {len(s.words)} words but {len(s.tags)} tags")
+            out.append(s)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wfst.itn import GrammarSet
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, required=True, help="shared data dir with text/ and itn/")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--num-synthetic", type=int, default=30000)
+    p.add_argument("--dev-percent", type=int, default=5, help="of the LibriTTS train split, for validation")
+    p.add_argument("--libritts-repeat", type=int, default=2, help="copies of the real pairs in train.jsonl")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    grammars = GrammarSet.load()
+    matcher = SpanMatcher(grammars)
+    rows = read_libritts(args.data_dir / "itn" / "LibriTTS.json", split="train")
+    labelled = [s for r in tqdm(rows, desc="label LibriTTS train") if (s := label_libritts(r, matcher))]
+    rng = random.Random(args.seed)
+    rng.shuffle(labelled)
+    n_dev = len(labelled) * args.dev_percent // 100
+    dev, real_train = labelled[:n_dev], labelled[n_dev:]
+    carriers = carrier_sentences(args.data_dir / "text")
+    carriers += [s.words for s in real_train if all(t == 0 for t in s.tags)]
+    synthetic = synthetic_sentences(carriers, grammars, args.num_synthetic, seed=args.seed)
+    write_jsonl(args.out_dir / "train.jsonl", real_train * args.libritts_repeat + synthetic)
+    write_jsonl(args.out_dir / "dev.jsonl", dev)
+    spans = sum(sum(1 for t in s.tags if t > 0 and t % 2 == 1) for s in labelled)
+    masked = sum(1 for s in labelled if IGNORE_TAG in s.tags)
+    print(f"LibriTTS train rows {len(rows)}: {spans} labelled spans, {masked} sentences with masked words; "
+          f"dev {len(dev)}; synthetic {len(synthetic)}; carriers {len(carriers)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""ITN benchmark: this toolkit's tagger + WFST ITN against NeMo's English InverseNormalizer.
+
+Both systems normalize the same sentences in one run: the held-out LibriTTS test split
+(``asr.itn.data.libritts_split``: a fixed 20% of ``itn/LibriTTS.json`` by hash of the written
+text, never used to train the tagger).
+
+Input (``--input``):
+  ``spoken`` (default): the ``gt_normalized`` field in ASR style (``asr.itn.text.asr_style``:
+      lower case, no punctuation, hyphens as spaces) -- what a lexical ASR system emits for the
+      sentence when it recognizes every word correctly. This isolates ITN errors.
+  ``transcript``: the ``transcript`` field, real ASR output with its recognition errors (about a
+      third of the sentences have some); most of those sentences are wrong for every system.
+
+Sentence accuracy: a sentence counts as correct when ``comparison_form(output) ==
+comparison_form(text)``, with ``text`` LibriTTS's written form. ``comparison_form`` (see
+``asr.itn.text``) is case-, punctuation- and spacing-insensitive outside numbers: it casefolds,
+turns dashes and most punctuation into spaces, deletes apostrophes and periods, but keeps every
+digit, symbol ($ % @ ...) and the ``. , : /`` between two digits (so ``$1,500`` must match
+exactly, ``2:30`` != ``2 30``, ``St.`` == ``st``). Roman numerals in the written text (``CHAPTER
+IX``) are part of the comparison; neither system writes them, so both lose those sentences.
+"Identity" is the input itself, unnormalized.
+
+Latency: wall time of one call per sentence (single thread, after warm-up), p50/p95.
+Size: our shipped tagger file plus the compiled normalizer FSTs of every category (what the
+runtime loads) against NeMo's compiled ``.far`` grammar file.
+Load time: ``GrammarSet.load()`` from a warm disk cache, and the tagger load, in a fresh process.
+
+    python bench/itn.py [--data-dir ../shared/data] [--limit N] [--input spoken|transcript]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from asr.itn.data import read_libritts  # noqa: E402
+from asr.itn.text import asr_style, comparison_form  # noqa: E402
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def _timed(fn, inputs: list[str]) -> tuple[list[str], list[float]]:
+    outs, times = [], []
+    for x in inputs[:5]:
+        fn(x)  # warm-up: lazy initialisation is not per-sentence latency
+    for x in inputs:
+        t = time.perf_counter()
+        outs.append(fn(x))
+        times.append(time.perf_counter() - t)
+    return outs, times
+
+
+def _load_time(tagger: str | None) -> dict[str, float]:
+    code = (
+        "import time, json\n"
+        "t0 = time.perf_counter()\n"
+        "from wfst.itn import GrammarSet\n"
+        "t1 = time.perf_counter()\n"
+        "g = GrammarSet.load()\n"
+        "t2 = time.perf_counter()\n"
+        "from asr.itn.tagger import Tagger\n"
+        "from asr.itn.normalizer import PRETRAINED_TAGGER\n"
+        "t3 = time.perf_counter()\n"
+        f"Tagger.load({tagger!r} or PRETRAINED_TAGGER)\n"
+        "t4 = time.perf_counter()\n"
+        "print(json.dumps({'import_s': t1 - t0, 'grammar_load_s': t2 - t1, 'tagger_load_s': t4 - t3}))\n"
+    )
+    runs = []
+    for _ in range(3):  # the first may include filling the cache
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {k: min(r[k] for r in runs) for k in runs[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--tagger", default=None, help="tagger file (default: the shipped one)")
+    p.add_argument("--input", choices=["spoken", "transcript"], default="spoken")
+    p.add_argument("--limit", type=int, default=0, help="first N test sentences only (0: all)")
+    p.add_argument("--ours-only", action="store_true", help="skip NeMo (recipe evaluation)")
+    p.add_argument("--nemo-cache-dir", type=Path, default=REPO / "bench" / ".cache" / "nemo_itn")
+    p.add_argument("--errors-out", type=Path, default=None, help="write our wrong sentences here (JSON lines)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from asr.itn import InverseTextNormalizer
+    from wfst.itn import GrammarSet
+
+    rows = read_libritts(args.data_dir / "itn" / "LibriTTS.json", split="test")
+    if args.limit:
+        rows = rows[: args.limit]
+    field = "gt_normalized" if args.input == "spoken" else "transcript"
+    inputs = [asr_style(r.get(field) or "") for r in rows]
+    refs = [comparison_form(r["text"]) for r in rows]
+
+    grammars = GrammarSet.load()
+    itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars)
+    results: dict[str, tuple[list[str], list[float]]] = {"identity": (inputs, [])}
+    results["ours"] = _timed(itn, inputs)
+    batch_t = time.perf_counter()
+    batch_out = itn.normalize_batch(inputs)
+    batch_s = time.perf_counter() - batch_t
+    assert batch_out == results["ours"][0], "batched and single normalization differ"
+
+    if not args.ours_only:
+        from nemo_text_processing.inverse_text_normalization.inverse_normalize import InverseNormalizer
+
+        args.nemo_cache_dir.mkdir(parents=True, exist_ok=True)
+        nemo = InverseNormalizer(lang="en", cache_dir=str(args.nemo_cache_dir), overwrite_cache=False)
+        results["nemo"] = _timed(lambda s: nemo.inverse_normalize(s, verbose=False), inputs)
+
+    def accuracy(outs: list[str]) -> float:
+        return sum(comparison_form(o) == r for o, r in zip(outs, refs)) / max(len(refs), 1)
+
+    print(f"# LibriTTS test split: {len(rows)} sentences, input = {args.input} ({field} in ASR style)")
+    print(f"{'system':<10} {'sent_acc':>9} {'p50_ms':>8} {'p95_ms':>8} {'mean_ms':>8}")
+    for name, (outs, times) in results.items():
+        lat = (f"{1000 * _percentile(times, 50):8.2f} {1000 * _percentile(times, 95):8.2f} "
+               f"{1000 * statistics.mean(times):8.2f}" if times else f"{'-':>8} {'-':>8} {'-':>8}")
+        print(f"{name:<10} {100 * accuracy(outs):8.2f}% {lat}")
+    print(f"ours batched: {1000 * batch_s / max(len(inputs), 1):.2f} ms/sentence (one normalize_batch call)")
+    if "nemo" in results:
+        ours_t, nemo_t = results["ours"][1], results["nemo"][1]
+        print(f"latency ratio nemo/ours: p50 {_percentile(nemo_t, 50) / _percentile(ours_t, 50):.1f}x, "
+              f"p95 {_percentile(nemo_t, 95) / _percentile(ours_t, 95):.1f}x")
+
+    tagger_path = Path(args.tagger) if args.tagger else Path(__import__("asr.itn", fromlist=["x"]).PRETRAINED_TAGGER)
+    tagger_bytes = tagger_path.stat().st_size
+    grammar_bytes = sum(grammars.size_bytes(c, "normalizer") for c in grammars.categories)
+    print(f"size: tagger {tagger_bytes / 1e6:.3f} MB + normalizer FSTs ({len(grammars.categories)} categories) "
+          f"{grammar_bytes / 1e6:.3f} MB = {(tagger_bytes + grammar_bytes) / 1e6:.3f} MB")
+    if not args.ours_only:
+        far = sorted(args.nemo_cache_dir.glob("*.far"))
+        far_bytes = sum(f.stat().st_size for f in far)
+        print(f"size: nemo .far {far_bytes / 1e6:.3f} MB ({', '.join(f.name for f in far)}); "
+              f"ratio nemo/ours {far_bytes / (tagger_bytes + grammar_bytes):.2f}x")
+    load = _load_time(args.tagger)
+    print(f"load (fresh process, best of 3): GrammarSet.load {load['grammar_load_s']:.3f} s, "
+          f"tagger {load['tagger_load_s']:.3f} s, imports {load['import_s']:.3f} s")
+
+    if args.errors_out:
+        with open(args.errors_out, "w", encoding="utf-8") as f:
+            for k, (r, x, o, ref) in enumerate(zip(rows, inputs, results["ours"][0], refs)):
+                if comparison_form(o) != ref:
+                    extra = {}
+                    if "nemo" in results:
+                        extra["nemo"] = results["nemo"][0][k]
+                    f.write(json.dumps({"input": x, "ours": o, "text": r["text"], **extra}, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
