@@ -1,0 +1,113 @@
+"""``asr serve``: the streaming websocket decode server (sherpa-onnx protocol).
+
+    asr serve --model-dir exp/model --port 6006 [--chunk-ms 320] [--max-batch-size 32] [--no-itn]
+
+Logs are JSON lines on stderr (one per session event); ``GET /health`` and ``GET /metrics``
+(Prometheus) are served on the same port. SIGINT/SIGTERM shut down gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from asr.decoding.endpoint import EndpointConfig, EndpointRule
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", type=Path, required=True, help="model dir (model.pt, config.json, tokens.txt)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    parser.add_argument("--port", type=int, default=6006, help="port (0 picks a free one; the log says which)")
+    parser.add_argument("--chunk-ms", type=int, default=320, help="encoder chunk per decode step")
+    parser.add_argument("--left-context-ms", type=int, default=None, help="attention left context (default: model's)")
+    parser.add_argument("--decoding-method", default="greedy_search", help="greedy_search or modified_beam_search")
+    parser.add_argument("--max-connections", type=int, default=256, help="open sessions beyond this get HTTP 503")
+    parser.add_argument("--max-batch-size", type=int, default=32, help="most streams in one decode step")
+    parser.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest client message")
+    parser.add_argument("--max-session-seconds", type=float, default=3600.0, help="audio or wall time per session")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="seconds without a message before closing")
+    parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="graceful shutdown wait per session")
+    parser.add_argument("--num-threads", type=int, default=0, help="torch threads of the decode worker (0: default)")
+    parser.add_argument(
+        "--partials", choices=["changed", "every-step"], default="changed", help="when to send partial results"
+    )
+    parser.add_argument("--itn", action=argparse.BooleanOptionalAction, default=True, help="ITN on final text")
+    parser.add_argument("--endpoint", action=argparse.BooleanOptionalAction, default=True, help="endpoint detection")
+    defaults = EndpointConfig()
+    for i, rule in enumerate(defaults.rules, start=1):
+        parser.add_argument(
+            f"--rule{i}-min-trailing-silence", type=float, default=rule.min_trailing_silence, metavar="S"
+        )
+        parser.add_argument(
+            f"--rule{i}-min-utterance-length", type=float, default=rule.min_utterance_length, metavar="S"
+        )
+    parser.add_argument("--log-level", default="INFO", help="logging level (JSON lines on stderr)")
+
+
+def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
+    rules = [
+        EndpointRule(
+            rule.must_contain_nonsilence,
+            getattr(args, f"rule{i}_min_trailing_silence"),
+            getattr(args, f"rule{i}_min_utterance_length"),
+        )
+        for i, rule in enumerate(EndpointConfig().rules, start=1)
+    ]
+    return EndpointConfig(*rules)
+
+
+def build_recognizer(model_dir: Path, chunk_ms: int, left_context_ms: int | None, decoding_method: str) -> Any:
+    """Load a model dir into an ``OnlineRecognizer`` (also used by bench/server_load.py)."""
+    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+    from asr.models import load_model_dir
+
+    loaded = load_model_dir(model_dir)
+    options: dict[str, Any] = {"chunk_ms": chunk_ms, "decoding_method": decoding_method}
+    if left_context_ms is not None:
+        options["left_context_ms"] = left_context_ms
+    return OnlineRecognizer(loaded, OnlineRecognizerConfig(**options)), loaded
+
+
+def load_itn() -> Callable[[str], str]:
+    from asr.itn import InverseTextNormalizer
+
+    normalizer = InverseTextNormalizer()
+    return normalizer
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr.server import ServerConfig, StreamingServer, WorkerConfig
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method)
+    itn = load_itn() if args.itn else None
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        itn=args.itn,
+        max_connections=args.max_connections,
+        max_frame_bytes=args.max_frame_bytes,
+        max_session_seconds=args.max_session_seconds,
+        idle_timeout_s=args.idle_timeout,
+        shutdown_timeout_s=args.shutdown_timeout,
+        worker=WorkerConfig(
+            max_batch_size=args.max_batch_size,
+            endpoint=endpoint_config_from_args(args) if args.endpoint else None,
+            partials=args.partials,
+            num_threads=args.num_threads,
+        ),
+    )
+
+    async def run() -> None:
+        server = StreamingServer(recognizer, config, itn=itn, token_table=loaded.tokenizer.id_to_token)
+        await server.start()
+        server.install_signal_handlers()
+        await server.wait_closed()
+
+    asyncio.run(run())
+    return 0

@@ -1,0 +1,492 @@
+"""Decode server: endpoint rules, protocol validation, concurrency, limits, shutdown, and the real
+recognizer end to end (transcripts equal to ``asr transcribe``'s).
+
+Protocol and concurrency tests use ``ToyRecognizer`` below, a deterministic stand-in with the
+OnlineRecognizer interface (one "x" token per loud 40 ms frame), so their expected outputs are
+exact; the acceptance tests at the end use the real ``OnlineRecognizer`` and a random-init model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from asr.decoding.endpoint import EndpointConfig, EndpointRule, detect_endpoint, rule_activated
+from asr.server import BackgroundServer, ServerConfig, StreamingClient, WorkerConfig
+from asr.server.protocol import (
+    Audio,
+    Done,
+    ProtocolError,
+    SessionConfig,
+    parse_message,
+)
+from conftest import make_tone
+
+RATE = 16000
+FRAME = 640  # samples per 40 ms encoder frame
+
+
+# ---------------------------------------------------------------------------------------------
+# endpoint rules (sherpa-onnx endpoint.cc semantics)
+
+
+def test_default_rules_are_sherpas():
+    c = EndpointConfig()
+    assert c.rule1 == EndpointRule(False, 2.4, 0.0)
+    assert c.rule2 == EndpointRule(True, 1.2, 0.0)
+    assert c.rule3 == EndpointRule(False, 0.0, 20.0)
+
+
+def test_rule1_trailing_silence_without_speech():
+    only_rule1 = EndpointConfig(rule2=EndpointRule(True, 1e9, 0), rule3=EndpointRule(False, 0, 1e9))
+    # all-silence segment: utterance_length == trailing_silence, no nonsilence needed
+    assert not detect_endpoint(only_rule1, 59, 59, 0.04)  # 2.36 s
+    assert detect_endpoint(only_rule1, 60, 60, 0.04)  # 2.40 s
+    assert detect_endpoint(EndpointConfig(), 60, 60, 0.04)
+    assert not detect_endpoint(EndpointConfig(), 59, 59, 0.04)  # rule2 needs speech, rule3 20 s
+
+
+def test_rule2_needs_nonsilence():
+    only_rule2 = EndpointConfig(rule1=EndpointRule(False, 1e9, 0), rule3=EndpointRule(False, 0, 1e9))
+    assert detect_endpoint(only_rule2, 31, 30, 0.04)  # 1.2 s silence after one frame of speech
+    assert not detect_endpoint(only_rule2, 31, 29, 0.04)  # 1.16 s
+    assert not detect_endpoint(only_rule2, 30, 30, 0.04)  # silence only: no speech decoded
+    assert not detect_endpoint(only_rule2, 200, 0, 0.04)
+
+
+def test_rule3_max_utterance_length():
+    only_rule3 = EndpointConfig(rule1=EndpointRule(False, 1e9, 0), rule2=EndpointRule(True, 1e9, 0))
+    assert detect_endpoint(only_rule3, 500, 0, 0.04)  # 20.0 s, no silence needed
+    assert not detect_endpoint(only_rule3, 499, 0, 0.04)
+    assert detect_endpoint(EndpointConfig(), 500, 0, 0.04)
+
+
+def test_rule_activated_matches_sherpa_formula_exhaustively():
+    rules = [EndpointRule(m, s, u) for m in (False, True) for s in (0.0, 0.4, 1.2) for u in (0.0, 0.8)]
+    for rule in rules:
+        for frames in range(0, 40):
+            for trailing in range(0, frames + 1):
+                u, t = frames * 0.04, trailing * 0.04
+                expected = (u > t or not rule.must_contain_nonsilence) and t >= rule.min_trailing_silence and u >= rule.min_utterance_length
+                assert rule_activated(rule, t, u) == expected
+
+
+def test_detect_endpoint_rejects_nonsense():
+    with pytest.raises(ValueError):
+        detect_endpoint(EndpointConfig(), -1, 0, 0.04)
+    with pytest.raises(ValueError):
+        detect_endpoint(EndpointConfig(), 1, 0, 0.0)
+    with pytest.raises(ValueError):
+        EndpointRule(True, -1.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# protocol parsing
+
+DEFAULT = SessionConfig(sample_rate=RATE, itn=True)
+
+
+def _parse(message, *, allowed=True, limit=1 << 20):
+    return parse_message(message, max_frame_bytes=limit, config_allowed=allowed, default=DEFAULT)
+
+
+def test_parse_audio_and_done():
+    x = np.array([0.0, 0.5, -1.0], dtype="<f4")
+    parsed = _parse(x.tobytes())
+    assert isinstance(parsed, Audio) and np.array_equal(parsed.samples, x)
+    assert isinstance(_parse("Done"), Done)
+
+
+@pytest.mark.parametrize(
+    "message,kind,code",
+    [
+        (b"\x00" * 6, "bad_frame_size", 1007),
+        (np.array([0.1, np.nan], "<f4").tobytes(), "non_finite_samples", 1007),
+        (np.array([np.inf], "<f4").tobytes(), "non_finite_samples", 1007),
+        (b"\x00" * 4100, "frame_too_large", 1009),
+        ("done", "bad_text_frame", 1003),
+        ("[1, 2]", "bad_text_frame", 1003),
+        ('{"sample_rate": "8000"}', "bad_config", 1003),
+        ('{"sample_rate": true}', "bad_config", 1003),
+        ('{"sample_rate": 10}', "bad_config", 1003),
+        ('{"itn": 1}', "bad_config", 1003),
+        ('{"language": "en"}', "bad_config", 1003),
+    ],
+)
+def test_parse_rejects_bad_messages(message, kind, code):
+    with pytest.raises(ProtocolError) as info:
+        _parse(message, limit=4096)
+    assert info.value.kind == kind and info.value.close_code == code
+
+
+def test_config_only_first():
+    assert _parse('{"sample_rate": 8000, "itn": false}') == SessionConfig(8000, False)
+    assert _parse("{}") == DEFAULT
+    with pytest.raises(ProtocolError) as info:
+        _parse('{"itn": false}', allowed=False)
+    assert info.value.kind == "late_config"
+
+
+# ---------------------------------------------------------------------------------------------
+# a deterministic stand-in recognizer for protocol/concurrency tests
+
+
+@dataclass
+class ToyResult:
+    text: str
+    tokens: list[str]
+    timestamps: list[float]
+    start_time: float
+
+
+class ToyStream:
+    def __init__(self) -> None:
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.finished = False
+        self.num_processed_frames = 0
+        self.num_trailing_blank_frames = 0
+        self.tokens: list[str] = []
+        self.timestamps: list[float] = []
+        self.segment_start = 0
+
+    def accept_waveform(self, sample_rate: int, samples: np.ndarray) -> None:
+        assert sample_rate == RATE and samples.dtype == np.float32
+        self.buffer = np.concatenate([self.buffer, samples])
+
+    def input_finished(self) -> None:
+        self.finished = True
+
+
+@dataclass
+class ToyRecognizer:
+    """Chunks of 4 frames (160 ms); a frame with RMS > 0.05 decodes to the token "x"."""
+
+    chunk_frames: int = 4
+    step_delay_s: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create_stream(self) -> ToyStream:
+        return ToyStream()
+
+    def is_ready(self, s: ToyStream) -> bool:
+        return len(s.buffer) >= self.chunk_frames * FRAME or (s.finished and len(s.buffer) > 0)
+
+    def decode_streams(self, streams: list[ToyStream]) -> None:
+        with self.lock:
+            self.batch_sizes.append(len(streams))
+        if self.step_delay_s:
+            time.sleep(self.step_delay_s)
+        for s in streams:
+            assert self.is_ready(s)
+            chunk, s.buffer = s.buffer[: self.chunk_frames * FRAME], s.buffer[self.chunk_frames * FRAME :]
+            for i in range(0, len(chunk), FRAME):
+                if np.sqrt(np.mean(chunk[i : i + FRAME] ** 2)) > 0.05:
+                    s.tokens.append("x")
+                    s.timestamps.append(s.num_processed_frames * 0.04)
+                    s.num_trailing_blank_frames = 0
+                else:
+                    s.num_trailing_blank_frames += 1
+                s.num_processed_frames += 1
+
+    def get_result(self, s: ToyStream) -> ToyResult:
+        return ToyResult("".join(s.tokens), list(s.tokens), list(s.timestamps), s.segment_start * 0.04)
+
+    def reset(self, s: ToyStream) -> None:
+        s.segment_start += s.num_processed_frames
+        s.num_processed_frames = s.num_trailing_blank_frames = 0
+        s.tokens, s.timestamps = [], []
+
+
+def toy_server(recognizer: ToyRecognizer | None = None, **overrides) -> BackgroundServer:
+    worker = overrides.pop("worker", WorkerConfig(max_batch_size=8))
+    config = ServerConfig(port=0, worker=worker, **overrides)
+    return BackgroundServer(recognizer or ToyRecognizer(), config, itn=lambda text: text.upper())
+
+
+def speech_with_gap(gap_s: float = 2.0) -> np.ndarray:
+    """1 s tone, ``gap_s`` silence, 1 s tone: 25 loud frames on each side of the gap."""
+    return np.concatenate([make_tone(440, 1.0), np.zeros(int(gap_s * RATE), np.float32), make_tone(660, 1.0)])
+
+
+# ---------------------------------------------------------------------------------------------
+# a minimal client written from sherpa-onnx's documented protocol (its online-websocket-client
+# scripts): float32 bytes in chunks, then "Done", collect JSON until "Done!"
+
+
+async def sherpa_client(url: str, samples: np.ndarray, chunk: int = 1600) -> list[dict]:
+    async with websockets.connect(url) as ws:
+
+        async def receive() -> list[dict]:
+            results = []
+            async for message in ws:
+                if message == "Done!":
+                    break
+                results.append(json.loads(message))
+            return results
+
+        receiver = asyncio.create_task(receive())
+        for start in range(0, len(samples), chunk):
+            await ws.send(samples[start : start + chunk].astype(np.float32).tobytes())
+        await ws.send("Done")
+        return await receiver
+
+
+def finals_of(results: list[dict]) -> list[str]:
+    finals: dict[int, str] = {}
+    for r in results:
+        if r["is_final"]:
+            finals[r["segment"]] = r["text"]
+    return [finals[k] for k in sorted(finals)]
+
+
+async def raw_session(url: str, messages: list, wait_s: float = 5.0) -> tuple[list, int | None]:
+    """Send ``messages`` (bytes/str), then read until the server closes; (frames, close code)."""
+    frames: list = []
+    async with connect(url) as ws:
+        try:
+            for m in messages:
+                await ws.send(m)
+            async with asyncio.timeout(wait_s):
+                async for frame in ws:
+                    frames.append(frame)
+        except ConnectionClosed:
+            pass
+        return frames, ws.close_code
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# protocol and endpointing with the toy recognizer
+
+
+def test_sherpa_client_gets_partials_and_endpointed_finals():
+    with toy_server() as srv:
+        results = asyncio.run(sherpa_client(srv.url, speech_with_gap(2.0)))
+    keys = {"text", "tokens", "timestamps", "segment", "start_time", "is_final", "is_eof"}
+    assert all(keys <= set(r) for r in results)
+    # the 2 s gap exceeds rule2's 1.2 s: segment 0 ends there; ITN (upper-casing here) on finals only
+    assert finals_of(results) == ["X" * 25, "X" * 25]
+    partials = [r for r in results if not r["is_final"]]
+    assert partials and all(set(r["text"]) <= {"x"} for r in partials)
+    assert [r["is_eof"] for r in results].count(True) == 1 and results[-1]["is_eof"] and results[-1]["is_final"]
+    seg1 = [r for r in results if r["segment"] == 1]
+    # segment 1 starts where segment 0's endpoint fired; its timestamps are relative to that start
+    assert seg1[0]["start_time"] == pytest.approx(results[[r["is_final"] for r in results].index(True)]["processed_ms"] / 1000)
+    assert seg1[-1]["start_time"] + seg1[-1]["timestamps"][-1] == pytest.approx(3.96, abs=0.01)
+    assert results[-1]["processed_ms"] == pytest.approx(4000.0)
+
+
+def test_no_endpoint_without_silence_and_itn_off_by_config():
+    with toy_server() as srv:
+        client = StreamingClient(srv.url, chunk_ms=50, itn=False)
+        result = client.transcribe_samples_sync(make_tone(440, 1.5), RATE)
+    assert result.finals == ["x" * 37 + "x"]  # 1.5 s = 37.5 frames; the last half frame is loud too
+    assert [m["segment"] for m in result.messages] == [0] * len(result.messages)
+
+
+def test_audio_at_another_rate_is_resampled():
+    with toy_server() as srv:
+        client = StreamingClient(srv.url, sample_rate=RATE, chunk_ms=100)
+        result = client.transcribe_samples_sync(make_tone(300, 1.0, sample_rate=8000), 8000)
+    assert result.messages[-1]["processed_ms"] == pytest.approx(1000.0, abs=40)
+    assert result.finals == ["X" * 25]
+
+
+def test_batches_streams_across_connections():
+    recognizer = ToyRecognizer(step_delay_s=0.01)
+    with toy_server(recognizer, worker=WorkerConfig(max_batch_size=4)) as srv:
+
+        async def many() -> list[list[dict]]:
+            return await asyncio.gather(*(sherpa_client(srv.url, make_tone(440, 1.0)) for _ in range(8)))
+
+        all_results = asyncio.run(many())
+    assert all(finals_of(r) == ["X" * 25] for r in all_results)
+    assert max(recognizer.batch_sizes) == 4  # never above the limit, and batching did happen
+    assert sum(recognizer.batch_sizes) == 8 * math.ceil(25 / 4)  # each chunk decoded exactly once
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: error JSON, clean close, everyone else served, stream released
+
+
+BAD_INPUTS = [
+    ([b"\x00\x00\x80"], "bad_frame_size", 1007),
+    ([np.array([0.0, np.nan], "<f4").tobytes()], "non_finite_samples", 1007),
+    ([np.array([np.inf, 0.0], "<f4").tobytes()], "non_finite_samples", 1007),
+    (["hello"], "bad_text_frame", 1003),
+    ([make_tone(seconds=0.05).tobytes(), '{"itn": true}'], "late_config", 1003),
+    ([np.zeros(2048, "<f4").tobytes()], "frame_too_large", 1009),
+]
+
+
+def test_bad_inputs_get_json_error_and_close_while_others_are_served():
+    with toy_server(max_frame_bytes=4096) as srv:
+
+        async def scenario():
+            good = asyncio.create_task(
+                StreamingClient(srv.url, chunk_ms=50, realtime=True).transcribe_samples(speech_with_gap(1.5)[:48000], RATE)
+            )
+            outcomes = [await raw_session(srv.url, messages) for messages, _, _ in BAD_INPUTS]
+            return outcomes, await good
+
+        outcomes, good = asyncio.run(scenario())
+        assert wait_until(lambda: srv.server.worker.num_sessions == 0)
+        _, _, metrics = http_get(srv.url.replace("ws://", "http://") + "/metrics")
+    for (frames, code), (_, kind, expected_code) in zip(outcomes, BAD_INPUTS):
+        errors = [json.loads(f) for f in frames if isinstance(f, str) and f.startswith("{") and "error" in f]
+        assert len(errors) == 1 and errors[0]["type"] == kind and errors[0]["error"], frames
+        assert code == expected_code
+    assert good.finals == ["X" * 25, "X" * 13]  # 1.5 s gap, then 0.5 s (12.5 frames) of tone
+    assert 'asr_session_errors_total{kind="non_finite_samples"} 2.0' in metrics
+
+
+def test_frame_far_over_the_limit_is_refused_by_the_library():
+    with toy_server(max_frame_bytes=1024) as srv:
+        frames, code = asyncio.run(raw_session(srv.url, [b"\x00" * 8192]))
+        assert code == 1009 and frames == []
+        assert wait_until(lambda: srv.server.worker.num_sessions == 0)
+
+
+def test_idle_client_gets_timeout_error():
+    with toy_server(idle_timeout_s=0.3) as srv:
+        frames, code = asyncio.run(raw_session(srv.url, [make_tone(seconds=0.5).tobytes()]))
+        assert wait_until(lambda: srv.server.worker.num_sessions == 0)
+    assert code == 1008
+    assert json.loads(frames[-1])["type"] == "idle_timeout"
+    assert any(json.loads(f).get("text") == "xxxxxxxxxxxx" for f in frames[:-1])  # partials came first
+
+
+def test_session_length_limit():
+    with toy_server(max_session_seconds=1.0) as srv:
+        frames, code = asyncio.run(raw_session(srv.url, [make_tone(seconds=0.6).tobytes()] * 2))
+    assert code == 1008 and json.loads(frames[-1])["type"] == "session_too_long"
+
+
+def test_client_disconnecting_mid_utterance_releases_the_stream():
+    recognizer = ToyRecognizer()
+    with toy_server(recognizer) as srv:
+
+        async def vanish():
+            ws = await connect(srv.url)
+            await ws.send(make_tone(seconds=1.0).tobytes())
+            await asyncio.sleep(0.1)
+            ws.transport.abort()  # no close handshake, like a crashed client
+
+        asyncio.run(vanish())
+        assert wait_until(lambda: srv.server.worker.num_sessions == 0)
+        assert wait_until(lambda: 'asr_sessions_total{outcome="disconnected"} 1.0' in http_get(srv.url.replace("ws://", "http://") + "/metrics")[2])
+        # and the server still serves
+        assert finals_of(asyncio.run(sherpa_client(srv.url, make_tone(seconds=0.4)))) == ["X" * 10]
+
+
+# ---------------------------------------------------------------------------------------------
+# limits and operations
+
+
+def test_connections_beyond_the_limit_get_503():
+    with toy_server(max_connections=2) as srv:
+
+        async def scenario():
+            a, b = await connect(srv.url), await connect(srv.url)
+            with pytest.raises(InvalidStatus) as info:
+                await connect(srv.url)
+            assert info.value.response.status_code == 503
+            await a.close()
+            await asyncio.sleep(0.1)
+            c = await connect(srv.url)  # a slot is free again
+            await c.close()
+            await b.close()
+
+        asyncio.run(scenario())
+        _, _, metrics = http_get(srv.url.replace("ws://", "http://") + "/metrics")
+    assert 'asr_rejected_connections_total{reason="max_connections"} 1.0' in metrics
+
+
+def test_health_and_metrics_endpoints():
+    with toy_server() as srv:
+        base = srv.url.replace("ws://", "http://")
+        status, ctype, body = http_get(base + "/health")
+        assert status == 200 and ctype.startswith("application/json") and json.loads(body)["status"] == "ok"
+        asyncio.run(sherpa_client(srv.url, speech_with_gap(1.5)))
+        # the session is counted when its close handshake ends, just after the client saw "Done!"
+        assert wait_until(lambda: 'asr_sessions_total{outcome="done"}' in http_get(base + "/metrics")[2])
+        status, ctype, body = http_get(base + "/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if line and not line.startswith("#")
+    }
+    assert samples["asr_active_streams"] == 0.0
+    # 3.5 s -> 88 frames (the last one half full) -> 22 chunks of 4, one stream per step
+    assert samples["asr_decode_batch_size_count"] == 22 == samples["asr_decode_batch_size_sum"]
+    assert samples["asr_decoded_audio_seconds_total"] == pytest.approx(88 * 0.04)
+    assert samples["asr_partial_latency_seconds_count"] > 5
+    assert samples["asr_endpoint_to_final_latency_seconds_count"] == 1.0
+    assert samples['asr_sessions_total{outcome="done"}'] == 1.0
+    assert 0 < samples["asr_real_time_factor"] < 1
+
+
+def test_graceful_shutdown_finishes_sessions_in_flight():
+    srv = toy_server(ToyRecognizer(step_delay_s=0.002)).start()
+    received_ms: list[float] = []
+
+    async def streamer() -> tuple[list, int | None]:
+        frames: list = []
+        async with connect(srv.url) as ws:
+            async def read():
+                async for frame in ws:
+                    frames.append(frame)
+
+            reader = asyncio.create_task(read())
+            try:
+                for _ in range(100):  # up to 10 s of audio at real-time pace; never sends "Done"
+                    await ws.send(make_tone(seconds=0.1).tobytes())
+                    await asyncio.sleep(0.1)
+            except ConnectionClosed:
+                pass
+            await reader
+            return frames, ws.close_code
+
+    async def scenario():
+        tasks = [asyncio.create_task(streamer()) for _ in range(3)]
+        await asyncio.sleep(0.8)
+        await asyncio.to_thread(srv.shutdown)
+        return await asyncio.gather(*tasks)
+
+    outcomes = asyncio.run(scenario())
+    for frames, code in outcomes:
+        assert frames[-1] == "Done!" and code == 1001
+        last = json.loads(frames[-2])
+        assert last["is_final"] and last["is_eof"]
+        received_ms.append(last["received_ms"])
+        # every sample the server had received was decoded before the final
+        assert last["processed_ms"] >= last["received_ms"] - 40 and last["text"] == "X" * int(last["processed_ms"] // 40)
+    assert all(600 <= r <= 1500 for r in received_ms)
