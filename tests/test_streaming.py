@@ -1,0 +1,150 @@
+"""OnlineRecognizer: batched chunk-by-chunk decoding equals offline chunk-masked decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from asr.decoding.beam_search import modified_beam_search
+from asr.decoding.greedy import greedy_search_batch
+from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+from asr.errors import AudioError
+from asr.features import compute_fbank
+from asr.models import LoadedModel
+from tiny_model import make_tiny_model_dir, synth_audio
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory) -> LoadedModel:
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny"))
+
+
+def offline(loaded: LoadedModel, audios: list[np.ndarray], chunk_frames: int, left: int, method: str):
+    feats = [torch.from_numpy(compute_fbank(a, 16000)) for a in audios]
+    lens = torch.tensor([f.size(0) for f in feats])
+    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+    with torch.no_grad():
+        enc, enc_lens = loaded.model.encode(x, lens, chunk_frames, left)
+        if method == "greedy_search":
+            return greedy_search_batch(loaded.model, enc, enc_lens), enc_lens
+        return modified_beam_search(loaded.model, enc, enc_lens, beam=4), enc_lens
+
+
+def stream_all(recognizer: OnlineRecognizer, audios: list[np.ndarray], seed: int):
+    """Feed all streams in random-sized pieces, decoding whatever is ready between pieces."""
+    rng = np.random.default_rng(seed)
+    streams = [recognizer.create_stream() for _ in audios]
+    offsets = [0] * len(audios)
+    while any(o < len(a) for o, a in zip(offsets, audios)):
+        for i, (s, a) in enumerate(zip(streams, audios)):
+            if offsets[i] < len(a):
+                n = int(rng.integers(1, 6000))
+                s.accept_waveform(16000, a[offsets[i]:offsets[i] + n])
+                offsets[i] += n
+                if offsets[i] >= len(a):
+                    s.input_finished()
+        recognizer.decode_streams(streams)
+    recognizer.decode_until_done(streams)
+    return streams
+
+
+@pytest.mark.parametrize("method,chunk_ms,left_ms", [("greedy_search", 320, 160), ("greedy_search", 160, 320),
+                                                     ("modified_beam_search", 320, 320)])
+def test_streaming_equals_offline_chunked(loaded: LoadedModel, method: str, chunk_ms: int, left_ms: int) -> None:
+    audios = [synth_audio(s, seed=i) for i, s in enumerate([2.33, 0.95, 1.71])]
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms, left_context_ms=left_ms,
+                                                                 decoding_method=method))
+    streams = stream_all(recognizer, audios, seed=chunk_ms)
+    hyps, enc_lens = offline(loaded, audios, chunk_ms // 40, left_ms // 40, method)
+    total = 0
+    for s, hyp, n in zip(streams, hyps, enc_lens.tolist()):
+        result = recognizer.get_result(s)
+        assert result.token_ids == hyp.tokens
+        assert result.timestamps == pytest.approx([0.04 * t for t in hyp.timestamps])
+        assert result.text == loaded.tokenizer.decode(hyp.tokens)
+        assert s.num_processed_frames == n
+        total += len(hyp.tokens)
+    assert total > 5, "a model that emits nothing makes this test vacuous"
+
+
+def test_reset_keeps_context_and_starts_new_segment(loaded: LoadedModel) -> None:
+    audio = synth_audio(2.0, seed=7)
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320, left_context_ms=320))
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, audio)
+    stream.input_finished()
+    segments = []
+    for k in range(100):
+        if not recognizer.is_ready(stream):
+            break
+        recognizer.decode_stream(stream)
+        if k == 2:  # an "endpoint" after 3 chunks
+            segments.append(recognizer.get_result(stream))
+            recognizer.reset(stream)
+            assert recognizer.get_result(stream).text == ""
+            assert stream.num_trailing_blank_frames == 0
+    segments.append(recognizer.get_result(stream))
+    assert segments[1].start_time == pytest.approx(3 * 8 * 0.04) and segments[1].segment == 1
+    hyps, _ = offline(loaded, [audio], 8, 8, "greedy_search")
+    # the predictor context carried over: the two segments together are the unsegmented result
+    assert segments[0].token_ids + segments[1].token_ids == hyps[0].tokens
+    absolute = [t + seg.start_time for seg in segments for t in seg.timestamps]
+    assert absolute == pytest.approx([0.04 * t for t in hyps[0].timestamps])
+
+
+def test_trailing_blank_frames_count_after_last_token(loaded: LoadedModel) -> None:
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=160))
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synth_audio(1.0, seed=3))
+    stream.input_finished()
+    recognizer.decode_until_done([stream])
+    hyp = stream.best_hypothesis()
+    expected = stream.num_processed_frames - (hyp.timestamps[-1] + 1 if hyp.timestamps else 0)
+    assert stream.num_trailing_blank_frames == expected
+
+
+def test_short_audio_is_padded_and_empty_audio_raises(loaded: LoadedModel) -> None:
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synth_audio(0.1, seed=1))  # 10 feature frames < one 32-frame chunk
+    assert not recognizer.is_ready(stream)
+    stream.input_finished()
+    assert recognizer.is_ready(stream)
+    recognizer.decode_stream(stream)
+    assert stream.num_processed_frames == 3 and not recognizer.is_ready(stream)
+    assert isinstance(recognizer.get_result(stream).text, str)
+
+    empty = recognizer.create_stream()
+    with pytest.raises(AudioError, match="empty audio"):
+        empty.input_finished()
+    bad = recognizer.create_stream()
+    with pytest.raises(AudioError, match="NaN"):
+        bad.accept_waveform(16000, np.array([0.0, np.nan], dtype=np.float32))
+    with pytest.raises(AudioError, match="after input_finished"):
+        stream.accept_waveform(16000, np.zeros(10, dtype=np.float32))
+
+
+def test_other_sample_rate_is_resampled(loaded: LoadedModel) -> None:
+    import soxr
+
+    audio16 = synth_audio(1.2, seed=5)
+    audio8 = soxr.resample(audio16, 16000, 8000).astype(np.float32)
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    stream = recognizer.create_stream()
+    for start in range(0, len(audio8), 1000):
+        stream.accept_waveform(8000, audio8[start:start + 1000])
+    stream.input_finished()
+    recognizer.decode_until_done([stream])
+    assert abs(stream.num_processed_frames - 30) <= 1  # 1.2 s at 40 ms
+    with pytest.raises(AudioError, match="sample rate changed"):
+        other = recognizer.create_stream()
+        other.accept_waveform(8000, audio8[:100])
+        other.accept_waveform(16000, audio16[:100])
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="multiple of 40"):
+        OnlineRecognizerConfig(chunk_ms=300)
+    with pytest.raises(ValueError, match="decoding_method"):
+        OnlineRecognizerConfig(decoding_method="beam")
