@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 
+from asr.data.manifests import write_cuts
 from asr.errors import AudioError, DataDirError
 from asr.utils.io import atomic_path
 
@@ -85,9 +86,7 @@ def write_prepared(
         if len(cuts) == 0:
             raise DataDirError(f"{corpus}: split '{split}' has no utterances")
         path = manifest_path(output_dir, corpus, split)
-        with atomic_path(path) as tmp:
-            # The temp name keeps ".jsonl" and ends in ".gz", so lhotse writes gzipped JSON lines.
-            cuts.to_file(tmp)
+        write_cuts(cuts, path)
         paths[split] = path
         if kaldi_dir is not None:
             from asr.data import KaldiDataDir, cuts_to_datadir
@@ -137,17 +136,22 @@ def corpus_cli(
     prepare: Callable[..., dict[str, CutSet]],
     add_prepare_args: Callable[[argparse.ArgumentParser], None] | None = None,
     argv: Sequence[str] | None = None,
+    locate: Callable[[Path], Path] | None = None,
+    add_download_args: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
     """``python -m asr.corpora.<name> download TARGET | prepare CORPUS_DIR OUTPUT_DIR [--kaldi-dir D]``.
 
     Extra prepare options come from ``add_prepare_args``; their dests are passed to ``prepare``
-    as keyword arguments.
+    as keyword arguments. ``download`` first calls ``locate(target_dir)`` (which raises
+    ``DataDirError`` when the corpus is not there) and skips the fetch when it finds the corpus.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog=f"python -m asr.corpora.{name}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_down = sub.add_parser("download", help="fetch the corpus from its public URL")
     p_down.add_argument("target_dir", type=Path)
+    if add_download_args is not None:
+        add_download_args(p_down)
     p_prep = sub.add_parser("prepare", help="write cut manifests (and Kaldi data dirs)")
     p_prep.add_argument("corpus_dir", type=Path)
     p_prep.add_argument("output_dir", type=Path, help="manifest dir, e.g. data/manifests")
@@ -156,7 +160,17 @@ def corpus_cli(
         add_prepare_args(p_prep)
     args = parser.parse_args(argv)
     if args.command == "download":
-        print(download(args.target_dir))
+        if locate is not None:
+            try:
+                found = locate(args.target_dir)
+            except DataDirError:
+                found = None
+            if found is not None:
+                log.info("%s already has %s (%s), nothing to download", args.target_dir, name, found)
+                print(found)
+                return
+        extra = {k: v for k, v in vars(args).items() if k not in {"command", "target_dir"}}
+        print(download(args.target_dir, **extra))
         return
     extra = {k: v for k, v in vars(args).items() if k not in {"command", "corpus_dir", "output_dir", "kaldi_dir"}}
     cuts_by_split = prepare(args.corpus_dir, args.output_dir, **extra)

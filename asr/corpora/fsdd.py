@@ -72,7 +72,9 @@ def download(target_dir: str | Path) -> Path:
     return target_dir / "free-spoken-digit-dataset-1.0.10"
 
 
-def _find_recordings(corpus_dir: Path) -> Path:
+def locate(corpus_dir: str | Path) -> Path:
+    """The ``recordings`` dir in ``corpus_dir`` (or its ``fsdd/``); ``DataDirError`` if absent."""
+    corpus_dir = Path(corpus_dir)
     for candidate in (corpus_dir / "recordings", corpus_dir / "fsdd" / "recordings", corpus_dir):
         if candidate.is_dir() and any(candidate.glob("[0-9]_*_*.wav")):
             return candidate
@@ -82,7 +84,7 @@ def _find_recordings(corpus_dir: Path) -> Path:
 def scan(corpus_dir: str | Path) -> list[DigitRecording]:
     """All recordings, sorted by (speaker, digit, index); raises ``DataDirError`` for a bad name."""
     recordings = []
-    for path in sorted(_find_recordings(Path(corpus_dir)).glob("*.wav")):
+    for path in sorted(locate(Path(corpus_dir)).glob("*.wav")):
         parts = path.stem.split("_")
         if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or int(parts[0]) > 9:
             raise DataDirError(f"{path}: FSDD name must be {{digit}}_{{speaker}}_{{index}}.wav")
@@ -188,7 +190,7 @@ def _prepare_cli(corpus_dir: Path, output_dir: Path, seed: int, connected_ratio:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("fsdd", download, _prepare_cli, _add_args, argv=argv)
+    corpus_cli("fsdd", download, _prepare_cli, _add_args, argv=argv, locate=locate)
 
 
 if __name__ == "__main__":

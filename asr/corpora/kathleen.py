@@ -40,6 +40,15 @@ def download(target_dir: str | Path) -> Path:
     )
 
 
+def locate(corpus_dir: str | Path) -> Path:
+    """The dir holding ``transcripts.tsv`` and ``wav/``: ``corpus_dir`` or its ``kathleen/``."""
+    corpus_dir = Path(corpus_dir)
+    for candidate in (corpus_dir, corpus_dir / "kathleen"):
+        if (candidate / "transcripts.tsv").is_file() and (candidate / "wav").is_dir():
+            return candidate
+    raise DataDirError(f"{corpus_dir}: no transcripts.tsv with wav/ beside it (also looked in kathleen/)")
+
+
 def prompt_of(utt_id: str) -> str:
     """``arctic_a0001_1592748574`` -> ``arctic_a0001``; an id without a take suffix is its own prompt."""
     head, sep, tail = utt_id.rpartition("_")
@@ -48,7 +57,7 @@ def prompt_of(utt_id: str) -> str:
 
 def read_transcripts(corpus_dir: Path) -> dict[str, str]:
     """``transcripts.tsv`` as ``{utt: text}``; raises ``DataDirError`` naming a bad or repeated line."""
-    path = corpus_dir / "transcripts.tsv"
+    path = Path(corpus_dir) / "transcripts.tsv"
     if not path.is_file():
         raise DataDirError(f"{corpus_dir}: transcripts.tsv not found")
     out: dict[str, str] = {}
@@ -86,7 +95,7 @@ def prepare(
     from asr.text import normalize_transcript
 
     cfg = config or KathleenConfig()
-    corpus_dir = Path(corpus_dir)
+    corpus_dir = locate(corpus_dir)
     transcripts = read_transcripts(corpus_dir)
     side = split_prompts([prompt_of(u) for u in transcripts], cfg)
     splits: dict[str, list] = {"train": [], "dev": [], "test": []}
@@ -94,9 +103,7 @@ def prepare(
         audio = corpus_dir / "wav" / f"{utt}.flac"
         if not audio.is_file():
             raise DataDirError(f"{corpus_dir}: utterance {utt} is in transcripts.tsv but {audio} is missing")
-        text = normalize_transcript(transcripts[utt])
-        if not text:
-            raise DataDirError(f"{corpus_dir}/transcripts.tsv: utterance {utt} has an empty transcript")
+        text = normalize_transcript(transcripts[utt], utt_id=f"{utt} ({corpus_dir}/transcripts.tsv)")
         cut = make_cut(utt, audio, text, SPEAKER)
         cut.supervisions[0].custom = {"prompt": prompt_of(utt)}
         splits[side[prompt_of(utt)]].append(cut)
@@ -114,7 +121,7 @@ def _prepare_cli(corpus_dir: Path, output_dir: Path, seed: int, dev_fraction: fl
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv)
+    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv, locate=locate)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,17 @@ PARTS = (
 
 
 def download(target_dir: str | Path, parts: Sequence[str] = ("dev-clean", "test-clean")) -> Path:
-    """Fetch and unpack the given parts; returns ``target_dir/LibriSpeech``."""
+    """Fetch and unpack the given parts (those already in ``target_dir`` or its ``LibriSpeech/``
+    are skipped); returns the LibriSpeech root."""
     target_dir = Path(target_dir)
+    root = target_dir if any((target_dir / p).is_dir() for p in PARTS) else target_dir / "LibriSpeech"
     for part in parts:
         if part not in PARTS:
             raise DataDirError(f"unknown LibriSpeech part '{part}', expected one of {PARTS}")
+        if (root / part).is_dir():
+            continue
         download_and_extract(f"{BASE_URL}/{part}.tar.gz", target_dir, marker=f"LibriSpeech/{part}")
-    return target_dir / "LibriSpeech"
+    return root
 
 
 def find_root(corpus_dir: str | Path) -> Path:
@@ -72,9 +76,7 @@ def read_part(root: Path, part: str) -> CutSet:
                 utt_id, _, text = line.strip().partition(" ")
                 if utt_id.count("-") != 2:
                     raise DataDirError(f"{trans}:{line_no}: bad utterance id '{utt_id}'")
-                text = normalize_transcript(text)
-                if not text:
-                    raise DataDirError(f"{trans}:{line_no}: utterance {utt_id} has an empty transcript")
+                text = normalize_transcript(text, utt_id=f"{utt_id} ({trans}:{line_no})")
                 cuts.append(make_cut(utt_id, audio_file(root, part, utt_id), text, utt_id.split("-")[0]))
     if not cuts:
         raise DataDirError(f"{root / part}: no *.trans.txt with utterances")
@@ -99,12 +101,12 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", nargs="*", default=None, help="parts to prepare (default: all present)")
 
 
-def _download_cli(target_dir: Path) -> Path:
-    return download(target_dir)
+def _add_download_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parts", nargs="+", default=["dev-clean", "test-clean"], help=f"any of {PARTS}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("librispeech", _download_cli, prepare, _add_args, argv=argv)
+    corpus_cli("librispeech", download, prepare, _add_args, argv=argv, add_download_args=_add_download_args)
 
 
 if __name__ == "__main__":

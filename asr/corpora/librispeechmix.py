@@ -98,9 +98,7 @@ def prepare(
             sources = []
             for wav, speaker, text in zip(entry["wavs"], entry["speakers"], entry["texts"]):
                 part, utt_id = wav.split("/")[0], Path(wav).stem
-                norm = normalize_transcript(text)
-                if not norm:
-                    raise DataDirError(f"{lst}: mixture {entry['id']} has an empty transcript for {utt_id}")
+                norm = normalize_transcript(text, utt_id=f"{utt_id} (mixture {entry['id']} in {lst})")
                 sources.append(make_cut(utt_id, audio_file(root, part, utt_id), norm, str(speaker)))
             by_split.setdefault(split, []).append(mix_with_delays(sources, [float(d) for d in entry["delays"]], name))
         for split, mixed in by_split.items():
@@ -119,7 +117,7 @@ def _download_cli(target_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("librispeechmix", _download_cli, prepare, _add_args, argv=argv)
+    corpus_cli("librispeechmix", _download_cli, prepare, _add_args, argv=argv, locate=find_root)
 
 
 if __name__ == "__main__":

@@ -81,8 +81,8 @@ class SynthConfig:
     seed: int = 0
     repeats: int = 1  # utterances per text line, each with its own voice, rate and pitch
     max_hours: float | None = None  # stop once this much audio is planned and synthesized
-    dev_fraction: float = 0.03
-    test_fraction: float = 0.03
+    dev_fraction: float = 0.05
+    test_fraction: float = 0.05
     flite_fraction: float = 0.3  # share of utterances spoken by flite voices
     espeak_rate: tuple[int, int] = (135, 205)  # words per minute
     espeak_pitch: tuple[int, int] = (25, 75)  # 0-99
@@ -141,7 +141,7 @@ def read_lines(text_path: str | Path) -> tuple[list[tuple[int, str]], int]:
     kept, skipped = [], 0
     with open(text_path, encoding="utf-8") as f:
         for index, line in enumerate(f):
-            text = normalize_transcript(line)
+            text = normalize_transcript(line, allow_empty=True)
             if text:
                 kept.append((index, text))
             else:

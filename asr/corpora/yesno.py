@@ -26,7 +26,9 @@ def download(target_dir: str | Path) -> Path:
     return download_and_extract(URL, target_dir, marker="waves_yesno")
 
 
-def _find_waves(corpus_dir: Path) -> Path:
+def locate(corpus_dir: str | Path) -> Path:
+    """The ``waves_yesno`` dir in ``corpus_dir`` (or its ``yesno/``); ``DataDirError`` if absent."""
+    corpus_dir = Path(corpus_dir)
     for candidate in (corpus_dir / "waves_yesno", corpus_dir / "yesno" / "waves_yesno", corpus_dir):
         if candidate.is_dir() and any(candidate.glob("*_*.wav")):
             return candidate
@@ -44,7 +46,7 @@ def transcript_from_name(name: str) -> str:
 
 def prepare(corpus_dir: str | Path, output_dir: str | Path | None = None) -> dict[str, CutSet]:
     """Cuts for ``train`` and ``test`` (30 files each). ``output_dir`` is unused (see ``write_prepared``)."""
-    waves = _find_waves(Path(corpus_dir))
+    waves = locate(Path(corpus_dir))
     files = sorted(waves.glob("*.wav"))
     splits: dict[str, list] = {"train": [], "test": []}
     for position, path in enumerate(files):
@@ -54,7 +56,7 @@ def prepare(corpus_dir: str | Path, output_dir: str | Path | None = None) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("yesno", download, prepare, argv=argv)
+    corpus_cli("yesno", download, prepare, argv=argv, locate=locate)
 
 
 if __name__ == "__main__":

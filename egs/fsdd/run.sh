@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Free Spoken Digit Dataset: isolated digits plus connected digit strings (3-10 digits of one
+# speaker joined with random pauses, written as 8 kHz wavs), words ZERO ... NINE.
+#
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
+#
+# --data-dir holds recordings/ (or fsdd/recordings/, as ../shared/data does).
+# Splits (asr/corpora/fsdd.py): *_spk speaker-disjoint (test theo, dev lucas), *_idx
+# recording-disjoint with all speakers (test indices 5-9, dev 10-14). Ids of connected strings
+# start with fsdd-conn-, so isolated and connected results can be scored apart.
+# Stages: 0 download, 1 prepare, 2 fbank, 3 lang (character tokenizer), 4-6 train/decode/score.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+
+stage=0
+stop_stage=100
+data_dir=download
+nj=2
+seed=0
+connected_ratio=0.5   # connected strings per split = ratio * isolated recordings in it
+force=false
+. utils/parse_options.sh
+. utils/log.sh
+
+corpus=fsdd
+splits="train_spk dev_spk test_spk train_idx dev_idx test_idx"
+lang_dir=data/lang_char
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: find or download $corpus in $data_dir"
+  python -m asr.corpora.$corpus download "$data_dir"
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: prepare manifests, connected digit strings and Kaldi data dirs"
+  steps/prepare_corpus.sh --force $force --opts "--seed $seed --connected-ratio $connected_ratio" \
+    $corpus "$data_dir" data
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: compute fbank"
+  for split in $splits; do
+    steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
+      data/manifests/${corpus}_cuts_$split.jsonl.gz data/fbank
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: character lang dir $lang_dir"
+  steps/make_lang.sh --model-type char --vocab-size 32 --force $force $lang_dir data/train_spk/text data/train_idx/text
+fi
+
+# Stages 4-6 (train, decode, score) follow.

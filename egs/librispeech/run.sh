@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# LibriSpeech (OpenSLR 12) in its standard layout, for users who have it or can download it.
+#
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--parts "..."] [--nj 2]
+#            [--vocab-size 500] [--force false]
+#
+# --data-dir is the LibriSpeech root (holding dev-clean/, ...) or its parent; stage 0 downloads the
+# --parts that are missing there. Each part is a split: data/manifests/librispeech_cuts_<part>.jsonl.gz.
+# Stages: 0 download, 1 prepare, 2 fbank, 3 lang (BPE on --train-part), 4-6 train/decode/score.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+
+stage=0
+stop_stage=100
+data_dir=download
+parts="train-clean-100 dev-clean test-clean"
+train_part=train-clean-100
+nj=2
+vocab_size=500
+force=false
+. utils/parse_options.sh
+. utils/log.sh
+
+corpus=librispeech
+lang_dir=data/lang_bpe_$vocab_size
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: download the missing parts of '$parts' into $data_dir"
+  # shellcheck disable=SC2086
+  python -m asr.corpora.$corpus download "$data_dir" --parts $parts
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: prepare manifests and Kaldi data dirs for $parts"
+  steps/prepare_corpus.sh --force $force --opts "--parts $parts" $corpus "$data_dir" data
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: compute fbank"
+  for part in $parts; do
+    steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
+      data/manifests/${corpus}_cuts_$part.jsonl.gz data/fbank
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: BPE lang dir $lang_dir from $train_part"
+  steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $lang_dir data/$train_part/text
+fi
+
+# Stages 4-6 (train, decode, score) follow.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Decode CutSets with a model dir (`python -m asr.training.decode`) for every method and chunk size,
+# and score them.
+#
+#   steps/decode_transducer.sh [--cmd run.pl] [--methods "greedy_search modified_beam_search"] \
+#       [--chunks "full 320"] [--beam 4] MODEL_DIR DECODE_DIR CUTS [CUTS ...]
+#
+# --chunks lists encoder chunk sizes in ms ("full" = whole-utterance context). Results go to
+# DECODE_DIR/<cuts-name>/ (wer_<method>_<chunk>.txt, hyps, refs, alignments), logs to DECODE_DIR/log/.
+# Each (cuts, method, chunk) skips when its .done marker exists (unless --force true).
+set -euo pipefail
+
+cmd=run.pl
+methods="greedy_search modified_beam_search"
+chunks="full 320"
+beam=4
+force=false
+. utils/parse_options.sh
+. utils/log.sh
+. utils/done_marker.sh
+
+if [ $# -lt 3 ]; then
+  echo "Usage: $0 [--cmd run.pl] [--methods '...'] [--chunks 'full 320'] <model-dir> <decode-dir> <cuts>..." 1>&2
+  exit 1
+fi
+model_dir=$1 decode_dir=$2
+shift 2
+[ -f "$model_dir/config.json" ] || die "$model_dir is not a model dir: run the training stage first"
+mkdir -p "$decode_dir/log"
+for cuts in "$@"; do
+  [ -f "$cuts" ] || die "$cuts does not exist"
+  name=$(basename "$cuts" .jsonl.gz)
+  for method in $methods; do
+    for chunk in $chunks; do
+      tag=${name}_${method}_$chunk
+      if stage_done "$decode_dir/$name" "decode_${method}_$chunk"; then
+        log "$tag already decoded, skipping"
+        continue
+      fi
+      log "decoding $tag (log: $decode_dir/log/decode_$tag.log)"
+      $cmd "$decode_dir/log/decode_$tag.log" \
+        python -m asr.training.decode --model-dir "$model_dir" --cuts "$cuts" --out-dir "$decode_dir/$name" \
+          --method "$method" --chunk-ms "$chunk" --beam "$beam" \
+        || die "decoding $tag failed, see $decode_dir/log/decode_$tag.log"
+      mark_done "$decode_dir/$name" "decode_${method}_$chunk"
+    done
+  done
+done

@@ -1,0 +1,220 @@
+"""Corpus preparation: yesno, FSDD, kathleen, LibriSpeech, LibriSpeechMix on fake layouts made here
+(audio synthesized at test time), plus yesno/FSDD/kathleen on ../shared/data when it is there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.audio import load_audio, save_audio
+from asr.corpora import fsdd, kathleen, librispeech, librispeechmix, yesno
+from asr.corpora.common import DownloadError, manifest_path, write_prepared
+from asr.errors import DataDirError
+from conftest import make_tone
+
+
+def _ids(cuts) -> set[str]:
+    return {c.id for c in cuts}
+
+
+# ---------------------------------------------------------------- yesno
+
+
+def test_yesno_transcript_from_name():
+    assert yesno.transcript_from_name("0_1_1_0.wav") == "NO YES YES NO"
+    with pytest.raises(DataDirError, match="2_1.wav"):
+        yesno.transcript_from_name("2_1.wav")
+
+
+def test_yesno_shared_data(shared_data, tmp_path):
+    splits = yesno.prepare(shared_data)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 30, "test": 30}
+    assert not _ids(splits["train"]) & _ids(splits["test"])
+    cut = splits["train"][0]
+    assert cut.sampling_rate == 8000 and len(cut.supervisions[0].text.split()) == 8
+    assert cut.supervisions[0].text == yesno.transcript_from_name(cut.id + ".wav")
+    paths = write_prepared(splits, "yesno", tmp_path)
+    assert paths["test"] == manifest_path(tmp_path, "yesno", "test") and paths["test"].is_file()
+
+
+# ---------------------------------------------------------------- FSDD
+
+
+def _fake_fsdd(root: Path, speakers=("amy", "bob", "cat"), indices=range(5, 17)) -> Path:
+    rec = root / "recordings"
+    for s, speaker in enumerate(speakers):
+        for digit in range(10):
+            for index in indices:
+                tone = make_tone(300 + 40 * digit + 7 * s, 0.1 + 0.01 * index, sample_rate=8000)
+                save_audio(rec / f"{digit}_{speaker}_{index}.wav", tone, 8000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_fsdd(tmp_path_factory) -> Path:
+    return _fake_fsdd(tmp_path_factory.mktemp("fsdd"))
+
+
+def _recordings_used(cuts) -> set[str]:
+    used = set()
+    for cut in cuts:
+        custom = cut.supervisions[0].custom or {}
+        used |= set(custom.get("sources", [cut.id]))
+    return used
+
+
+def test_fsdd_splits_are_disjoint(fake_fsdd, tmp_path):
+    cfg = fsdd.FsddConfig(seed=3, test_speakers=("cat",), dev_speakers=("bob",), test_indices=(5, 6), dev_indices=(7, 8))
+    splits = fsdd.prepare(fake_fsdd, tmp_path, cfg)
+    assert set(splits) == {f"{p}_{s}" for p in ("train", "dev", "test") for s in ("spk", "idx")}
+    speakers = {name: {c.supervisions[0].speaker for c in cuts} for name, cuts in splits.items()}
+    assert speakers["test_spk"] == {"cat"} and speakers["dev_spk"] == {"bob"} and speakers["train_spk"] == {"amy"}
+    assert speakers["test_idx"] == speakers["train_idx"] == {"amy", "bob", "cat"}
+    for scheme in ("spk", "idx"):
+        used = {p: _recordings_used(splits[f"{p}_{scheme}"]) for p in ("train", "dev", "test")}
+        assert not used["train"] & used["test"] and not used["train"] & used["dev"] and not used["dev"] & used["test"]
+    test_indices = {int(r.split("_")[-1]) for r in _recordings_used(splits["test_idx"])}
+    assert test_indices == {5, 6}
+
+
+def test_fsdd_connected_strings(fake_fsdd, tmp_path):
+    cfg = fsdd.FsddConfig(seed=1, test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1)
+    splits = fsdd.prepare(fake_fsdd, tmp_path, cfg)
+    connected = [c for c in splits["train_spk"] if c.id.startswith("fsdd-conn-")]
+    assert len(connected) == round(0.1 * 10 * 12)
+    for cut in connected:
+        sources = cut.supervisions[0].custom["sources"]
+        words = cut.supervisions[0].text.split()
+        assert 3 <= len(words) <= 10 and len(words) == len(sources)
+        assert words == [fsdd.DIGIT_WORDS[int(s.split("-")[1].split("_")[0])] for s in sources]
+        assert {s.split("_")[1] for s in sources} == {cut.supervisions[0].speaker}  # one speaker
+        source_seconds = sum(0.1 + 0.01 * int(s.split("_")[-1]) for s in sources)
+        pauses = cut.duration - source_seconds - 2 * cfg.edge_silence
+        assert (len(words) - 1) * cfg.min_pause - 0.01 <= pauses <= (len(words) - 1) * cfg.max_pause + 0.01
+    # Same seed, fresh output dir: the same strings.
+    again = fsdd.prepare(fake_fsdd, tmp_path / "again", cfg)
+    assert [c.supervisions[0].text for c in again["train_spk"]] == [c.supervisions[0].text for c in splits["train_spk"]]
+    a = load_audio(tmp_path / "fsdd_connected" / f"{connected[0].id}.wav")
+    b = load_audio(tmp_path / "again" / "fsdd_connected" / f"{connected[0].id}.wav")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fsdd_bad_name(tmp_path):
+    save_audio(tmp_path / "recordings" / "1_amy_x.wav", make_tone(seconds=0.1, sample_rate=8000), 8000)
+    with pytest.raises(DataDirError, match="1_amy_x.wav"):
+        fsdd.scan(tmp_path)
+
+
+def test_fsdd_shared_data_disjoint(shared_data, tmp_path):
+    splits = fsdd.prepare(shared_data, tmp_path, fsdd.FsddConfig(connected_ratio=0.02))
+    for scheme in ("spk", "idx"):
+        used = {p: _recordings_used(splits[f"{p}_{scheme}"]) for p in ("train", "dev", "test")}
+        assert sum(len(u) > 0 for u in used.values()) == 3
+        assert not used["train"] & used["test"] and not used["train"] & used["dev"] and not used["dev"] & used["test"]
+    assert {c.supervisions[0].speaker for c in splits["test_spk"]} == {"theo"}
+
+
+# ---------------------------------------------------------------- kathleen
+
+
+def _fake_kathleen(root: Path) -> Path:
+    rows = []
+    for p in range(12):
+        for take in range(1 + p % 3):
+            utt = f"arctic_a{p:04d}_{1592748000 + 10 * p + take}"
+            save_audio(root / "wav" / f"{utt}.flac", make_tone(200 + p, 0.2), 16000)
+            rows.append(f"{utt}\tPrompt number {p}, take {take}!")
+    (root / "transcripts.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_kathleen_prompt_disjoint(tmp_path):
+    root = _fake_kathleen(tmp_path / "kathleen")
+    splits = kathleen.prepare(tmp_path, config=kathleen.KathleenConfig(seed=0, dev_fraction=0.2, test_fraction=0.2))
+    prompts = {name: {kathleen.prompt_of(c.id) for c in cuts} for name, cuts in splits.items()}
+    assert all(prompts.values())
+    assert not prompts["train"] & prompts["test"] and not prompts["train"] & prompts["dev"] and not prompts["dev"] & prompts["test"]
+    assert sum(len(c) for c in splits.values()) == sum(1 + p % 3 for p in range(12))
+    assert splits["train"][0].supervisions[0].text.startswith("PROMPT NUMBER")
+    assert "," not in splits["train"][0].supervisions[0].text
+    assert kathleen.prompt_of("arctic_b0123_1592748574") == "arctic_b0123"
+    # A transcript line without audio names the utterance.
+    with open(root / "transcripts.tsv", "a") as f:
+        f.write("arctic_a0999_1\tmissing audio\n")
+    with pytest.raises(DataDirError, match="arctic_a0999_1"):
+        kathleen.prepare(root)
+
+
+def test_kathleen_shared_data(shared_data):
+    splits = kathleen.prepare(shared_data / "kathleen")
+    prompts = {name: {kathleen.prompt_of(c.id) for c in cuts} for name, cuts in splits.items()}
+    assert not prompts["train"] & prompts["test"] and not prompts["train"] & prompts["dev"] and not prompts["dev"] & prompts["test"]
+    assert sum(len(c) for c in splits.values()) == 1429
+    with pytest.raises(DownloadError, match="no public download"):
+        kathleen.download(shared_data)
+
+
+# ---------------------------------------------------------------- LibriSpeech / LibriSpeechMix
+
+
+def _fake_librispeech(root: Path) -> Path:
+    """dev-clean with 2 speakers x 1 chapter x 2 utterances of tones; returns the LibriSpeech root."""
+    ls = root / "LibriSpeech"
+    for s, (speaker, chapter) in enumerate([("1272", "128104"), ("6295", "64301")]):
+        lines = []
+        for u in range(2):
+            utt = f"{speaker}-{chapter}-{u:04d}"
+            save_audio(ls / "dev-clean" / speaker / chapter / f"{utt}.flac", make_tone(300 + 100 * s + 10 * u, 1.0 + 0.5 * u), 16000)
+            lines.append(f"{utt} SPEAKER {speaker} SAYS NUMBER {u}")
+        (ls / "dev-clean" / speaker / chapter / f"{speaker}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+    return ls
+
+
+def test_librispeech_fake_layout(tmp_path):
+    ls = _fake_librispeech(tmp_path)
+    splits = librispeech.prepare(tmp_path)
+    assert list(splits) == ["dev-clean"]
+    cuts = splits["dev-clean"]
+    assert len(cuts) == 4 and {c.supervisions[0].speaker for c in cuts} == {"1272", "6295"}
+    assert cuts["6295-64301-0001"].supervisions[0].text == "SPEAKER 6295 SAYS NUMBER 1"
+    assert cuts["6295-64301-0001"].duration == pytest.approx(1.5)
+    (ls / "dev-clean" / "1272" / "128104" / "1272-128104-0001.flac").unlink()
+    with pytest.raises(DataDirError, match="1272-128104-0001"):
+        librispeech.prepare(tmp_path)
+    with pytest.raises(DataDirError, match="no LibriSpeech part"):
+        librispeech.prepare(tmp_path / "nowhere")
+
+
+def test_librispeechmix_simulates_listed_delays(tmp_path):
+    ls = _fake_librispeech(tmp_path)
+    entries = [
+        {"id": "dev-clean-2mix/dev-clean-2mix-0000", "wavs": ["dev-clean/1272/128104/1272-128104-0000.wav", "dev-clean/6295/64301/6295-64301-0001.wav"],
+         "delays": [0.0, 0.75], "speakers": ["1272", "6295"], "texts": ["HELLO THERE", "general kenobi"], "durations": [1.0, 1.5]},
+        {"id": "dev-clean-2mix/dev-clean-2mix-0001", "wavs": ["dev-clean/6295/64301/6295-64301-0000.wav", "dev-clean/1272/128104/1272-128104-0001.wav"],
+         "delays": [0.0, 0.25], "speakers": ["6295", "1272"], "texts": ["A B", "C D"], "durations": [1.0, 1.5]},
+    ]  # fmt: skip
+    lst = tmp_path / "mix.jsonl"
+    lst.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    splits = librispeechmix.prepare(ls, tmp_path / "out", list_path=lst)
+    cuts = splits["dev-clean-2mix"]
+    assert len(cuts) == 2
+    mix = cuts["dev-clean-2mix-0000"]
+    assert mix.duration == pytest.approx(0.75 + 1.5)
+    sups = sorted(mix.supervisions, key=lambda s: s.start)
+    assert [(s.speaker, s.text) for s in sups] == [("1272", "HELLO THERE"), ("6295", "GENERAL KENOBI")]
+    assert sups[1].start == pytest.approx(0.75) and sups[1].duration == pytest.approx(1.5)
+    # The mixture is the sum of the sources placed at their delays.
+    a = load_audio(ls / "dev-clean/1272/128104/1272-128104-0000.flac")
+    b = load_audio(ls / "dev-clean/6295/64301/6295-64301-0001.flac")
+    expected = np.zeros(int(2.25 * 16000), dtype=np.float32)
+    expected[: len(a)] += a
+    expected[12000 : 12000 + len(b)] += b
+    got = mix.load_audio()[0]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+    lst.write_text('{"id": "x", "wavs": ["a"], "delays": [0, 1]}\n')
+    with pytest.raises(DataDirError, match="missing fields"):
+        librispeechmix.read_list(lst)
