@@ -101,16 +101,17 @@ class AsrDataset(torch.utils.data.Dataset):
     """Map a ``CutSet`` mini-batch to padded features and token ids.
 
     Returns a dict with ``features`` (N, T, F) float32, ``feature_lens`` (N,) int64,
-    ``targets`` (list of N token-id lists), ``cut_ids`` and ``texts`` (N strings each).
+    ``targets`` (list of N token-id lists; None without a tokenizer, for decoding),
+    ``cut_ids`` and ``texts`` (N strings each).
     """
 
-    def __init__(self, tokenizer: TokenEncoder, spec_augment: SpecAugment | None = None) -> None:
+    def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None) -> None:
         self.tokenizer = tokenizer
         self.spec_augment = spec_augment
 
     def __getitem__(self, cuts: CutSet) -> dict[str, Any]:
         cuts = cuts.sort_by_duration(ascending=False)
-        targets = [encode_cut(cut, self.tokenizer) for cut in cuts]
+        targets = [encode_cut(cut, self.tokenizer) for cut in cuts] if self.tokenizer is not None else None
         features, feature_lens = collate_features(cuts)
         if self.spec_augment is not None:
             features = self.spec_augment(features)

@@ -16,6 +16,7 @@ averaged and exported as a self-contained model dir (``<exp-dir>/model`` by defa
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import logging
 import math
@@ -234,12 +235,14 @@ def draw_chunk_size(model_config: Any, step: int, seed: int) -> int:
 
 @dataclass
 class TrainResult:
-    """What ``train`` did: final progress, where the model went, per-step loss values."""
+    """What ``train`` did: final progress, where the model went, per-step loss values, and the
+    trained (last-step, not averaged) model."""
 
     progress: TrainProgress
     export_dir: Path | None
     losses: list[float]
     finished: bool
+    model: torch.nn.Module | None = None
 
 
 def _read_cuts(paths: Sequence[str], what: str) -> CutSet:
@@ -352,12 +355,12 @@ def train(
 
     export_dir = None
     if finished and info.is_main:
-        export_dir = export_model(config, unwrap(model), model_config)
+        export_dir = export_model(config, copy.deepcopy(unwrap(model)), model_config)
     if writer is not None:
         writer.close()
     if info.world_size > 1:
         dist.barrier()
-    return TrainResult(progress=progress, export_dir=export_dir, losses=losses, finished=finished)
+    return TrainResult(progress=progress, export_dir=export_dir, losses=losses, finished=finished, model=unwrap(model))
 
 
 def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:

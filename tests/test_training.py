@@ -1,0 +1,225 @@
+"""Training loop: loss goes down, exact mid-epoch resume, kill + resume, averaging, 2-process DDP, OOV errors.
+
+The corpus is synthesized here: "YES" is a low tone, "NO" a high one, three words a cut.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+
+from asr.errors import ModelDirError, TokenizerError
+from asr.models import tiny_config
+from asr.training.checkpoint import TrainProgress, average_checkpoints, load_checkpoint, save_checkpoint
+from asr.training.train import TrainConfig, load_train_config, train
+
+REPO = Path(__file__).resolve().parents[1]
+NUM_CUTS = 8
+
+
+def _tone_words(words: list[str], rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    parts = []
+    for w in words:
+        t = np.arange(int(0.3 * sample_rate)) / sample_rate
+        parts.append(0.3 * np.sin(2 * np.pi * (300.0 if w == "YES" else 1200.0) * t))
+        parts.append(np.zeros(int(0.05 * sample_rate)))
+    audio = np.concatenate(parts).astype(np.float32)
+    return audio + 0.005 * rng.standard_normal(len(audio)).astype(np.float32)
+
+
+def _cut(path: Path, text: str, cut_id: str) -> MonoCut:
+    rec = Recording.from_file(path, recording_id=cut_id)
+    sup = SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0, duration=rec.duration, text=text, speaker="tone")
+    return MonoCut(id=cut_id, start=0.0, duration=rec.duration, channel=0, recording=rec, supervisions=[sup])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    from asr.features.compute import compute_features
+    from asr.text import train_tokenizer
+
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(0)
+    cuts, texts = [], []
+    for i in range(NUM_CUTS):
+        words = [str(rng.choice(["YES", "NO"])) for _ in range(3)]
+        path = root / f"utt{i}.wav"
+        sf.write(path, _tone_words(words, rng), 16000)
+        cuts.append(_cut(path, " ".join(words), f"utt{i}"))
+        texts.append(" ".join(words))
+    with_feats = compute_features(CutSet.from_cuts(cuts), root / "feats", progress_bar=False)
+    with_feats.to_file(root / "cuts.jsonl.gz")
+    train_tokenizer(texts, root / "lang", vocab_size=8, model_type="char")
+    return {"root": root, "cuts": root / "cuts.jsonl.gz", "lang": root / "lang"}
+
+
+def _config(corpus: dict[str, Path], exp_dir: Path, **overrides) -> TrainConfig:
+    model = tiny_config().to_dict()
+    model.pop("vocab_size")
+    model.update(dropout=0.1, chunk_sizes=[2, 4], full_context_prob=0.5)
+    values = {
+        "exp_dir": str(exp_dir),
+        "train_cuts": [str(corpus["cuts"])],
+        "dev_cuts": [],
+        "lang_dir": str(corpus["lang"]),
+        "model": model,
+        "data": {"max_duration": 2.5, "spec_augment": {"time_warp_factor": 0, "frames_mask_size": 10,
+                                                       "features_mask_size": 8, "num_frame_masks": 2}},
+        "optim": {"base_lr": 0.005, "warmup_batches": 5, "lr_batches": 100},
+        "loss": {"warm_step": 10},
+        "num_epochs": 2,
+        "save_every_n": 3,
+        "log_every_n": 1000,
+        "num_threads": 1,
+    }
+    for key, value in overrides.items():
+        node, parts = values, key.split("__")
+        for part in parts[:-1]:
+            node = node[part]
+        node[parts[-1]] = value
+    return load_train_config(None, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in values.items()])
+
+
+def test_loss_goes_down_and_model_dir_is_exported(corpus, tmp_path):
+    from asr.models import load_model_dir
+
+    config = _config(corpus, tmp_path / "exp", num_epochs=8, data__spec_augment={"enabled": False},
+                     dev_cuts=[str(corpus["cuts"])], save_every_n=0)
+    result = train(config)
+    assert result.finished and len(result.losses) >= 16
+    first, last = np.mean(result.losses[:3]), np.mean(result.losses[-3:])
+    assert last < 0.7 * first, f"loss did not go down: {first:.3f} -> {last:.3f}"
+    loaded = load_model_dir(result.export_dir)
+    assert loaded.config.encoder_dim == tiny_config().encoder_dim
+    assert (tmp_path / "exp" / "tensorboard").is_dir()
+    # the exported weights are the mean of the last (average_last=3) epoch checkpoints
+    expected = average_checkpoints([tmp_path / "exp" / f"epoch-{e}.pt" for e in (6, 7, 8)])
+    got = loaded.model.state_dict()
+    assert all(torch.allclose(got[k], expected[k]) for k in expected)
+
+
+def test_mid_epoch_resume_matches_uninterrupted_training(corpus, tmp_path):
+    seen_a: list[list[str]] = []
+    train(_config(corpus, tmp_path / "a"), on_batch=lambda p, ids, loss: seen_a.append(list(ids)))
+
+    seen_b: list[list[str]] = []
+    record = lambda p, ids, loss: seen_b.append(list(ids))  # noqa: E731
+    first = train(_config(corpus, tmp_path / "b", stop_after_steps=3), on_batch=record)
+    assert not first.finished and first.progress.batches_in_epoch == 3
+    ckpt = load_checkpoint(tmp_path / "b" / "checkpoint-3.pt")
+    assert ckpt["progress"]["epoch"] == 1 and not ckpt["progress"]["epoch_done"], "stop should fall mid-epoch"
+    train(_config(corpus, tmp_path / "b"), on_batch=record)
+
+    assert seen_b == seen_a, "the resumed run must continue with the same batches, none repeated or skipped"
+    a, b = load_checkpoint(tmp_path / "a" / "epoch-2.pt"), load_checkpoint(tmp_path / "b" / "epoch-2.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a["scheduler"] == b["scheduler"] and a["progress"] == b["progress"]
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    config = _config(corpus, exp, num_epochs=40, save_every_n=2)
+    cfg_file = tmp_path / "train.yaml"
+    cfg_file.write_text(yaml.safe_dump(_plain(config)))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "asr.training.train", "--config", str(cfg_file)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 90
+        while not list(exp.glob("checkpoint-*.pt")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    killed_at = load_checkpoint(exp / (exp / "latest").read_text().strip())["progress"]["global_step"]
+    assert killed_at >= 2 and not (exp / "model").exists()
+
+    steps: list[int] = []
+    result = train(_config(corpus, exp, num_epochs=2, save_every_n=2) if killed_at < 8 else config,
+                   on_batch=lambda p, ids, loss: steps.append(p.global_step))
+    assert steps[0] == killed_at + 1, "training must continue right after the last checkpoint"
+    assert result.finished and (exp / "model" / "config.json").is_file()
+
+
+def _plain(config: TrainConfig) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
+def test_average_checkpoints_is_the_elementwise_mean(tmp_path):
+    model = torch.nn.BatchNorm1d(3)
+    weights = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 0.0, -3.0]), torch.tensor([1.0, 1.0, 6.0])]
+    paths = []
+    for i, w in enumerate(weights):
+        with torch.no_grad():
+            model.weight.copy_(w)
+            model.num_batches_tracked.fill_(10 * (i + 1))
+        paths.append(save_checkpoint(tmp_path / f"epoch-{i + 1}.pt", model=model, optimizer=None, scheduler=None,
+                                     sampler=None, scaler=None, progress=TrainProgress(epoch=i + 1), model_config={}))
+    avg = average_checkpoints(paths)
+    assert torch.allclose(avg["weight"], torch.tensor([2.0, 1.0, 2.0]))
+    assert int(avg["num_batches_tracked"]) == 30
+    with pytest.raises(ModelDirError, match="checkpoint not found"):
+        average_checkpoints([tmp_path / "missing.pt"])
+
+
+def test_resume_with_an_incompatible_model_config_is_refused(corpus, tmp_path):
+    train(_config(corpus, tmp_path / "exp", stop_after_steps=3))
+    with pytest.raises(ModelDirError, match="incompatible model config.*encoder_dim"):
+        train(_config(corpus, tmp_path / "exp", model__encoder_dim=48, model__num_heads=2))
+
+
+def test_two_process_torchrun_keeps_ranks_in_sync(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    cfg_file = tmp_path / "train.yaml"
+    cfg_file.write_text(yaml.safe_dump(_plain(_config(corpus, exp, num_epochs=1, save_every_n=2))))
+    script = tmp_path / "ddp_run.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, os, torch
+        from asr.training.train import load_train_config, train
+        rank = int(os.environ["RANK"])
+        seen = []
+        result = train(load_train_config({str(cfg_file)!r}), on_batch=lambda p, ids, loss: seen.append(ids))
+        torch.save(result.model.state_dict(), {str(exp)!r} + f"/rank{{rank}}.pt")
+        json.dump(seen, open({str(exp)!r} + f"/rank{{rank}}_batches.json", "w"))
+    """))
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    p0, p1 = torch.load(exp / "rank0.pt"), torch.load(exp / "rank1.pt")
+    assert all(torch.equal(p0[k], p1[k]) for k in p0), "DDP ranks diverged"
+    import json
+
+    b0, b1 = json.loads((exp / "rank0_batches.json").read_text()), json.loads((exp / "rank1_batches.json").read_text())
+    assert len(b0) == len(b1) >= 2
+    assert all(set(x).isdisjoint(y) for x, y in zip(b0, b1)), "ranks should train on different cuts"
+    assert (exp / "model" / "config.json").is_file()
+
+
+def test_transcript_with_out_of_vocabulary_token_is_a_clear_error(corpus, tmp_path):
+    cuts = CutSet.from_file(corpus["cuts"]).to_eager()
+    bad = cuts[2]
+    bad.supervisions[0].text = "YES MAYBE"
+    cuts.to_file(tmp_path / "bad.jsonl.gz")
+    config = _config(corpus, tmp_path / "exp", train_cuts=[str(tmp_path / "bad.jsonl.gz")])
+    with pytest.raises(TokenizerError, match=r"cut utt2: transcript 'YES MAYBE'.*cannot encode 'MA'"):
+        train(config)
+    assert not list((tmp_path / "exp").glob("*.pt")), "nothing should be trained on bad data"
