@@ -1,0 +1,63 @@
+"""Augmentation: speed perturbation durations and ids, additive noise at a measured SNR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lhotse import CutSet
+
+from asr.audio import save_audio
+from asr.augment import NoiseConfig, add_noise, make_noise_cuts, measured_snr, speed_perturb
+from asr.augment.noise import colored_noise
+from asr.corpora.common import make_cut
+from conftest import make_tone
+
+
+@pytest.fixture
+def speech_cuts(tmp_path) -> CutSet:
+    cuts = []
+    for i, seconds in enumerate((1.0, 2.0)):
+        path = tmp_path / f"utt{i}.wav"
+        save_audio(path, make_tone(300 + 100 * i, seconds, amplitude=0.3), 16000)
+        cuts.append(make_cut(f"utt{i}", path, "HELLO", "spk"))
+    return CutSet.from_cuts(cuts)
+
+
+def test_speed_perturb_durations_and_ids(speech_cuts):
+    out = speed_perturb(speech_cuts)
+    by_id = {c.id: c for c in out}
+    assert set(by_id) == {"utt0", "utt1", "utt0_sp0.9", "utt1_sp0.9", "utt0_sp1.1", "utt1_sp1.1"}
+    for base, seconds in (("utt0", 1.0), ("utt1", 2.0)):
+        for factor in (0.9, 1.1):
+            cut = by_id[f"{base}_sp{factor}"]
+            assert cut.duration == pytest.approx(seconds / factor, abs=1e-3)
+            assert cut.load_audio().shape[1] == pytest.approx(seconds / factor * 16000, abs=2)
+            assert cut.supervisions[0].duration == pytest.approx(seconds / factor, abs=1e-3)
+    with pytest.raises(ValueError, match="1.0"):
+        speed_perturb(speech_cuts, factors=(1.0,))
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0])
+def test_add_noise_hits_requested_snr(speech_cuts, tmp_path, snr):
+    noise = make_noise_cuts(tmp_path / "noise", num_per_kind=1, seconds=3.0)
+    noisy = add_noise(speech_cuts, noise, NoiseConfig(snr=(snr, snr), seed=1))
+    assert [c.id for c in noisy] == [c.id for c in speech_cuts]
+    for clean, mixed in zip(speech_cuts, noisy):
+        assert mixed.supervisions[0].text == "HELLO"
+        assert mixed.duration == pytest.approx(clean.duration)
+        assert measured_snr(clean.load_audio()[0], mixed.load_audio()[0]) == pytest.approx(snr, abs=0.2)
+
+
+def test_colored_noise_spectra():
+    rng = np.random.default_rng(0)
+    n = 1 << 15
+    slopes = {}
+    for kind in ("white", "pink", "brown"):
+        power = np.abs(np.fft.rfft(colored_noise(kind, n, rng))) ** 2
+        f = np.fft.rfftfreq(n)[1:]
+        slopes[kind] = np.polyfit(np.log(f), np.log(power[1:] + 1e-20), 1)[0]
+    assert slopes["white"] == pytest.approx(0.0, abs=0.2)
+    assert slopes["pink"] == pytest.approx(-1.0, abs=0.2)
+    assert slopes["brown"] == pytest.approx(-2.0, abs=0.2)
+    with pytest.raises(ValueError, match="blue"):
+        colored_noise("blue", 10, rng)
