@@ -57,6 +57,93 @@ CASES: list[tuple[str, str, str | None]] = [
     ("ordinal", "one thousandth", "1000th"),
     ("ordinal", "one", None),
     ("ordinal", "firstly", None),
+    ("decimal", "three point one four", "3.14"),
+    ("decimal", "point five", "0.5"),
+    ("decimal", "zero point five", "0.5"),
+    ("decimal", "twelve point oh five", "12.05"),
+    ("decimal", "minus one point five", "-1.5"),
+    ("decimal", "two point five million", "2.5 million"),
+    ("decimal", "fifteen thousand point two", "15,000.2"),
+    ("decimal", "three", None),
+    ("decimal", "three point", None),
+    ("decimal", "point", None),
+    ("fraction", "three quarters", "3/4"),
+    ("fraction", "one half", "1/2"),
+    ("fraction", "a half", "1/2"),
+    ("fraction", "half", "1/2"),
+    ("fraction", "two thirds", "2/3"),
+    ("fraction", "two and a half", "2 1/2"),
+    ("fraction", "one twenty fifth", "1/25"),
+    ("fraction", "five over eight", "5/8"),
+    ("fraction", "one second", None),
+    ("fraction", "one thirds", None),
+    ("fraction", "three quarter", None),
+    ("money", "twenty dollars and fifty cents", "$20.50"),
+    ("money", "twenty dollars fifty", "$20.50"),
+    ("money", "a dollar", "$1"),
+    ("money", "fifty cents", "$0.50"),
+    ("money", "one cent", "$0.01"),
+    ("money", "fifteen thousand dollars", "$15,000"),
+    ("money", "two point five million dollars", "$2.5 million"),
+    ("money", "two pounds fifty", "£2.50"),
+    ("money", "fifty pence", "50p"),
+    ("money", "ten euros and five cents", "€10.05"),
+    ("money", "one dollars", None),
+    ("money", "zero dollars", None),
+    ("money", "twenty", None),
+    ("measure", "five kilograms", "5 kg"),
+    ("measure", "one kilogram", "1 kg"),
+    ("measure", "ten percent", "10%"),
+    ("measure", "ten per cent", "10%"),
+    ("measure", "sixty miles per hour", "60 mph"),
+    ("measure", "minus five degrees celsius", "-5 °C"),
+    ("measure", "one point five kilometers", "1.5 km"),
+    ("measure", "two and a half miles", "2 1/2 mi"),
+    ("measure", "one kilograms", None),
+    ("measure", "five", None),
+    ("measure", "five minutes", None),
+    ("date", "march third", "March 3"),
+    ("date", "march the third", "March 3"),
+    ("date", "june ninth eighteen seventy two", "June 9, 1872"),
+    ("date", "the fifteenth of august", "the 15th of August"),
+    ("date", "nineteen ninety nine", "1999"),
+    ("date", "two thousand and five", "2005"),
+    ("date", "march nineteen ninety nine", "March 1999"),
+    ("date", "the eighteen sixties", "the 1860s"),
+    ("date", "march thirty second", None),
+    ("date", "may", None),
+    ("date", "the fifteen of august", None),
+    ("time", "two thirty p m", "2:30 p.m."),
+    ("time", "two thirty", "2:30"),
+    ("time", "seven p m", "7:00 p.m."),
+    ("time", "two oh five a m", "2:05 a.m."),
+    ("time", "quarter past two", "2:15"),
+    ("time", "twenty to three", "2:40"),
+    ("time", "quarter to one", "12:45"),
+    ("time", "two o'clock", "2:00"),
+    ("time", "fourteen thirty", "14:30"),
+    ("time", "two", None),
+    ("time", "thirteen p m", None),
+    ("time", "two sixty", None),
+    ("telephone", "five five five one two three four", "555-1234"),
+    ("telephone", "double five five one two three four", "555-1234"),
+    ("telephone", "triple five one two three four", "555-1234"),
+    ("telephone", "oh one two three four five six", "012-3456"),
+    ("telephone", "eight hundred five five five one two one two", "800-555-1212"),
+    ("telephone", "one eight hundred five five five one two one two", "1-800-555-1212"),
+    ("telephone", "five five five", None),
+    ("telephone", "one two three four five six seven eight", None),
+    ("telephone", "hello", None),
+    ("electronic", "john dot smith at gmail dot com", "john.smith@gmail.com"),
+    ("electronic", "j o h n at gmail dot com", "john@gmail.com"),
+    ("electronic", "john one two three at example dot org", "john123@example.org"),
+    ("electronic", "first underscore last at mail dash server dot co dot uk", "first_last@mail-server.co.uk"),
+    ("electronic", "h t t p s colon slash slash w w w dot example dot org slash about", "https://www.example.org/about"),
+    ("electronic", "w w w dot google dot com", "www.google.com"),
+    ("electronic", "google dot com", "google.com"),
+    ("electronic", "john at gmail", None),
+    ("electronic", "hello", None),
+    ("electronic", "at dot com", None),
     ("whitelist", "doctor", "Dr."),
     ("whitelist", "mister", "Mr."),
     ("whitelist", "missus", "Mrs."),
@@ -113,8 +200,61 @@ def test_round_trip_cardinal_and_ordinal(grammars: GrammarSet) -> None:
         n = _random_cardinal(rng)
         _round_trip(grammars, "cardinal", _written_cardinal(n))
         if n > 0:
-            suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-            _round_trip(grammars, "ordinal", _written_cardinal(n) + suffix)
+            _round_trip(grammars, "ordinal", _written_cardinal(n) + _ordinal_suffix(n))
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+
+
+def _ordinal_suffix(n: int) -> str:
+    return "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def _generated(rng: random.Random) -> list[tuple[str, str]]:
+    """(category, written) expressions in the written conventions of README.md."""
+    out: list[tuple[str, str]] = []
+    for _ in range(25):
+        whole = _written_cardinal(_random_cardinal(rng))
+        frac = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 3)))
+        out.append(("decimal", f"{whole}.{frac}"))
+        out.append(("decimal", f"{rng.randint(1, 99)}.{rng.randint(1, 9)} {rng.choice(['million', 'billion'])}"))
+        den = rng.randint(3, 20)
+        out.append(("fraction", f"{rng.randint(2, 9)}/{den}"))
+        out.append(("fraction", f"{rng.randint(1, 9)} 1/{rng.choice([2, 4, 3, 8])}"))
+        dollars = rng.randint(2, 99999)
+        out.append(("money", f"${_written_cardinal(dollars)}.{rng.randint(1, 99):02d}"))
+        out.append(("money", f"{rng.choice(['$', '€', '£'])}{_written_cardinal(dollars)}"))
+        out.append(("money", f"${rng.randint(1, 99)}.{rng.randint(1, 9)} million"))
+        unit = rng.choice(["kg", "km", "mph", "%", "°C", "°F", "ft", "mi", "GB", "m²"])
+        space = "" if unit == "%" else " "
+        out.append(("measure", f"{_written_cardinal(rng.randint(2, 5000))}{space}{unit}"))
+        out.append(("measure", f"{rng.randint(0, 99)}.{rng.randint(1, 9)}{space}{unit}"))
+        month, day, year = rng.choice(MONTHS), rng.randint(1, 31), rng.randint(1100, 2099)
+        out.append(("date", f"{month} {day}"))
+        out.append(("date", f"{month} {day}, {year}"))
+        out.append(("date", f"the {day}{_ordinal_suffix(day)} of {month}"))
+        out.append(("date", f"{month} {year}"))
+        out.append(("date", str(year)))
+        hour, minute = rng.randint(1, 12), rng.randint(1, 59)
+        out.append(("time", f"{hour}:{minute:02d} {rng.choice(['a.m.', 'p.m.'])}"))
+        out.append(("time", f"{rng.randint(0, 23)}:{rng.randint(10, 59)}"))
+        out.append(("time", f"{hour}:00 p.m."))
+        digits = "".join(rng.choice("0123456789") for _ in range(10))
+        out.append(("telephone", f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"))
+        out.append(("telephone", f"{digits[:3]}-{digits[3:7]}"))
+        out.append(("telephone", f"1-{digits[:3]}-{digits[3:6]}-{digits[6:]}"))
+        name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 8)))
+        num = str(rng.randint(0, 999)) if rng.random() < 0.5 else ""
+        out.append(("electronic", f"{name}{num}@{rng.choice(['gmail', 'example', 'mail-box'])}.{rng.choice(['com', 'org', 'co.uk'])}"))
+        out.append(("electronic", f"https://www.{name}.com/{rng.choice(['about', 'index', 'a-b'])}"))
+    return out
+
+
+def test_round_trip_generated_expressions(grammars: GrammarSet) -> None:
+    """Every spoken variant the verbalizer gives for a written form normalizes back to it."""
+    for category, written in _generated(random.Random(1)):
+        _round_trip(grammars, category, written)
 
 
 def test_cardinal_brute_force_small_numbers(grammars: GrammarSet) -> None:
@@ -125,13 +265,13 @@ def test_cardinal_brute_force_small_numbers(grammars: GrammarSet) -> None:
 
 
 def test_cache_is_reused_and_fast(cache_dir: Path, grammars: GrammarSet) -> None:
-    files = sorted(p.name for p in cache_dir.glob("*.fst"))
+    files = sorted(p.name for p in cache_dir.glob("*.fst.gz"))
     assert {f.split("-")[0] for f in files} == set(CATEGORIES)
     start = time.perf_counter()
     again = GrammarSet.load(use_shipped=False, cache_dir=cache_dir)
     elapsed = time.perf_counter() - start
     assert again.build_seconds == 0.0  # nothing compiled
-    assert sorted(p.name for p in cache_dir.glob("*.fst")) == files
+    assert sorted(p.name for p in cache_dir.glob("*.fst.gz")) == files
     assert elapsed < 0.5
     for c in CATEGORIES:
         assert again.normalizer(c).write_to_string() == grammars.normalizer(c).write_to_string()
@@ -185,13 +325,13 @@ def test_override_one_category_leaves_others(cache_dir: Path, grammars: GrammarS
 def test_corrupt_cache_file_is_rebuilt(tmp_path: Path, cache_dir: Path, grammars: GrammarSet) -> None:
     local = tmp_path / "cache"
     local.mkdir()
-    for p in cache_dir.glob("*.fst"):
+    for p in cache_dir.glob("*.fst.gz"):
         (local / p.name).write_bytes(p.read_bytes())
     fp = grammars.fingerprints
-    victim = next(local.glob(f"cardinal-normalizer-{fp['cardinal'][:16]}-*.fst"))
+    victim = next(local.glob(f"cardinal-normalizer-{fp['cardinal'][:16]}-*.fst.gz"))
     intact_victim = victim.read_bytes()
     victim.write_bytes(victim.read_bytes()[:100])  # truncated
-    other = next(local.glob(f"ordinal-normalizer-{fp['ordinal'][:16]}-*.fst"))
+    other = next(local.glob(f"ordinal-normalizer-{fp['ordinal'][:16]}-*.fst.gz"))
     intact = other.read_bytes()
     other.write_bytes(b"\0" * len(intact))  # garbage of the right size
     gs = GrammarSet.load(use_shipped=False, cache_dir=local)
@@ -201,7 +341,7 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path: Path, cache_dir: Path, grammars
     # The rebuilt files are deterministic: same names, written whole again.
     assert victim.read_bytes() == intact_victim
     assert other.read_bytes() == intact
-    assert len(list(local.glob(f"cardinal-normalizer-{fp['cardinal'][:16]}-*.fst"))) == 1
+    assert len(list(local.glob(f"cardinal-normalizer-{fp['cardinal'][:16]}-*.fst.gz"))) == 1
     assert GrammarSet.load(use_shipped=False, cache_dir=local).build_seconds == 0.0
 
 
@@ -212,7 +352,7 @@ def test_unknown_category(grammars: GrammarSet) -> None:
 
 def test_shipped_grammars_match_sources() -> None:
     """The compiled normalizers shipped as package data are current (run ``python -m wfst.itn --ship``)."""
-    shipped = sorted(SHIPPED_DIR.glob("*-normalizer-*.fst"))
+    shipped = sorted(SHIPPED_DIR.glob("*-normalizer-*.fst.gz"))
     if not shipped:
         pytest.skip("no shipped grammars")
     fresh = GrammarSet.load(cache_dir=SHIPPED_DIR / "__does_not_exist__")

@@ -17,6 +17,7 @@ from wfst.itn.common import (
     UNUSUAL,
     VARIANT,
     add_weight,
+    cross,
     delete,
     delete_space,
     finalize,
@@ -44,7 +45,8 @@ def zero() -> pynini.Fst:
 
 def digit_or_oh() -> pynini.Fst:
     """A single spoken digit as in digit strings: "zero"/"oh"/"o" -> "0", "one" -> "1"..."""
-    return pynini.union(digit(), string_map([("zero", "0"), ("oh", "0"), ("o", "0")])).optimize()
+    zeros = pynini.union(cross("zero", "0"), add_weight(cross("oh", "0"), 0.1), add_weight(cross("o", "0"), 0.2))
+    return pynini.union(digit(), zeros).optimize()
 
 
 def teen() -> pynini.Fst:
@@ -135,7 +137,8 @@ def hundreds_of_teens() -> pynini.Fst:
 def year_pair() -> pynini.Fst:
     """Year-style "nineteen ninety nine" -> "1999", "twenty oh five" -> "2005", "nineteen hundred" -> "1900"."""
     first = (two_digits() @ pynini.difference(pynini.closure(DIGIT, 2, 2), "10")).optimize()
-    oh_digit = delete(pynini.union("oh", "o")) + insert("0") + delete_space + digit()
+    oh = pynini.union(delete("oh"), add_weight(delete("o"), 0.2))
+    oh_digit = oh + insert("0") + delete_space + digit()
     second = pynini.union(two_digits(), oh_digit, delete("hundred") + insert("00"))
     return join(first, second).optimize()
 
@@ -160,9 +163,19 @@ def cardinal_digits(years: bool = True) -> pynini.Fst:
     return pynini.union(*options).optimize()
 
 
+def minus() -> pynini.Fst:
+    """The sign: "minus " / "negative " -> "-"."""
+    return pynini.union(cross("minus ", "-"), add_weight(cross("negative ", "-"), VARIANT)).optimize()
+
+
+def cardinal(years: bool = True) -> pynini.Fst:
+    """Spoken cardinal -> written with comma groups, without sign."""
+    return (cardinal_digits(years) @ format_with_commas()).optimize()
+
+
 def build_normalizer() -> pynini.Fst:
-    """Spoken cardinal -> written ("fifteen thousand" -> "15,000", "two thousand and five" -> "2005")."""
-    return finalize(cardinal_digits() @ format_with_commas())
+    """Spoken cardinal -> written ("fifteen thousand" -> "15,000", "minus two thousand and five" -> "-2005")."""
+    return finalize(optional(minus()) + cardinal())
 
 
 def build_verbalizer() -> pynini.Fst:

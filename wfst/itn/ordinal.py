@@ -24,9 +24,9 @@ ORDINAL_WORDS = {
 }
 
 
-def ordinal_to_cardinal_words() -> pynini.Fst:
-    """"twenty third" -> "twenty three": rewrites the last word only."""
-    last = string_map(ORDINAL_WORDS)
+def ordinal_to_cardinal_words(plural: bool = False) -> pynini.Fst:
+    """"twenty third" -> "twenty three": rewrites the last word only ("twenty thirds" when ``plural``)."""
+    last = string_map({o + "s" if plural else o: c for o, c in ORDINAL_WORDS.items()})
     return (pynini.union("", SIGMA_STAR + " ") + last).optimize()
 
 
@@ -47,9 +47,9 @@ def suffix() -> pynini.Fst:
     return pynini.union(*options).optimize()
 
 
-def ordinal_digits() -> pynini.Fst:
-    """Spoken ordinal -> digits without suffix ("twenty third" -> "23"), for dates."""
-    return (ordinal_to_cardinal_words() @ cardinal_digits(years=False)).optimize()
+def ordinal_digits(plural: bool = False) -> pynini.Fst:
+    """Spoken ordinal -> digits without suffix ("twenty third" -> "23"), for dates and fractions."""
+    return (ordinal_to_cardinal_words(plural) @ cardinal_digits(years=False)).optimize()
 
 
 def build_normalizer() -> pynini.Fst:

@@ -1,0 +1,68 @@
+"""Dates: "march third" -> "March 3", "june ninth eighteen seventy two" -> "June 9, 1872",
+"the fifteenth of august" -> "the 15th of August", "nineteen ninety nine" -> "1999",
+"the eighteen sixties" -> "the 1860s".
+
+Day: ordinal ("third", canonical) or cardinal ("three"), 1..31. Year: the paired form
+("nineteen ninety nine", "twenty oh five", "eighteen hundred") is canonical; any cardinal reading
+of a four-digit number ("two thousand and five") is accepted too. A leading "the" is kept. Month
+abbreviations are never produced; a year alone is written without a comma.
+"""
+
+from __future__ import annotations
+
+import pynini
+
+from wfst.itn.cardinal import TIES, cardinal_digits, hundreds_of_teens, number_digits, two_digits, year_pair
+from wfst.itn.common import DIGIT, VARIANT, accep, add_weight, cross, delete, finalize, insert, optional, string_map
+from wfst.itn.ordinal import ordinal_digits, suffix
+
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december"]
+
+
+def month() -> pynini.Fst:
+    """"march" -> "March"."""
+    return string_map([(m, m.capitalize()) for m in MONTHS])
+
+
+def _days() -> pynini.Fst:
+    return pynini.union(*(str(d) for d in range(1, 32)))
+
+
+def day(ordinal_first: bool = True) -> pynini.Fst:
+    """Day of month 1..31 -> digits; ordinal words cost 0 and cardinal words VARIANT (or the reverse)."""
+    o, c = (0.0, VARIANT) if ordinal_first else (VARIANT, 0.0)
+    spoken = pynini.union(add_weight(ordinal_digits(), o), add_weight(cardinal_digits(years=False), c))
+    return (spoken @ _days()).optimize()
+
+
+def year() -> pynini.Fst:
+    """A year 1000..2999 -> four digits; paired form canonical."""
+    four = pynini.union("1", "2") + pynini.closure(DIGIT, 3, 3)
+    other = pynini.union(number_digits(), hundreds_of_teens()) @ four
+    return pynini.union(year_pair() @ four, add_weight(other, VARIANT)).optimize()
+
+
+def decade() -> pynini.Fst:
+    """"nineteen nineties" -> "1990s", "eighteen hundreds" -> "1800s"."""
+    first = two_digits() @ pynini.difference(pynini.closure(DIGIT, 2, 2), "10")
+    plural_ties = string_map([(t[:-1] + "ies", str(i + 2) + "0s") for i, t in enumerate(TIES)])
+    return (first + delete(" ") + pynini.union(plural_ties, cross("hundreds", "00s"))).optimize()
+
+
+def build_normalizer() -> pynini.Fst:
+    """Spoken date -> written."""
+    the = optional(accep("the "))
+    month_first = month() + pynini.accep(" ") + optional(add_weight(delete("the "), VARIANT)) + day()
+    with_year = month_first + insert(",") + pynini.accep(" ") + year()
+    ordinal_day = (ordinal_digits() @ _days()) @ suffix()
+    day_first = the + ordinal_day + accep(" of ") + month()
+    day_first_year = day_first + pynini.accep(" ") + year()
+    month_year = month() + pynini.accep(" ") + year()
+    decades = the + decade()
+    return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, year(), decades))
+
+
+def build_verbalizer() -> pynini.Fst:
+    """Written date -> spoken ("March 3, 1999" -> "march third nineteen ninety nine" | ...)."""
+    return finalize(pynini.invert(build_normalizer()))

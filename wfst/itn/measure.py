@@ -1,0 +1,71 @@
+"""Measures: "five kilograms" -> "5 kg", "ten percent" -> "10%", "sixty miles per hour" -> "60 mph".
+
+A number (cardinal without year forms, decimal, or fraction; optional "minus") followed by a unit:
+singular after "one"/"a", plural otherwise. The written unit is an SI or customary abbreviation
+after a space, except "%" and bare degrees ("45°"), which attach. Durations (hours, minutes,
+seconds) are not measures here: "five minutes" stays words.
+"""
+
+from __future__ import annotations
+
+import pynini
+
+from wfst.itn.cardinal import cardinal, minus
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, optional
+from wfst.itn.decimal import decimal_number
+from wfst.itn.fraction import build_normalizer as fraction_normalizer
+
+# (singular, plural, written); alternative spellings repeat the written form and cost more.
+UNITS: list[tuple[str, str, str]] = [
+    ("millimeter", "millimeters", "mm"), ("centimeter", "centimeters", "cm"), ("meter", "meters", "m"),
+    ("kilometer", "kilometers", "km"), ("millimetre", "millimetres", "mm"), ("centimetre", "centimetres", "cm"),
+    ("metre", "metres", "m"), ("kilometre", "kilometres", "km"),
+    ("inch", "inches", "in"), ("foot", "feet", "ft"), ("yard", "yards", "yd"), ("mile", "miles", "mi"),
+    ("milligram", "milligrams", "mg"), ("gram", "grams", "g"), ("kilogram", "kilograms", "kg"),
+    ("kilo", "kilos", "kg"), ("ounce", "ounces", "oz"), ("pound", "pounds", "lb"), ("tonne", "tonnes", "t"),
+    ("milliliter", "milliliters", "ml"), ("liter", "liters", "l"), ("millilitre", "millilitres", "ml"),
+    ("litre", "litres", "l"), ("gallon", "gallons", "gal"),
+    ("mile per hour", "miles per hour", "mph"), ("kilometer per hour", "kilometers per hour", "km/h"),
+    ("kilometre per hour", "kilometres per hour", "km/h"), ("meter per second", "meters per second", "m/s"),
+    ("square foot", "square feet", "sq ft"), ("square meter", "square meters", "m²"),
+    ("square kilometer", "square kilometers", "km²"), ("square mile", "square miles", "sq mi"),
+    ("cubic meter", "cubic meters", "m³"), ("cubic centimeter", "cubic centimeters", "cm³"),
+    ("hectare", "hectares", "ha"), ("acre", "acres", "ac"),
+    ("degree celsius", "degrees celsius", "°C"), ("degree centigrade", "degrees centigrade", "°C"),
+    ("degree fahrenheit", "degrees fahrenheit", "°F"), ("kelvin", "kelvin", "K"),
+    ("kilobyte", "kilobytes", "KB"), ("megabyte", "megabytes", "MB"), ("gigabyte", "gigabytes", "GB"),
+    ("terabyte", "terabytes", "TB"), ("hertz", "hertz", "Hz"), ("kilohertz", "kilohertz", "kHz"),
+    ("megahertz", "megahertz", "MHz"), ("gigahertz", "gigahertz", "GHz"),
+    ("volt", "volts", "V"), ("watt", "watts", "W"), ("kilowatt", "kilowatts", "kW"),
+    ("kilowatt hour", "kilowatt hours", "kWh"), ("milliampere", "milliamperes", "mA"),
+    ("ampere", "amperes", "A"), ("amp", "amps", "A"), ("calorie", "calories", "cal"),
+    ("kilocalorie", "kilocalories", "kcal"),
+]
+# Written without a space after the number.
+ATTACHED: list[tuple[str, str, str]] = [
+    ("percent", "percent", "%"), ("per cent", "per cent", "%"), ("degree", "degrees", "°"),
+]
+
+
+def _units(plural: bool) -> pynini.Fst:
+    seen: set[str] = set()
+    options = []
+    for table, space in ((UNITS, " "), (ATTACHED, "")):
+        for singular, plural_word, written in table:
+            fst = cross(" " + (plural_word if plural else singular), space + written)
+            options.append(add_weight(fst, VARIANT) if written in seen else fst)
+            seen.add(written)
+    return pynini.union(*options).optimize()
+
+
+def build_normalizer() -> pynini.Fst:
+    """Spoken number + unit -> written ("one point five kilograms" -> "1.5 kg")."""
+    one = pynini.union(cross("one", "1"), add_weight(cross("a", "1"), VARIANT))
+    many_integer = cardinal(years=False) @ pynini.difference(pynini.closure(pynini.union(DIGIT, ",")), "1")
+    many = pynini.union(many_integer, decimal_number(), add_weight(fraction_normalizer(), VARIANT))
+    return finalize(optional(minus()) + pynini.union(one + _units(False), many + _units(True)))
+
+
+def build_verbalizer() -> pynini.Fst:
+    """Written measure -> spoken ("5 kg" -> "five kilograms" | "five kilos")."""
+    return finalize(pynini.invert(build_normalizer()))
