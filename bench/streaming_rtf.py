@@ -1,0 +1,123 @@
+"""Real-time factor of streaming decoding per chunk size, on one thread, against full-context
+offline decoding of the same audio in the same run.
+
+    python bench/streaming_rtf.py [--model-dir DIR] [--seconds 30] [--repeats 3] [--batch 8]
+
+RTF = processing time / audio duration (lower is better); features, encoder and search all
+count. Streaming rows feed the audio in pieces of one chunk, as a live source would, and decode
+whenever a chunk is ready. Without ``--model-dir`` the default ``ModelConfig`` (vocab 500) is
+randomly initialised: its speed is that of a trained model of the same shape (greedy search
+on a random model emits more tokens than a trained one, so it is if anything pessimistic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.decoding.offline import decode_waveforms
+from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+from asr.models import LoadedModel, Transducer, default_config, load_model_dir, save_model_dir
+from asr.text.tokenizer import train_tokenizer
+
+
+def random_model_dir(root: Path, vocab_size: int = 500) -> LoadedModel:
+    """The default config, random weights, and a BPE tokenizer trained on made-up words."""
+    rng = random.Random(0)
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    words = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))).upper() for _ in range(3000)]
+    lines = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000)]
+    tokenizer = train_tokenizer(lines, root / "lang", vocab_size, model_type="bpe")
+    config = default_config(vocab_size=tokenizer.vocab_size)
+    torch.manual_seed(0)
+    save_model_dir(root / "model", Transducer(config), config, root / "lang")
+    return load_model_dir(root / "model")
+
+
+def synth_audio(seconds: float, sample_rate: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    audio = 0.3 * np.sin(2 * np.pi * (200 + 150 * np.sin(2 * np.pi * 0.5 * t)) * t) + 0.05 * rng.standard_normal(t.size)
+    return audio.astype(np.float32)
+
+
+def time_streaming(loaded: LoadedModel, audio: np.ndarray, chunk_ms: int, method: str, batch: int) -> tuple[float, list[float]]:
+    """Seconds to stream ``batch`` copies of ``audio`` in chunk-sized pieces; per-step latencies (s)."""
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms, decoding_method=method))
+    rate = recognizer.sample_rate
+    piece = rate * chunk_ms // 1000
+    streams = [recognizer.create_stream() for _ in range(batch)]
+    steps = []
+    start = time.perf_counter()
+    for offset in range(0, audio.size, piece):
+        for s in streams:
+            s.accept_waveform(rate, audio[offset:offset + piece])
+            if offset + piece >= audio.size:
+                s.input_finished()
+        while any(recognizer.is_ready(s) for s in streams):
+            t0 = time.perf_counter()
+            recognizer.decode_streams(streams)
+            steps.append(time.perf_counter() - t0)
+    for s in streams:
+        recognizer.get_result(s)
+    return time.perf_counter() - start, steps
+
+
+def time_offline(loaded: LoadedModel, audio: np.ndarray, method: str) -> float:
+    start = time.perf_counter()
+    hyp = decode_waveforms(loaded, [audio], method)[0]
+    loaded.tokenizer.decode(hyp.tokens)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, help="trained model dir (default: random default config)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio length")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per row; the median is reported")
+    parser.add_argument("--chunks", default="160,320,640,1280", help="chunk sizes in ms")
+    parser.add_argument("--batch", type=int, default=8, help="streams in the batched row (0 to skip)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = load_model_dir(args.model_dir) if args.model_dir else random_model_dir(Path(tmp))
+    audio = synth_audio(args.seconds, loaded.feature_options.sample_rate)
+    print(f"model: {args.model_dir or 'default config, random init'}; "
+          f"{loaded.model.num_parameters() / 1e6:.2f}M parameters; vocab {loaded.config.vocab_size}; "
+          f"left context {loaded.config.left_context_frames * 40} ms; audio {args.seconds:.0f} s; 1 thread")
+    time_offline(loaded, audio[:16000], "greedy_search")  # warm-up
+
+    def median(fn) -> float:
+        return statistics.median(fn() for _ in range(args.repeats))
+
+    offline = median(lambda: time_offline(loaded, audio, "greedy_search"))
+    rows = [("offline, full context", "greedy_search", "-", offline / args.seconds, float("nan"), float("nan"))]
+    configs = [(int(c), "greedy_search", 1) for c in args.chunks.split(",")]
+    configs.append((320, "modified_beam_search", 1))
+    if args.batch > 1:
+        configs += [(320, "greedy_search", args.batch), (320, "modified_beam_search", args.batch)]
+    for chunk_ms, method, batch in configs:
+        runs = [time_streaming(loaded, audio, chunk_ms, method, batch) for _ in range(args.repeats)]
+        total = statistics.median(r[0] for r in runs)
+        steps = sorted(s for r in runs for s in r[1])
+        rows.append((f"streaming {chunk_ms} ms" + (f" x{batch} streams" if batch > 1 else ""), method, str(batch),
+                     total / (args.seconds * batch), 1000 * statistics.mean(steps), 1000 * steps[int(0.95 * (len(steps) - 1))]))
+
+    print(f"\n| {'mode':<32} | {'search':<20} | {'RTF':>7} | {'RTF / offline':>13} | {'step ms mean':>12} | {'step ms p95':>11} |")
+    print(f"|{'-' * 34}|{'-' * 22}|{'-' * 9}|{'-' * 15}|{'-' * 14}|{'-' * 13}|")
+    for name, method, _, rtf, mean_ms, p95_ms in rows:
+        print(f"| {name:<32} | {method:<20} | {rtf:7.4f} | {rtf / rows[0][3]:13.2f} | {mean_ms:12.2f} | {p95_ms:11.2f} |")
+    print("\nRTF of a batched row is per stream (aggregate time / total audio); a step decodes one chunk of every stream.")
+
+
+if __name__ == "__main__":
+    main()
