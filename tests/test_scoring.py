@@ -11,7 +11,15 @@ import pytest
 
 from asr.cli import main as asr_main
 from asr.errors import DataDirError
-from asr.scoring import align_words, compute_wer, multi_talker_wer, per_speaker, read_segments, read_text_file
+from asr.scoring import (
+    align_words,
+    compute_wer,
+    multi_talker_wer,
+    per_speaker,
+    read_segments,
+    read_text_file,
+    write_wer_details,
+)
 
 REF = "u1 THE CAT SAT ON THE MAT\nu2 A DOG RAN\nu3 HELLO WORLD\n"
 HYP = "u1 THE CAT SAT IN THE MAT MAT\nu2 A RAN\nu3 HELLO WORLD\n"
@@ -41,6 +49,11 @@ def test_hand_computed_case_prints_kaldi_lines(tmp_path: Path, capsys: pytest.Ca
         "u2 #csid 2 0 0 1",
     ]
     assert ali[3] == "u1 #csid 5 1 1 0"
+    result = compute_wer(read_text_file(ref), read_text_file(hyp))
+    assert result.wer == pytest.approx(300 / 11) and result.summary() == out[0]
+    write_wer_details(result, tmp_path / "scoring")
+    assert (tmp_path / "scoring" / "wer").read_text().splitlines() == out
+    assert (tmp_path / "scoring" / "per_utt").read_text() == (tmp_path / "ali.txt").read_text()
 
 
 def _levenshtein(a: list[str], b: list[str]) -> int:

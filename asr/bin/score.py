@@ -58,9 +58,7 @@ def main(args: argparse.Namespace) -> int:
     if args.multi_talker:
         return _score_multi_talker(args)
     result = compute_wer(read_text_file(args.ref, "reference"), read_text_file(args.hyp, "hypothesis"))
-    print(result.total.kaldi_line())
-    print(result.total.ser_line())
-    print(f"Scored {len(result.utterances)} sentences, {len(result.missing_hyps)} not present in hyp.")
+    print("\n".join(result.report_lines()))
     if args.alignments:
         write_alignments(result, args.alignments)
     if args.per_speaker:

@@ -10,6 +10,7 @@ from asr.scoring.wer import (
     per_speaker,
     read_text_file,
     write_alignments,
+    write_wer_details,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "read_segments",
     "read_text_file",
     "write_alignments",
+    "write_wer_details",
 ]

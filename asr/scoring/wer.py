@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import kaldialign
 
@@ -74,6 +75,22 @@ class WerResult:
     missing_hyps: list[str] = field(default_factory=list)  # scored as all deletions
     extra_hyps: list[str] = field(default_factory=list)  # hypotheses without a reference: ignored
 
+    @property
+    def wer(self) -> float:
+        return self.total.wer
+
+    def summary(self) -> str:
+        """The ``%WER ...`` line."""
+        return self.total.kaldi_line()
+
+    def report_lines(self) -> list[str]:
+        """What Kaldi's compute-wer prints: %WER, %SER and the count of scored sentences."""
+        return [
+            self.total.kaldi_line(),
+            self.total.ser_line(),
+            f"Scored {len(self.utterances)} sentences, {len(self.missing_hyps)} not present in hyp.",
+        ]
+
 
 def align_words(ref: list[str], hyp: list[str]) -> tuple[list[tuple[str, str]], ErrorStats]:
     """Minimum-edit-distance alignment (kaldialign) and its error counts."""
@@ -134,6 +151,14 @@ def read_text_file(path: str | os.PathLike, what: str = "text") -> dict[str, str
                 raise DataDirError(f"{path}:{n}: duplicate utterance id {parts[0]!r}")
             table[parts[0]] = " ".join(parts[1].split()) if len(parts) > 1 else ""
     return table
+
+
+def write_wer_details(result: WerResult, out_dir: str | os.PathLike) -> None:
+    """Write ``out_dir/wer`` (the report lines) and ``out_dir/per_utt`` (alignments), like Kaldi's scoring dir."""
+    out_dir = Path(out_dir)
+    with atomic_write(out_dir / "wer") as f:
+        f.write("\n".join(result.report_lines()) + "\n")
+    write_alignments(result, out_dir / "per_utt")
 
 
 def write_alignments(result: WerResult, path: str | os.PathLike) -> None:
