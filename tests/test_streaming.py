@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.decoding.beam_search import modified_beam_search
-from asr.decoding.greedy import greedy_search_batch
+from asr.decoding.offline import decode_waveforms
 from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
 from asr.errors import AudioError
 from asr.features import compute_fbank
@@ -21,14 +20,10 @@ def loaded(tmp_path_factory) -> LoadedModel:
 
 
 def offline(loaded: LoadedModel, audios: list[np.ndarray], chunk_frames: int, left: int, method: str):
-    feats = [torch.from_numpy(compute_fbank(a, 16000)) for a in audios]
-    lens = torch.tensor([f.size(0) for f in feats])
-    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-    with torch.no_grad():
-        enc, enc_lens = loaded.model.encode(x, lens, chunk_frames, left)
-        if method == "greedy_search":
-            return greedy_search_batch(loaded.model, enc, enc_lens), enc_lens
-        return modified_beam_search(loaded.model, enc, enc_lens, beam=4), enc_lens
+    """Reference: whole utterances through the chunk-masked encoder, then the same search."""
+    hyps = decode_waveforms(loaded, audios, method, chunk_size=chunk_frames, left_context=left)
+    num_frames = [-(-compute_fbank(a, 16000).shape[0] // 4) for a in audios]
+    return hyps, torch.tensor(num_frames)
 
 
 def stream_all(recognizer: OnlineRecognizer, audios: list[np.ndarray], seed: int):
