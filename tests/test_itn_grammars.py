@@ -115,7 +115,8 @@ CASES: list[tuple[str, str, str | None]] = [
     ("date", "the fifteen of august", None),
     ("time", "two thirty p m", "2:30 p.m."),
     ("time", "two thirty", "2:30"),
-    ("time", "seven p m", "7:00 p.m."),
+    ("time", "seven p m", "7 p.m."),
+    ("time", "seven o'clock p m", "7:00 p.m."),
     ("time", "two oh five a m", "2:05 a.m."),
     ("time", "quarter past two", "2:15"),
     ("time", "twenty to three", "2:40"),
@@ -144,6 +145,15 @@ CASES: list[tuple[str, str, str | None]] = [
     ("electronic", "john at gmail", None),
     ("electronic", "hello", None),
     ("electronic", "at dot com", None),
+    ("roman", "fourteen", "XIV"),
+    ("roman", "one", "I"),
+    ("roman", "forty", "XL"),
+    ("roman", "ninety nine", "XCIX"),
+    ("roman", "the eighth", "VIII"),
+    ("roman", "three thousand nine hundred ninety nine", "MMMCMXCIX"),
+    ("roman", "nineteen ninety nine", None),
+    ("roman", "four thousand", None),
+    ("roman", "zero", None),
     ("whitelist", "doctor", "Dr."),
     ("whitelist", "mister", "Mr."),
     ("whitelist", "missus", "Mrs."),
@@ -211,6 +221,17 @@ def _ordinal_suffix(n: int) -> str:
     return "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
+def _roman(n: int) -> str:
+    """Brute-force reference: greedy subtraction over the value table."""
+    table = [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
+             (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
+    out = ""
+    for value, letters in table:
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
 def _generated(rng: random.Random) -> list[tuple[str, str]]:
     """(category, written) expressions in the written conventions of README.md."""
     out: list[tuple[str, str]] = []
@@ -240,6 +261,7 @@ def _generated(rng: random.Random) -> list[tuple[str, str]]:
         out.append(("time", f"{hour}:{minute:02d} {rng.choice(['a.m.', 'p.m.'])}"))
         out.append(("time", f"{rng.randint(0, 23)}:{rng.randint(10, 59)}"))
         out.append(("time", f"{hour}:00 p.m."))
+        out.append(("time", f"{hour} a.m."))
         digits = "".join(rng.choice("0123456789") for _ in range(10))
         out.append(("telephone", f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"))
         out.append(("telephone", f"{digits[:3]}-{digits[3:7]}"))
@@ -248,6 +270,7 @@ def _generated(rng: random.Random) -> list[tuple[str, str]]:
         num = str(rng.randint(0, 999)) if rng.random() < 0.5 else ""
         out.append(("electronic", f"{name}{num}@{rng.choice(['gmail', 'example', 'mail-box'])}.{rng.choice(['com', 'org', 'co.uk'])}"))
         out.append(("electronic", f"https://www.{name}.com/{rng.choice(['about', 'index', 'a-b'])}"))
+        out.append(("roman", _roman(rng.randint(1, 3999))))
     return out
 
 

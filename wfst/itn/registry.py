@@ -51,6 +51,7 @@ CATEGORIES: tuple[str, ...] = (
     "telephone",
     "electronic",
     "whitelist",
+    "roman",
 )
 KINDS = ("normalizer", "verbalizer")
 # Bump when the cache file layout changes (it is part of every fingerprint).

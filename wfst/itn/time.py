@@ -1,9 +1,10 @@
-"""Times: "two thirty p m" -> "2:30 p.m.", "seven p m" -> "7:00 p.m.", "quarter past two" -> "2:15",
+"""Times: "two thirty p m" -> "2:30 p.m.", "seven p m" -> "7 p.m.", "quarter past two" -> "2:15",
 "twenty to three" -> "2:40", "two o'clock" -> "2:00", "fourteen thirty" -> "14:30".
 
 Hours 1..12 with a.m./p.m., o'clock or "past"/"to" phrases; 0..23 with explicit minutes.
 Minutes: "oh five" -> ":05", "thirty" -> ":30". Written a.m./p.m. are lower case with dots
-(LibriTTS style); a bare hour with a.m./p.m. gets ":00".
+(LibriTTS style); a bare hour with a.m./p.m. stays bare ("7 p.m.", as LibriTTS writes it),
+"o'clock" gives ":00" ("seven o'clock p m" -> "7:00 p.m.").
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def build_normalizer() -> pynini.Fst:
     clock = hour(0, 23) + insert(":") + delete(" ") + minutes()
     clock12 = hour() + insert(":") + delete(" ") + minutes()
     oclock = hour() + delete(" o'clock") + insert(":00")
-    bare = hour() + insert(":00")
+    bare = hour()
     phrases = relative()
-    with_suffix = pynini.union(clock12, add_weight(oclock, VARIANT), bare, phrases) + suffix()
+    with_suffix = pynini.union(clock12, oclock, bare, phrases) + suffix()
     return finalize(pynini.union(clock, with_suffix, oclock, phrases))
 
 
