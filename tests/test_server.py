@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
 import threading
 import time
 import urllib.error
@@ -490,3 +491,118 @@ def test_graceful_shutdown_finishes_sessions_in_flight():
         # every sample the server had received was decoded before the final
         assert last["processed_ms"] >= last["received_ms"] - 40 and last["text"] == "X" * int(last["processed_ms"] // 40)
     assert all(600 <= r <= 1500 for r in received_ms)
+
+
+# ---------------------------------------------------------------------------------------------
+# the real OnlineRecognizer with a tiny random-init model dir
+
+
+@pytest.fixture(scope="module")
+def real_setup(tmp_path_factory):
+    """A tiny random model dir and three 16 kHz files: espeak-ng speech, and modulated tones."""
+    import torch
+
+    from asr.audio import load_audio, save_audio
+    from tiny_model import make_tiny_model_dir, synth_audio
+
+    threads = torch.get_num_threads()
+    root = tmp_path_factory.mktemp("server_real")
+    loaded = make_tiny_model_dir(root, seed=0)  # seed 0 emits varied tokens, spaces and <unk> included
+    raw = root / "raw.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), "call me at five five five, one two three four"], check=True)
+    save_audio(root / "speech.wav", load_audio(raw, RATE), RATE)
+    save_audio(root / "tones_a.wav", synth_audio(1.3, seed=11), RATE)
+    save_audio(root / "tones_b.wav", synth_audio(2.1, seed=12), RATE)
+    yield loaded, [root / "speech.wav", root / "tones_a.wav", root / "tones_b.wav"]
+    torch.set_num_threads(threads)  # the worker set 1 thread for the process
+
+
+def real_server(loaded, chunk_ms: int = 320, endpoint: EndpointConfig | None = None, **overrides) -> BackgroundServer:
+    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+    worker = WorkerConfig(max_batch_size=16, endpoint=endpoint, num_threads=1)
+    return BackgroundServer(recognizer, ServerConfig(port=0, itn=False, worker=worker, **overrides))
+
+
+def test_sherpa_client_gets_the_transcripts_of_asr_transcribe(real_setup, capsys):
+    from asr.audio import load_audio
+    from asr.cli import main as cli_main
+
+    loaded, files = real_setup
+    assert cli_main(["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", "320", *map(str, files)]) == 0
+    expected = capsys.readouterr().out.splitlines()
+    assert len(expected) == 3 and all(line.split("\t")[1] for line in expected)  # the model does emit text
+    # endpointing off: transcribe has no segments (segment boundaries are tested below)
+    with real_server(loaded) as srv:
+
+        async def all_files():
+            return await asyncio.gather(*(sherpa_client(srv.url, load_audio(f), chunk=1234) for f in files))
+
+        got = [f"{f.stem}\t{' '.join(finals_of(r))}" for f, r in zip(files, asyncio.run(all_files()))]
+        assert cli_main(["client", "--url", srv.url, "--parallel", "3", *map(str, files)]) == 0
+        from_cli = capsys.readouterr().out.splitlines()
+    assert got == expected
+    assert from_cli == expected
+
+
+def test_endpoints_split_segments_and_keep_the_decoder_context(real_setup):
+    """rule3 at 0.64 s forces an endpoint every 16 frames: the segments' tokens, concatenated,
+    are the unsegmented decode's tokens (the predictor context carries over each reset)."""
+    from asr.audio import load_audio
+    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+
+    loaded, files = real_setup
+    audio = load_audio(files[0])
+    reference = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    stream = reference.create_stream()
+    stream.accept_waveform(RATE, audio)
+    stream.input_finished()
+    reference.decode_until_done([stream])
+    whole = reference.get_result(stream)
+
+    rules = EndpointConfig(rule1=EndpointRule(False, 1e9, 0), rule2=EndpointRule(True, 1e9, 0), rule3=EndpointRule(False, 0, 0.64))
+    with real_server(loaded, endpoint=rules) as srv:
+        results = asyncio.run(sherpa_client(srv.url, audio))
+    finals = [r for r in results if r["is_final"]]
+    frames = stream.num_processed_frames
+    assert len(finals) == math.ceil(frames / 16)  # one per 2 chunks of 8 frames, the last at EOF
+    assert [r["start_time"] for r in finals] == pytest.approx([0.64 * i for i in range(len(finals))])
+    assert [r["segment"] for r in finals] == list(range(len(finals)))
+    assert [t for r in finals for t in r["tokens"]] == whole.tokens
+    absolute = [r["start_time"] + t for r in finals for t in r["timestamps"]]
+    assert absolute == pytest.approx(whole.timestamps, abs=0.011)
+
+
+def test_blank_dominant_model_endpoints_on_trailing_silence(real_setup, tmp_path):
+    """With blank always winning nothing is decoded: rule1 (2.4 s of trailing blanks) ends
+    segments at the first chunk boundary past 2.4 s, with empty text."""
+    import torch
+
+    from asr.models import load_model_dir, save_model_dir
+    from tiny_model import synth_audio
+
+    loaded, _ = real_setup
+    with torch.no_grad():
+        loaded.model.joiner.output_linear.bias[loaded.config.blank_id] += 1e4
+    try:
+        save_model_dir(tmp_path / "blank", loaded.model, loaded.config, loaded.path)
+    finally:
+        with torch.no_grad():
+            loaded.model.joiner.output_linear.bias[loaded.config.blank_id] -= 1e4
+    blank = load_model_dir(tmp_path / "blank")
+    with real_server(blank, endpoint=EndpointConfig()) as srv:
+        results = asyncio.run(sherpa_client(srv.url, synth_audio(6.0, seed=3)))
+    finals = [r for r in results if r["is_final"]]
+    assert [r["start_time"] for r in finals] == pytest.approx([0.0, 2.56, 5.12])  # 64 frames >= 60
+    assert [r["is_eof"] for r in finals] == [False, False, True]
+    assert all(r["text"] == "" and r["tokens"] == [] for r in results)
+
+
+def test_done_without_audio_is_an_error_for_that_session_only(real_setup):
+    loaded, _ = real_setup
+    with real_server(loaded) as srv:
+        frames, code = asyncio.run(raw_session(srv.url, ["Done"]))
+        assert code == 1007 and json.loads(frames[0])["type"] == "bad_audio" and "empty" in frames[0]
+        assert wait_until(lambda: srv.server.worker.num_sessions == 0)
+        assert asyncio.run(sherpa_client(srv.url, make_tone(seconds=0.5)))[-1]["is_eof"]

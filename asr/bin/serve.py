@@ -31,11 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-session-seconds", type=float, default=3600.0, help="audio or wall time per session")
     parser.add_argument("--idle-timeout", type=float, default=30.0, help="seconds without a message before closing")
     parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="graceful shutdown wait per session")
-    parser.add_argument("--num-threads", type=int, default=0, help="torch threads of the decode worker (0: default)")
+    parser.add_argument("--num-threads", type=int, default=1, help="torch threads of the decode worker (0: torch default)")
     parser.add_argument(
         "--partials", choices=["changed", "every-step"], default="changed", help="when to send partial results"
     )
-    parser.add_argument("--itn", action=argparse.BooleanOptionalAction, default=True, help="ITN on final text")
+    parser.add_argument(
+        "--itn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ITN on final text (default: on if the ITN tagger and grammars load, else off with a log line; "
+        "--itn makes a load failure fatal)",
+    )
     parser.add_argument("--endpoint", action=argparse.BooleanOptionalAction, default=True, help="endpoint detection")
     defaults = EndpointConfig()
     for i, rule in enumerate(defaults.rules, start=1):
@@ -72,11 +78,19 @@ def build_recognizer(model_dir: Path, chunk_ms: int, left_context_ms: int | None
     return OnlineRecognizer(loaded, OnlineRecognizerConfig(**options)), loaded
 
 
-def load_itn() -> Callable[[str], str]:
-    from asr.itn import InverseTextNormalizer
+def load_itn(required: bool) -> Callable[[str], str] | None:
+    """The ITN normalizer, or None when it cannot load and ``required`` is False."""
+    try:
+        from asr.itn import InverseTextNormalizer
 
-    normalizer = InverseTextNormalizer()
-    return normalizer
+        return InverseTextNormalizer()
+    except (ImportError, OSError, ValueError) as exc:  # AsrError subclasses ValueError
+        if required:
+            raise
+        from asr.server.metrics import log_event
+
+        log_event(logging.getLogger("asr.server"), "itn_unavailable", error=str(exc))
+        return None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -85,11 +99,11 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method)
-    itn = load_itn() if args.itn else None
+    itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        itn=args.itn,
+        itn=itn is not None,
         max_connections=args.max_connections,
         max_frame_bytes=args.max_frame_bytes,
         max_session_seconds=args.max_session_seconds,

@@ -208,32 +208,34 @@ class StreamingServer:
         self.worker.add(session)
         log_event(log, "connect", session=session.id, peer=_peer(ws))
         sender = asyncio.create_task(self._send_loop(ws, session, outbox))
-        outcome, close_code = "done", CLOSE_NORMAL
+        outcome = "done"
         try:
             outcome = await self._receive_loop(ws, session, info)
             if outcome == "shutdown":
                 # read by the sender when the worker says the session is over; no await before
-                close_code = session.close_code = CLOSE_GOING_AWAY
+                session.close_code = CLOSE_GOING_AWAY
         except ConnectionClosed:
             outcome = "disconnected"
             self.worker.cancel(session)
             outbox.put_nowait((CLOSE_NORMAL, ""))
         except ProtocolError as exc:
-            outcome, close_code = "error", exc.close_code
+            outcome = "error"
             self.worker.cancel(session)
             self.metrics.errors.labels(kind=exc.kind).inc()
             log_event(log, "error", session=session.id, type=exc.kind, error=str(exc))
             outbox.put_nowait(error_message(str(exc), exc.kind, session.id))
             outbox.put_nowait((exc.close_code, exc.kind))
         except Exception as exc:  # a bug in one session must not take the server down
-            outcome, close_code = "error", CLOSE_INTERNAL_ERROR
+            outcome = "error"
             self.worker.cancel(session)
             self.metrics.errors.labels(kind="internal").inc()
             log.exception("session %s failed", session.id)
             outbox.put_nowait(error_message(f"internal server error: {exc}", "internal", session.id))
             outbox.put_nowait((CLOSE_INTERNAL_ERROR, "internal error"))
         sent = await sender
-        if sent == "disconnected" and outcome in ("done", "shutdown"):
+        if sent == "closed":  # closed after an error frame, from this handler or from the worker
+            outcome = "error"
+        elif sent == "disconnected" and outcome in ("done", "shutdown"):
             outcome = "disconnected"
             self.worker.cancel(session)
         self.metrics.active_connections.dec()
@@ -330,6 +332,8 @@ class StreamingServer:
                     await asyncio.wait_for(ws.close(session.close_code), self.config.idle_timeout_s)
                     return "done"
                 if isinstance(item, tuple):
+                    if ws.state is State.CLOSED:
+                        return "disconnected"
                     await asyncio.wait_for(ws.close(*item), self.config.idle_timeout_s)
                     return "closed"
                 await asyncio.wait_for(ws.send(item), self.config.idle_timeout_s)

@@ -32,7 +32,14 @@ import numpy as np
 
 from asr.decoding.endpoint import EndpointConfig, detect_endpoint
 from asr.server.metrics import ServerMetrics, log_event
-from asr.server.protocol import CLOSE_INTERNAL_ERROR, DONE_REPLY, error_message, result_message
+from asr.errors import AsrError
+from asr.server.protocol import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_PAYLOAD,
+    DONE_REPLY,
+    error_message,
+    result_message,
+)
 
 log = logging.getLogger("asr.server")
 
@@ -75,7 +82,9 @@ class WorkerConfig:
             raise ValueError(f"partials must be 'changed' or 'every-step', got {self.partials!r}")
 
 
-Deliver = Callable[[str | None], None]
+#: hands an outgoing item to the connection: a text frame, ``None`` (session over: close with
+#: ``Session.close_code``) or ``(close_code, reason)`` (close after an error)
+Deliver = Callable[[str | None | tuple[int, str]], None]
 
 
 class Session:
@@ -83,7 +92,7 @@ class Session:
 
     The event loop thread calls :meth:`push_audio`, :meth:`finish` and :meth:`cancel`; every
     other attribute belongs to the worker thread. ``deliver`` is called from the worker thread
-    with each outgoing text frame, and with ``None`` after ``Done!`` (or after an error).
+    with each outgoing text frame, then ``None`` after ``Done!`` or a close tuple after an error.
     """
 
     def __init__(self, session_id: str, itn: bool, deliver: Deliver) -> None:
@@ -226,14 +235,20 @@ class DecodeWorker:
             if s.cancelled:
                 self._remove(s)
                 continue
-            if s.stream is None:
-                s.stream = self.recognizer.create_stream()
-                s.segment_start_frames = s.stream.num_processed_frames
-            self._feed(s)
-            if s.ready:
-                ready.append(s)
-            elif s.input_finished and not s.pending:
-                self._finish_session(s)
+            try:
+                if s.stream is None:
+                    s.stream = self.recognizer.create_stream()
+                    s.segment_start_frames = s.stream.num_processed_frames
+                self._feed(s)
+                if s.ready:
+                    ready.append(s)
+                elif s.input_finished and not s.pending:
+                    self._finish_session(s)
+            except AsrError as exc:  # e.g. "Done" before any audio: this session's problem only
+                self._fail(s, str(exc), "bad_audio", CLOSE_INVALID_PAYLOAD)
+            except Exception as exc:
+                log.exception("session %s failed in the decode worker", s.id)
+                self._fail(s, f"internal server error: {exc}", "internal", CLOSE_INTERNAL_ERROR)
         if not ready:
             return False
         ready.sort(key=lambda s: s.ready_since)
@@ -245,7 +260,7 @@ class DecodeWorker:
         except Exception as exc:
             log.exception("decode_streams failed for sessions %s", [s.id for s in batch])
             for s in batch:
-                self._fail(s, f"internal decoding error: {exc}")
+                self._fail(s, f"internal decoding error: {exc}", "internal", CLOSE_INTERNAL_ERROR)
             return True
         elapsed = time.perf_counter() - t0
         audio_s = sum(s.stream.num_processed_frames - b for s, b in zip(batch, before)) * FRAME_SHIFT_S
@@ -260,10 +275,17 @@ class DecodeWorker:
         for s, b in zip(batch, before):
             s.decode_seconds += elapsed / len(batch)
             s.audio_seconds += (s.stream.num_processed_frames - b) * FRAME_SHIFT_S
-            self._after_decode(s)
+            try:
+                self._after_decode(s)
+            except Exception as exc:
+                log.exception("session %s failed after a decode step", s.id)
+                self._fail(s, f"internal server error: {exc}", "internal", CLOSE_INTERNAL_ERROR)
         return True
 
     def _feed(self, s: Session) -> None:
+        # Read the flag before draining: the event loop queues all audio before setting it, so
+        # when it is seen set here, every sample is already in the inbox.
+        finish_requested = s.finish_requested
         while s.inbox:
             s.pending.append(s.inbox.popleft())
         stream = s.stream
@@ -273,7 +295,7 @@ class DecodeWorker:
             s.fed_ms, s.last_fed_arrival = received_ms, arrival
             if self.recognizer.is_ready(stream):
                 s.ready, s.ready_since, s.ready_ms = True, arrival, received_ms
-        if not s.ready and not s.pending and s.finish_requested and not s.input_finished:
+        if not s.ready and not s.pending and finish_requested and not s.input_finished:
             stream.input_finished()
             s.input_finished = True
             s.last_fed_arrival = s.finish_time
@@ -320,17 +342,19 @@ class DecodeWorker:
         s.deliver(None)
         self._remove(s)
 
-    def _fail(self, s: Session, message: str) -> None:
-        self.metrics.errors.labels(kind="internal").inc()
-        s.deliver(error_message(message, "internal", s.id, close_code=CLOSE_INTERNAL_ERROR))
-        s.deliver(None)
+    def _fail(self, s: Session, message: str, kind: str, close_code: int) -> None:
+        self.metrics.errors.labels(kind=kind).inc()
+        log_event(log, "error", session=s.id, type=kind, error=message)
+        s.deliver(error_message(message, kind, s.id))
+        s.deliver((close_code, kind))
         self._remove(s)
 
     def _send_result(self, s: Session, result: Any, *, is_final: bool, is_eof: bool, received_ms: float) -> None:
         text = result.text
         if is_final and s.itn and self.itn is not None and text:
             try:
-                text = self.itn(text)
+                # ITN reads lexical lower-case text; models trained on upper-case transcripts emit upper case
+                text = self.itn(text.lower() if text.isupper() else text)
             except Exception:  # ITN is a nicety: a failure must not lose the transcript
                 log.exception("ITN failed on %r (session %s); sending the raw text", text, s.id)
         s.last_text = result.text
@@ -361,7 +385,7 @@ def _start_time(result: Any) -> float:
 def loop_deliverer(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> Deliver:
     """A ``deliver`` callback that hands frames from the worker thread to an asyncio queue."""
 
-    def deliver(item: str | None) -> None:
+    def deliver(item: str | None | tuple[int, str]) -> None:
         try:
             loop.call_soon_threadsafe(queue.put_nowait, item)
         except RuntimeError:  # the loop is closed: the connection is gone anyway
