@@ -163,3 +163,15 @@ def test_manifest_io(tmp_path: Path) -> None:
     (tmp_path / "junk.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(DataDirError, match="cannot read CutSet manifest"):
         read_cuts(tmp_path / "junk.jsonl.gz")
+
+
+def test_validate_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from asr.data.validate import main
+
+    good = _whole_file_dir(tmp_path)
+    assert main([str(good)]) == 0
+    assert capsys.readouterr().out.strip() == f"{good}: OK (3 utterances, 2 speakers)"
+    (good / "text").write_text("alice-0 YES NO\nbob-2 YES YES\n")
+    assert main([str(good)]) == 1
+    assert "utterance 'alice-1' is missing from text" in capsys.readouterr().err
+    assert main(["--no-text", str(good)]) == 0

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import argparse
 from pathlib import Path
 
 import kaldi_native_fbank as knf
 import numpy as np
 import pytest
-from conftest import REPO, make_tone
+from conftest import make_tone
 from lhotse import CutSet, Fbank, Recording, SupervisionSegment
 from lhotse.cut import MonoCut
 
 from asr.audio import save_audio
-from asr.errors import AudioError
+from asr.errors import AudioError, DataDirError
 from asr.features import FbankOptions, KnfFbank, OnlineFbank, compute_fbank
+from asr.features import compute
 from asr.features.compute import compute_features
 
 
@@ -149,13 +149,16 @@ def test_compute_cli_writes_manifest_with_features(tmp_path: Path) -> None:
     cuts_in = tmp_path / "cuts_in.jsonl.gz"
     _cuts(tmp_path).to_file(cuts_in)
     cuts_out = tmp_path / "fbank" / "cuts_out.jsonl.gz"
-    r = subprocess.run(
-        [sys.executable, "-m", "asr.features.compute", "--cuts-in", str(cuts_in), "--cuts-out", str(cuts_out),
-         "--storage-dir", str(tmp_path / "fbank" / "feats"), "--num-jobs", "2"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+    parser = argparse.ArgumentParser()
+    compute.add_arguments(parser)
+    args = parser.parse_args(
+        ["--cuts-in", str(cuts_in), "--cuts-out", str(cuts_out),
+         "--storage-dir", str(tmp_path / "fbank" / "feats"), "--num-jobs", "2"]
     )
-    assert r.returncode == 0, r.stderr
+    assert compute.main(args) == 0
     out = CutSet.from_file(cuts_out)
     assert sorted(out.ids) == ["utt0", "utt1", "utt2"]
     assert all(c.has_features and c.load_features().shape == (c.num_frames, 80) for c in out)
     assert not [p for p in cuts_out.parent.iterdir() if p.name.endswith(".tmp.gz")]
+    with pytest.raises(DataDirError, match="does not exist"):
+        compute.main(parser.parse_args(["--cuts-in", str(tmp_path / "no.jsonl.gz"), "--cuts-out", "x", "--storage-dir", "y"]))

@@ -21,6 +21,7 @@ def bash(script: str, cwd: Path, *args: str, env: dict | None = None) -> subproc
 
 
 OPTIONS_SCRIPT = f"""
+    set -euo pipefail
     foo_bar=1
     use_gpu=false
     cmd="run.pl"

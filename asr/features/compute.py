@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+import torch
 from lhotse import CutSet, LilcomChunkyWriter
 
 from asr.data.manifests import read_cuts, write_cuts
@@ -58,7 +59,14 @@ def main(args: argparse.Namespace) -> int:
     cuts = read_cuts(args.cuts_in)
     opts = FbankOptions(num_mel_bins=args.num_mel_bins, sample_rate=args.sample_rate)
     logging.info("computing fbank for %d cuts from %s into %s", len(cuts), args.cuts_in, args.storage_dir)
-    with_feats = compute_features(cuts, args.storage_dir, opts, num_jobs=args.num_jobs)
+    threads = torch.get_num_threads()
+    if args.num_jobs > 1:
+        # lhotse's worker processes each run the extractor; more torch threads only oversubscribe.
+        torch.set_num_threads(1)
+    try:
+        with_feats = compute_features(cuts, args.storage_dir, opts, num_jobs=args.num_jobs)
+    finally:
+        torch.set_num_threads(threads)
     write_cuts(with_feats, args.cuts_out)
     logging.info("wrote %s", args.cuts_out)
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ from asr.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
-_STRESS = re.compile(r"\d$")
 # Kaldi's conventional entries for silence and the unknown word.
 SPECIAL_ENTRIES: dict[str, list[tuple[str, ...]]] = {"!SIL": [("SIL",)], "<UNK>": [("SPN",)]}
 
@@ -47,15 +45,24 @@ class Lexicon:
 
 
 def load_cmudict(strip_stress: bool = True) -> dict[str, list[tuple[str, ...]]]:
-    """The whole CMU dictionary as {UPPER-CASE WORD: [pronunciation, ...]}, duplicates removed."""
+    """The whole CMU dictionary as {UPPER-CASE WORD: [pronunciation, ...]}, duplicates removed.
+
+    Parses the package's dictionary file directly (``word(2) P1 P2 ... # comment`` lines), several
+    times faster than ``cmudict.dict()``.
+    """
     out: dict[str, list[tuple[str, ...]]] = {}
-    for word, prons in cmudict.dict().items():
-        seen: list[tuple[str, ...]] = []
-        for pron in prons:
-            phones = tuple(_STRESS.sub("", p) for p in pron) if strip_stress else tuple(pron)
-            if phones not in seen:
-                seen.append(phones)
-        out[word.upper()] = seen
+    with cmudict.dict_stream() as stream:
+        for raw in stream:
+            line = raw.decode("utf-8").split("#", 1)[0].split()
+            if len(line) < 2:
+                continue
+            word = line[0]
+            if word.endswith(")"):
+                word = word[: word.rindex("(")]  # "word(2)": an alternative pronunciation
+            phones = tuple(p.rstrip("012") for p in line[1:]) if strip_stress else tuple(line[1:])
+            prons = out.setdefault(word.upper(), [])
+            if phones not in prons:
+                prons.append(phones)
     return out
 
 
