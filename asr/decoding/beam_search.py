@@ -99,8 +99,8 @@ def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_ou
             proj = model.joiner.project_decoder(out)
             for i, (n, parent, tok) in enumerate(extend):
                 hyp = new_beams[n][parent.key + (tok,)]
-                hyp.decoder_out = proj[i]
-                hyp.predictor_state = tuple(s[i:i + 1] for s in state)
+                hyp.decoder_out = proj[i].clone()  # copies: views would pin the whole batch
+                hyp.predictor_state = tuple(s[i:i + 1].clone() for s in state)
         for n in active:
             beams[n] = list(new_beams[n].values())
     return beams

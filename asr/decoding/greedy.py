@@ -34,7 +34,7 @@ class GreedySearchState:
         """One batch-1 state per utterance."""
         return [
             GreedySearchState([h], select_state(self.predictor_state, torch.tensor([i], device=self.decoder_out.device)),
-                              self.decoder_out[i:i + 1], [self.frame_offset[i]])
+                              self.decoder_out[i:i + 1].clone(), [self.frame_offset[i]])
             for i, h in enumerate(self.hyps)
         ]
 

@@ -280,6 +280,10 @@ def stack_states(states: list[list[Tensor]]) -> list[Tensor]:
 
 
 def unstack_states(states: list[Tensor]) -> list[list[Tensor]]:
-    """A batched state -> one batch-1 state per stream."""
+    """A batched state -> one batch-1 state per stream.
+
+    The parts are copies, not views: a view would keep the whole batch's tensor alive for as
+    long as any one stream of it waits for audio.
+    """
     batch = states[0].size(0)
-    return [[s[i:i + 1] for s in states] for i in range(batch)]
+    return [[s[i:i + 1].clone() for s in states] for i in range(batch)]
