@@ -13,11 +13,13 @@ log-prob of the lattice (``asr.losses.lattice``) and the loss its negation.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from asr.errors import LossInputError
-from asr.losses.lattice import mutual_information_recursion
+from asr.losses.lattice import flush_tiny_, mutual_information_recursion
 
 RNNT_TYPES = ("regular", "modified")
 REDUCTIONS = ("mean", "sum", "none")
@@ -152,11 +154,30 @@ class _SymbolLogProbs(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_sym: Tensor, grad_blk: Tensor):  # type: ignore[override]
         logits, ids, normalizers = ctx.saved_tensors
-        grad = torch.sub(logits, normalizers.unsqueeze(-1))
-        grad.exp_()
-        grad.mul_(-(grad_sym + grad_blk).unsqueeze(-1))
-        grad.scatter_add_(3, ids.unsqueeze(-1), grad_sym.unsqueeze(-1))
-        grad[..., ctx.blank] += grad_blk
+        grad = torch.empty_like(logits)
+        mass = grad_sym + grad_blk  # (N, T, K); the normalizer's share is -mass * softmax
+        # A loss (= -score) has mass <= 0 everywhere; a score (or a negatively scaled loss) >= 0.
+        sign = -1.0 if bool((mass <= 0).all()) else (1.0 if bool((mass >= 0).all()) else 0.0)
+        if sign != 0.0:
+            # -mass * softmax = sign * exp(logits - (lse - log|mass|)); entries that would be
+            # subnormal after exp are cut in log space with one fused threshold pass.
+            log_cut = math.log(torch.finfo(logits.dtype).tiny * 2.0**23)
+            shift = normalizers - (mass * sign).log()  # log|mass|
+        for n in range(logits.shape[0]):
+            # One utterance at a time so temporaries stay 1/N of the (N, T, K, V) gradient.
+            g = grad[n]
+            if sign != 0.0:
+                torch.sub(logits[n], shift[n].unsqueeze(-1), out=g)
+                torch.nn.functional.threshold_(g, log_cut, float("-inf"))
+                g.exp_()
+                if sign > 0:
+                    g.neg_()
+            else:
+                torch.sub(logits[n], normalizers[n].unsqueeze(-1), out=g)
+                g.exp_().mul_(-mass[n].unsqueeze(-1))
+                flush_tiny_(g)
+            g.scatter_add_(2, ids[n].unsqueeze(-1), grad_sym[n].unsqueeze(-1))
+            g[..., ctx.blank] += grad_blk[n]
         return grad, None, None
 
 
