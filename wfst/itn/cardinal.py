@@ -143,15 +143,16 @@ def year_pair() -> pynini.Fst:
     return join(first, second).optimize()
 
 
-def format_with_commas() -> pynini.Fst:
-    """Digit string (no leading zero) -> written: as is up to 4 digits, comma groups from 5 on."""
+def format_with_commas(comma_from: int = 5) -> pynini.Fst:
+    """Digit string (no leading zero) -> written: as is below ``comma_from`` digits, comma groups from there."""
     options = []
     for n in range(1, 13):
-        if n <= 4:
+        if n < comma_from:
             options.append(pynini.closure(DIGIT, n, n))
         else:
             head = n % 3 or 3
-            options.append(pynini.closure(DIGIT, head, head) + pynini.closure(insert(",") + pynini.closure(DIGIT, 3, 3), (n - head) // 3, (n - head) // 3))
+            groups = (n - head) // 3
+            options.append(pynini.closure(DIGIT, head, head) + pynini.closure(insert(",") + pynini.closure(DIGIT, 3, 3), groups, groups))
     return pynini.union(*options).optimize()
 
 
@@ -168,9 +169,9 @@ def minus() -> pynini.Fst:
     return pynini.union(cross("minus ", "-"), add_weight(cross("negative ", "-"), VARIANT)).optimize()
 
 
-def cardinal(years: bool = True) -> pynini.Fst:
-    """Spoken cardinal -> written with comma groups, without sign."""
-    return (cardinal_digits(years) @ format_with_commas()).optimize()
+def cardinal(years: bool = True, comma_from: int = 5) -> pynini.Fst:
+    """Spoken cardinal -> written with comma groups (from ``comma_from`` digits on), without sign."""
+    return (cardinal_digits(years) @ format_with_commas(comma_from)).optimize()
 
 
 def build_normalizer() -> pynini.Fst:

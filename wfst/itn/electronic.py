@@ -22,7 +22,7 @@ TOKEN_COST = 0.1
 def token() -> pynini.Fst:
     """One spoken token -> its written characters: a word/letter as is, a digit word as the digit."""
     plain = pynini.difference(pynini.closure(pynini.union(LOWER, DIGIT), 1), pynini.union(*RESERVED))
-    return add_weight(pynini.union(plain, add_weight(digit_or_oh(), -0.05)), TOKEN_COST).optimize()
+    return pynini.union(add_weight(plain, TOKEN_COST), add_weight(digit_or_oh(), TOKEN_COST / 2)).optimize()
 
 
 def run() -> pynini.Fst:

@@ -1,4 +1,5 @@
-"""Money: "twenty dollars and fifty cents" -> "$20.50", "a dollar" -> "$1", "fifty cents" -> "$0.50".
+"""Money: "twenty dollars and fifty cents" -> "$20.50", "a dollar" -> "$1", "fifty cents" -> "$0.50",
+"one thousand dollars" -> "$1,000" (amounts take comma groups from four digits on).
 
 Currencies: dollars ($), euros (€), pounds (£, minor unit pence -> "50p"), yen (¥). The amount is a
 cardinal (no year forms) or a decimal with an optional quantity word ("two point five million
@@ -60,7 +61,7 @@ def _minor_digits(currency: Currency, with_unit: bool) -> pynini.Fst:
 
 def currency_amount(currency: Currency) -> pynini.Fst:
     """All spoken amounts in one currency -> written."""
-    integer = cardinal(years=False)
+    integer = cardinal(years=False, comma_from=4)  # LibriTTS: "$1,000" 17x, "$1000" 3x
     major = _unit(_one(), integer @ _not_one(), currency.singular, currency.plural)
     options = [insert(currency.symbol) + major]
     decimal = decimal_number()
