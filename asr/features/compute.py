@@ -19,7 +19,7 @@ import torch
 from lhotse import CutSet, LilcomChunkyWriter
 
 from asr.data.manifests import read_cuts, write_cuts
-from asr.features.extractor import KnfFbank, KnfFbankConfig
+from asr.features.extractor import KnfFbank
 from asr.features.fbank import FbankOptions
 
 
@@ -33,7 +33,7 @@ def compute_features(
     """Resample cuts to ``opts.sample_rate``, compute fbank, store it under ``storage_dir``; return cuts with features."""
     opts = opts or FbankOptions()
     cuts = CutSet.from_cuts(c.resample(opts.sample_rate) if c.sampling_rate != opts.sample_rate else c for c in cuts)
-    extractor = KnfFbank(KnfFbankConfig.from_options(opts))
+    extractor = KnfFbank(opts)
     Path(storage_dir).mkdir(parents=True, exist_ok=True)
     return cuts.compute_and_store_features(
         extractor=extractor,

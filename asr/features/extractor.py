@@ -6,8 +6,6 @@ feature-domain mixing) produces exactly the features our online extractor and sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from lhotse.features.base import FeatureExtractor, register_extractor
 
@@ -16,40 +14,16 @@ from asr.features.fbank import FbankOptions, compute_fbank
 _LOG_FLOOR = 1.1920928955078125e-07  # kaldi-native-fbank's log floor (float32 epsilon)
 
 
-@dataclass
-class KnfFbankConfig:
-    """lhotse wants a mutable dataclass config; it mirrors :class:`FbankOptions` field by field."""
-
-    sample_rate: int = 16000
-    num_mel_bins: int = 80
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    window_type: str = "povey"
-    dither: float = 0.0
-    snip_edges: bool = False
-    low_freq: float = 20.0
-    high_freq: float = -400.0
-    preemph_coeff: float = 0.97
-    remove_dc_offset: bool = True
-
-    @staticmethod
-    def from_options(opts: FbankOptions) -> "KnfFbankConfig":
-        return KnfFbankConfig(**opts.to_dict())
-
-    def to_options(self) -> FbankOptions:
-        return FbankOptions(**self.__dict__)
-
-
 @register_extractor
 class KnfFbank(FeatureExtractor):
     """Log-mel fbank from kaldi-native-fbank, usable wherever lhotse takes a FeatureExtractor."""
 
     name = "knf-fbank"
-    config_type = KnfFbankConfig
+    config_type = FbankOptions
 
-    def __init__(self, config: KnfFbankConfig | None = None) -> None:
+    def __init__(self, config: FbankOptions | None = None) -> None:
         super().__init__(config)
-        self.options = self.config.to_options()
+        self.options: FbankOptions = self.config
 
     def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray:
         """samples (T,) or (C, T) — channels averaged — -> float32 (num_frames, num_mel_bins)."""
