@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soxr
 
-from asr.audio import save_audio
+from asr.audio import load_audio, save_audio
 from asr.bin.transcribe import transcribe
 from asr.cli import main as cli_main
 from asr.decoding.offline import decode_waveforms
@@ -40,8 +40,6 @@ def test_offline_cli_equals_python_api(setup, capsys) -> None:
     loaded, root, audios = setup
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), str(root / "first.wav"), str(root / "second.flac"))
     assert code == 0
-    from asr.audio import load_audio
-
     waveforms = [load_audio(root / "first.wav"), load_audio(root / "second.flac", 16000)]
     texts = transcribe(loaded, waveforms)
     assert lines == [f"first\t{texts[0]}", f"second\t{texts[1]}"]
@@ -51,8 +49,6 @@ def test_offline_cli_equals_python_api(setup, capsys) -> None:
 
 def test_streaming_cli_equals_chunked_offline(setup, capsys) -> None:
     loaded, root, _ = setup
-    from asr.audio import load_audio
-
     waveform = load_audio(root / "first.wav")
     for method in ("greedy_search", "modified_beam_search"):
         code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), "--chunk-ms", "160",
