@@ -76,22 +76,22 @@ def test_fsdd_splits_are_disjoint(fake_fsdd, tmp_path):
     for scheme in ("spk", "idx"):
         used = {p: _recordings_used(splits[f"{p}_{scheme}"]) for p in ("train", "dev", "test")}
         assert not used["train"] & used["test"] and not used["train"] & used["dev"] and not used["dev"] & used["test"]
-    test_indices = {int(r.split("_")[-1]) for r in _recordings_used(splits["test_idx"])}
+    test_indices = {int(r.split("-")[2]) for r in _recordings_used(splits["test_idx"])}
     assert test_indices == {5, 6}
 
 
 def test_fsdd_connected_strings(fake_fsdd, tmp_path):
     cfg = fsdd.FsddConfig(seed=1, test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1)
     splits = fsdd.prepare(fake_fsdd, tmp_path, cfg)
-    connected = [c for c in splits["train_spk"] if c.id.startswith("fsdd-conn-")]
+    connected = [c for c in splits["train_spk"] if "-conn-" in c.id]
     assert len(connected) == round(0.1 * 10 * 12)
     for cut in connected:
         sources = cut.supervisions[0].custom["sources"]
         words = cut.supervisions[0].text.split()
         assert 3 <= len(words) <= 10 and len(words) == len(sources)
-        assert words == [fsdd.DIGIT_WORDS[int(s.split("-")[1].split("_")[0])] for s in sources]
-        assert {s.split("_")[1] for s in sources} == {cut.supervisions[0].speaker}  # one speaker
-        source_seconds = sum(0.1 + 0.01 * int(s.split("_")[-1]) for s in sources)
+        assert words == [fsdd.DIGIT_WORDS[int(s.split("-")[1])] for s in sources]
+        assert {s.split("-")[0] for s in sources} == {cut.supervisions[0].speaker}  # one speaker
+        source_seconds = sum(0.1 + 0.01 * int(s.split("-")[2]) for s in sources)
         pauses = cut.duration - source_seconds - 2 * cfg.edge_silence
         assert (len(words) - 1) * cfg.min_pause - 0.01 <= pauses <= (len(words) - 1) * cfg.max_pause + 0.01
     # Same seed, fresh output dir: the same strings.

@@ -13,7 +13,8 @@ Two split schemes, both written by ``prepare`` (split names carry the scheme as 
   15-49 train, for all six speakers. No recording appears in two splits, also not inside a
   connected string, because strings only use recordings of their own split.
 
-Cut ids: isolated ``fsdd-{digit}_{speaker}_{index}``, connected ``fsdd-conn-{split}-{speaker}-{n:05d}``.
+Cut ids start with the speaker (Kaldi's sort order): isolated ``{speaker}-{digit}-{index}``,
+connected ``{speaker}-conn-{split}-{n:05d}``.
 Transcripts use the words ZERO ... NINE.
 """
 
@@ -62,7 +63,7 @@ class DigitRecording:
 
     @property
     def cut_id(self) -> str:
-        return f"fsdd-{self.digit}_{self.speaker}_{self.index}"
+        return f"{self.speaker}-{self.digit}-{self.index}"
 
 
 def download(target_dir: str | Path) -> Path:
@@ -141,7 +142,7 @@ def make_connected(
         length = rng.randint(cfg.min_digits, cfg.max_digits)
         chosen = [rng.choice(by_speaker[speaker][rng.choice(digits_available)]) for _ in range(length)]
         pauses = [rng.uniform(cfg.min_pause, cfg.max_pause) for _ in range(length - 1)]
-        cut_id = f"fsdd-conn-{split}-{speaker}-{n:05d}"
+        cut_id = f"{speaker}-conn-{split}-{n:05d}"
         path = audio_dir / f"{cut_id}.wav"
         if not path.exists():
             edge = np.zeros(int(cfg.edge_silence * SAMPLE_RATE), dtype=np.float32)

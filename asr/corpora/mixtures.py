@@ -114,7 +114,8 @@ def simulate_two_talker(cuts: CutSet, config: MixtureConfig | None = None) -> Cu
 def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> CutSet:
     """Write each (mixed) cut's audio to ``audio_dir/<id>.wav`` and return ``MonoCut``s.
 
-    Supervisions keep their start offsets, speakers and texts; their ids become ``<id>-<k>``.
+    Supervisions keep their start offsets, speakers and texts; their ids become
+    ``<speaker>-<id>-<k>`` (speaker first: Kaldi's sort order for the utterances of a data dir).
     A mixture whose peak exceeds 1 is scaled down to 0.99 peak (no clipping). Existing files are
     reused, so an interrupted run resumes.
     """
@@ -134,7 +135,7 @@ def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> C
         recording = Recording.from_file(path, recording_id=cut.id)
         supervisions = [
             SupervisionSegment(
-                id=f"{cut.id}-{k}",
+                id=f"{sup.speaker}-{cut.id}-{k}",
                 recording_id=cut.id,
                 start=round(max(0.0, sup.start), 4),
                 duration=round(min(sup.duration, recording.duration - max(0.0, sup.start)), 4),

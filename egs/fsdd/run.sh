@@ -7,7 +7,7 @@
 # --data-dir holds recordings/ (or fsdd/recordings/, as ../shared/data does).
 # Splits (asr/corpora/fsdd.py): *_spk speaker-disjoint (test theo, dev lucas), *_idx
 # recording-disjoint with all speakers (test indices 5-9, dev 10-14). Ids of connected strings
-# start with fsdd-conn-, so isolated and connected results can be scored apart.
+# contain -conn- (<speaker>-conn-<split>-<n>), so isolated and connected results can be scored apart.
 # Stages: 0 download, 1 prepare, 2 fbank, 3 lang (character tokenizer), 4-6 train/decode/score.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -53,3 +53,38 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 # Stages 4-6 (train, decode, score) follow.
+# Stages 4-6 (asr/training): train a small streaming transducer on --train-split (isolated digits
+# and connected strings), decode the matching test split -- all of it, and its connected strings
+# alone (ids fsdd-conn-*) -- with full context and 320 ms chunks, print the WER table.
+# --split-scheme idx: recording-disjoint, all speakers; spk: speaker-disjoint (theo held out).
+train_config=conf/train.yaml
+split_scheme=idx
+exp_dir=exp/transducer_$split_scheme
+nproc=1   # >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
+. utils/parse_options.sh   # a second pass, for the options of these stages
+exp_dir=exp/transducer_$split_scheme
+test_cuts=data/fbank/${corpus}_cuts_test_$split_scheme.jsonl.gz
+conn_cuts=data/fbank/${corpus}_cuts_test_${split_scheme}_connected.jsonl.gz
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: train $exp_dir on train_$split_scheme ($train_config)"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+    $train_config $lang_dir $exp_dir data/fbank/${corpus}_cuts_dev_$split_scheme.jsonl.gz \
+    data/fbank/${corpus}_cuts_train_$split_scheme.jsonl.gz
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: decode test_$split_scheme and its connected strings (full context and 320 ms chunks)"
+  python - "$test_cuts" "$conn_cuts" <<'PY'
+import sys
+from lhotse import CutSet
+CutSet.from_file(sys.argv[1]).filter(lambda c: c.id.startswith("fsdd-conn-")).to_file(sys.argv[2])
+PY
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $exp_dir/model $exp_dir/decode $test_cuts $conn_cuts
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: WER table"
+  python -m asr.training.report $exp_dir/decode
+fi
