@@ -37,6 +37,7 @@ def _stream(samples: np.ndarray, chunk_sizes: list[int]) -> np.ndarray:
         assert ready >= read
         frames.append(online.get_frames(read, ready - read))
         read = ready
+        online.discard(read)  # a long stream frees what it has read; indices stay absolute
     assert pos == len(samples)
     online.input_finished()
     frames.append(online.get_frames(read, online.num_frames_ready - read))
@@ -116,9 +117,13 @@ def test_frame_count_and_bad_input() -> None:
         compute_fbank(np.array([0.0, np.nan], np.float32), 16000)
     online = OnlineFbank()
     online.accept_waveform(np.zeros(400, np.float32))
-    with pytest.raises(IndexError, match="ready"):
+    with pytest.raises(IndexError, match="available"):
         online.get_frames(0, online.num_frames_ready + 1)
     online.input_finished()
+    online.discard(2)
+    assert online.get_frames(2, 1).shape == (1, 80)
+    with pytest.raises(IndexError, match="available"):
+        online.get_frames(1, 1)
     with pytest.raises(AudioError, match="after input_finished"):
         online.accept_waveform(np.zeros(10, np.float32))
 

@@ -137,11 +137,14 @@ class KaldiDataDir:
         return cls(wav_scp=wav_scp, text=text, utt2spk=utt2spk, segments=segments, path=path, file_problems=problems)
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write every file sorted (and spk2utt generated from utt2spk), each atomically."""
+        """Write every file sorted (and spk2utt generated from utt2spk), each atomically; ``text`` only if any."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         _write_table(path / "wav.scp", self.wav_scp)
-        _write_table(path / "text", self.text)
+        if self.text:
+            _write_table(path / "text", self.text)
+        elif (path / "text").exists():
+            (path / "text").unlink()  # a test set without transcripts: no stale ones either
         _write_table(path / "utt2spk", self.utt2spk)
         _write_table(path / "spk2utt", {spk: " ".join(utts) for spk, utts in self.spk2utt.items()})
         if self.segments is not None:

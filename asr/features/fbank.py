@@ -73,13 +73,15 @@ class OnlineFbank:
 
     A frame is ready once the samples it covers (plus the window's right half when
     ``snip_edges=False``) have arrived; ``input_finished()`` flushes the last frames.
-    Frame indices are absolute from the start of the stream.
+    Frame indices are absolute from the start of the stream; ``discard(n)`` frees frames a
+    long-running stream no longer needs without renumbering the rest.
     """
 
     def __init__(self, opts: FbankOptions | None = None) -> None:
         self.opts = opts or FbankOptions()
         self._fbank = knf.OnlineFbank(self.opts.to_knf())
         self._finished = False
+        self._first_kept = 0
 
     @property
     def dim(self) -> int:
@@ -111,10 +113,20 @@ class OnlineFbank:
     def is_last_frame(self, frame: int) -> bool:
         return bool(self._fbank.is_last_frame(frame))
 
+    def discard(self, num_frames: int) -> None:
+        """Free frames [0, num_frames) (already read); later frames keep their indices."""
+        num_frames = min(num_frames, self.num_frames_ready)
+        if num_frames > self._first_kept:
+            self._fbank.pop(num_frames - self._first_kept)
+            self._first_kept = num_frames
+
     def get_frames(self, start: int, count: int) -> np.ndarray:
-        """Frames [start, start + count) as float32 (count, num_mel_bins); they must be ready."""
-        if start < 0 or count < 0 or start + count > self.num_frames_ready:
-            raise IndexError(f"frames [{start}, {start + count}) requested, {self.num_frames_ready} ready")
+        """Frames [start, start + count) as float32 (count, num_mel_bins); they must be ready and not discarded."""
+        if start < self._first_kept or count < 0 or start + count > self.num_frames_ready:
+            raise IndexError(
+                f"frames [{start}, {start + count}) requested, frames [{self._first_kept}, "
+                f"{self.num_frames_ready}) available"
+            )
         out = np.empty((count, self.dim), dtype=np.float32)
         for i in range(count):
             out[i] = self._fbank.get_frame(start + i)
