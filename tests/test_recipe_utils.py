@@ -101,7 +101,7 @@ def test_run_pl_reports_failed_jobs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("max_jobs,parallel", [(3, True), (1, False)])
 def test_run_pl_parallelism(tmp_path: Path, max_jobs: int, parallel: bool) -> None:
-    job = "bash -c 'a=$(date +%s.%N); sleep 0.3; echo $a $(date +%s.%N) > t.JOB'"
+    job = "bash -c 'a=$(date +%s.%N); sleep 0.5; echo $a $(date +%s.%N) > t.JOB'"
     r = bash(f"run.pl --max-jobs-run {max_jobs} --mem 4G JOB=1:3 log/p.JOB.log {job}\n", tmp_path)
     assert r.returncode == 0, r.stderr
     assert _overlaps(_intervals(tmp_path, 3)) == parallel
