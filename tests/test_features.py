@@ -148,6 +148,7 @@ def test_cutset_features_equal_compute_fbank(tmp_path: Path) -> None:
         expected = compute_fbank(cut.load_audio()[0], 16000)  # lhotse's own resampling for the 8 kHz cut
         assert stored.shape == expected.shape == (cut.num_frames, 80)
         assert np.max(np.abs(stored - expected)) < 0.02  # lilcom's lossy compression
+        assert np.array_equal(KnfFbank().extract(cut.load_audio(), 16000), expected)  # (1, T) as lhotse passes it
 
 
 def test_compute_cli_writes_manifest_with_features(tmp_path: Path) -> None:
