@@ -21,6 +21,8 @@ nj=2
 seed=0
 connected_ratio=0.5   # connected strings per split = ratio * isolated recordings in it
 force=false
+split_scheme=idx      # stages 4-6: idx (recording-disjoint) or spk (speaker-disjoint)
+nproc=1               # stage 4: >1 runs torchrun with that many processes
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -58,10 +60,6 @@ fi
 # alone (ids fsdd-conn-*) -- with full context and 320 ms chunks, print the WER table.
 # --split-scheme idx: recording-disjoint, all speakers; spk: speaker-disjoint (theo held out).
 train_config=conf/train.yaml
-split_scheme=idx
-exp_dir=exp/transducer_$split_scheme
-nproc=1   # >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
-. utils/parse_options.sh   # a second pass, for the options of these stages
 exp_dir=exp/transducer_$split_scheme
 test_cuts=data/fbank/${corpus}_cuts_test_$split_scheme.jsonl.gz
 conn_cuts=data/fbank/${corpus}_cuts_test_${split_scheme}_connected.jsonl.gz

@@ -20,6 +20,7 @@ train_part=train-clean-100
 nj=2
 vocab_size=500
 force=false
+nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -51,3 +52,28 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 # Stages 4-6 (train, decode, score) follow.
+# Stages 4-6 (asr/training): train on --train-part (use --nproc N for N GPUs), decode dev/test
+# with full context and 320 ms chunks, print the WER table.
+train_config=conf/train.yaml
+exp_dir=exp/transducer
+test_parts="dev-clean test-clean"
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: train $exp_dir on $train_part ($nproc process(es))"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+    $train_config $lang_dir $exp_dir data/fbank/${corpus}_cuts_dev-clean.jsonl.gz \
+    data/fbank/${corpus}_cuts_$train_part.jsonl.gz
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: decode $test_parts (full context and 320 ms chunks)"
+  cuts=()
+  for part in $test_parts; do cuts+=(data/fbank/${corpus}_cuts_$part.jsonl.gz); done
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $exp_dir/model $exp_dir/decode "${cuts[@]}"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: WER table"
+  python -m asr.training.report $exp_dir/decode
+fi

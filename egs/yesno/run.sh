@@ -17,6 +17,7 @@ stop_stage=100
 data_dir=download
 nj=2
 force=false
+nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -48,3 +49,24 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 # Stages 4-6 (train, decode, score) follow.
+# Stages 4-6 (asr/training): train a small streaming transducer, decode the test half with full
+# context and 320 ms chunks (greedy and modified beam search), print the WER table.
+train_config=conf/train.yaml
+exp_dir=exp/transducer
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: train $exp_dir ($train_config)"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+    $train_config $lang_dir $exp_dir - data/fbank/${corpus}_cuts_train.jsonl.gz
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: decode test (full context and 320 ms chunks)"
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: WER table"
+  python -m asr.training.report $exp_dir/decode
+fi

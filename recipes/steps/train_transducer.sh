@@ -5,7 +5,7 @@
 #   steps/train_transducer.sh [--cmd run.pl] [--nproc 1] [--opts "--set k=v ..."] \
 #       CONFIG LANG_DIR EXP_DIR DEV_CUTS TRAIN_CUTS [TRAIN_CUTS ...]
 #
-# One log: EXP_DIR/log/train.log; TensorBoard: EXP_DIR/tensorboard. Skips when EXP_DIR/.train.done
+# DEV_CUTS "-" means no dev set (no per-epoch dev loss). One log: EXP_DIR/log/train.log; TensorBoard: EXP_DIR/tensorboard. Skips when EXP_DIR/.train.done
 # exists (unless --force true). An interrupted run continues from its newest checkpoint when rerun
 # (remove EXP_DIR to start over).
 set -euo pipefail
@@ -25,7 +25,7 @@ fi
 config=$1 lang_dir=$2 exp_dir=$3 dev_cuts=$4
 shift 4
 for f in "$config" "$lang_dir/tokens.txt" "$dev_cuts" "$@"; do
-  [ -f "$f" ] || die "$f does not exist: run the earlier stages first"
+  [ "$f" == - ] || [ -f "$f" ] || die "$f does not exist: run the earlier stages first"
 done
 
 if stage_done "$exp_dir" train; then
@@ -33,13 +33,15 @@ if stage_done "$exp_dir" train; then
   exit 0
 fi
 mkdir -p "$exp_dir/log"
+dev_opt=
+[ "$dev_cuts" != - ] && dev_opt="--dev-cuts $dev_cuts"
 launcher="python -m"
 [ "$nproc" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node $nproc -m"
 log "training $exp_dir ($nproc process(es); log: $exp_dir/log/train.log)"
-# shellcheck disable=SC2086  # $opts and $launcher are word lists
+# shellcheck disable=SC2086  # $opts, $dev_opt and $launcher are word lists
 $cmd "$exp_dir/log/train.log" \
   $launcher asr.training.train --config "$config" --lang-dir "$lang_dir" --exp-dir "$exp_dir" \
-    --dev-cuts "$dev_cuts" --train-cuts "$@" $opts \
+    $dev_opt --train-cuts "$@" $opts \
   || die "training failed, see $exp_dir/log/train.log"
 [ -f "$exp_dir/model/config.json" ] || die "training stopped before exporting $exp_dir/model, see $exp_dir/log/train.log"
 mark_done "$exp_dir" train
