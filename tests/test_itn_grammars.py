@@ -11,7 +11,7 @@ import pytest
 from asr.errors import GrammarError
 from wfst.itn import CATEGORIES, GrammarSet
 from wfst.itn import cardinal as cardinal_module
-from wfst.itn.registry import SHIPPED_DIR
+from wfst.itn.registry import SHIPPED_DIR, fingerprints
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("time", "quarter to one", "12:45"),
     ("time", "two o'clock", "2:00"),
     ("time", "fourteen thirty", "14:30"),
+    ("time", "eighteen hundred hours", "18:00"),
     ("time", "two", None),
     ("time", "thirteen p m", None),
     ("time", "two sixty", None),
@@ -162,6 +163,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("whitelist", "reverend", "Rev."),
     ("whitelist", "junior", "Jr."),
     ("whitelist", "et cetera", "etc."),
+    ("whitelist", "miz", "Ms."),
     ("whitelist", "doctors", None),
     ("whitelist", "hello", None),
 ]
@@ -186,6 +188,22 @@ def test_verbalize_variants(grammars: GrammarSet) -> None:
     assert grammars.verbalize("cardinal", "15000") is None
     assert grammars.verbalize("ordinal", "21st") == "twenty first"
     assert grammars.verbalize("ordinal", "21th") is None
+
+
+@pytest.mark.parametrize("category,alias,canonical", [
+    ("cardinal", "9,255", "9255"),
+    ("money", "$2300", "$2,300"),
+    ("money", "€1000.50", "€1,000.50"),
+    ("measure", "5 mb", "5 MB"),
+    ("measure", "20°C", "20 °C"),
+    ("measure", "3 lbs", "3 lb"),
+    ("date", "3/19/2017", "March 19, 2017"),
+    ("telephone", "(800) 555-1212", "800-555-1212"),
+])
+def test_verbalizer_reads_written_aliases(grammars: GrammarSet, category: str, alias: str, canonical: str) -> None:
+    spoken = grammars.verbalize(category, alias)
+    assert spoken is not None and spoken == grammars.verbalize(category, canonical)
+    assert grammars.normalize(category, spoken) == canonical
 
 
 def _random_cardinal(rng: random.Random) -> int:
@@ -386,8 +404,17 @@ def test_unknown_category(grammars: GrammarSet) -> None:
 
 def test_shipped_grammars_match_sources() -> None:
     """The compiled normalizers shipped as package data are current (run ``python -m wfst.itn --ship``)."""
-    shipped = sorted(SHIPPED_DIR.glob("*-normalizer-*.fst.gz"))
-    if not shipped:
+    if not list(SHIPPED_DIR.glob("*-normalizer-*.fst.gz")):
         pytest.skip("no shipped grammars")
-    fresh = GrammarSet.load(cache_dir=SHIPPED_DIR / "__does_not_exist__")
-    assert fresh.build_seconds == 0.0, "shipped grammars are stale: run python -m wfst.itn --ship"
+    stale = [c for c, fp in fingerprints().items() if fp is None or not list(SHIPPED_DIR.glob(f"{c}-normalizer-{fp[:16]}-*.fst.gz"))]
+    assert not stale, f"shipped grammars are stale for {stale}: run python -m wfst.itn --ship"
+
+
+def test_shipped_grammars_load_without_compiling(tmp_path: Path) -> None:
+    if not list(SHIPPED_DIR.glob("*-normalizer-*.fst.gz")):
+        pytest.skip("no shipped grammars")
+    if any(fp is None or not list(SHIPPED_DIR.glob(f"{c}-normalizer-{fp[:16]}-*.fst.gz")) for c, fp in fingerprints().items()):
+        pytest.skip("shipped grammars are stale (see test_shipped_grammars_match_sources)")
+    gs = GrammarSet.load(cache_dir=tmp_path)
+    assert gs.build_seconds == 0.0
+    assert gs.normalize("money", "twenty dollars and fifty cents") == "$20.50"

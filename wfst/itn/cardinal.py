@@ -25,6 +25,7 @@ from wfst.itn.common import (
     join,
     optional,
     string_map,
+    with_written_aliases,
 )
 
 DIGITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -179,6 +180,14 @@ def build_normalizer() -> pynini.Fst:
     return finalize(optional(minus()) + cardinal())
 
 
+def written_aliases() -> pynini.Fst:
+    """Alternative written cardinals: a comma in a four-digit number ("9,255" -> "9255")."""
+    return (optional(pynini.accep("-")) + DIGIT + delete(",") + pynini.closure(DIGIT, 3, 3)).optimize()
+
+
 def build_verbalizer() -> pynini.Fst:
-    """Written cardinal -> spoken variants ("2005" -> "two thousand five" | "two thousand and five" | ...)."""
-    return finalize(pynini.invert(build_normalizer()))
+    """Written cardinal -> spoken variants ("2005" -> "two thousand five" | "two thousand and five" | ...).
+
+    Also reads "9,255" (the canonical written form is "9255").
+    """
+    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))

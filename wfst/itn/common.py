@@ -71,6 +71,15 @@ def join(*parts: pynini.FstLike) -> pynini.Fst:
     return out
 
 
+def with_written_aliases(verbalizer: pynini.Fst, aliases: pynini.Fst) -> pynini.Fst:
+    """Let ``verbalizer`` also read alternative written forms: ``aliases`` maps each to the
+    canonical written form ("9,255" -> "9255"); canonical input passes through unchanged.
+
+    Those forms normalize back to the canonical one, not to themselves.
+    """
+    return pynini.compose(pynini.union(SIGMA_STAR, aliases), verbalizer)
+
+
 def finalize(fst: pynini.Fst) -> pynini.Fst:
     """Optimize and arc-sort on input labels so composition with a query is fast."""
     return fst.optimize().arcsort("ilabel")

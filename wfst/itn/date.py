@@ -13,7 +13,19 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import TIES, cardinal_digits, hundreds_of_teens, number_digits, two_digits, year_pair
-from wfst.itn.common import DIGIT, VARIANT, accep, add_weight, cross, delete, finalize, insert, optional, string_map
+from wfst.itn.common import (
+    DIGIT,
+    VARIANT,
+    accep,
+    add_weight,
+    cross,
+    delete,
+    finalize,
+    insert,
+    optional,
+    string_map,
+    with_written_aliases,
+)
 from wfst.itn.ordinal import ordinal_digits, suffix
 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -63,6 +75,12 @@ def build_normalizer() -> pynini.Fst:
     return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, year(), decades))
 
 
+def written_aliases() -> pynini.Fst:
+    """Alternative written dates: US numeric "3/19/2017" -> "March 19, 2017"."""
+    month_number = string_map([(str(i + 1), m.capitalize()) for i, m in enumerate(MONTHS)])
+    return (month_number + cross("/", " ") + _days() + cross("/", ", ") + pynini.closure(DIGIT, 4, 4)).optimize()
+
+
 def build_verbalizer() -> pynini.Fst:
-    """Written date -> spoken ("March 3, 1999" -> "march third nineteen ninety nine" | ...)."""
-    return finalize(pynini.invert(build_normalizer()))
+    """Written date -> spoken ("March 3, 1999" -> "march third nineteen ninety nine" | ...); also reads "3/3/1999"."""
+    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))

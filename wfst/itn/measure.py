@@ -11,7 +11,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal, minus
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, optional
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, finalize, optional, with_written_aliases
 from wfst.itn.decimal import decimal_number
 from wfst.itn.fraction import build_normalizer as fraction_normalizer
 
@@ -66,6 +66,18 @@ def build_normalizer() -> pynini.Fst:
     return finalize(optional(minus()) + pynini.union(one + _units(False), many + _units(True)))
 
 
+def written_aliases() -> pynini.Fst:
+    """Alternative written units: lower case ("5 mb", "10 khz"), "lbs", "20°C" without the space."""
+    alias_units = {"lbs": "lb", "°c": "°C", "°f": "°F"}
+    for _, _, written in UNITS:
+        if written.lower() != written:
+            alias_units[written.lower()] = written
+    unit = pynini.union(*(cross(" " + a, " " + w) for a, w in alias_units.items()),
+                        cross("°C", " °C"), cross("°F", " °F"), cross("°c", " °C"), cross("°f", " °F"))
+    number = pynini.closure(pynini.union(DIGIT, ",", ".", "-", "/", " "), 1)
+    return (number + unit).optimize()
+
+
 def build_verbalizer() -> pynini.Fst:
-    """Written measure -> spoken ("5 kg" -> "five kilograms" | "five kilos")."""
-    return finalize(pynini.invert(build_normalizer()))
+    """Written measure -> spoken ("5 kg" -> "five kilograms" | "five kilos"); also reads "5 KG"-style aliases."""
+    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))

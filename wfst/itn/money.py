@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pynini
 
-from wfst.itn.cardinal import cardinal, digit, two_digits
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert
+from wfst.itn.cardinal import cardinal, digit, format_with_commas, two_digits
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, with_written_aliases
 from wfst.itn.decimal import decimal_number, quantity
 
 
@@ -94,6 +94,14 @@ def build_normalizer() -> pynini.Fst:
     return finalize(pynini.union(*(add_weight(currency_amount(c), _cost(c)) for c in CURRENCIES)))
 
 
+def written_aliases() -> pynini.Fst:
+    """Alternative written amounts: no comma groups ("$2300" -> "$2,300")."""
+    symbol = pynini.union(*(c.symbol for c in CURRENCIES))
+    no_commas = (pynini.difference(DIGIT, "0") + pynini.closure(DIGIT, 3, 11)) @ format_with_commas(comma_from=4)
+    cents = pynini.closure("." + pynini.closure(DIGIT, 2, 2), 0, 1)
+    return (symbol + no_commas + cents).optimize()
+
+
 def build_verbalizer() -> pynini.Fst:
-    """Written money amount -> spoken ("$20.50" -> "twenty dollars and fifty cents" | ...)."""
-    return finalize(pynini.invert(build_normalizer()))
+    """Written money amount -> spoken ("$20.50" -> "twenty dollars and fifty cents" | ...); also reads "$2300"."""
+    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))

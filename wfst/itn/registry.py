@@ -273,6 +273,11 @@ class GrammarSet:
         return len(_serialize(fst)) if compressed else len(fst.write_to_string())
 
 
+def fingerprints(whitelist_file: str | os.PathLike | None = None, overrides: dict[str, Override] | None = None) -> dict[str, str | None]:
+    """Each category's cache fingerprint for these settings, without compiling anything."""
+    return {name: b.fingerprint for name, b in _builders(whitelist_file, overrides or {}).items()}
+
+
 def _builders(whitelist_file: str | os.PathLike | None, overrides: dict[str, Override]) -> dict[str, _Builder]:
     base = hashlib.sha256(
         f"format={CACHE_FORMAT}\0pynini={pynini.__version__}\0".encode() + grammar_sources_digest().encode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import digit, digit_or_oh
-from wfst.itn.common import DIGIT, VARIANT, add_weight, delete, finalize, insert
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, with_written_aliases
 
 
 def _repeat(word: str, times: int) -> pynini.Fst:
@@ -48,6 +48,13 @@ def build_normalizer() -> pynini.Fst:
     return finalize(digit_tokens() @ layout())
 
 
+def written_aliases() -> pynini.Fst:
+    """Alternative written numbers: "(800) 555-1212" -> "800-555-1212"."""
+    d = DIGIT
+    return (delete("(") + d + d + d + cross(") ", "-") + d + d + d + "-" + pynini.closure(d, 4, 4)).optimize()
+
+
 def build_verbalizer() -> pynini.Fst:
-    """Written phone number -> spoken digits ("555-1234" -> "five five five one two three four")."""
-    return finalize(pynini.invert(build_normalizer()))
+    """Written phone number -> spoken digits ("555-1234" -> "five five five one two three four");
+    also reads "(800) 555-1212"."""
+    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))

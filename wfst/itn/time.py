@@ -1,5 +1,6 @@
 """Times: "two thirty p m" -> "2:30 p.m.", "seven p m" -> "7 p.m.", "quarter past two" -> "2:15",
-"twenty to three" -> "2:40", "two o'clock" -> "2:00", "fourteen thirty" -> "14:30".
+"twenty to three" -> "2:40", "two o'clock" -> "2:00", "fourteen thirty" -> "14:30",
+"eighteen hundred (hours)" -> "18:00".
 
 Hours 1..12 with a.m./p.m., o'clock or "past"/"to" phrases; 0..23 with explicit minutes.
 Minutes: "oh five" -> ":05", "thirty" -> ":30". Written a.m./p.m. are lower case with dots
@@ -79,9 +80,10 @@ def build_normalizer() -> pynini.Fst:
     clock12 = hour() + insert(":") + delete(" ") + minutes()
     oclock = hour() + delete(" o'clock") + insert(":00")
     bare = hour()
+    military = hour(0, 23) + delete(" hundred") + insert(":00") + optional(delete(" hours"))
     phrases = relative()
     with_suffix = pynini.union(clock12, oclock, bare, phrases) + suffix()
-    return finalize(pynini.union(clock, with_suffix, oclock, phrases))
+    return finalize(pynini.union(clock, with_suffix, oclock, phrases, add_weight(military, VARIANT)))
 
 
 def build_verbalizer() -> pynini.Fst:

@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "missus": "Mrs.",
     "misses": "Mrs.",
     "miss": "Miss",
+    "miz": "Ms.",
     "doctor": "Dr.",
     "saint": "St.",
     "mount": "Mt.",
