@@ -20,6 +20,7 @@ from asr.losses import (
 
 TOPOLOGIES = ("regular", "modified")
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny tensors: intra-op threads only add synchronisation cost on a shared 2-core machine."""
