@@ -103,7 +103,7 @@ class StreamingServer:
         self._server: Server | None = None
         self._admitted: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._shutting_down = False
-        self._stop_receiving: asyncio.Event | None = None
+        self._receiving: set[asyncio.Task] = set()
         self._closed: asyncio.Event | None = None
         self._started_at = time.monotonic()
 
@@ -117,7 +117,6 @@ class StreamingServer:
         return f"ws://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
-        self._stop_receiving = asyncio.Event()
         self._closed = asyncio.Event()
         self.worker.start()
         self._server = await serve(
@@ -148,8 +147,8 @@ class StreamingServer:
         t0 = time.monotonic()
         log_event(log, "shutdown", reason=reason, active_sessions=self.worker.num_sessions)
         self._server.close(close_connections=False)
-        assert self._stop_receiving is not None and self._closed is not None
-        self._stop_receiving.set()
+        for task in list(self._receiving):  # sessions stop reading; their buffered audio is decoded
+            task.cancel()
         try:
             await asyncio.wait_for(self._server.wait_closed(), self.config.shutdown_timeout_s)
         except TimeoutError:
@@ -162,6 +161,7 @@ class StreamingServer:
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
         await asyncio.to_thread(self.worker.stop, 10.0)
         log_event(log, "stopped", shutdown_s=round(time.monotonic() - t0, 3))
+        assert self._closed is not None
         self._closed.set()
 
     # ---- HTTP side -----------------------------------------------------------------------------
@@ -261,36 +261,27 @@ class StreamingServer:
         resampler: soxr.ResampleStream | None = None
         samples_in = 0
         deadline = time.monotonic() + cfg.max_session_seconds
-        assert self._stop_receiving is not None
-        stop = asyncio.ensure_future(self._stop_receiving.wait())
+        task = asyncio.current_task()
+        assert task is not None
+        self._receiving.add(task)  # shutdown cancels the tasks in here: they wait only in ws.recv()
         try:
             while True:
                 now = time.monotonic()
                 if now >= deadline:
                     raise _too_long(cfg.max_session_seconds, "wall time")
-                recv = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait(
-                    {recv, stop}, timeout=min(cfg.idle_timeout_s, deadline - now), return_when=asyncio.FIRST_COMPLETED
-                )
-                if recv not in done:
-                    recv.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                        await recv
-                    if stop in done:
-                        self._flush(session, resampler, samples_in, session_config.sample_rate)
-                        return "shutdown"
+                try:
+                    async with asyncio.timeout(min(cfg.idle_timeout_s, deadline - now)):
+                        raw = await ws.recv()
+                except TimeoutError:
                     if time.monotonic() >= deadline:
-                        raise _too_long(cfg.max_session_seconds, "wall time")
+                        raise _too_long(cfg.max_session_seconds, "wall time") from None
                     raise ProtocolError(
                         f"no message for {cfg.idle_timeout_s:g} s and no 'Done'; closing the idle session",
                         "idle_timeout",
                         CLOSE_POLICY_VIOLATION,
-                    )
+                    ) from None
                 message = parse_message(
-                    recv.result(),
-                    max_frame_bytes=cfg.max_frame_bytes,
-                    config_allowed=config_allowed,
-                    default=session_config,
+                    raw, max_frame_bytes=cfg.max_frame_bytes, config_allowed=config_allowed, default=session_config
                 )
                 if isinstance(message, SessionConfig):
                     session_config, config_allowed = message, False
@@ -312,8 +303,14 @@ class StreamingServer:
                 samples = message.samples if resampler is None else resampler.resample_chunk(message.samples)
                 if len(samples):
                     self.worker.push_audio(session, samples, 1000.0 * samples_in / session_config.sample_rate)
+        except asyncio.CancelledError:
+            if not self._shutting_down:
+                raise
+            task.uncancel()
+            self._flush(session, resampler, samples_in, session_config.sample_rate)
+            return "shutdown"
         finally:
-            stop.cancel()
+            self._receiving.discard(task)
 
     def _flush(self, session: Session, resampler: soxr.ResampleStream | None, samples_in: int, rate: int) -> None:
         if resampler is not None:

@@ -180,12 +180,6 @@ class DecodeWorker:
         session.cancelled = True
         self._wakeup.set()
 
-    def finish_all(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions.values())
-        for session in sessions:
-            self.finish(session)
-
     @property
     def num_sessions(self) -> int:
         with self._lock:
