@@ -606,3 +606,51 @@ def test_done_without_audio_is_an_error_for_that_session_only(real_setup):
         assert code == 1007 and json.loads(frames[0])["type"] == "bad_audio" and "empty" in frames[0]
         assert wait_until(lambda: srv.server.worker.num_sessions == 0)
         assert asyncio.run(sherpa_client(srv.url, make_tone(seconds=0.5)))[-1]["is_eof"]
+
+
+def test_asr_serve_cli_health_and_sigterm_graceful_shutdown(real_setup):
+    """The real command: JSON logs, /health, and SIGTERM finishing a session in flight."""
+    import signal
+    import sys
+
+    from conftest import REPO
+
+    loaded, _ = real_setup
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asr.cli", "serve", "--model-dir", str(loaded.path), "--port", "0", "--no-itn",
+         "--chunk-ms", "160"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        events = []
+        for line in proc.stderr:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "listening":
+                break
+        url = events[-1]["url"]
+        status, _, body = http_get(url.replace("ws://", "http://") + "/health")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+
+        async def in_flight() -> tuple[list, int | None]:
+            frames: list = []
+            async with connect(url) as ws:
+                for _ in range(5):
+                    await ws.send(make_tone(seconds=0.1).tobytes())
+                await asyncio.sleep(0.3)
+                proc.send_signal(signal.SIGTERM)
+                async for frame in ws:
+                    frames.append(frame)
+            return frames, ws.close_code
+
+        frames, code = asyncio.run(in_flight())
+        assert proc.wait(60) == 0
+        events += [json.loads(line) for line in proc.stderr]
+    finally:
+        proc.kill()
+    assert frames[-1] == "Done!" and code == 1001
+    last = json.loads(frames[-2])
+    assert last["is_eof"] and last["processed_ms"] >= 480  # the 0.5 s sent was decoded
+    names = [e["event"] for e in events]
+    assert {"connect", "shutdown", "close", "stopped"} <= set(names)
+    close = next(e for e in events if e["event"] == "close")
+    assert close["outcome"] == "shutdown" and close["audio_s"] == 0.5 and close["wall_s"] > 0
