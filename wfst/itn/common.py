@@ -22,15 +22,9 @@ UNUSUAL = 1.0
 BYTE = byte.BYTE
 DIGIT = byte.DIGIT
 SIGMA_STAR = pynini.closure(BYTE).optimize()
-SPACE = pynini.accep(" ")
-NOT_SPACE = pynini.difference(BYTE, SPACE).optimize()
-WORD = pynini.closure(NOT_SPACE, 1).optimize()
 LOWER = byte.LOWER
-ALPHA = byte.ALPHA
-ALNUM = byte.ALNUM
 
 delete_space = pynutil.delete(" ")
-insert_space = pynutil.insert(" ")
 insert = pynutil.insert
 delete = pynutil.delete
 add_weight = pynutil.add_weight
@@ -50,11 +44,6 @@ def string_map(pairs: list[tuple[str, str]] | dict[str, str]) -> pynini.Fst:
 def accep(text: str) -> pynini.Fst:
     """Acceptor of one literal string."""
     return pynini.accep(pynini.escape(text))
-
-
-def words(*alternatives: str) -> pynini.Fst:
-    """Acceptor of any of the given literal strings."""
-    return pynini.union(*(accep(a) for a in alternatives)).optimize()
 
 
 def optional(fst: pynini.FstLike, cost: float = 0.0) -> pynini.Fst:

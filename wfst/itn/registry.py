@@ -170,8 +170,8 @@ class GrammarSet:
             fst = gs._cached(builder, "normalizer")
             if fst is None:
                 start = time.perf_counter()
-                fst = common.finalize(builder.build_normalizer())
-                verbalizer = common.finalize(builder.build_verbalizer())
+                fst = _compile(builder, "normalizer")
+                verbalizer = _compile(builder, "verbalizer")
                 gs.build_seconds += time.perf_counter() - start
                 gs._store(builder, "normalizer", fst)
                 gs._store(builder, "verbalizer", verbalizer)
@@ -238,7 +238,7 @@ class GrammarSet:
             builder = self._builders[category]
             fst = self._cached(builder, "verbalizer")
             if fst is None:
-                fst = common.finalize(builder.build_verbalizer())
+                fst = _compile(builder, "verbalizer")
                 self._store(builder, "verbalizer", fst)
             self._verbalizers[category] = fst
         return self._verbalizers[category]
@@ -271,6 +271,18 @@ class GrammarSet:
         """Size of one compiled FST in bytes, as stored in the cache (gzip) or uncompressed."""
         fst = self.normalizer(category) if kind == "normalizer" else self.verbalizer(category)
         return len(_serialize(fst)) if compressed else len(fst.write_to_string())
+
+
+def _compile(builder: _Builder, kind: str) -> pynini.Fst:
+    """Run a builder; a failing or ill-typed override becomes a GrammarError naming the category."""
+    build = builder.build_normalizer if kind == "normalizer" else builder.build_verbalizer
+    try:
+        fst = build()
+    except Exception as e:
+        raise GrammarError(f"ITN category {builder.category!r}: building the {kind} failed: {e}") from e
+    if not isinstance(fst, pynini.Fst):
+        raise GrammarError(f"ITN category {builder.category!r}: the {kind} builder returned {type(fst).__name__}, not a pynini.Fst")
+    return common.finalize(fst)
 
 
 def fingerprints(whitelist_file: str | os.PathLike | None = None, overrides: dict[str, Override] | None = None) -> dict[str, str | None]:
