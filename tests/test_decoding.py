@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +12,7 @@ from asr.decoding.beam_search import modified_beam_search
 from asr.decoding.greedy import greedy_search_batch
 from asr.models.config import tiny_config
 from asr.models.model import Transducer
+from tiny_model import single_thread  # noqa: F401 (autouse fixture)
 
 
 def random_model(vocab_size: int = 5, predictor: str = "stateless", seed: int = 0) -> Transducer:
@@ -45,19 +46,29 @@ def argmax_walk(model: Transducer, enc: torch.Tensor, max_sym: int) -> tuple[lis
 
 
 def best_sequence_by_enumeration(model: Transducer, enc: torch.Tensor) -> tuple[tuple[int, ...], float]:
-    """Sum over all modified-topology alignments (one symbol per frame) per token sequence; the best."""
-    vocab = model.config.vocab_size
-    totals: dict[tuple[int, ...], float] = {}
-    for path in itertools.product(range(vocab), repeat=enc.size(0)):
-        tokens: list[int] = []
-        score = 0.0
-        for t, sym in enumerate(path):
-            logits = model.joiner(model.joiner.project_encoder(enc[t]), predictor_out(model, tokens))
-            score += float(logits.log_softmax(-1)[sym])
-            if sym != model.blank_id:
-                tokens.append(sym)
-        key = tuple(tokens)
-        totals[key] = score if key not in totals else float(torch.logaddexp(torch.tensor(totals[key]), torch.tensor(score)))
+    """Sum over all modified-topology alignments (one symbol per frame) per token sequence; the best.
+
+    Depth-first over every alignment; the log-probabilities after a token prefix are cached."""
+    enc_proj = model.joiner.project_encoder(enc)
+    cache: dict[tuple[int, tuple[int, ...]], list[float]] = {}
+
+    def log_probs(t: int, tokens: tuple[int, ...]) -> list[float]:
+        if (t, tokens) not in cache:
+            logits = model.joiner(enc_proj[t], predictor_out(model, list(tokens)))
+            cache[t, tokens] = logits.log_softmax(-1).tolist()
+        return cache[t, tokens]
+
+    totals: dict[tuple[int, ...], float] = {}  # token sequence -> log-sum over its alignments
+
+    def walk(t: int, tokens: tuple[int, ...], score: float) -> None:
+        if t == enc.size(0):
+            totals[tokens] = float(np.logaddexp(totals[tokens], score)) if tokens in totals else score
+            return
+        for sym, lp in enumerate(log_probs(t, tokens)):
+            walk(t + 1, tokens if sym == model.blank_id else tokens + (sym,), score + lp)
+
+    walk(0, (), 0.0)
+    assert float(np.logaddexp.reduce(list(totals.values()))) == pytest.approx(0.0, abs=1e-4)  # all alignments
     best = max(totals, key=totals.__getitem__)
     return best, totals[best]
 

@@ -14,6 +14,7 @@ from asr.models.config import ModelConfig, default_config, tiny_config
 from asr.models.decoder import LstmPredictor, StatelessPredictor
 from asr.models.encoder import Encoder, chunk_attention_mask, sample_chunk_size, stack_states, unstack_states
 from asr.models.model import Transducer, pad_targets
+from tiny_model import single_thread  # noqa: F401 (autouse fixture)
 
 
 def randomized_encoder(config: ModelConfig, seed: int = 0) -> Encoder:
@@ -151,7 +152,7 @@ def test_training_steps_reduce_loss_with_ctc_and_chunking() -> None:
     feats, lens, targets = tiny_batch()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []
-    for step in range(25):
+    for step in range(16):
         out = model(feats, lens, targets, prune_range=3, am_scale=0.1, lm_scale=0.1, chunk_size=[2, -1][step % 2])
         loss = (0.5 * out["simple"] + out["pruned"] + 0.2 * out["ctc"]) / out["num_frames"]
         opt.zero_grad()

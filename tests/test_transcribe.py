@@ -15,7 +15,7 @@ from asr.bin.transcribe import transcribe
 from asr.cli import main as cli_main
 from asr.decoding.offline import decode_waveforms
 from asr.models import LoadedModel
-from tiny_model import make_tiny_model_dir, synth_audio
+from tiny_model import make_tiny_model_dir, single_thread, synth_audio  # noqa: F401 (autouse fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

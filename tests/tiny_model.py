@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
 import torch
 
 from asr.models import LoadedModel, Transducer, load_model_dir, save_model_dir, tiny_config
 from asr.text.tokenizer import train_tokenizer
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread() -> Iterator[None]:
+    """One torch thread: these models are tiny, and a second thread spinning on a shared, loaded
+    machine makes them 10-20x slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 DIGIT_TEXT = ["ONE TWO THREE FOUR FIVE", "SIX SEVEN EIGHT NINE ZERO OH"]
 
