@@ -229,6 +229,7 @@ class OnlineRecognizer:
         for s, n, m in zip(ready, lens, out_lens.tolist()):
             s.num_feature_frames_consumed += n
             s.num_processed_frames += m
+            s.fbank.discard(s.num_feature_frames_consumed)  # a long stream keeps no decoded frames
 
     def decode_stream(self, stream: OnlineStream) -> None:
         self.decode_streams([stream])
