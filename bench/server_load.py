@@ -19,8 +19,9 @@ Definitions (all times on the client's monotonic clock, same machine):
   "audio->text": send of a message -> first frame whose ``processed_ms`` covers its end).
 - endpoint->final: the same clock for frames with ``is_final`` (ITN included) before EOF.
 - Done->final: sending ``Done`` -> the ``is_eof`` final.
-- decode load: decode-worker busy time (``asr_decode_seconds_total``) / wall time of the level.
-  >= 1 means the server cannot keep up with real time.
+- worker load: decode-worker busy time (``asr_worker_busy_seconds_total``: feeding audio to the
+  streams' fbank, decode steps, endpointing, results) / wall time of the level. >= 1 means the
+  server cannot keep up with real time.
 - aggregate RTF: decode-worker busy time / audio seconds decoded, all streams together.
 - server CPU share: CPU seconds the server process got per wall second (of 2 cores); on a shared,
   loaded machine it shows how much of the machine the server actually had.
@@ -224,7 +225,7 @@ def measure_level(server: ServerProcess, clip: np.ndarray, clients: int, stagger
         return after.get(name, 0.0) - before.get(name, 0.0)
 
     lat = latencies(results)
-    busy = delta("asr_decode_seconds_total")
+    busy = delta("asr_worker_busy_seconds_total")
     audio = delta("asr_decoded_audio_seconds_total")
     steps = delta("asr_decode_batch_size_count")
     return LevelResult(
@@ -304,7 +305,7 @@ def main() -> None:
     print()
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores shared with other jobs)")
     print("| clients | failed | partial p50 ms | partial p95 ms | audio->text p95 ms | endpoint->final p50/p95 ms "
-          "| Done->final p95 ms | decode load | aggregate RTF | server CPU share | CPU RTF | mean batch |")
+          "| Done->final p95 ms | worker load | aggregate RTF | server CPU share | CPU RTF | mean batch |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.clients} | {r.failed} | {r.partial_p50 * 1e3:.0f} | {r.partial_p95 * 1e3:.0f} | "

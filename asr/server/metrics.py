@@ -37,6 +37,9 @@ class ServerMetrics:
         )
         self.decoded_audio_seconds = Counter("asr_decoded_audio_seconds", "Audio decoded", registry=r)
         self.decode_seconds = Counter("asr_decode_seconds", "Wall time spent in decode steps", registry=r)
+        self.worker_busy_seconds = Counter(
+            "asr_worker_busy_seconds", "Wall time the decode worker spent working (feeding, decoding, results)", registry=r
+        )
         self.real_time_factor = Gauge(
             "asr_real_time_factor", "Decode wall time / audio time over the last 200 decode steps", registry=r
         )

@@ -42,7 +42,7 @@ from asr.server.protocol import (
     error_message,
     parse_message,
 )
-from asr.server.worker import DecodeWorker, Recognizer, Session, WorkerConfig, loop_deliverer
+from asr.server.worker import DecodeWorker, Recognizer, Session, WorkerConfig
 
 log = logging.getLogger("asr.server")
 
@@ -118,6 +118,7 @@ class StreamingServer:
 
     async def start(self) -> None:
         self._closed = asyncio.Event()
+        self.worker.loop = asyncio.get_running_loop()
         self.worker.start()
         self._server = await serve(
             self._handle,
@@ -199,9 +200,8 @@ class StreamingServer:
     # ---- websocket side ------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        loop = asyncio.get_running_loop()
         outbox: asyncio.Queue[Any] = asyncio.Queue()
-        session = Session(uuid.uuid4().hex[:12], itn=self.config.itn, deliver=loop_deliverer(loop, outbox))
+        session = Session(uuid.uuid4().hex[:12], itn=self.config.itn, deliver=outbox.put_nowait)
         started = time.monotonic()
         info: dict[str, Any] = {"audio_s": 0.0, "sample_rate": self.config.sample_rate}
         self.metrics.active_connections.inc()

@@ -91,8 +91,9 @@ class Session:
     """The server's side of one stream.
 
     The event loop thread calls :meth:`push_audio`, :meth:`finish` and :meth:`cancel`; every
-    other attribute belongs to the worker thread. ``deliver`` is called from the worker thread
-    with each outgoing text frame, then ``None`` after ``Done!`` or a close tuple after an error.
+    other attribute belongs to the worker thread. ``deliver`` gets each outgoing text frame, then
+    ``None`` after ``Done!`` or a close tuple after an error; it runs on the worker's ``loop``
+    (the event loop thread) when one is set, else on the worker thread.
     """
 
     def __init__(self, session_id: str, itn: bool, deliver: Deliver) -> None:
@@ -149,6 +150,9 @@ class DecodeWorker:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._rtf_window: collections.deque[tuple[float, float]] = collections.deque(maxlen=200)
+        #: where ``Session.deliver`` callbacks run; set by the server once its loop runs
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._outgoing: list[tuple[Deliver, str | None | tuple[int, str]]] = []
 
     # ---- called from the event loop thread -------------------------------------------------
 
@@ -200,17 +204,37 @@ class DecodeWorker:
 
             torch.set_num_threads(self.config.num_threads)
         while not self._stopping:
+            t0 = time.perf_counter()
             try:
                 did_work = self._step()
             except Exception:  # a bug must not kill the thread that serves everyone
                 log.exception("decode worker step failed")
                 did_work = False
+            self._flush_outgoing()
+            self.metrics.worker_busy_seconds.inc(time.perf_counter() - t0)
             if not did_work:
                 self._wakeup.wait(timeout=0.5)
             self._wakeup.clear()
         with self._lock:
             self._sessions.clear()
             self.metrics.active_streams.set(0)
+
+    def _emit(self, s: Session, item: str | None | tuple[int, str]) -> None:
+        self._outgoing.append((s.deliver, item))
+
+    def _flush_outgoing(self) -> None:
+        """Hand a step's frames to the event loop in ONE wake-up (each ``call_soon_threadsafe``
+        writes to the loop's self-pipe: one per frame cost ~10% of the worker's time at 32 streams)."""
+        if not self._outgoing:
+            return
+        items, self._outgoing = self._outgoing, []
+        if self.loop is None:
+            _deliver_all(items)
+            return
+        try:
+            self.loop.call_soon_threadsafe(_deliver_all, items)
+        except RuntimeError:  # the loop is closed: the connections are gone anyway
+            pass
 
     def _remove(self, session: Session) -> None:
         with self._lock:
@@ -332,15 +356,15 @@ class DecodeWorker:
         result = self.recognizer.get_result(s.stream)
         self._send_result(s, result, is_final=True, is_eof=True, received_ms=s.fed_ms)
         self.metrics.final_latency_seconds.observe(time.monotonic() - s.finish_time)
-        s.deliver(DONE_REPLY)
-        s.deliver(None)
+        self._emit(s, DONE_REPLY)
+        self._emit(s, None)
         self._remove(s)
 
     def _fail(self, s: Session, message: str, kind: str, close_code: int) -> None:
         self.metrics.errors.labels(kind=kind).inc()
         log_event(log, "error", session=s.id, type=kind, error=message)
-        s.deliver(error_message(message, kind, s.id))
-        s.deliver((close_code, kind))
+        self._emit(s, error_message(message, kind, s.id))
+        self._emit(s, (close_code, kind))
         self._remove(s)
 
     def _send_result(self, s: Session, result: Any, *, is_final: bool, is_eof: bool, received_ms: float) -> None:
@@ -352,7 +376,8 @@ class DecodeWorker:
             except Exception:  # ITN is a nicety: a failure must not lose the transcript
                 log.exception("ITN failed on %r (session %s); sending the raw text", text, s.id)
         s.last_text = result.text
-        s.deliver(
+        self._emit(
+            s,
             result_message(
                 text=text,
                 tokens=self._token_strings(result.tokens),
@@ -376,13 +401,6 @@ def _start_time(result: Any) -> float:
     return float(getattr(result, "start_time", 0.0) or 0.0)
 
 
-def loop_deliverer(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> Deliver:
-    """A ``deliver`` callback that hands frames from the worker thread to an asyncio queue."""
-
-    def deliver(item: str | None | tuple[int, str]) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed: the connection is gone anyway
-            pass
-
-    return deliver
+def _deliver_all(items: list[tuple[Deliver, str | None | tuple[int, str]]]) -> None:
+    for deliver, item in items:
+        deliver(item)
