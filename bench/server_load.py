@@ -6,7 +6,7 @@ Starts ``asr serve`` on loopback as a subprocess (without ``--model-dir``: the d
 ``ModelConfig`` with random weights and a 500-token BPE vocabulary, the same compute as a trained
 model of that config), then for N = 1, 8, 32, 64, ... runs N clients that each stream a
 synthesized speech clip at real-time pace in 100 ms messages (starts staggered over one encoder
-chunk), until a level breaks (p95 partial latency > 1 s, or decode load >= 1). Then it measures
+chunk), until a level breaks (p95 partial latency > 1 s, or worker load >= 1). Then it measures
 throughput with the server at ``--max-batch-size 1`` and at the default, under the same load.
 
 Definitions (all times on the client's monotonic clock, same machine):
@@ -261,7 +261,7 @@ def throughput(server: ServerProcess, clip: np.ndarray, clients: int) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, help="default: random-init default ModelConfig")
-    parser.add_argument("--levels", default="1,8,32,64,96,128,192,256", help="client counts, stops at the first break")
+    parser.add_argument("--levels", default="1,8,32,48,64,96,128,192,256", help="client counts, stops at the first break")
     parser.add_argument("--seconds", type=float, default=12.0, help="audio per client per level")
     parser.add_argument("--chunk-ms", type=int, default=320, help="server's encoder chunk")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads of the server's decode worker")
