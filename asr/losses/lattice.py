@@ -23,6 +23,8 @@ gradients of the score w.r.t. px and py; no per-step autograd graph is stored.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -79,6 +81,32 @@ def _terminal_steps(boundary: Tensor, regular: bool) -> tuple[Tensor, Tensor]:
     return (s_end + t_end if regular else t_end), s_end
 
 
+class _Scan:
+    """The recursion loop shared by alpha and beta, with every per-step view made up front.
+
+    ``run(steps)`` sets, for k in steps, ``table[k, :, out_cols] = logaddexp over the pair of
+    (table[k + src] neighbours + their arc weights increments[k + min(src, 0)])``: two kernels a
+    step, one add of (N, 2, S+1) into a reused buffer and one logaddexp of its halves.
+    """
+
+    def __init__(self, table: Tensor, increments: Tensor, src: int, out_cols: slice) -> None:
+        L, N, S2 = table.shape
+        # pairs[k][:, 0, s] = table[k, :, s], pairs[k][:, 1, s] = table[k, :, s + 1]
+        self.pairs = table.as_strided((L, N, 2, S2 - 1), (N * S2, S2, 1, 1)).unbind(0)
+        self.incs = increments.unbind(0)
+        self.outs = table[:, :, out_cols].unbind(0)
+        self.buf = torch.empty_like(self.incs[0])
+        self.src = src
+
+    def run(self, steps: range) -> None:
+        pairs, incs, outs, buf, src = self.pairs, self.incs, self.outs, self.buf, self.src
+        first, second = buf[:, 0], buf[:, 1]
+        shift = min(src, 0)
+        for k in steps:
+            torch.add(pairs[k + src], incs[k + shift], out=buf)
+            torch.logaddexp(first, second, out=outs[k])
+
+
 def _forward_alpha(x_steps: Tensor, y_steps: Tensor, L: int) -> Tensor:
     """Alpha over steps. x_steps (L-1, N, S+2) padded, y_steps (L-1, N, S+1).
 
@@ -88,11 +116,9 @@ def _forward_alpha(x_steps: Tensor, y_steps: Tensor, L: int) -> Tensor:
     _, N, S2 = x_steps.shape
     alpha = torch.full((L, N, S2), NEG_INF, dtype=y_steps.dtype, device=y_steps.device)
     alpha[0, :, 1] = 0.0
-    for k in range(1, L):
-        prev = alpha[k - 1]
-        emit = prev[:, :-1] + x_steps[k - 1, :, :-1]
-        stay = prev[:, 1:] + y_steps[k - 1]
-        torch.logaddexp(emit, stay, out=alpha[k, :, 1:])
+    # alpha[k, s] = logaddexp(alpha[k-1, s-1] + x[k-1, s-1], alpha[k-1, s] + y[k-1, s])
+    increments = torch.stack([x_steps[:, :, :-1], y_steps], dim=2)  # (L-1, N, 2, S+1)
+    _Scan(alpha, increments, src=-1, out_cols=slice(1, None)).run(range(1, L))
     return alpha
 
 
@@ -101,19 +127,19 @@ def _backward_beta(x_steps: Tensor, y_steps: Tensor, L: int, term_k: Tensor, ter
     _, N, S2 = x_steps.shape
     beta = torch.full((L, N, S2), NEG_INF, dtype=y_steps.dtype, device=y_steps.device)
     batch = torch.arange(N, device=y_steps.device)
-    # Zero injection at each utterance's final node; group utterances by their final step.
-    inject: dict[int, Tensor] = {}
-    for k in torch.unique(term_k).tolist():
-        inject[int(k)] = (term_k == k).nonzero(as_tuple=True)[0]
-    for k in range(L - 1, -1, -1):
-        if k < L - 1:
-            nxt = beta[k + 1]
-            emit = x_steps[k, :, 1:] + nxt[:, 1:]
-            stay = y_steps[k] + nxt[:, :-1]
-            torch.logaddexp(emit, stay, out=beta[k, :, :-1])
-        idx = inject.get(k)
-        if idx is not None:
-            beta[k, batch[idx], term_s[idx]] = 0.0
+    # beta[k, s] = logaddexp(y[k, s] + beta[k+1, s], x[k, s] + beta[k+1, s+1])
+    increments = torch.stack([y_steps, x_steps[:, :, 1:]], dim=2)  # (L-1, N, 2, S+1)
+    # Each utterance's final node gets beta = 0 at its own step; between those steps the scan
+    # runs uninterrupted.
+    stops = sorted({int(k) for k in term_k.tolist()}, reverse=True)
+    scan = _Scan(beta, increments, src=1, out_cols=slice(0, -1))
+    upper = L - 1
+    for stop in stops:
+        scan.run(range(upper - 1, stop - 1, -1))
+        idx = (term_k == stop).nonzero(as_tuple=True)[0]
+        beta[stop, batch[idx], term_s[idx]] = 0.0
+        upper = stop
+    scan.run(range(upper - 1, -1, -1))
     return beta
 
 
@@ -178,14 +204,21 @@ def _occupation(
     """Arc occupation probabilities d score / d px, d score / d py in lattice layout."""
     L = alpha.shape[0]
     beta = _backward_beta(x_steps, y_steps, L, term_k, term_s)
-    # Utterances with no valid path (score -inf) get zero gradient instead of nan.
-    total = torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores)).reshape(1, -1, 1)
-    finite = torch.isfinite(scores).reshape(1, -1, 1)
+    # Utterances with no valid path (score -inf) get zero gradient instead of nan: subtracting
+    # +inf sends all their log-occupations to -inf.
+    total = torch.where(torch.isfinite(scores), scores, float("inf")).reshape(1, -1, 1)
+    log_cut = math.log(torch.finfo(alpha.dtype).tiny * 2.0**23)  # see flush_tiny_
     a = alpha[:-1, :, 1:]  # (L-1, N, S+1), position s
-    x_occ = (a[:, :, :-1] + x_steps[:, :, 1:-1] + beta[1:, :, 1:-1] - total).exp_()  # (L-1, N, S)
-    y_occ = (a + y_steps + beta[1:, :, :-1] - total).exp_()  # (L-1, N, S+1)
-    x_occ = flush_tiny_(x_occ.masked_fill_(~finite, 0.0))
-    y_occ = flush_tiny_(y_occ.masked_fill_(~finite, 0.0))
+
+    def occupation(*terms: Tensor) -> Tensor:
+        log_occ = terms[0] + terms[1]
+        for term in terms[2:]:
+            log_occ += term
+        log_occ -= total
+        return torch.nn.functional.threshold_(log_occ, log_cut, NEG_INF).exp_()
+
+    x_occ = occupation(a[:, :, :-1], x_steps[:, :, 1:-1], beta[1:, :, 1:-1])  # (L-1, N, S)
+    y_occ = occupation(a, y_steps, beta[1:, :, :-1])  # (L-1, N, S+1)
     return _from_steps(x_occ, regular, px_cols), _from_steps(y_occ, regular, T)
 
 
