@@ -374,12 +374,12 @@ def test_override_one_category_leaves_others(cache_dir: Path, grammars: GrammarS
     assert added.normalize("cardinal", "forty two") == "42"
 
 
-def test_broken_override_names_category(tmp_path: Path) -> None:
+def test_broken_override_names_category(cache_dir: Path, grammars: GrammarSet) -> None:
     def not_an_fst() -> str:
         return "forty two"
 
     with pytest.raises(GrammarError, match="'answer'.*returned str"):
-        GrammarSet.load(use_shipped=False, cache_dir=tmp_path, overrides={"answer": not_an_fst})
+        GrammarSet.load(use_shipped=False, cache_dir=cache_dir, overrides={"answer": not_an_fst})
 
 
 def test_corrupt_cache_file_is_rebuilt(tmp_path: Path, cache_dir: Path, grammars: GrammarSet) -> None:
