@@ -654,3 +654,25 @@ def test_asr_serve_cli_health_and_sigterm_graceful_shutdown(real_setup):
     assert {"connect", "shutdown", "close", "stopped"} <= set(names)
     close = next(e for e in events if e["event"] == "close")
     assert close["outcome"] == "shutdown" and close["audio_s"] == 0.5 and close["wall_s"] > 0
+
+
+def test_real_itn_on_finals_only():
+    """The shipped InverseTextNormalizer on final text (lower-cased first: models emit upper case)."""
+    from asr.bin.serve import load_itn
+
+    itn = load_itn(required=False)
+    if itn is None:
+        pytest.skip("the ITN tagger/grammars are not available in this checkout")
+    spoken = "CALL ME AT FIVE FIVE FIVE ONE TWO THREE FOUR"
+
+    class Speaking(ToyRecognizer):
+        def get_result(self, s: ToyStream) -> ToyResult:
+            return ToyResult(spoken if s.tokens else "", list(s.tokens), list(s.timestamps), s.segment_start * 0.04)
+
+    config = ServerConfig(port=0, worker=WorkerConfig(max_batch_size=4))
+    with BackgroundServer(Speaking(), config, itn=itn) as srv:
+        on = StreamingClient(srv.url).transcribe_samples_sync(make_tone(seconds=0.5), RATE)
+        off = StreamingClient(srv.url, itn=False).transcribe_samples_sync(make_tone(seconds=0.5), RATE)
+    assert on.finals == [itn(spoken.lower())] and on.finals != [spoken.lower()]
+    assert off.finals == [spoken]
+    assert all(m["text"] in ("", spoken) for m in on.messages if not m["is_final"])
