@@ -257,6 +257,30 @@ def test_simple_loss_equals_full_loss_of_am_plus_lm(rnnt_type: str) -> None:
 
 
 @pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
+def test_smoothed_loss_matches_explicit_interpolation(rnnt_type: str) -> None:
+    """Smoothed = lattice over an interpolation of log-probs of softmax(am + lm), softmax(lm)
+    and softmax(am + log unigram), the unigram being the batch mean of softmax(lm)."""
+    torch.manual_seed(11)
+    N, T, U, V = 2, 5, 3, 6
+    am, lm = torch.randn(N, T, V, dtype=torch.float64), torch.randn(N, U + 1, V, dtype=torch.float64)
+    symbols = torch.randint(1, V, (N, U))
+    lm_scale, am_scale = 0.25, 0.15
+    unigram = lm.softmax(-1).mean(dim=(0, 1))
+    joint = (am[:, :, None] + lm[:, None]).log_softmax(-1)  # (N, T, U+1, V)
+    lm_only = lm.log_softmax(-1)[:, None].expand(N, T, U + 1, V)
+    am_only = (am + unigram.log()).log_softmax(-1)[:, :, None].expand(N, T, U + 1, V)
+    mixed = (1 - lm_scale - am_scale) * joint + lm_scale * lm_only + am_scale * am_only
+    index = symbols[:, None, :, None].expand(N, T, U, 1)
+    px = torch.gather(mixed[:, :, :U], 3, index).squeeze(-1).permute(0, 2, 1)  # (N, U, T)
+    py = mixed[..., 0].permute(0, 2, 1)  # (N, U+1, T)
+    if rnnt_type == "regular":
+        px = torch.cat([px, torch.full((N, U, 1), float("-inf"), dtype=px.dtype)], dim=2)
+    expected = -mutual_information_recursion(px, py)
+    got = rnnt_loss_smoothed(lm, am, symbols, 0, lm_scale, am_scale, None, rnnt_type, "none")
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
 def test_batch_with_boundary_equals_separate_utterances(rnnt_type: str) -> None:
     torch.manual_seed(7)
     N, T, U, V = 3, 7, 4, 6
@@ -273,6 +297,24 @@ def test_batch_with_boundary_equals_separate_utterances(rnnt_type: str) -> None:
         torch.testing.assert_close(batched[n : n + 1], alone)
         alone_simple = rnnt_loss_simple(lm[n : n + 1, : u + 1], am[n : n + 1, :t], symbols[n : n + 1, :u], 0, None, rnnt_type, "none")
         torch.testing.assert_close(batched_simple[n : n + 1], alone_simple)
+
+
+@pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
+def test_batch_without_any_symbols(rnnt_type: str) -> None:
+    """U = 0: only blanks; the loss is -sum_t log p(blank | t) and pruning still works."""
+    torch.manual_seed(12)
+    N, T, V = 2, 5, 4
+    am, lm = torch.randn(N, T, V, dtype=torch.float64), torch.randn(N, 1, V, dtype=torch.float64)
+    symbols = torch.zeros(N, 0, dtype=torch.int64)
+    expected = -(am + lm).log_softmax(-1)[..., 0].sum(dim=1)
+    full = rnnt_loss(am[:, :, None] + lm[:, None], symbols, rnnt_type=rnnt_type, reduction="none")
+    torch.testing.assert_close(full, expected)
+    simple, (px_grad, py_grad) = rnnt_loss_simple(lm, am, symbols, rnnt_type=rnnt_type, reduction="none", return_grad=True)
+    torch.testing.assert_close(simple, expected)
+    ranges = get_rnnt_prune_ranges(px_grad, py_grad, None, s_range=4)
+    am_pruned, lm_pruned = do_rnnt_pruning(am, lm, ranges)
+    pruned = rnnt_loss_pruned(am_pruned + lm_pruned, symbols, ranges, rnnt_type=rnnt_type, reduction="none")
+    torch.testing.assert_close(pruned, expected)
 
 
 def test_reduction_modes() -> None:

@@ -76,21 +76,24 @@ def get_rnnt_logprobs_smoothed(
     py = py_am + py_lm - normalizers
 
     if lm_only_scale != 0.0 or am_only_scale != 0.0:
-        lmonly_norm = lm_probs.sum(dim=2, keepdim=True)  # (N, S+1, 1)
-        unigram_lm = (lm_probs / lmonly_norm).mean(dim=(0, 1), keepdim=True) + tiny  # (1, 1, C)
-        amonly_norm = (
-            torch.mv(am_probs.reshape(-1, C), unigram_lm.reshape(C)).reshape(N, T, 1).log() + am_max
-        ).transpose(1, 2)  # (N, 1, T)
-        unigram_lm = unigram_lm.log()
-        lmonly_norm = lmonly_norm.log() + lm_max  # (N, S+1, 1)
-        px_lm_unigram = torch.gather(unigram_lm.expand(N, S, C), 2, symbols.unsqueeze(-1))  # (N, S, 1)
-        px_amonly = px_am + px_lm_unigram - amonly_norm
-        px_lmonly = px_lm - lmonly_norm[:, :S, :]
-        py_amonly = py_am + unigram_lm[0, 0, termination_symbol] - amonly_norm
-        py_lmonly = py_lm - lmonly_norm
         combined = 1.0 - lm_only_scale - am_only_scale
-        px = px * combined + px_lmonly * lm_only_scale + px_amonly * am_only_scale
-        py = py * combined + py_lmonly * lm_only_scale + py_amonly * am_only_scale
+        px, py = px * combined, py * combined
+        lmonly_norm = lm_probs.sum(dim=2, keepdim=True)  # (N, S+1, 1)
+        if lm_only_scale != 0.0:
+            # LM-only distribution: softmax(lm) on its own.
+            lmonly_log_norm = lmonly_norm.log() + lm_max  # (N, S+1, 1)
+            px = px + (px_lm - lmonly_log_norm[:, :S, :]) * lm_only_scale
+            py = py + (py_lm - lmonly_log_norm) * lm_only_scale
+        if am_only_scale != 0.0:
+            # AM-only distribution: am combined with the batch's average LM distribution.
+            unigram_lm = (lm_probs / lmonly_norm).mean(dim=(0, 1), keepdim=True) + tiny  # (1, 1, C)
+            amonly_norm = (
+                torch.mv(am_probs.reshape(-1, C), unigram_lm.reshape(C)).reshape(N, T, 1).log() + am_max
+            ).transpose(1, 2)  # (N, 1, T)
+            log_unigram = unigram_lm.log()
+            px_lm_unigram = torch.gather(log_unigram.expand(N, S, C), 2, symbols.unsqueeze(-1))  # (N, S, 1)
+            px = px + (px_am + px_lm_unigram - amonly_norm) * am_only_scale
+            py = py + (py_am + log_unigram[0, 0, termination_symbol] - amonly_norm) * am_only_scale
 
     if rnnt_type == "regular":
         px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
@@ -221,7 +224,7 @@ def get_rnnt_prune_ranges(
     if boundary is None:
         boundary = torch.tensor([0, 0, S, T], dtype=torch.int64, device=px_grad.device).expand(N, 4)
     s_range = min(s_range, S + 1)
-    if s_range < (2 if regular else 1):
+    if s_range < (2 if regular and S > 0 else 1):
         raise LossInputError(
             f"get_rnnt_prune_ranges: s_range={s_range} leaves no path through the lattice "
             f"(need >= {2 if regular else 1} for the {'regular' if regular else 'modified'} topology)"
