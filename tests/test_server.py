@@ -310,7 +310,7 @@ def test_no_endpoint_without_silence_and_itn_off_by_config():
     with toy_server() as srv:
         client = StreamingClient(srv.url, chunk_ms=50, itn=False)
         result = client.transcribe_samples_sync(make_tone(440, 1.5), RATE)
-    assert result.finals == ["x" * 37 + "x"]  # 1.5 s = 37.5 frames; the last half frame is loud too
+    assert result.finals == ["x" * 38]  # 1.5 s = 37.5 frames; the last, half frame is loud too
     assert [m["segment"] for m in result.messages] == [0] * len(result.messages)
 
 
