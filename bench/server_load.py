@@ -6,7 +6,7 @@ Starts ``asr serve`` on loopback as a subprocess (without ``--model-dir``: the d
 ``ModelConfig`` with random weights and a 500-token BPE vocabulary, the same compute as a trained
 model of that config), then for N = 1, 8, 32, 64, ... runs N clients that each stream a
 synthesized speech clip at real-time pace in 100 ms messages (starts staggered over one encoder
-chunk), until a level breaks (p95 partial latency > 1 s, or worker load >= 1). Then it measures
+chunk), until a level breaks (p95 partial latency > 1 s, or a session fails). Then it measures
 throughput with the server at ``--max-batch-size 1`` and at the default, under the same load.
 
 Definitions (all times on the client's monotonic clock, same machine):
@@ -20,8 +20,9 @@ Definitions (all times on the client's monotonic clock, same machine):
 - endpoint->final: the same clock for frames with ``is_final`` (ITN included) before EOF.
 - Done->final: sending ``Done`` -> the ``is_eof`` final.
 - worker load: decode-worker busy time (``asr_worker_busy_seconds_total``: feeding audio to the
-  streams' fbank, decode steps, endpointing, results) / wall time of the level. >= 1 means the
-  server cannot keep up with real time.
+  streams' fbank, decode steps, endpointing, results) / wall time of the level. It cannot pass 1:
+  near 1 the worker never idles, and a server that cannot keep up shows as latency growing
+  without bound (the break criterion).
 - aggregate RTF: decode-worker busy time / audio seconds decoded, all streams together.
 - server CPU share: CPU seconds the server process got per wall second (of 2 cores); on a shared,
   loaded machine it shows how much of the machine the server actually had.
@@ -163,7 +164,7 @@ class LevelResult:
 
     @property
     def broke(self) -> bool:
-        return self.failed > 0 or self.partial_p95 > 1.0 or self.load >= 1.0
+        return self.failed > 0 or self.partial_p95 > 1.0
 
 
 def _chunk_index(result: StreamResult, received_ms: float) -> int | None:
