@@ -97,6 +97,8 @@ CASES: list[tuple[str, str, str | None]] = [
     ("measure", "ten per cent", "10%"),
     ("measure", "sixty miles per hour", "60 mph"),
     ("measure", "minus five degrees celsius", "-5 °C"),
+    ("measure", "fifty five pounds", "55 lbs"),
+    ("measure", "one pound", "1 lb"),
     ("measure", "one point five kilometers", "1.5 km"),
     ("measure", "two and a half miles", "2 1/2 mi"),
     ("measure", "one kilograms", None),
@@ -110,6 +112,10 @@ CASES: list[tuple[str, str, str | None]] = [
     ("date", "two thousand and five", "2005"),
     ("date", "march nineteen ninety nine", "March 1999"),
     ("date", "the eighteen sixties", "the 1860s"),
+    ("date", "eighteen fifteen to eighteen thirty four", "1815-1834"),
+    ("date", "eighteen seventy to seventy one", "1870-71"),
+    ("date", "seven forty three b c", "743 B.C."),
+    ("date", "a d fourteen fourteen", "A.D. 1414"),
     ("date", "march thirty second", None),
     ("date", "may", None),
     ("date", "the fifteen of august", None),
@@ -164,6 +170,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("whitelist", "junior", "Jr."),
     ("whitelist", "et cetera", "etc."),
     ("whitelist", "miz", "Ms."),
+    ("whitelist", "and", "&"),
     ("whitelist", "doctors", None),
     ("whitelist", "hello", None),
 ]
@@ -196,7 +203,7 @@ def test_verbalize_variants(grammars: GrammarSet) -> None:
     ("money", "€1000.50", "€1,000.50"),
     ("measure", "5 mb", "5 MB"),
     ("measure", "20°C", "20 °C"),
-    ("measure", "3 lbs", "3 lb"),
+    ("measure", "3 lb", "3 lbs"),
     ("date", "3/19/2017", "March 19, 2017"),
     ("telephone", "(800) 555-1212", "800-555-1212"),
 ])
@@ -265,7 +272,7 @@ def _generated(rng: random.Random) -> list[tuple[str, str]]:
         out.append(("money", f"${dollars:,}.{rng.randint(1, 99):02d}"))
         out.append(("money", f"{rng.choice(['$', '€', '£'])}{dollars:,}"))
         out.append(("money", f"${rng.randint(1, 99)}.{rng.randint(1, 9)} million"))
-        unit = rng.choice(["kg", "km", "mph", "%", "°C", "°F", "ft", "mi", "GB", "m²"])
+        unit = rng.choice(["kg", "km", "mph", "%", "°C", "°F", "ft", "mi", "GB", "m²", "lbs"])
         space = "" if unit == "%" else " "
         out.append(("measure", f"{_written_cardinal(rng.randint(2, 5000))}{space}{unit}"))
         out.append(("measure", f"{rng.randint(0, 99)}.{rng.randint(1, 9)}{space}{unit}"))
@@ -275,6 +282,8 @@ def _generated(rng: random.Random) -> list[tuple[str, str]]:
         out.append(("date", f"the {day}{_ordinal_suffix(day)} of {month}"))
         out.append(("date", f"{month} {year}"))
         out.append(("date", str(year)))
+        out.append(("date", f"{year}-{year + rng.randint(1, 40)}"))
+        out.append(("date", f"{rng.randint(100, 999)} B.C."))
         hour, minute = rng.randint(1, 12), rng.randint(1, 59)
         out.append(("time", f"{hour}:{minute:02d} {rng.choice(['a.m.', 'p.m.'])}"))
         out.append(("time", f"{rng.randint(0, 23)}:{rng.randint(10, 59)}"))

@@ -1,6 +1,7 @@
 """Dates: "march third" -> "March 3", "june ninth eighteen seventy two" -> "June 9, 1872",
 "the fifteenth of august" -> "the 15th of August", "nineteen ninety nine" -> "1999",
-"the eighteen sixties" -> "the 1860s".
+"the eighteen sixties" -> "the 1860s", "eighteen fifteen to eighteen thirty four" -> "1815-1834",
+"seven forty three b c" -> "743 B.C.".
 
 Day: ordinal ("third", canonical) or cardinal ("three"), 1..31. Year: the paired form
 ("nineteen ninety nine", "twenty oh five", "eighteen hundred") is canonical; any cardinal reading
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import pynini
 
-from wfst.itn.cardinal import TIES, cardinal_digits, hundreds_of_teens, number_digits, two_digits, year_pair
+from wfst.itn.cardinal import TIES, cardinal_digits, digit, hundreds_of_teens, number_digits, two_digits, year_pair
 from wfst.itn.common import (
     DIGIT,
     VARIANT,
@@ -62,6 +63,24 @@ def decade() -> pynini.Fst:
     return (first + delete(" ") + pynini.union(plural_ties, cross("hundreds", "00s"))).optimize()
 
 
+def year_range() -> pynini.Fst:
+    """"eighteen fifteen to eighteen thirty four" -> "1815-1834", "eighteen seventy to seventy one" -> "1870-71"."""
+    full = year() + cross(" to ", "-") + year()
+    short = year() + cross(" to ", "-") + (two_digits() | cross("oh ", "0") + digit())
+    bare = year() + cross(" ", "-") + year()
+    return pynini.union(full, add_weight(short, VARIANT), add_weight(bare, 2 * VARIANT)).optimize()
+
+
+def era() -> pynini.Fst:
+    """"seven forty three b c" -> "743 B.C.", "a d fourteen fourteen" -> "A.D. 1414"."""
+    short_pair = digit() + delete(" ") + (two_digits() | cross("oh ", "0") + digit())
+    number = pynini.union(year(), add_weight(short_pair, VARIANT), add_weight(cardinal_digits(years=False), 2 * VARIANT))
+    after = number + pynini.union(cross(" b c", " B.C."), cross(" a d", " A.D."), add_weight(cross(" b c e", " BCE"), VARIANT),
+                                  add_weight(cross(" c e", " CE"), VARIANT))
+    before = cross("a d ", "A.D. ") + year()
+    return pynini.union(after, add_weight(before, VARIANT)).optimize()
+
+
 def build_normalizer() -> pynini.Fst:
     """Spoken date -> written."""
     the = optional(accep("the "))
@@ -72,7 +91,8 @@ def build_normalizer() -> pynini.Fst:
     day_first_year = day_first + pynini.accep(" ") + year()
     month_year = month() + pynini.accep(" ") + year()
     decades = the + decade()
-    return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, year(), decades))
+    return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, year(), decades,
+                                 year_range(), era()))
 
 
 def written_aliases() -> pynini.Fst:

@@ -1,4 +1,5 @@
-"""Measures: "five kilograms" -> "5 kg", "ten percent" -> "10%", "sixty miles per hour" -> "60 mph".
+"""Measures: "five kilograms" -> "5 kg", "ten percent" -> "10%", "sixty miles per hour" -> "60 mph",
+"fifty five pounds" -> "55 lbs" ("1 lb").
 
 A number (cardinal without year forms, decimal, or fraction; optional "minus") followed by a unit:
 singular after "one"/"a", plural otherwise. The written unit is an SI or customary abbreviation
@@ -47,12 +48,17 @@ ATTACHED: list[tuple[str, str, str]] = [
 ]
 
 
+# Written forms that differ in the plural (LibriTTS: "55 lbs").
+WRITTEN_PLURAL = {"lb": "lbs"}
+
+
 def _units(plural: bool) -> pynini.Fst:
     seen: set[str] = set()
     options = []
     for table, space in ((UNITS, " "), (ATTACHED, "")):
         for singular, plural_word, written in table:
-            fst = cross(" " + (plural_word if plural else singular), space + written)
+            shown = WRITTEN_PLURAL.get(written, written) if plural else written
+            fst = cross(" " + (plural_word if plural else singular), space + shown)
             options.append(add_weight(fst, VARIANT) if written in seen else fst)
             seen.add(written)
     return pynini.union(*options).optimize()
@@ -67,8 +73,8 @@ def build_normalizer() -> pynini.Fst:
 
 
 def written_aliases() -> pynini.Fst:
-    """Alternative written units: lower case ("5 mb", "10 khz"), "lbs", "20°C" without the space."""
-    alias_units = {"lbs": "lb", "°c": "°C", "°f": "°F"}
+    """Alternative written units: lower case ("5 mb", "10 khz"), "55 lb", "20°C" without the space."""
+    alias_units = {"lb": "lbs", "°c": "°C", "°f": "°F"}
     for _, _, written in UNITS:
         if written.lower() != written:
             alias_units[written.lower()] = written

@@ -39,6 +39,8 @@ BUILTIN: dict[str, str] = {
     "number": "No.",
     "versus": "vs.",
     "et cetera": "etc.",
+    "and": "&",  # LibriTTS: "Smith & Co." (76 spans); only a tagger that sees the context may use it
+    "and c": "&c.",
 }
 
 
