@@ -17,14 +17,7 @@ import torch
 from torch import Tensor
 
 from asr.errors import LossInputError
-from asr.losses.lattice import mutual_information_recursion
-from asr.losses.rnnt import (
-    add_delay_penalty,
-    check_rnnt_args,
-    fix_for_boundary,
-    reduce_loss,
-    symbol_logprobs,
-)
+from asr.losses.rnnt import check_rnnt_args, finish_px, lattice_loss, symbol_logprobs
 
 
 def _check_am_lm(lm: Tensor, am: Tensor, what: str) -> None:
@@ -95,10 +88,7 @@ def get_rnnt_logprobs_smoothed(
             px = px + (px_am + px_lm_unigram - amonly_norm) * am_only_scale
             py = py + (py_am + log_unigram[0, 0, termination_symbol] - amonly_norm) * am_only_scale
 
-    if rnnt_type == "regular":
-        px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
-        px = fix_for_boundary(px, boundary)
-    return px, py
+    return finish_px(px, boundary, rnnt_type), py
 
 
 def rnnt_loss_smoothed(
@@ -141,12 +131,7 @@ def rnnt_loss_smoothed(
     px, py = get_rnnt_logprobs_smoothed(
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
     )
-    px = add_delay_penalty(px, boundary, delay_penalty, rnnt_type)
-    out = mutual_information_recursion(px, py, boundary, return_grad=return_grad)
-    if return_grad:
-        scores, grads = out
-        return reduce_loss(scores, reduction), grads
-    return reduce_loss(out, reduction)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, return_grad)
 
 
 def rnnt_loss_simple(
@@ -287,10 +272,7 @@ def get_rnnt_logprobs_pruned(
     full = logits.new_full((N, T, S + 1), float("-inf"))
     px = full.scatter(2, ranges, sym)[:, :, :S].permute(0, 2, 1)  # (N, S, T)
     py = full.scatter(2, ranges, blk).permute(0, 2, 1)  # (N, S+1, T)
-    if rnnt_type == "regular":
-        px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
-        px = fix_for_boundary(px, boundary)
-    return px, py
+    return finish_px(px, boundary, rnnt_type), py
 
 
 def rnnt_loss_pruned(
@@ -329,6 +311,4 @@ def rnnt_loss_pruned(
     if bool((ranges < 0).any()) or bool((ranges > U).any()):
         raise LossInputError(f"rnnt_loss_pruned: ranges must lie in [0, U={U}]")
     px, py = get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary, rnnt_type)
-    px = add_delay_penalty(px, boundary, delay_penalty, rnnt_type)
-    scores = mutual_information_recursion(px, py, boundary)
-    return reduce_loss(scores, reduction)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty)

@@ -103,14 +103,21 @@ def check_rnnt_args(
     return boundary
 
 
-def fix_for_boundary(px: Tensor, boundary: Tensor) -> Tensor:
-    """Regular topology: forbid emitting at frame T_n (px[n, :, T_n] = -inf). px (N, S, T+1)."""
-    N, S, T1 = px.shape
+def finish_px(px: Tensor, boundary: Tensor, rnnt_type: str) -> Tensor:
+    """Emission log-probs (N, S, T) -> the lattice's px.
+
+    Regular topology: append frame T and forbid emitting at each utterance's frame T_n
+    (px[n, :, T_n] = -inf, k2's ``fix_for_boundary``), giving (N, S, T+1). Modified: unchanged.
+    """
+    if rnnt_type != "regular":
+        return px
+    N, S, _ = px.shape
+    px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
     index = boundary[:, 3].reshape(N, 1, 1).expand(N, S, 1)
     return px.scatter(2, index, float("-inf"))
 
 
-def add_delay_penalty(px: Tensor, boundary: Tensor, delay_penalty: float, rnnt_type: str) -> Tensor:
+def add_delay_penalty(px: Tensor, boundary: Tensor, delay_penalty: float) -> Tensor:
     """k2's delay penalty: add ``delay_penalty * ((T_n - 1) / 2 - t)`` to px[n, :, t].
 
     Emitting a symbol at an early frame gets a bonus and at a late frame a penalty, which pushes
@@ -124,13 +131,34 @@ def add_delay_penalty(px: Tensor, boundary: Tensor, delay_penalty: float, rnnt_t
     return px + penalty * delay_penalty
 
 
-def reduce_loss(negated_scores: Tensor, reduction: str) -> Tensor:
-    """Per-utterance scores (N,) -> loss: "none" (N,), "sum" or "mean" over utterances."""
+def reduce_loss(scores: Tensor, reduction: str) -> Tensor:
+    """Per-utterance log-probs (N,) -> loss: "none" (N,), "sum" or "mean" over utterances."""
     if reduction == "none":
-        return -negated_scores
+        return -scores
     if reduction == "sum":
-        return -negated_scores.sum()
-    return -negated_scores.mean()
+        return -scores.sum()
+    return -scores.mean()
+
+
+def lattice_loss(
+    px: Tensor,
+    py: Tensor,
+    boundary: Tensor,
+    rnnt_type: str,
+    reduction: str,
+    delay_penalty: float,
+    return_grad: bool = False,
+) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+    """The common tail of every loss: delay penalty, lattice recursion, reduction.
+
+    px (N, S, T+1 | T), py (N, S+1, T). Returns the loss, and with return_grad also the
+    occupation probabilities ``(px_grad, py_grad)``.
+    """
+    px = add_delay_penalty(px, boundary, delay_penalty)
+    if return_grad:
+        scores, grads = mutual_information_recursion(px, py, boundary, return_grad=True)
+        return reduce_loss(scores, reduction), grads
+    return reduce_loss(mutual_information_recursion(px, py, boundary), reduction)
 
 
 class _SymbolLogProbs(torch.autograd.Function):
@@ -207,10 +235,7 @@ def get_rnnt_logprobs_joint(
     sym, blk = symbol_logprobs(logits, with_terminal.unsqueeze(1).expand(N, T, S1), termination_symbol)
     px = sym[:, :, :S].permute(0, 2, 1)  # (N, S, T)
     py = blk.permute(0, 2, 1)  # (N, S+1, T)
-    if rnnt_type == "regular":
-        px = torch.cat([px, px.new_full((N, S, 1), float("-inf"))], dim=2)
-        px = fix_for_boundary(px, boundary)
-    return px, py
+    return finish_px(px, boundary, rnnt_type), py
 
 
 def rnnt_loss(
@@ -243,6 +268,4 @@ def rnnt_loss(
         raise LossInputError(f"rnnt_loss: logits have N={N} utterances but symbols have {symbols.shape[0]}")
     boundary = check_rnnt_args(symbols, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
     px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
-    px = add_delay_penalty(px, boundary, delay_penalty, rnnt_type)
-    scores = mutual_information_recursion(px, py, boundary)
-    return reduce_loss(scores, reduction)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty)
