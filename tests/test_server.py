@@ -676,3 +676,10 @@ def test_real_itn_on_finals_only():
     assert on.finals == [itn(spoken.lower())] and on.finals != [spoken.lower()]
     assert off.finals == [spoken]
     assert all(m["text"] in ("", spoken) for m in on.messages if not m["is_final"])
+
+
+def test_asr_serve_reports_a_bad_model_dir(tmp_path, capsys):
+    from asr.cli import main as cli_main
+
+    assert cli_main(["serve", "--model-dir", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "missing" in capsys.readouterr().err

@@ -98,8 +98,12 @@ def main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method)
-    itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
+    try:
+        recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method)
+        itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
+    except (ValueError, OSError) as exc:  # AsrError (bad model dir, ITN files) is a ValueError
+        print(f"asr serve: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -123,5 +127,9 @@ def main(args: argparse.Namespace) -> int:
         server.install_signal_handlers()
         await server.wait_closed()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except OSError as exc:  # e.g. the port is taken
+        print(f"asr serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     return 0
