@@ -210,35 +210,39 @@ class StreamingServer:
         sender = asyncio.create_task(self._send_loop(ws, session, outbox))
         outcome = "done"
         try:
-            outcome = await self._receive_loop(ws, session, info)
-            if outcome == "shutdown":
-                # read by the sender when the worker says the session is over; no await before
-                session.close_code = CLOSE_GOING_AWAY
-        except ConnectionClosed:
-            outcome = "disconnected"
-            self.worker.cancel(session)
-            outbox.put_nowait((CLOSE_NORMAL, ""))
-        except ProtocolError as exc:
-            outcome = "error"
-            self.worker.cancel(session)
-            self.metrics.errors.labels(kind=exc.kind).inc()
-            log_event(log, "error", session=session.id, type=exc.kind, error=str(exc))
-            outbox.put_nowait(error_message(str(exc), exc.kind, session.id))
-            outbox.put_nowait((exc.close_code, exc.kind))
-        except Exception as exc:  # a bug in one session must not take the server down
-            outcome = "error"
-            self.worker.cancel(session)
-            self.metrics.errors.labels(kind="internal").inc()
-            log.exception("session %s failed", session.id)
-            outbox.put_nowait(error_message(f"internal server error: {exc}", "internal", session.id))
-            outbox.put_nowait((CLOSE_INTERNAL_ERROR, "internal error"))
-        sent = await sender
-        if sent == "closed":  # closed after an error frame, from this handler or from the worker
-            outcome = "error"
-        elif sent == "disconnected" and outcome in ("done", "shutdown"):
-            outcome = "disconnected"
-            self.worker.cancel(session)
-        self.metrics.active_connections.dec()
+            try:
+                outcome = await self._receive_loop(ws, session, info)
+                if outcome == "shutdown":
+                    # read by the sender when the worker says the session is over; no await before
+                    session.close_code = CLOSE_GOING_AWAY
+            except ConnectionClosed:
+                outcome = "disconnected"
+                self.worker.cancel(session)
+                outbox.put_nowait((CLOSE_NORMAL, ""))
+            except ProtocolError as exc:
+                outcome = "error"
+                self.worker.cancel(session)
+                self.metrics.errors.labels(kind=exc.kind).inc()
+                log_event(log, "error", session=session.id, type=exc.kind, error=str(exc))
+                outbox.put_nowait(error_message(str(exc), exc.kind, session.id))
+                outbox.put_nowait((exc.close_code, exc.kind))
+            except Exception as exc:  # a bug in one session must not take the server down
+                outcome = "error"
+                self.worker.cancel(session)
+                self.metrics.errors.labels(kind="internal").inc()
+                log.exception("session %s failed", session.id)
+                outbox.put_nowait(error_message(f"internal server error: {exc}", "internal", session.id))
+                outbox.put_nowait((CLOSE_INTERNAL_ERROR, "internal error"))
+            sent = await sender
+            if sent == "closed":  # closed after an error frame, from this handler or from the worker
+                outcome = "error"
+            elif sent == "disconnected" and outcome in ("done", "shutdown"):
+                outcome = "disconnected"
+        finally:  # whatever happened (even a cancelled handler), the stream is released
+            if not sender.done():
+                sender.cancel()
+            self.worker.cancel(session)  # a no-op once the worker has removed the session
+            self.metrics.active_connections.dec()
         self.metrics.sessions.labels(outcome=outcome).inc()
         log_event(
             log,
