@@ -149,3 +149,29 @@ def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> C
         ]
         out.append(MonoCut(id=cut.id, start=0.0, duration=recording.duration, channel=0, recording=recording, supervisions=supervisions))
     return CutSet.from_cuts(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m asr.corpora.mixtures CUTS_IN CUTS_OUT --audio-dir D [--num-mixtures N] ...``"""
+    import argparse
+
+    from asr.data.manifests import read_cuts, write_cuts
+
+    parser = argparse.ArgumentParser(prog="python -m asr.corpora.mixtures", description="two-talker mixtures from single-talker cuts")
+    parser.add_argument("cuts_in", type=Path, help="single-talker CutSet manifest")
+    parser.add_argument("cuts_out", type=Path, help="mixture CutSet manifest to write")
+    parser.add_argument("--audio-dir", type=Path, required=True, help="where the mixture wavs go")
+    parser.add_argument("--num-mixtures", type=int, default=None, help="default: half the input cuts")
+    parser.add_argument("--min-overlap", type=float, default=MixtureConfig.min_overlap)
+    parser.add_argument("--max-overlap", type=float, default=MixtureConfig.max_overlap)
+    parser.add_argument("--max-level-db", type=float, default=MixtureConfig.max_level_db)
+    parser.add_argument("--seed", type=int, default=MixtureConfig.seed)
+    args = parser.parse_args(argv)
+    cfg = MixtureConfig(args.num_mixtures, args.min_overlap, args.max_overlap, args.max_level_db, args.seed)
+    mixed = materialize(simulate_two_talker(read_cuts(args.cuts_in), cfg), args.audio_dir)
+    write_cuts(mixed, args.cuts_out)
+    print(f"{len(mixed)} mixtures, {sum(c.duration for c in mixed) / 3600:.3f} h -> {args.cuts_out}")
+
+
+if __name__ == "__main__":
+    main()

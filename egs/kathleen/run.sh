@@ -19,6 +19,7 @@ nj=2
 seed=0
 vocab_size=256
 force=false
+help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 

@@ -21,6 +21,7 @@ nj=2
 vocab_size=500
 force=false
 nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
+help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 

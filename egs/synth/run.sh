@@ -28,6 +28,7 @@ seed=0
 nj=2
 vocab_size=500
 force=false
+help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
