@@ -314,6 +314,16 @@ def test_no_endpoint_without_silence_and_itn_off_by_config():
     assert [m["segment"] for m in result.messages] == [0] * len(result.messages)
 
 
+def test_every_step_partials_like_sherpas_cpp_server():
+    recognizer = ToyRecognizer()
+    with toy_server(recognizer, worker=WorkerConfig(partials="every-step")) as srv:
+        silence_then_tone = np.concatenate([np.zeros(RATE // 2, np.float32), make_tone(seconds=0.5)])
+        results = asyncio.run(sherpa_client(srv.url, silence_then_tone))
+    # 1 s = 25 frames = 7 steps of 4 frames: one frame per step (even the silent, unchanged ones), plus the EOF final
+    assert len(results) == 7 + 1 == sum(recognizer.batch_sizes) + 1
+    assert [r["text"] for r in results[:3]] == ["", "", ""] and results[-1]["text"] == "X" * 13
+
+
 def test_audio_at_another_rate_is_resampled():
     with toy_server() as srv:
         client = StreamingClient(srv.url, sample_rate=RATE, chunk_ms=100)
