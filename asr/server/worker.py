@@ -31,8 +31,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from asr.decoding.endpoint import EndpointConfig, detect_endpoint
-from asr.server.metrics import ServerMetrics, log_event
 from asr.errors import AsrError
+from asr.server.metrics import ServerMetrics, log_event
 from asr.server.protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_INVALID_PAYLOAD,
