@@ -65,6 +65,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("decimal", "fifteen thousand point two", "15,000.2"),
     ("decimal", "three", None),
     ("decimal", "three point", None),
+    ("decimal", "six thousand", None),
     ("decimal", "point", None),
     ("fraction", "three quarters", "3/4"),
     ("fraction", "one half", "1/2"),

@@ -22,6 +22,7 @@ from wfst.itn.common import (
     delete_space,
     finalize,
     insert,
+    inverted,
     join,
     optional,
     string_map,
@@ -185,9 +186,9 @@ def written_aliases() -> pynini.Fst:
     return (optional(pynini.accep("-")) + DIGIT + delete(",") + pynini.closure(DIGIT, 3, 3)).optimize()
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written cardinal -> spoken variants ("2005" -> "two thousand five" | "two thousand and five" | ...).
 
     Also reads "9,255" (the canonical written form is "9255").
     """
-    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))
+    return finalize(with_written_aliases(inverted(normalizer, build_normalizer), written_aliases()))

@@ -11,6 +11,8 @@ Conventions of every grammar in this package (see README.md):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pynini
 from pynini.lib import byte, pynutil
 
@@ -67,6 +69,12 @@ def with_written_aliases(verbalizer: pynini.Fst, aliases: pynini.Fst) -> pynini.
     Those forms normalize back to the canonical one, not to themselves.
     """
     return pynini.compose(pynini.union(SIGMA_STAR, aliases), verbalizer)
+
+
+def inverted(normalizer: pynini.Fst | None, build_normalizer: Callable[[], pynini.Fst]) -> pynini.Fst:
+    """The inverse of ``normalizer``, built with ``build_normalizer`` when not given (a verbalizer
+    compiled right after its normalizer reuses it instead of compiling it twice)."""
+    return pynini.invert(normalizer if normalizer is not None else build_normalizer())
 
 
 def finalize(fst: pynini.Fst) -> pynini.Fst:

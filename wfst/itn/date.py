@@ -23,6 +23,7 @@ from wfst.itn.common import (
     delete,
     finalize,
     insert,
+    inverted,
     optional,
     string_map,
     with_written_aliases,
@@ -63,36 +64,41 @@ def decade() -> pynini.Fst:
     return (first + delete(" ") + pynini.union(plural_ties, cross("hundreds", "00s"))).optimize()
 
 
-def year_range() -> pynini.Fst:
-    """"eighteen fifteen to eighteen thirty four" -> "1815-1834", "eighteen seventy to seventy one" -> "1870-71"."""
-    full = year() + cross(" to ", "-") + year()
-    short = year() + cross(" to ", "-") + (two_digits() | cross("oh ", "0") + digit())
-    bare = year() + cross(" ", "-") + year()
+def year_range(years: pynini.Fst) -> pynini.Fst:
+    """"eighteen fifteen to eighteen thirty four" -> "1815-1834", "eighteen seventy to seventy one" -> "1870-71".
+
+    ``years``: the :func:`year` grammar (built once by the caller).
+    """
+    full = years + cross(" to ", "-") + years
+    short = years + cross(" to ", "-") + (two_digits() | cross("oh ", "0") + digit())
+    bare = years + cross(" ", "-") + years
     return pynini.union(full, add_weight(short, VARIANT), add_weight(bare, 2 * VARIANT)).optimize()
 
 
-def era() -> pynini.Fst:
+def era(years: pynini.Fst) -> pynini.Fst:
     """"seven forty three b c" -> "743 B.C.", "a d fourteen fourteen" -> "A.D. 1414"."""
     short_pair = digit() + delete(" ") + (two_digits() | cross("oh ", "0") + digit())
-    number = pynini.union(year(), add_weight(short_pair, VARIANT), add_weight(cardinal_digits(years=False), 2 * VARIANT))
+    number = pynini.union(years, add_weight(short_pair, VARIANT), add_weight(cardinal_digits(years=False), 2 * VARIANT))
     after = number + pynini.union(cross(" b c", " B.C."), cross(" a d", " A.D."), add_weight(cross(" b c e", " BCE"), VARIANT),
                                   add_weight(cross(" c e", " CE"), VARIANT))
-    before = cross("a d ", "A.D. ") + year()
+    before = cross("a d ", "A.D. ") + years
     return pynini.union(after, add_weight(before, VARIANT)).optimize()
 
 
 def build_normalizer() -> pynini.Fst:
     """Spoken date -> written."""
     the = optional(accep("the "))
-    month_first = month() + pynini.accep(" ") + optional(add_weight(delete("the "), VARIANT)) + day()
-    with_year = month_first + insert(",") + pynini.accep(" ") + year()
+    years = year()
+    months = month()
+    month_first = months + pynini.accep(" ") + optional(add_weight(delete("the "), VARIANT)) + day()
+    with_year = month_first + insert(",") + pynini.accep(" ") + years
     ordinal_day = (ordinal_digits() @ _days()) @ suffix()
-    day_first = the + ordinal_day + accep(" of ") + month()
-    day_first_year = day_first + pynini.accep(" ") + year()
-    month_year = month() + pynini.accep(" ") + year()
+    day_first = the + ordinal_day + accep(" of ") + months
+    day_first_year = day_first + pynini.accep(" ") + years
+    month_year = months + pynini.accep(" ") + years
     decades = the + decade()
-    return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, year(), decades,
-                                 year_range(), era()))
+    return finalize(pynini.union(month_first, with_year, day_first, day_first_year, month_year, years, decades,
+                                 year_range(years), era(years)))
 
 
 def written_aliases() -> pynini.Fst:
@@ -101,6 +107,6 @@ def written_aliases() -> pynini.Fst:
     return (month_number + cross("/", " ") + _days() + cross("/", ", ") + pynini.closure(DIGIT, 4, 4)).optimize()
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written date -> spoken ("March 3, 1999" -> "march third nineteen ninety nine" | ...); also reads "3/3/1999"."""
-    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))
+    return finalize(with_written_aliases(inverted(normalizer, build_normalizer), written_aliases()))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal, digit_or_oh, minus
-from wfst.itn.common import VARIANT, add_weight, delete, delete_space, finalize, insert, optional
+from wfst.itn.common import VARIANT, add_weight, delete, delete_space, finalize, insert, inverted, optional
 
-QUANTITY_WORDS = ("thousand", "million", "billion", "trillion")
+# "thousand" is not kept as a word: "six thousand" is the cardinal 6000, never "6 thousand".
+QUANTITY_WORDS = ("million", "billion", "trillion")
 
 
 def fractional_digits() -> pynini.Fst:
@@ -35,10 +36,10 @@ def quantity() -> pynini.Fst:
 
 def build_normalizer() -> pynini.Fst:
     """Spoken decimal -> written, optional sign and quantity word ("minus two point five million" -> "-2.5 million")."""
-    with_quantity = pynini.union(decimal_number(), cardinal(years=False)) + quantity()
+    with_quantity = pynini.union(decimal_number(), add_weight(cardinal(years=False), VARIANT)) + quantity()
     return finalize(optional(minus()) + pynini.union(decimal_number(), with_quantity))
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written decimal -> spoken ("3.14" -> "three point one four", "0.5" -> "zero point five" | "point five")."""
-    return finalize(pynini.invert(build_normalizer()))
+    return finalize(inverted(normalizer, build_normalizer))

@@ -87,11 +87,12 @@ def build_normalizer() -> pynini.Fst:
     return finalize(pynini.union(email(run()), url(run())))
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written e-mail address or URL -> spoken ("a@b.com" -> "a at b dot com").
 
     Not the plain inverse of the normalizer, which would also split words at any letter
-    ("jo hn"): words are said whole or spelled out, digits one by one.
+    ("jo hn"): words are said whole or spelled out, digits one by one. ``normalizer`` is
+    accepted for a uniform signature and not used.
     """
     run_fst = canonical_run()
     return finalize(pynini.invert(pynini.union(email(run_fst), url(run_fst))))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal, format_with_commas, minus
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, optional, string_map
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, inverted, optional, string_map
 from wfst.itn.ordinal import ordinal_digits
 
 
@@ -50,6 +50,6 @@ def build_normalizer() -> pynini.Fst:
     return finalize(optional(minus()) + pynini.union(simple_fraction(), mixed))
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written fraction -> spoken ("3/4" -> "three quarters" | "three fourths" | "three over four")."""
-    return finalize(pynini.invert(build_normalizer()))
+    return finalize(inverted(normalizer, build_normalizer))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal, minus
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, finalize, optional, with_written_aliases
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, finalize, inverted, optional, with_written_aliases
 from wfst.itn.decimal import decimal_number
 from wfst.itn.fraction import build_normalizer as fraction_normalizer
 
@@ -84,6 +84,6 @@ def written_aliases() -> pynini.Fst:
     return (number + unit).optimize()
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written measure -> spoken ("5 kg" -> "five kilograms" | "five kilos"); also reads "5 KG"-style aliases."""
-    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))
+    return finalize(with_written_aliases(inverted(normalizer, build_normalizer), written_aliases()))

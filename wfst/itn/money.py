@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pynini
 
 from wfst.itn.cardinal import cardinal, digit, format_with_commas, two_digits
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, with_written_aliases
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, inverted, with_written_aliases
 from wfst.itn.decimal import decimal_number, quantity
 
 
@@ -102,6 +102,6 @@ def written_aliases() -> pynini.Fst:
     return (symbol + no_commas + cents).optimize()
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written money amount -> spoken ("$20.50" -> "twenty dollars and fifty cents" | ...); also reads "$2300"."""
-    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))
+    return finalize(with_written_aliases(inverted(normalizer, build_normalizer), written_aliases()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal_digits, format_with_commas
-from wfst.itn.common import DIGIT, SIGMA_STAR, finalize, insert, string_map
+from wfst.itn.common import DIGIT, SIGMA_STAR, finalize, insert, inverted, string_map
 
 ORDINAL_WORDS = {
     "first": "one", "second": "two", "third": "three", "fourth": "four", "fifth": "five",
@@ -57,6 +57,6 @@ def build_normalizer() -> pynini.Fst:
     return finalize(ordinal_digits() @ format_with_commas() @ suffix())
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written ordinal -> spoken ("21st" -> "twenty first")."""
-    return finalize(pynini.invert(build_normalizer()))
+    return finalize(inverted(normalizer, build_normalizer))

@@ -120,7 +120,8 @@ class _Builder:
 
     category: str
     build_normalizer: Callable[[], pynini.Fst]
-    build_verbalizer: Callable[[], pynini.Fst]
+    # Takes the category's compiled normalizer when there is one (to invert instead of recompiling).
+    build_verbalizer: Callable[[pynini.Fst | None], pynini.Fst]
     fingerprint: str | None
 
 
@@ -171,7 +172,7 @@ class GrammarSet:
             if fst is None:
                 start = time.perf_counter()
                 fst = _compile(builder, "normalizer")
-                verbalizer = _compile(builder, "verbalizer")
+                verbalizer = _compile(builder, "verbalizer", fst)
                 gs.build_seconds += time.perf_counter() - start
                 gs._store(builder, "normalizer", fst)
                 gs._store(builder, "verbalizer", verbalizer)
@@ -238,7 +239,7 @@ class GrammarSet:
             builder = self._builders[category]
             fst = self._cached(builder, "verbalizer")
             if fst is None:
-                fst = _compile(builder, "verbalizer")
+                fst = _compile(builder, "verbalizer", self.normalizers[category])
                 self._store(builder, "verbalizer", fst)
             self._verbalizers[category] = fst
         return self._verbalizers[category]
@@ -273,11 +274,10 @@ class GrammarSet:
         return len(_serialize(fst)) if compressed else len(fst.write_to_string())
 
 
-def _compile(builder: _Builder, kind: str) -> pynini.Fst:
+def _compile(builder: _Builder, kind: str, normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Run a builder; a failing or ill-typed override becomes a GrammarError naming the category."""
-    build = builder.build_normalizer if kind == "normalizer" else builder.build_verbalizer
     try:
-        fst = build()
+        fst = builder.build_normalizer() if kind == "normalizer" else builder.build_verbalizer(normalizer)
     except Exception as e:
         raise GrammarError(f"ITN category {builder.category!r}: building the {kind} failed: {e}") from e
     if not isinstance(fst, pynini.Fst):
@@ -308,11 +308,13 @@ def _builders(whitelist_file: str | os.PathLike | None, overrides: dict[str, Ove
             builders[name] = _Builder(
                 name,
                 lambda m=module, e=entries: m.build_normalizer(e),
-                lambda m=module, e=entries: m.build_verbalizer(e),
+                lambda n, m=module, e=entries: m.build_verbalizer(e, normalizer=n),
                 h.hexdigest(),
             )
         else:
-            builders[name] = _Builder(name, module.build_normalizer, module.build_verbalizer, h.hexdigest())
+            builders[name] = _Builder(
+                name, module.build_normalizer, lambda n, m=module: m.build_verbalizer(normalizer=n), h.hexdigest()
+            )
     return builders
 
 
@@ -322,14 +324,19 @@ def _override_builder(name: str, override: Override, h: "hashlib._Hash") -> _Bui
         if not hasattr(override, "build_normalizer"):
             raise GrammarError(f"override for ITN category {name!r}: module {override.__name__} has no build_normalizer()")
         build_normalizer = override.build_normalizer
-        build_verbalizer = getattr(override, "build_verbalizer", None)
+        module_verbalizer = getattr(override, "build_verbalizer", None)
     elif callable(override):
-        build_normalizer, build_verbalizer = override, None
+        build_normalizer, module_verbalizer = override, None
     else:
         raise GrammarError(f"override for ITN category {name!r} must be a module or a function, got {type(override).__name__}")
-    if build_verbalizer is None:
-        def build_verbalizer() -> pynini.Fst:
-            return pynini.invert(build_normalizer())
+
+    def build_verbalizer(normalizer: pynini.Fst | None) -> pynini.Fst:
+        if module_verbalizer is None:
+            return common.inverted(normalizer, build_normalizer)
+        if "normalizer" in inspect.signature(module_verbalizer).parameters:
+            return module_verbalizer(normalizer=normalizer)
+        return module_verbalizer()
+
     fingerprint = None
     if source is not None:
         h.update(b"override\0" + source.encode())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import cardinal_digits
-from wfst.itn.common import DIGIT, VARIANT, add_weight, delete, finalize, string_map
+from wfst.itn.common import DIGIT, VARIANT, add_weight, delete, finalize, inverted, string_map
 from wfst.itn.ordinal import ordinal_digits
 
 _UNITS = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"]
@@ -45,6 +45,6 @@ def build_normalizer() -> pynini.Fst:
     return finalize(pynini.union(plain, add_weight(regnal, VARIANT)))
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Roman numeral -> spoken number ("XIV" -> "fourteen" | "the fourteenth")."""
-    return finalize(pynini.invert(build_normalizer()))
+    return finalize(inverted(normalizer, build_normalizer))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pynini
 
 from wfst.itn.cardinal import digit, digit_or_oh
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, with_written_aliases
+from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, inverted, with_written_aliases
 
 
 def _repeat(word: str, times: int) -> pynini.Fst:
@@ -54,7 +54,7 @@ def written_aliases() -> pynini.Fst:
     return (delete("(") + d + d + d + cross(") ", "-") + d + d + d + "-" + pynini.closure(d, 4, 4)).optimize()
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written phone number -> spoken digits ("555-1234" -> "five five five one two three four");
     also reads "(800) 555-1212"."""
-    return finalize(with_written_aliases(pynini.invert(build_normalizer()), written_aliases()))
+    return finalize(with_written_aliases(inverted(normalizer, build_normalizer), written_aliases()))

@@ -14,7 +14,7 @@ import pynini
 from pynini.lib import pynutil
 
 from wfst.itn.cardinal import cardinal_digits, digit
-from wfst.itn.common import VARIANT, accep, add_weight, cross, delete, finalize, insert, optional, string_map
+from wfst.itn.common import VARIANT, accep, add_weight, cross, delete, finalize, insert, inverted, optional, string_map
 
 
 def _numbers(lo: int, hi: int) -> pynini.Fst:
@@ -86,6 +86,6 @@ def build_normalizer() -> pynini.Fst:
     return finalize(pynini.union(clock, with_suffix, oclock, phrases, add_weight(military, VARIANT)))
 
 
-def build_verbalizer() -> pynini.Fst:
+def build_verbalizer(normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Written time -> spoken ("2:30 p.m." -> "two thirty p m")."""
-    return finalize(pynini.invert(build_normalizer()))
+    return finalize(inverted(normalizer, build_normalizer))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pynini
 
-from wfst.itn.common import VARIANT, add_weight, cross, finalize
+from wfst.itn.common import VARIANT, add_weight, cross, finalize, inverted
 
 # spoken -> written; the first spoken form listed for a written form is its canonical reading.
 BUILTIN: dict[str, str] = {
@@ -66,6 +66,6 @@ def build_normalizer(user_entries: dict[str, str] | None = None) -> pynini.Fst:
     return finalize(_pairs_fst(entries(user_entries)))
 
 
-def build_verbalizer(user_entries: dict[str, str] | None = None) -> pynini.Fst:
+def build_verbalizer(user_entries: dict[str, str] | None = None, normalizer: pynini.Fst | None = None) -> pynini.Fst:
     """Abbreviation -> spoken word(s); the first listed spoken form is preferred."""
-    return finalize(pynini.invert(_pairs_fst(entries(user_entries))))
+    return finalize(inverted(normalizer, lambda: _pairs_fst(entries(user_entries))))
