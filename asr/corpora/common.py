@@ -66,6 +66,17 @@ def make_cut(
     )
 
 
+def find_corpus_dir(corpus_dir: str | Path, subdirs: Sequence[str], pattern: str, example: str) -> Path:
+    """The first of ``corpus_dir/<subdir>`` (``""`` = ``corpus_dir`` itself) holding a file that
+    matches ``pattern``; raises ``DataDirError`` naming ``corpus_dir`` and an ``example`` file."""
+    corpus_dir = Path(corpus_dir)
+    for subdir in subdirs:
+        candidate = corpus_dir / subdir
+        if candidate.is_dir() and any(candidate.glob(pattern)):
+            return candidate
+    raise DataDirError(f"{corpus_dir}: none of {[s or '.' for s in subdirs]} has files like {example}")
+
+
 def manifest_path(output_dir: str | Path, corpus: str, split: str) -> Path:
     """``<output_dir>/<corpus>_cuts_<split>.jsonl.gz``, the name every later stage looks for."""
     return Path(output_dir) / f"{corpus}_cuts_{split}.jsonl.gz"

@@ -29,10 +29,11 @@ from typing import Sequence
 import numpy as np
 from lhotse import CutSet, MonoCut
 
-from asr.corpora.common import corpus_cli, download_and_extract, make_cut
+from asr.corpora.common import corpus_cli, download_and_extract, find_corpus_dir, make_cut
 from asr.errors import DataDirError
 
 URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
+ARCHIVE_DIR = "free-spoken-digit-dataset-1.0.10"
 DIGIT_WORDS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 SAMPLE_RATE = 8000
 
@@ -69,17 +70,15 @@ class DigitRecording:
 def download(target_dir: str | Path) -> Path:
     """Fetch the FSDD release from GitHub; returns the dir holding ``recordings/``."""
     target_dir = Path(target_dir)
-    download_and_extract(URL, target_dir, marker="free-spoken-digit-dataset-1.0.10")
-    return target_dir / "free-spoken-digit-dataset-1.0.10"
+    download_and_extract(URL, target_dir, marker=ARCHIVE_DIR)
+    return target_dir / ARCHIVE_DIR
 
 
 def locate(corpus_dir: str | Path) -> Path:
-    """The ``recordings`` dir in ``corpus_dir`` (or its ``fsdd/``); ``DataDirError`` if absent."""
-    corpus_dir = Path(corpus_dir)
-    for candidate in (corpus_dir / "recordings", corpus_dir / "fsdd" / "recordings", corpus_dir):
-        if candidate.is_dir() and any(candidate.glob("[0-9]_*_*.wav")):
-            return candidate
-    raise DataDirError(f"{corpus_dir}: no recordings/ with files like 0_george_5.wav found")
+    """The ``recordings`` dir in ``corpus_dir`` (or its ``fsdd/``, or the unpacked release);
+    ``DataDirError`` if absent."""
+    subdirs = ("recordings", "fsdd/recordings", f"{ARCHIVE_DIR}/recordings", "")
+    return find_corpus_dir(corpus_dir, subdirs, "[0-9]_*_*.wav", "0_george_5.wav")
 
 
 def scan(corpus_dir: str | Path) -> list[DigitRecording]:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from lhotse import CutSet
 
-from asr.corpora.common import corpus_cli, download_and_extract, make_cut
+from asr.corpora.common import corpus_cli, download_and_extract, find_corpus_dir, make_cut
 from asr.errors import DataDirError
 
 URL = "https://www.openslr.org/resources/1/waves_yesno.tar.gz"
@@ -28,11 +28,7 @@ def download(target_dir: str | Path) -> Path:
 
 def locate(corpus_dir: str | Path) -> Path:
     """The ``waves_yesno`` dir in ``corpus_dir`` (or its ``yesno/``); ``DataDirError`` if absent."""
-    corpus_dir = Path(corpus_dir)
-    for candidate in (corpus_dir / "waves_yesno", corpus_dir / "yesno" / "waves_yesno", corpus_dir):
-        if candidate.is_dir() and any(candidate.glob("*_*.wav")):
-            return candidate
-    raise DataDirError(f"{corpus_dir}: no waves_yesno/ with files like 0_1_0_1_1_0_0_1.wav found")
+    return find_corpus_dir(corpus_dir, ("waves_yesno", "yesno/waves_yesno", ""), "[01]_*.wav", "0_1_0_1_1_0_0_1.wav")
 
 
 def transcript_from_name(name: str) -> str:

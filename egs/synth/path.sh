@@ -1,9 +1,1 @@
-# Sourced by run.sh: the repo's .venv first on PATH, utils/ (run.pl, slurm.pl) on PATH, the repo
-# on PYTHONPATH. The repo root is computed from this file's location (so the recipe works from any
-# clone) unless ASR_ROOT is set, which lets a copy of the recipe dir run against the repo.
-ASR_ROOT=${ASR_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export ASR_ROOT
-export PATH="$ASR_ROOT/.venv/bin:$ASR_ROOT/recipes/utils:$PATH"
-export PYTHONPATH="$ASR_ROOT${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONUNBUFFERED=1
-export LC_ALL=C
+../../recipes/path.sh
