@@ -218,3 +218,17 @@ def test_librispeechmix_simulates_listed_delays(tmp_path):
     lst.write_text('{"id": "x", "wavs": ["a"], "delays": [0, 1]}\n')
     with pytest.raises(DataDirError, match="missing fields"):
         librispeechmix.read_list(lst)
+
+
+def test_download_error_names_url_and_the_offline_way(tmp_path):
+    from asr.corpora.common import download_and_extract
+
+    url = "http://127.0.0.1:9/waves_yesno.tar.gz"  # discard port: refused at once, no traffic leaves
+    with pytest.raises(DownloadError, match="127.0.0.1:9.*--data-dir"):
+        download_and_extract(url, tmp_path)
+    assert not list(tmp_path.iterdir())  # no half-written archive left behind
+
+
+def test_download_cli_skips_when_data_is_there(shared_data, capsys):
+    yesno.main(["download", str(shared_data)])
+    assert capsys.readouterr().out.strip().endswith("waves_yesno")
