@@ -43,10 +43,10 @@ def _days() -> pynini.Fst:
     return pynini.union(*(str(d) for d in range(1, 32)))
 
 
-def day(ordinal_first: bool = True) -> pynini.Fst:
-    """Day of month 1..31 -> digits; ordinal words cost 0 and cardinal words VARIANT (or the reverse)."""
-    o, c = (0.0, VARIANT) if ordinal_first else (VARIANT, 0.0)
-    spoken = pynini.union(add_weight(ordinal_digits(), o), add_weight(cardinal_digits(years=False), c))
+def day() -> pynini.Fst:
+    """Day of month after the month -> digits: "third"/"the third" (canonical), "three" (VARIANT)."""
+    the = optional(add_weight(delete("the "), VARIANT))
+    spoken = pynini.union(the + ordinal_digits(), add_weight(cardinal_digits(years=False), VARIANT))
     return (spoken @ _days()).optimize()
 
 
@@ -90,7 +90,7 @@ def build_normalizer() -> pynini.Fst:
     the = optional(accep("the "))
     years = year()
     months = month()
-    month_first = months + pynini.accep(" ") + optional(add_weight(delete("the "), VARIANT)) + day()
+    month_first = months + pynini.accep(" ") + day()
     with_year = month_first + insert(",") + pynini.accep(" ") + years
     ordinal_day = (ordinal_digits() @ _days()) @ suffix()
     day_first = the + ordinal_day + accep(" of ") + months

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pynini
 
 from wfst.itn.cardinal import cardinal, digit, format_with_commas, two_digits
-from wfst.itn.common import DIGIT, VARIANT, add_weight, cross, delete, finalize, insert, inverted, with_written_aliases
+from wfst.itn.common import DIGIT, SIGMA_STAR, VARIANT, add_weight, cross, delete, finalize, insert, inverted, with_written_aliases
 from wfst.itn.decimal import decimal_number, quantity
 
 
@@ -64,9 +64,12 @@ def currency_amount(currency: Currency) -> pynini.Fst:
     integer = cardinal(years=False, comma_from=4)  # LibriTTS: "$1,000" 17x, "$1000" 3x
     major = _unit(_one(), integer @ _not_one(), currency.singular, currency.plural)
     options = [insert(currency.symbol) + major]
-    decimal = decimal_number()
+    # "two point five dollars" -> "$2.5"; with exactly two decimals the amount is said with cents
+    # ("$20.50" is never "twenty point five zero dollars").
+    cents_like = pynini.closure(pynini.union(DIGIT, ",")) + "." + DIGIT + DIGIT
+    decimal = decimal_number() @ pynini.difference(SIGMA_STAR, cents_like)
     options.append(add_weight(insert(currency.symbol) + decimal + delete(" " + currency.plural), VARIANT))
-    scaled = pynini.union(decimal, add_weight(integer, VARIANT)) + quantity()
+    scaled = pynini.union(decimal_number(), add_weight(integer, VARIANT)) + quantity()
     options.append(insert(currency.symbol) + scaled + delete(" " + currency.plural))
     if currency.minor_plural:
         cents = pynini.union(
