@@ -317,6 +317,23 @@ def test_batch_without_any_symbols(rnnt_type: str) -> None:
     torch.testing.assert_close(pruned, expected)
 
 
+def test_chunked_normalizers_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large logits take the chunked log-softmax path; it must give the same loss and gradient."""
+    import asr.losses.rnnt as rnnt_module
+
+    torch.manual_seed(13)
+    logits = torch.randn(3, 5, 4, 7, dtype=torch.float64, requires_grad=True)
+    symbols = torch.randint(1, 7, (3, 3))
+    expected = rnnt_loss(logits, symbols, reduction="none")
+    (expected_grad,) = torch.autograd.grad(expected.sum(), logits)
+    monkeypatch.setattr(rnnt_module, "CHUNK_ELEMENTS", 20)
+    for x in (logits, logits.transpose(1, 2).contiguous().transpose(1, 2)):  # contiguous and strided
+        got = rnnt_loss(x, symbols, reduction="none")
+        (got_grad,) = torch.autograd.grad(got.sum(), logits)
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(got_grad, expected_grad)
+
+
 def test_reduction_modes() -> None:
     torch.manual_seed(8)
     logits = torch.randn(3, 4, 3, 5)

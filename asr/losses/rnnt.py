@@ -161,18 +161,33 @@ def lattice_loss(
     return reduce_loss(mutual_information_recursion(px, py, boundary), reduction)
 
 
+# Temporaries of the log-softmax normalizers are bounded to this many elements (64 MB float32).
+CHUNK_ELEMENTS = 2**24
+
+
+def _logsumexp_chunked(x: Tensor) -> Tensor:
+    """logsumexp over the last axis of (..., V), in row chunks of at most CHUNK_ELEMENTS."""
+    V = x.shape[-1]
+    if x.numel() <= CHUNK_ELEMENTS:
+        return torch.logsumexp(x, dim=-1)
+    if not x.is_contiguous():
+        return torch.stack([torch.logsumexp(part, dim=-1) for part in x.unbind(0)])
+    rows = x.reshape(-1, V).split(max(1, CHUNK_ELEMENTS // V))
+    return torch.cat([torch.logsumexp(part, dim=-1) for part in rows]).reshape(x.shape[:-1])
+
+
 class _SymbolLogProbs(torch.autograd.Function):
     """log_softmax(logits)[..., ids] and [..., blank] without materializing log_softmax.
 
     Autograd through logsumexp + two gathers would keep several (N, T, K, V) temporaries
-    alive in backward; here forward only keeps the normalizers (computed per utterance) and
+    alive in backward; here forward only keeps the normalizers (computed in bounded chunks) and
     backward writes the single (N, T, K, V) gradient in place.
     """
 
     @staticmethod
     def forward(ctx, logits: Tensor, ids: Tensor, blank: int):  # type: ignore[override]
         # logits (N, T, K, V); ids (N, T, K) int64
-        normalizers = torch.stack([torch.logsumexp(logits[n], dim=-1) for n in range(logits.shape[0])])
+        normalizers = _logsumexp_chunked(logits)
         sym = torch.gather(logits, 3, ids.unsqueeze(-1)).squeeze(-1) - normalizers
         blk = logits[..., blank] - normalizers
         ctx.blank = blank
@@ -187,25 +202,21 @@ class _SymbolLogProbs(torch.autograd.Function):
         # A loss (= -score) has mass <= 0 everywhere; a score (or a negatively scaled loss) >= 0.
         sign = -1.0 if bool((mass <= 0).all()) else (1.0 if bool((mass >= 0).all()) else 0.0)
         if sign != 0.0:
-            # -mass * softmax = sign * exp(logits - (lse - log|mass|)); entries that would be
-            # subnormal after exp are cut in log space with one fused threshold pass.
+            # -mass * softmax = sign * exp(logits - (lse - log|mass|)), all in place in grad;
+            # entries that would be subnormal after exp are cut in log space in the same pass.
             log_cut = math.log(torch.finfo(logits.dtype).tiny * 2.0**23)
-            shift = normalizers - (mass * sign).log()  # log|mass|
-        for n in range(logits.shape[0]):
-            # One utterance at a time so temporaries stay 1/N of the (N, T, K, V) gradient.
-            g = grad[n]
-            if sign != 0.0:
-                torch.sub(logits[n], shift[n].unsqueeze(-1), out=g)
-                torch.nn.functional.threshold_(g, log_cut, float("-inf"))
-                g.exp_()
-                if sign > 0:
-                    g.neg_()
-            else:
-                torch.sub(logits[n], normalizers[n].unsqueeze(-1), out=g)
-                g.exp_().mul_(-mass[n].unsqueeze(-1))
-                flush_tiny_(g)
-            g.scatter_add_(2, ids[n].unsqueeze(-1), grad_sym[n].unsqueeze(-1))
-            g[..., ctx.blank] += grad_blk[n]
+            torch.sub(logits, (normalizers - (mass * sign).log()).unsqueeze(-1), out=grad)
+            torch.nn.functional.threshold_(grad, log_cut, float("-inf"))
+            grad.exp_()
+            if sign > 0:
+                grad.neg_()
+        else:
+            torch.sub(logits, normalizers.unsqueeze(-1), out=grad)
+            grad.exp_().mul_(-mass.unsqueeze(-1))
+            for part in grad.unbind(0):  # flush_tiny_'s temporaries: one utterance at a time
+                flush_tiny_(part)
+        grad.scatter_add_(3, ids.unsqueeze(-1), grad_sym.unsqueeze(-1))
+        grad[..., ctx.blank] += grad_blk
         return grad, None, None
 
 
