@@ -367,12 +367,12 @@ def test_bad_whitelist_file_names_line(tmp_path: Path) -> None:
         GrammarSet.load(use_shipped=False, cache_dir=tmp_path / "c", whitelist_file=wl)
 
 
-def _shouting_cardinal() -> pynini.Fst:
+def _forty_two_in_roman() -> pynini.Fst:
     return pynini.cross("forty two", "XLII")
 
 
 def test_override_one_category_leaves_others(cache_dir: Path, grammars: GrammarSet) -> None:
-    gs = GrammarSet.load(use_shipped=False, cache_dir=cache_dir, overrides={"cardinal": _shouting_cardinal})
+    gs = GrammarSet.load(use_shipped=False, cache_dir=cache_dir, overrides={"cardinal": _forty_two_in_roman})
     assert gs.normalize("cardinal", "forty two") == "XLII"
     assert gs.normalize("cardinal", "forty three") is None
     assert gs.verbalize("cardinal", "XLII") == "forty two"
@@ -380,7 +380,7 @@ def test_override_one_category_leaves_others(cache_dir: Path, grammars: GrammarS
         if c != "cardinal":
             assert gs.fingerprints[c] == grammars.fingerprints[c]
             assert gs.normalizer(c).write_to_string() == grammars.normalizer(c).write_to_string()
-    added = GrammarSet.load(use_shipped=False, cache_dir=cache_dir, overrides={"roman": _shouting_cardinal, "cardinal": cardinal_module})
+    added = GrammarSet.load(use_shipped=False, cache_dir=cache_dir, overrides={"roman": _forty_two_in_roman, "cardinal": cardinal_module})
     assert added.categories[-1] == "roman"
     assert added.normalize("roman", "forty two") == "XLII"
     assert added.normalize("cardinal", "forty two") == "42"
