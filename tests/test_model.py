@@ -23,6 +23,7 @@ def randomized_encoder(config: ModelConfig, seed: int = 0) -> Encoder:
     with torch.no_grad():  # non-zero position bias and large weights make mask mistakes visible
         for p in enc.parameters():
             p.normal_(0.0, 0.2)
+        enc.feature_norm.set_statistics(torch.randn(config.feature_dim), torch.rand(config.feature_dim) + 0.5)
     return enc
 
 
@@ -245,3 +246,22 @@ def test_incompatible_checkpoint_names_keys_and_shapes(tmp_path) -> None:
         load_model_dir(tmp_path / "model")
     with pytest.raises(ModelDirError, match="does not exist"):
         load_model_dir(tmp_path / "nowhere")
+
+
+def test_feature_statistics_come_from_first_training_batch() -> None:
+    model = Transducer(tiny_config(vocab_size=12))
+    feats, lens, targets = tiny_batch()
+    feats = 4.0 * feats - 9.0
+    model.eval()
+    model(feats, lens, targets)
+    assert not bool(model.encoder.feature_norm.initialized)  # eval never estimates
+    model.train()
+    model(feats, lens, targets)
+    valid = torch.cat([feats[i, :n] for i, n in enumerate(lens.tolist())]).double()  # padding excluded
+    norm = model.encoder.feature_norm
+    torch.testing.assert_close(norm.mean.double(), valid.mean(0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(1 / norm.inv_std.double(), valid.std(0, unbiased=False), atol=1e-4, rtol=1e-4)
+    before = norm.mean.clone()
+    model(feats + 100.0, lens, targets)  # later batches leave the statistics alone
+    assert torch.equal(norm.mean, before)
+    assert {"encoder.feature_norm.mean", "encoder.feature_norm.inv_std"} <= set(model.state_dict())

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asr.models.config import ModelConfig
+from asr.models.feature_norm import FeatureNormalizer
 from asr.models.subsampling import Conv2dSubsampling
 
 # additive mask value: finite so that a row with no visible key (a padding frame) stays finite
@@ -192,7 +193,8 @@ class ConformerLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Subsampling front end + causal chunked Conformer layers. 10 ms features -> 40 ms frames."""
+    """Feature normalization, subsampling front end and causal chunked Conformer layers.
+    10 ms features in, 40 ms frames out."""
 
     #: tensors per layer in the state list
     STATES_PER_LAYER = 3
@@ -202,6 +204,7 @@ class Encoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.feature_norm = FeatureNormalizer(config.feature_dim)
         self.embed = Conv2dSubsampling(config.feature_dim, config.subsampling_channels, config.encoder_dim)
         self.layers = nn.ModuleList(ConformerLayer(config) for _ in range(config.num_encoder_layers))
         self.pos_bias = RelativePositionBias(config.num_heads, config.rel_pos_max)
@@ -217,7 +220,7 @@ class Encoder(nn.Module):
         Returns:
           (N, T', D) encoder output with T' = ceil(T / 4), and (N,) valid output frames.
         """
-        h, lens = self.embed(x, x_lens)
+        h, lens = self.embed(self.feature_norm(x, x_lens), x_lens)
         n, t, _ = h.shape
         pos = torch.arange(t, device=h.device)
         allowed = chunk_attention_mask(t, chunk_size, left_context, h.device)[None]  # (1, T, T)
@@ -255,7 +258,7 @@ class Encoder(nn.Module):
         num_layer_states = self.STATE_PREFIX + self.STATES_PER_LAYER * len(self.layers)
         if len(states) != num_layer_states:
             raise ValueError(f"expected {num_layer_states} state tensors, got {len(states)}")
-        h, lens, embed_state = self.embed.infer(chunk, chunk_lens, states[:2])
+        h, lens, embed_state = self.embed.infer(self.feature_norm(chunk), chunk_lens, states[:2])
         processed = states[2]
         left = states[self.STATE_PREFIX].size(1)
         c = h.size(1)
