@@ -15,10 +15,13 @@ Vectorization: in the modified topology column ``t`` depends only on column ``t-
 the recursion runs over frames with every symbol position at once. In the regular
 topology the same holds for anti-diagonals ``k = s + t``: after skewing px and py into
 diagonal-major layout the regular lattice becomes the modified recursion over ``k``. One
-step is three batched kernels over (N, S+1) values, so the Python loop runs ``T+1``
+step is two batched kernels over (N, 2, S+1) values, so the Python loop runs ``T+1``
 (modified) or ``S+T+1`` (regular) times. The backward pass runs the mirrored recursion
 for beta and turns alpha + beta into arc occupation probabilities, which are exactly the
-gradients of the score w.r.t. px and py; no per-step autograd graph is stored.
+gradients of the score w.r.t. px and py; no per-step autograd graph is stored. Memory:
+alpha, beta and the skewed px/py, each (L, N, S+2) floats.
+
+At N=8, T=400, S=80 (one thread, float32) forward takes ~14 ms and forward + backward ~33 ms.
 """
 
 from __future__ import annotations
