@@ -44,7 +44,7 @@ class DecodeConfig:
     """Encoder chunk in ms (a multiple of 40); None for full context."""
     beam: int = 4
     max_duration: float = 300.0
-    num_threads: int = 2
+    num_threads: int = 1
 
 
 @dataclass
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--chunk-ms", default="full", help="encoder chunk in ms (multiple of 40) or 'full'")
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--max-duration", type=float, default=300.0, help="seconds of audio per batch")
-    parser.add_argument("--num-threads", type=int, default=2)
+    parser.add_argument("--num-threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chunk_ms = None if args.chunk_ms == "full" else int(args.chunk_ms)

@@ -90,7 +90,7 @@ class TrainConfig:
     log_every_n: int = 20
     average_last: int = 3
     export_dir: str = ""
-    num_threads: int = 2
+    num_threads: int = 1
     device: str = "auto"
     stop_after_steps: int = 0
     """Stop (without exporting) once the global step reaches this many (0: off); for tests and time-boxed runs."""

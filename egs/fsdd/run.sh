@@ -57,7 +57,7 @@ fi
 # Stages 4-6 (train, decode, score) follow.
 # Stages 4-6 (asr/training): train a small streaming transducer on --train-split (isolated digits
 # and connected strings), decode the matching test split -- all of it, and its connected strings
-# alone (ids fsdd-conn-*) -- with full context and 320 ms chunks, print the WER table.
+# alone (ids <speaker>-conn-*) -- with full context and 320 ms chunks, print the WER table.
 # --split-scheme idx: recording-disjoint, all speakers; spk: speaker-disjoint (theo held out).
 train_config=conf/train.yaml
 exp_dir=exp/transducer_$split_scheme
@@ -76,7 +76,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   python - "$test_cuts" "$conn_cuts" <<'PY'
 import sys
 from lhotse import CutSet
-CutSet.from_file(sys.argv[1]).filter(lambda c: c.id.startswith("fsdd-conn-")).to_file(sys.argv[2])
+CutSet.from_file(sys.argv[1]).filter(lambda c: "-conn-" in c.id).to_file(sys.argv[2])
 PY
   steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
     $exp_dir/model $exp_dir/decode $test_cuts $conn_cuts

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One US-English female speaker reading CMU ARCTIC prompts, 16 kHz (CC0).
 #
-#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--vocab-size 256] [--force false]
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--vocab-size 256]
+#            [--speed-perturb false] [--add-synth false] [--train-config conf/train.yaml]
+#            [--num-epochs N] [--nproc 1] [--force false]
 #
 # --data-dir holds transcripts.tsv and wav/ (or kathleen/ with them, as ../shared/data does). The
 # recordings have no public download: point --data-dir at a local copy. Splits are prompt-disjoint
@@ -18,6 +20,12 @@ data_dir=download
 nj=2
 seed=0
 vocab_size=256
+speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
+add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synth stages 0-2 first)
+synth_dir=../synth   # where that recipe keeps data/fbank/synth_cuts_train.jsonl.gz
+train_config=conf/train.yaml  # stage 4: model and training settings
+num_epochs=          # stage 4: override the config's num_epochs
+nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
 help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
@@ -39,6 +47,11 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: compute fbank"
+  if $speed_perturb; then
+    splits="$splits train_sp"
+    [ -f data/manifests/${corpus}_cuts_train_sp.jsonl.gz ] || python -m asr.augment speed \
+      data/manifests/${corpus}_cuts_train.jsonl.gz data/manifests/${corpus}_cuts_train_sp.jsonl.gz
+  fi
   for split in $splits; do
     steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
       data/manifests/${corpus}_cuts_$split.jsonl.gz data/fbank
@@ -51,3 +64,42 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 # Stages 4-6 (train, decode, score) follow.
+# Stage 4 trains a small streaming transducer on train (train_sp with --speed-perturb true), plus
+# the synthesized corpus with --add-synth true (then with a tokenizer trained on both texts, in
+# exp/transducer_synth); stage 5 decodes test with full context and 320 ms chunks, greedy and
+# modified beam search; stage 6 prints the WER table.
+exp_dir=exp/transducer
+train_cuts=(data/fbank/${corpus}_cuts_train.jsonl.gz)
+$speed_perturb && train_cuts=(data/fbank/${corpus}_cuts_train_sp.jsonl.gz)
+train_lang=$lang_dir
+if $add_synth; then
+  exp_dir=exp/transducer_synth
+  train_lang=data/lang_bpe_${vocab_size}_synth
+  train_cuts+=($synth_dir/data/fbank/synth_cuts_train.jsonl.gz)
+fi
+train_opts=
+[ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  if $add_synth; then
+    [ -f $synth_dir/data/fbank/synth_cuts_train.jsonl.gz ] || \
+      die "--add-synth true needs $synth_dir/data/fbank/synth_cuts_train.jsonl.gz: run $synth_dir/run.sh --stop-stage 2"
+    log "Stage 4a: BPE lang dir $train_lang from kathleen + synth training text"
+    steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $train_lang \
+      data/train/text $synth_dir/data/train/text
+  fi
+  log "Stage 4: train $exp_dir ($train_config) on ${train_cuts[*]}"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --opts "$train_opts" --force $force \
+    $train_config $train_lang $exp_dir data/fbank/${corpus}_cuts_dev.jsonl.gz "${train_cuts[@]}"
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: decode test (full context and 320 ms chunks)"
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: WER table"
+  python -m asr.training.report $exp_dir/decode
+fi

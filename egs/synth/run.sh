@@ -4,7 +4,9 @@
 # Needs no download: the corpus any fresh machine can build.
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir ../shared/data] [--text FILE]
-#            [--hours 2.5] [--num-jobs 2] [--repeats 1] [--seed 0] [--vocab-size 500] [--force false]
+#            [--hours 2.5] [--num-jobs 2] [--repeats 1] [--seed 0] [--vocab-size 500]
+#            [--speed-perturb false] [--train-config conf/train.yaml] [--num-epochs N] [--nproc 1]
+#            [--force false]
 #
 # Text: --text if given, else <data-dir>/text/librispeech_dev_clean.txt if it exists, else
 # conf/sentences.txt (shipped, written for this project, public domain). --hours caps the total
@@ -27,6 +29,10 @@ repeats=1
 seed=0
 nj=2
 vocab_size=500
+speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
+train_config=conf/train.yaml  # stage 4: model and training settings
+num_epochs=          # stage 4: override the config's num_epochs
+nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
 help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
@@ -58,6 +64,11 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: compute fbank"
+  if $speed_perturb; then
+    splits="$splits train_sp"
+    [ -f data/manifests/${corpus}_cuts_train_sp.jsonl.gz ] || python -m asr.augment speed \
+      data/manifests/${corpus}_cuts_train.jsonl.gz data/manifests/${corpus}_cuts_train_sp.jsonl.gz
+  fi
   for split in $splits; do
     steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
       data/manifests/${corpus}_cuts_$split.jsonl.gz data/fbank
@@ -70,3 +81,28 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 # Stages 4-6 (train, decode, score) follow.
+# Stage 4 trains a small streaming transducer on train (test voices never seen), stage 5 decodes
+# test (held-out voices) and dev with full context and 320 ms chunks, greedy and modified beam
+# search, and stage 6 prints the WER table.
+exp_dir=exp/transducer
+train_opts=
+[ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
+train_cuts=data/fbank/${corpus}_cuts_train.jsonl.gz
+$speed_perturb && train_cuts=data/fbank/${corpus}_cuts_train_sp.jsonl.gz
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: train $exp_dir ($train_config)"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --opts "$train_opts" --force $force \
+    $train_config $lang_dir $exp_dir data/fbank/${corpus}_cuts_dev.jsonl.gz $train_cuts
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: decode test and dev (full context and 320 ms chunks)"
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: WER table"
+  python -m asr.training.report $exp_dir/decode
+fi
