@@ -80,3 +80,15 @@ def test_console_command(setup) -> None:
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("first\t")
+
+
+def test_long_files_are_streamed_offline(setup, capsys) -> None:
+    loaded, root, _ = setup
+    waveform = load_audio(root / "first.wav")
+    code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), "--max-offline-seconds", "1.0",
+                             str(root / "first.wav"), str(root / "second.flac"))  # 1.3 s and 0.7 s
+    assert code == 0
+    chunk = max(loaded.config.chunk_sizes)
+    streamed = loaded.tokenizer.decode(decode_waveforms(loaded, [waveform], chunk_size=chunk)[0].tokens)
+    offline = transcribe(loaded, [load_audio(root / "second.flac", 16000)])[0]
+    assert lines == [f"first\t{streamed}", f"second\t{offline}"]

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=4, help="beam of modified_beam_search")
     parser.add_argument("--batch-size", type=int, default=8, help="files decoded together")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--max-offline-seconds", type=float, default=120.0,
+                        help="offline, longer files are streamed with the largest training chunk (memory bound)")
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ...)")
 
 
@@ -47,14 +49,33 @@ def transcribe_streaming(recognizer: OnlineRecognizer, waveforms: list[np.ndarra
 
 
 def transcribe(loaded: LoadedModel, waveforms: list[np.ndarray], chunk_ms: int | None = None,
-               left_context_ms: int | None = None, method: str = "greedy_search", beam: int = 4) -> list[str]:
-    """Texts of waveforms at the model's sample rate: offline, or streamed when ``chunk_ms`` is set."""
-    if chunk_ms is None:
-        hyps = decode_waveforms(loaded, waveforms, method, beam)
-        return [loaded.tokenizer.decode(h.tokens) for h in hyps]
-    config = OnlineRecognizerConfig(chunk_ms=chunk_ms, left_context_ms=left_context_ms, decoding_method=method,
-                                    num_active_paths=beam)
-    return transcribe_streaming(OnlineRecognizer(loaded, config), waveforms)
+               left_context_ms: int | None = None, method: str = "greedy_search", beam: int = 4,
+               max_offline_seconds: float = 120.0) -> list[str]:
+    """Texts of waveforms at the model's sample rate: offline, or streamed when ``chunk_ms`` is set.
+
+    Full-context attention needs memory quadratic in the length, so offline, waveforms longer
+    than ``max_offline_seconds`` are streamed with the model's largest training chunk instead.
+    """
+    if chunk_ms is not None:
+        config = OnlineRecognizerConfig(chunk_ms=chunk_ms, left_context_ms=left_context_ms, decoding_method=method,
+                                        num_active_paths=beam)
+        return transcribe_streaming(OnlineRecognizer(loaded, config), waveforms)
+    limit = max_offline_seconds * loaded.feature_options.sample_rate
+    short = [i for i, w in enumerate(waveforms) if w.size <= limit]
+    long = [i for i, w in enumerate(waveforms) if w.size > limit]
+    texts = [""] * len(waveforms)
+    if short:
+        hyps = decode_waveforms(loaded, [waveforms[i] for i in short], method, beam)
+        for i, hyp in zip(short, hyps):
+            texts[i] = loaded.tokenizer.decode(hyp.tokens)
+    if long:
+        largest_chunk_ms = max(loaded.config.chunk_sizes, default=32) * 40
+        config = OnlineRecognizerConfig(chunk_ms=largest_chunk_ms, left_context_ms=left_context_ms,
+                                        decoding_method=method, num_active_paths=beam)
+        streamed = transcribe_streaming(OnlineRecognizer(loaded, config), [waveforms[i] for i in long])
+        for i, text in zip(long, streamed):
+            texts[i] = text
+    return texts
 
 
 def main(args: argparse.Namespace) -> int:
@@ -85,7 +106,8 @@ def main(args: argparse.Namespace) -> int:
                     print(f"asr transcribe: error: {e}", file=sys.stderr)
                     failed += 1
             if waveforms:
-                texts = transcribe(loaded, waveforms, args.chunk_ms, args.left_context_ms, args.method, args.beam)
+                texts = transcribe(loaded, waveforms, args.chunk_ms, args.left_context_ms, args.method, args.beam,
+                                   args.max_offline_seconds)
                 for name, text in zip(names, texts):
                     print(f"{name}\t{text}", flush=True)
             bar.update(len(files[start:start + args.batch_size]))
