@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor
 
+from asr.errors import LossInputError
+
 NEG_INF = float("-inf")
 
 
@@ -147,6 +149,9 @@ def _backward_beta(x_steps: Tensor, y_steps: Tensor, L: int, term_k: Tensor, ter
 
 
 class _LatticeRecursion(torch.autograd.Function):
+    """Scores (N,) of px, py; forward keeps alpha, backward runs beta (or reuses the occupations
+    when forward already computed them for ``return_grad``)."""
+
     @staticmethod
     def forward(ctx, px: Tensor, py: Tensor, boundary: Tensor, return_grad: bool):  # type: ignore[override]
         N, S1, T = py.shape
@@ -174,6 +179,7 @@ class _LatticeRecursion(torch.autograd.Function):
             # The caller needs the occupation probabilities now (pruning ranges), and they
             # are also the gradient, so compute them once and keep them for backward.
             px_grad, py_grad = _occupation(alpha, x_steps, y_steps, scores, term_k, term_s, regular, px.shape[2], T)
+            ctx.lattice = None
             ctx.save_for_backward(px_grad, py_grad)
             ctx.mark_non_differentiable(px_grad, py_grad)
             return scores, px_grad, py_grad
@@ -184,7 +190,7 @@ class _LatticeRecursion(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_scores: Tensor, *unused: Tensor):  # type: ignore[override]
         saved = ctx.saved_tensors
-        if len(saved) == 2:
+        if ctx.lattice is None:
             px_grad, py_grad = saved
         else:
             regular, px_cols, T = ctx.lattice
@@ -243,9 +249,23 @@ def mutual_information_recursion(
     Returns:
         scores (N,), or ``(scores, (px_grad, py_grad))`` when return_grad.
     """
+    if py.dim() != 3 or px.dim() != 3:
+        raise LossInputError(f"mutual_information_recursion: px and py must be 3-D, got {tuple(px.shape)}, {tuple(py.shape)}")
     N, S1, T = py.shape
+    if px.shape[:2] != (N, S1 - 1) or px.shape[2] not in (T, T + 1):
+        raise LossInputError(
+            f"mutual_information_recursion: px {tuple(px.shape)} must be (N, S, T+1) or (N, S, T) "
+            f"for py (N, S+1, T) = {tuple(py.shape)}"
+        )
+    if T < 1:
+        raise LossInputError("mutual_information_recursion: need at least one frame (T >= 1)")
     if boundary is None:
         boundary = torch.tensor([0, 0, S1 - 1, T], dtype=torch.int64, device=py.device).expand(N, 4)
+    elif boundary.shape != (N, 4) or bool((boundary[:, :2] != 0).any()):
+        raise LossInputError(
+            f"mutual_information_recursion: boundary must be (N, 4) = ({N}, 4) rows [0, 0, U_n, T_n], "
+            f"got shape {tuple(boundary.shape)}"
+        )
     out = _LatticeRecursion.apply(px, py, boundary, return_grad)
     if return_grad:
         scores, px_grad, py_grad = out
