@@ -51,7 +51,7 @@ NUMBER_WORDS = frozenset(
 
 # When several grammars explain a span, the most specific one labels it.
 _PRIORITY = ("telephone", "electronic", "money", "measure", "time", "date", "decimal", "fraction",
-             "ordinal", "cardinal", "whitelist")
+             "ordinal", "cardinal", "whitelist", "roman")
 
 
 class Grammars(Protocol):
@@ -368,7 +368,9 @@ def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sente
                         seed: int = 0, show_progress: bool = True) -> list[TaggedSentence]:
     """Carrier sentences with 1-2 verbalized expressions inserted (labels by construction)."""
     rng = random.Random(seed)
-    categories = [c for c in CATEGORIES if c in set(grammars.categories)]
+    # Roman numerals come only from the real pairs: where they occur ("chapter nine" -> "IX")
+    # is a matter of context that random insertion would only blur.
+    categories = [c for c in CATEGORIES if c in set(grammars.categories) and c in GENERATORS]
     if not categories:
         raise DataDirError("grammar set has none of the ITN categories")
     out: list[TaggedSentence] = []
@@ -396,7 +398,9 @@ def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sente
                 continue
             cue = rng.choice(_CUES[cat]).split() if _CUES[cat] and rng.random() < 0.5 else []
             after = [rng.choice(_TITLED_NAMES)] if cat == "whitelist" else []
-            pos = rng.randint(0, len(words))
+            # Only between expressions, never inside one inserted before.
+            slots = [k for k in range(len(words) + 1) if k == len(words) or tags[k] <= 0 or tags[k] % 2 == 1]
+            pos = rng.choice(slots)
             ins_tags = [0] * len(cue) + spans_to_tags(len(expr), [TokenSpan(0, len(expr), cat)]) + [0] * len(after)
             words = words[:pos] + cue + expr + after + words[pos:]
             tags = tags[:pos] + ins_tags + tags[pos:]
@@ -434,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, required=True, help="shared data dir with text/ and itn/")
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--num-synthetic", type=int, default=30000)
+    p.add_argument("--num-synthetic", type=int, default=15000)
     p.add_argument("--dev-percent", type=int, default=5, help="of the LibriTTS train split, for validation")
     p.add_argument("--libritts-repeat", type=int, default=2, help="copies of the real pairs in train.jsonl")
     p.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from asr.itn.tagger import Tagger
-from asr.itn.tags import TokenSpan, tags_to_spans
+from asr.itn.tags import TokenSpan
 
 PRETRAINED_TAGGER = Path(__file__).parent / "pretrained" / "tagger.pt"
 _TOKEN = re.compile(r"\S+")
@@ -98,34 +98,87 @@ class InverseTextNormalizer:
     def _run_batch(self, texts: list[str]) -> list[tuple[str, list[ItnSpan]]]:
         toks = [_tokenize(t) for t in texts]
         tags = self.tagger.tag([t.tokens for t in toks])
-        return [self._render(t, self.token_spans(t.tokens, g)) for t, g in zip(toks, tags)]
+        return [self._render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
 
-    def token_spans(self, tokens: list[str], tags: list[int]) -> list[TokenSpan]:
-        """Spans from tags, after the rules for lone ambiguous words."""
-        spans = []
-        for s in tags_to_spans(tags, self.tagger.cfg.categories):
-            if s.end - s.start == 1 and tokens[s.start].lower() in _NEVER_ALONE and s.category != "whitelist":
-                continue
-            spans.append(s)
-        return spans
+    def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
+        """Decode tags into spans and convert each; returns (span, written) for accepted spans.
 
-    def convert(self, span: TokenSpan, tokens: list[str]) -> str | None:
-        """Written form of one span, or None when its grammar rejects it."""
-        spoken = " ".join(tokens[span.start:span.end])
+        Decoding, for a tagger that looks only ``lookahead`` words ahead:
+        * a span is a maximal run of tagged words that starts at a ``B-`` tag or after ``O``;
+          ``I-`` of any category continues it, and the span takes the category of its last
+          word, which saw the most right context ("one/B-cardinal hundred/I-money
+          dollars/I-money" is money);
+        * spans that touch (``B-`` right after a span) are joined when a grammar of either
+          category accepts the joined words ("forty/B-cardinal two percent/B-measure" -> 42%);
+        * if a span's grammar rejects it, the other categories tagged inside it are tried;
+        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself.
+        Every decision depends only on the words of one run of touching spans, so a run
+        never needs words beyond the word after it (what streaming relies on).
+        """
+        categories = self.tagger.cfg.categories
+        out: list[tuple[TokenSpan, str]] = []
+        run: list[tuple[TokenSpan, list[str]]] = []  # touching spans, with the categories tagged in each
+
+        def flush() -> None:
+            current: tuple[TokenSpan, str | None] | None = None
+            current_cats: list[str] = []
+            for span, cats in run:
+                if current is not None:
+                    joined = TokenSpan(current[0].start, span.end, span.category)
+                    for cat in dict.fromkeys([span.category, current[0].category]):
+                        written = self._normalize(cat, tokens, joined)
+                        if written is not None:
+                            current, current_cats = (TokenSpan(joined.start, joined.end, cat), written), cats
+                            break
+                    else:
+                        self._emit(current, current_cats, tokens, out)
+                        current = None
+                if current is None:
+                    current, current_cats = (span, self._normalize(span.category, tokens, span)), cats
+            if current is not None:
+                self._emit(current, current_cats, tokens, out)
+            run.clear()
+
+        start = -1
+        for i, t in enumerate(list(tags) + [0]):
+            begins = t > 0 and (start < 0 or (t - 1) % 2 == 0)
+            if start >= 0 and (t <= 0 or begins):
+                span_cats = [categories[(g - 1) // 2] for g in tags[start:i]]
+                run.append((TokenSpan(start, i, span_cats[-1]), span_cats))
+                start = -1
+                if t <= 0:
+                    flush()
+            if begins:
+                start = i
+        return out
+
+    def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
+              out: list[tuple[TokenSpan, str]]) -> None:
+        span, written = current
+        if span.end - span.start == 1 and tokens[span.start].lower() in _NEVER_ALONE and (
+                span.category not in ("whitelist", "roman")):  # "chapter one" -> "I" stays possible
+            return
+        if written is None:
+            for cat in dict.fromkeys(reversed(cats)):
+                if cat != span.category and (written := self._normalize(cat, tokens, span)) is not None:
+                    span = TokenSpan(span.start, span.end, cat)
+                    break
+        if written is not None:
+            out.append((span, written))
+
+    def _normalize(self, category: str, tokens: list[str], span: TokenSpan) -> str | None:
+        """Written form of ``tokens[span]`` by ``category``'s grammar, None when it rejects them."""
         try:
-            return self.grammars.normalize(span.category, spoken)
+            return self.grammars.normalize(category, " ".join(tokens[span.start:span.end]))
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
             return None
 
-    def _render(self, tok: _Tokenized, spans: list[TokenSpan]) -> tuple[str, list[ItnSpan]]:
+    def _render(self, tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
         pieces: list[str] = []
         out_spans: list[ItnSpan] = []
         pos = 0  # next input char to copy
         length = 0  # chars written so far
-        for s in spans:
-            written = self.convert(s, tok.tokens)
-            if written is None:
-                continue
+        for s, written in spans:
             a, z = tok.starts[s.start], tok.ends[s.end - 1]
             pieces.append(tok.text[pos:a])
             length += a - pos
@@ -180,27 +233,22 @@ class StreamingItn:
         tagger = self.itn.tagger
         tokens = self._tokens
         ctx = max(0, self._committed - tagger.cfg.receptive_left)
-        tail_tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
+        tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
         tail = tokens[self._committed:]
-        spans = self.itn.token_spans(tail, tail_tags)
-        if final:
-            cut = len(tail)
-        else:
-            settled = len(tokens) - self.itn.lookahead - self.margin - self._committed  # final tags in tail
-            cut = 0
-            # A commit point is a settled token that no span crosses into.
-            inside = set()
-            for s in spans:
-                inside.update(range(s.start + 1, s.end))
-            for c in range(max(0, settled - 1), 0, -1):
-                if c not in inside:
+        cut = len(tail) if final else 0
+        if not final:
+            # Commit before a word whose tag is final and that does not continue or touch a
+            # span (a tagged word after a tagged word): no run of spans crosses the cut.
+            settled = len(tokens) - self.itn.lookahead - self.margin - self._committed
+            for c in range(min(settled, len(tail)) - 1, 0, -1):
+                if tags[c] <= 0 or tags[c - 1] <= 0:
                     cut = c
                     break
-        done = [s for s in spans if s.end <= cut]
-        committed_text, _ = self.itn._render(_tokenize(" ".join(tail[:cut])), done)
+        spans = self.itn.convert_spans(tail, tags)
+        committed_text, _ = self.itn._render(_tokenize(" ".join(tail[:cut])), [x for x in spans if x[0].end <= cut])
         if committed_text:
             self._stable = f"{self._stable} {committed_text}" if self._stable else committed_text
         self._committed += cut
-        rest = [TokenSpan(s.start - cut, s.end - cut, s.category) for s in spans if s.start >= cut]
+        rest = [(TokenSpan(sp.start - cut, sp.end - cut, sp.category), w) for sp, w in spans if sp.start >= cut]
         tentative, _ = self.itn._render(_tokenize(" ".join(tail[cut:])), rest)
         return self._stable, tentative

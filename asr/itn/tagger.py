@@ -13,6 +13,7 @@ Weights ship quantized: matrices as int8 with one fp16 scale per row, the rest a
 from __future__ import annotations
 
 import math
+import pickle
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -95,26 +96,39 @@ class _Layer(nn.Module):
         self.ff1 = nn.Linear(cfg.d_model, cfg.ff_dim)
         self.ff2 = nn.Linear(cfg.ff_dim, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
+        self._band_cache: dict[tuple, torch.Tensor] = {}
 
-    def attention_bias(self, key_padding: torch.Tensor) -> torch.Tensor:
-        """Additive bias (N, H, T, T): relative-position bias inside the band, -inf outside or on padding."""
-        t = key_padding.shape[1]
-        pos = torch.arange(t, device=key_padding.device)
+    def band_bias(self, t: int, device: torch.device) -> torch.Tensor:
+        """(1, H, T, T) additive bias: relative-position bias inside the band, -inf outside.
+
+        Cached per length while the weights are unchanged (the parameter's version counter
+        moves with every optimizer step), so inference does not rebuild it per call.
+        """
+        key = (t, str(device), self.rel_bias._version)
+        cached = self._band_cache.get(key)
+        if cached is not None and not torch.is_grad_enabled():
+            return cached
+        pos = torch.arange(t, device=device)
         offset = pos[None, :] - pos[:, None]  # (T, T): key - query
         inside = (offset >= -self.left) & (offset <= self.lookahead)
         bias = self.rel_bias[:, (offset + self.left).clamp(0, self.left + self.lookahead)]  # (H, T, T)
-        bias = bias.masked_fill(~inside, float("-inf"))[None]  # (1, H, T, T)
-        # A query whose band holds only padding would get NaN; its own position is never padding
-        # for real tokens, and padded queries' outputs are discarded.
-        return bias.masked_fill(key_padding[:, None, None, :], float("-inf"))
+        bias = bias.masked_fill(~inside, float("-inf"))[None]
+        if not torch.is_grad_enabled():
+            if len(self._band_cache) > 512:
+                self._band_cache.clear()
+            self._band_cache[key] = bias
+        return bias
 
     def forward(self, x: torch.Tensor, key_padding: torch.Tensor) -> torch.Tensor:
         """x: (N, T, D), key_padding: (N, T) True at padding -> (N, T, D)."""
         n, t, d = x.shape
         h = self.norm1(x)
         q, k, v = self.qkv(h).view(n, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        bias = self.attention_bias(key_padding)
-        bias = bias.masked_fill(torch.isinf(bias).all(-1, keepdim=True), 0.0)  # padded rows: no NaN
+        bias = self.band_bias(t, x.device)
+        if key_padding.any():
+            bias = bias.masked_fill(key_padding[:, None, None, :], float("-inf"))
+            # A padded query whose band holds only padding would give NaN; its output is discarded.
+            bias = bias.masked_fill(torch.isinf(bias).all(-1, keepdim=True), 0.0)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (N, H, T, D/H)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(n, t, d)))
         return x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(self.norm2(x))))))
@@ -192,7 +206,7 @@ class Tagger:
             model = ItnTaggerModel(cfg)
             model.load_state_dict(dequantize_state(blob["weights"]))
             vocab = WordVocab(list(blob["vocab"]))
-        except (OSError, RuntimeError, KeyError, TypeError) as e:
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as e:
             raise ModelDirError(f"{path}: not a usable ITN tagger file ({e})") from e
         if len(vocab) != cfg.vocab_size:
             raise ModelDirError(f"{path}: vocabulary has {len(vocab)} words, config says {cfg.vocab_size}")

@@ -20,6 +20,7 @@ CATEGORIES: tuple[str, ...] = (
     "telephone",
     "electronic",
     "whitelist",
+    "roman",
 )
 
 IGNORE_TAG = -100  # a token whose label is unknown; the loss skips it (torch's ignore_index)

@@ -31,9 +31,9 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup_steps: int = 200
     max_vocab: int = 6000
-    max_len: int = 80  # longer training sentences are cut into pieces of this many words
+    max_len: int = 64  # longer training sentences are cut into pieces of this many words
     seed: int = 0
-    num_threads: int = 2
+    num_threads: int = 1
 
 
 def _pieces(sentences: list[TaggedSentence], max_len: int) -> list[TaggedSentence]:

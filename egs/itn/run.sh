@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=3
 data_dir=$(cd ../../.. && pwd)/shared/data
-num_synthetic=30000
+num_synthetic=15000
 epochs=8
 d_model=128
 num_layers=2

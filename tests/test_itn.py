@@ -1,0 +1,316 @@
+"""ITN runtime: tagger mechanics, training-data labelling, end-to-end normalization, streaming, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.itn import InverseTextNormalizer, StreamingItn
+from asr.itn.data import SpanMatcher, TaggedSentence, label_libritts, libritts_split, synthetic_sentences
+from asr.itn.normalizer import PRETRAINED_TAGGER
+from asr.itn.tagger import NUM, PAD, UNK, ItnTaggerModel, Tagger, TaggerConfig, WordVocab
+from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags, tag_names, tags_to_spans
+from asr.itn.text import asr_style, comparison_form
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def grammars():
+    from wfst.itn import GrammarSet
+
+    return GrammarSet.load()
+
+
+@pytest.fixture(scope="module")
+def itn(grammars) -> InverseTextNormalizer:
+    return InverseTextNormalizer(grammars=grammars)
+
+
+def _random_tagger(vocab_words: list[str], seed: int = 0, **cfg) -> Tagger:
+    torch.manual_seed(seed)
+    vocab = WordVocab([PAD, UNK, NUM] + vocab_words)
+    model = ItnTaggerModel(TaggerConfig(vocab_size=len(vocab), **cfg))
+    return Tagger(model, vocab)
+
+
+# --- tags and tagger mechanics ---------------------------------------------------------------
+
+
+def test_tags_spans_round_trip():
+    rng = random.Random(0)
+    for _ in range(200):
+        n, spans, i = rng.randint(0, 20), [], 0
+        while i < n:
+            if rng.random() < 0.3:
+                e = rng.randint(i + 1, n)
+                spans.append(TokenSpan(i, e, rng.choice(CATEGORIES)))
+                i = e
+            else:
+                i += 1
+        assert tags_to_spans(spans_to_tags(n, spans)) == spans
+    names = tag_names()
+    assert names[0] == "O" and len(names) == 1 + 2 * len(CATEGORIES)
+    # A stray I- starts a span; B- after I- of the same category starts a new one.
+    i_card, b_card = names.index("I-cardinal"), names.index("B-cardinal")
+    assert tags_to_spans([0, i_card, i_card, b_card, 0]) == [TokenSpan(1, 3, "cardinal"), TokenSpan(3, 4, "cardinal")]
+
+
+def test_tagger_windows_equal_whole_line_and_lookahead_is_bounded():
+    words = [f"w{i}" for i in range(40)]
+    tagger = _random_tagger(words, left_context=4, lookahead=2, num_layers=2)
+    rng = random.Random(1)
+    sent = [rng.choice(words) for _ in range(57)]
+    ids = torch.tensor([tagger.vocab.encode(sent)])
+    with torch.no_grad():
+        whole = tagger.model(ids, torch.tensor([len(sent)]))
+    for window in (1, 5, 16, 100):
+        tagger.window = window
+        assert tagger.tag([sent])[0] == whole.argmax(-1)[0].tolist()
+    # Changing token j changes no output before j - lookahead or after j + receptive_left.
+    changed = list(sent)
+    changed[30] = "w0" if sent[30] != "w0" else "w1"
+    with torch.no_grad():
+        other = tagger.model(torch.tensor([tagger.vocab.encode(changed)]), torch.tensor([len(sent)]))
+    moved = [(other - whole).abs().amax(-1)[0, i].item() > 1e-6 for i in range(len(sent))]
+    assert [i for i, m in enumerate(moved) if m] == list(range(28, 30 + 8 + 1))
+
+
+def test_tagger_padding_does_not_change_tags():
+    words = [f"w{i}" for i in range(20)]
+    tagger = _random_tagger(words)
+    short, long_ = words[:3], words * 3
+    assert tagger.tag([short, long_]) == [tagger.tag([short])[0], tagger.tag([long_])[0]]
+
+
+def test_tagger_save_load_quantized(tmp_path):
+    words = [f"w{i}" for i in range(100)]
+    tagger = _random_tagger(words)
+    tagger.save(tmp_path / "t.pt")
+    loaded = Tagger.load(tmp_path / "t.pt")
+    sent = words[:50]
+    with torch.no_grad():
+        ids = torch.tensor([tagger.vocab.encode(sent)])
+        a = tagger.model(ids, torch.tensor([50]))
+        b = loaded.model(ids, torch.tensor([50]))
+    assert (a - b).abs().max() < 0.05 * a.abs().max()  # int8 rows, fp16 rest
+    assert loaded.vocab.encode(["w3", "never-seen", "42"]) == [6, 1, 2]
+
+
+def test_tagger_load_errors(tmp_path):
+    from asr.errors import ModelDirError
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a tagger")
+    with pytest.raises(ModelDirError, match="bad.pt"):
+        Tagger.load(bad)
+    with pytest.raises(ModelDirError):
+        WordVocab(["a", "b", "c"])
+
+
+def test_shipped_tagger_is_small():
+    assert PRETRAINED_TAGGER.is_file()
+    assert PRETRAINED_TAGGER.stat().st_size < 2_000_000
+
+
+# --- text forms and training data --------------------------------------------------------------
+
+
+def test_asr_style_and_comparison_form():
+    assert asr_style("In 1843 he graduated, ranking twenty-first -- O'Neil's “Kid”.") == (
+        "in 1843 he graduated ranking twenty first o'neil's kid")
+    assert comparison_form("Valued at $1,500.") == comparison_form("valued at $1,500")
+    assert comparison_form("$1,500") != comparison_form("$1500")
+    assert comparison_form("At 2:30 p.m., St. Louis") == "at 2:30 pm st louis"
+    assert comparison_form("2:30") != comparison_form("2 30")
+    assert comparison_form("CHAPTER IX.") == "chapter ix"
+
+
+def test_libritts_split_is_fixed():
+    assert libritts_split("CHAPTER IX.") == libritts_split("CHAPTER IX.")
+    texts = [f"sentence number {i}" for i in range(2000)]
+    share = sum(libritts_split(t) == "test" for t in texts) / len(texts)
+    assert 0.16 < share < 0.24
+
+
+def test_label_libritts_aligns_spans(grammars):
+    matcher = SpanMatcher(grammars)
+    row = {"text": "On July 22, 1839, he paid $30 to St. Louis.",
+           "gt_normalized": "On july twenty second, eighteen thirty nine, he paid thirty dollars to saint Louis."}
+    s = label_libritts(row, matcher)
+    names = tag_names()
+    labelled = [(w, names[t]) for w, t in zip(s.words, s.tags) if t != 0]
+    assert ("thirty", "B-money") in labelled and ("dollars", "I-money") in labelled
+    assert ("saint", "B-whitelist") in labelled
+    assert all(t != IGNORE_TAG for t in s.tags)
+    spans = tags_to_spans(s.tags)
+    written = [grammars.normalize(sp.category, " ".join(s.words[sp.start:sp.end])) for sp in spans]
+    assert comparison_form(" ".join(written)) == comparison_form("July 22 1839 $30 St.") or "1839" in "".join(written)
+    # A span no grammar explains is masked, not guessed.
+    odd = label_libritts({"text": "See page xyzzy.", "gt_normalized": "See page ninety."}, matcher)
+    assert odd.tags[-1] == IGNORE_TAG and odd.tags[:2] == [0, 0]
+
+
+def test_synthetic_sentences_round_trip(grammars):
+    carriers = [["the", "cat", "sat", "on", "the", "mat"], ["we", "went", "home", "early"]]
+    data = synthetic_sentences(carriers, grammars, 60, seed=3, show_progress=False)
+    assert len(data) == 60
+    for s in data:
+        assert isinstance(s, TaggedSentence) and len(s.words) == len(s.tags)
+        for sp in tags_to_spans([max(t, 0) for t in s.tags]):
+            spoken = " ".join(s.words[sp.start:sp.end])
+            assert grammars.normalize(sp.category, spoken) is not None, (sp.category, spoken)
+
+
+# --- end to end with the shipped tagger ------------------------------------------------------
+
+
+def test_headline_example(itn):
+    out = itn("call me at five five five one two three four on march third at two thirty p m")
+    assert out == "call me at 555-1234 on March 3 at 2:30 p.m."
+
+
+@pytest.mark.parametrize(
+    "spoken, written",
+    [
+        ("he paid twenty five dollars", "he paid $25"),
+        ("in eighteen thirty nine he moved west", "in 1839 he moved west"),
+        ("on april ninth eighteen sixty five", "on April 9, 1865"),
+        ("one hundred and fifty dollars", "$150"),  # tag of "one" says cardinal; the span's last word wins
+        ("forty two percent of them", "42% of them"),  # touching spans joined
+        ("write to john dot smith at gmail dot com", "write to john.smith@gmail.com"),
+        ("it was three point five kilometers away", "it was 3.5 km away"),
+    ],
+)
+def test_end_to_end_cases(itn, spoken, written):
+    assert comparison_form(itn(spoken)) == comparison_form(written)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one of them came back",
+        "no one knew",
+        "wait a second",
+        "may i come in",
+        "she may be late",
+        "i have one dog",
+        "the second time he said so",
+    ],
+)
+def test_ambiguous_words_stay_words(itn, text):
+    assert itn(text) == text
+
+
+def test_ambiguous_words_convert_in_context(itn):
+    assert comparison_form(itn("on may third we left")) == comparison_form("on May 3 we left")
+    assert comparison_form(itn("it cost one hundred dollars")) == comparison_form("it cost $100")
+
+
+class _RejectAll:
+    def normalize(self, category: str, spoken: str) -> None:
+        return None
+
+
+def test_rejected_span_passes_through(itn):
+    text = "call me at five five five one two three four"
+    assert itn.spans(text)  # the tagger does tag something here
+    rejecting = InverseTextNormalizer(tagger=itn.tagger, grammars=_RejectAll())
+    assert rejecting(text) == text and rejecting.spans(text) == []
+
+
+SENTENCES = [
+    "call me at five five five one two three four on march third at two thirty p m",
+    "in eighteen forty three he graduated ranking twenty first in a class of thirty nine",
+    "  leading  and   inner   spaces   stay   twenty   dollars  ",
+    "he paid fifty thousand francs for chapter nine",
+    "",
+    "nothing to see here",
+    "ünïcödé wörds 😀 and twenty two € and \u200b zero width",
+]
+
+
+def test_spans_offsets_are_consistent(itn):
+    for text in SENTENCES:
+        out, spans = itn.analyze(text)
+        assert out == itn(text) and spans == itn.spans(text)
+        for s in spans:
+            assert text[s.input_start:s.input_end] == s.spoken
+            assert out[s.output_start:s.output_end] == s.written
+        # Outside spans the text is copied unchanged.
+        rebuilt, pos = [], 0
+        for s in spans:
+            rebuilt += [text[pos:s.input_start], s.written]
+            pos = s.input_end
+        assert "".join(rebuilt + [text[pos:]]) == out
+
+
+def test_batch_equals_single(itn):
+    assert itn.normalize_batch(SENTENCES) == [itn(t) for t in SENTENCES]
+
+
+def test_unicode_empty_and_long_lines(itn):
+    for text in ["", " ", "\t", "日本語のテキスト", "😀 " * 50, "\x00\x01 control", "a" * 5000]:
+        assert itn(text) == text
+    rng = random.Random(0)
+    plain = "the quick brown fox jumps over a lazy dog while it rains".split()
+    long_line = " ".join(rng.choice(plain) for _ in range(10_000))
+    assert itn(long_line) == long_line
+    mixed = " ".join(["the cat saw twenty two birds"] * 2000)  # 12,000 words
+    out = itn(mixed)
+    assert out == " ".join([itn("the cat saw twenty two birds")] * 2000)
+
+
+# --- streaming ---------------------------------------------------------------------------------
+
+
+def _joined(stable: str, tentative: str) -> str:
+    return f"{stable} {tentative}" if stable and tentative else stable + tentative
+
+
+def test_streaming_stable_prefix_never_changes(itn):
+    rng = random.Random(0)
+    words = ("the in eighteen seventy two twenty first of may one a second call me at five "
+             "five five on march third hundred thousand and saint louis dollars point three").split()
+    for trial in range(40):
+        hyp = [rng.choice(words) for _ in range(rng.randint(0, 24))]
+        stream = StreamingItn(itn, margin=rng.randint(0, 2))
+        prev = ""
+        for k in range(len(hyp) + 1):
+            stable, tentative = stream.update(" ".join(hyp[:k]))
+            assert stable.startswith(prev)
+            prev = stable
+            assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
+        stable, tentative = stream.finish()
+        assert stable.startswith(prev) and tentative == ""
+        assert stable == itn(" ".join(hyp))
+
+
+def test_streaming_headline_commits_before_the_end(itn):
+    hyp = "call me at five five five one two three four on march third at two thirty p m".split()
+    stream = StreamingItn(itn)
+    stables = [stream.update(" ".join(hyp[:k]))[0] for k in range(1, len(hyp) + 1)]
+    assert any(s.startswith("call me at 555-1234") for s in stables)
+    assert stream.finish()[0] == itn(" ".join(hyp))
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_reads_stdin_writes_lines():
+    lines = ["call me at five five five one two three four", "", "nothing here"]
+    proc = subprocess.run([sys.executable, "-m", "asr.cli", "itn"], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["call me at 555-1234", "", "nothing here"]
+    proc = subprocess.run([sys.executable, "-m", "asr.cli", "itn", "--spans"], input=lines[0] + "\n",
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    obj = json.loads(proc.stdout.splitlines()[0])
+    assert obj["normalized"] == "call me at 555-1234"
+    assert obj["spans"][0]["category"] == "telephone" and obj["spans"][0]["spoken"] == "five five five one two three four"
