@@ -143,3 +143,15 @@ def test_config_validation() -> None:
         OnlineRecognizerConfig(chunk_ms=300)
     with pytest.raises(ValueError, match="decoding_method"):
         OnlineRecognizerConfig(decoding_method="beam")
+
+
+def test_lstm_predictor_streams_like_offline(tmp_path) -> None:
+    loaded = make_tiny_model_dir(tmp_path, seed=2, predictor="lstm")
+    audios = [synth_audio(s, seed=20 + i) for i, s in enumerate([1.1, 0.6])]
+    for method in ("greedy_search", "modified_beam_search"):
+        recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320, left_context_ms=160,
+                                                                     decoding_method=method))
+        streams = stream_all(recognizer, audios, seed=5)
+        hyps, _ = offline(loaded, audios, 8, 4, method)
+        assert [recognizer.get_result(s).token_ids for s in streams] == [h.tokens for h in hyps]
+        assert sum(len(h.tokens) for h in hyps) > 0
