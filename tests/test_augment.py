@@ -61,3 +61,16 @@ def test_colored_noise_spectra():
     assert slopes["brown"] == pytest.approx(-2.0, abs=0.2)
     with pytest.raises(ValueError, match="blue"):
         colored_noise("blue", 10, rng)
+
+
+def test_augment_cli_writes_perturbed_and_noisy_manifests(speech_cuts, tmp_path):
+    from asr.augment.__main__ import main
+    from asr.data.manifests import read_cuts, write_cuts
+
+    write_cuts(speech_cuts, tmp_path / "in.jsonl.gz")
+    main(["speed", str(tmp_path / "in.jsonl.gz"), str(tmp_path / "sp.jsonl.gz")])
+    sp = read_cuts(tmp_path / "sp.jsonl.gz").to_eager()
+    assert len(sp) == 6 and sp["utt1_sp1.1"].load_audio().shape[1] == pytest.approx(2.0 / 1.1 * 16000, abs=2)
+    main(["noise", str(tmp_path / "in.jsonl.gz"), str(tmp_path / "noisy.jsonl.gz"), "--noise-dir", str(tmp_path / "noise"), "--snr", "5", "5"])
+    noisy = read_cuts(tmp_path / "noisy.jsonl.gz").to_eager()
+    assert measured_snr(speech_cuts["utt0"].load_audio()[0], noisy["utt0"].load_audio()[0]) == pytest.approx(5.0, abs=0.2)

@@ -1,0 +1,45 @@
+"""``python -m asr.augment speed|noise CUTS_IN CUTS_OUT ...``: augmented manifests for the feature stage.
+
+    python -m asr.augment speed data/manifests/synth_cuts_train.jsonl.gz data/manifests/synth_cuts_train_sp.jsonl.gz
+    python -m asr.augment noise IN OUT --noise-dir data/noise --snr 10 20 --seed 0
+
+The output cuts are lazy (lhotse keeps the speed transform / the mix in the manifest); the
+feature stage renders the audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from asr.augment.noise import NoiseConfig, add_noise, make_noise_cuts
+from asr.augment.speed import speed_perturb
+from asr.data.manifests import read_cuts, write_cuts
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m asr.augment", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_speed = sub.add_parser("speed", help="add speed-perturbed copies (ids _sp<factor>)")
+    p_speed.add_argument("--factors", type=float, nargs="+", default=[0.9, 1.1])
+    p_noise = sub.add_parser("noise", help="mix every cut with noise at a random SNR (ids kept)")
+    p_noise.add_argument("--noise-dir", type=Path, required=True, help="synthesized noise wavs go here")
+    p_noise.add_argument("--snr", type=float, nargs=2, default=[10.0, 20.0], metavar=("LOW", "HIGH"))
+    p_noise.add_argument("--seed", type=int, default=0)
+    for p in (p_speed, p_noise):
+        p.add_argument("cuts_in", type=Path)
+        p.add_argument("cuts_out", type=Path)
+    args = parser.parse_args(argv)
+    cuts = read_cuts(args.cuts_in)
+    if args.command == "speed":
+        out = speed_perturb(cuts, tuple(args.factors))
+    else:
+        noise = make_noise_cuts(args.noise_dir, sample_rate=cuts[0].sampling_rate, seed=args.seed)
+        out = add_noise(cuts, noise, NoiseConfig(snr=tuple(args.snr), seed=args.seed))
+    write_cuts(out, args.cuts_out)
+    print(f"{len(cuts)} cuts -> {len(out)} cuts, {sum(c.duration for c in out) / 3600:.3f} h -> {args.cuts_out}")
+
+
+if __name__ == "__main__":
+    main()
