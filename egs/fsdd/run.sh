@@ -23,6 +23,7 @@ connected_ratio=0.5   # connected strings per split = ratio * isolated recording
 force=false
 split_scheme=idx      # stages 4-6: idx (recording-disjoint) or spk (speaker-disjoint)
 nproc=1               # stage 4: >1 runs torchrun with that many processes
+help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
