@@ -167,8 +167,13 @@ def _monotonic_lower_bound(x: Tensor) -> Tensor:
 
 
 def _adjust_pruning_lower_bound(s_begin: Tensor, max_step: int) -> Tensor:
-    """Make s_begin (N, T) non-decreasing, start at >= 0 and rise by at most ``max_step - 1`` a
-    frame (so no symbol is skipped), moving values down only (k2's construction)."""
+    """Make window starts s_begin (N, T) usable as a lattice band (k2's construction).
+
+    First each start is lowered to the minimum of itself and all later ones (non-decreasing).
+    Then, where the starts would rise by more than ``max_step - 1`` in one frame (skipping
+    symbols), earlier starts are raised; finally start t is capped at ``(max_step - 1) * t`` so
+    frame 0 starts at position 0. The last frame's start is never raised above its value.
+    """
     T = s_begin.shape[1]
     ramp = (max_step - 1) * torch.arange(T, device=s_begin.device)
     s_begin = _monotonic_lower_bound(s_begin)
