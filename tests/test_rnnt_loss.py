@@ -410,6 +410,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         rnnt_loss(logits, torch.tensor([[1, 2, 3], [3, 1, 1]]))
     with pytest.raises(LossInputError, match="at least one frame"):
         rnnt_loss(torch.randn(2, 0, 3, 4), symbols)
+    with pytest.raises(LossInputError, match="2 utterances in the scores but 3 rows"):
+        rnnt_loss(logits, torch.tensor([[1, 2], [3, 1], [1, 1]]))
     with pytest.raises(LossInputError, match="int64"):
         rnnt_loss(logits, symbols.int())
     with pytest.raises(LossInputError, match="boundary"):

@@ -123,10 +123,8 @@ def rnnt_loss_smoothed(
     """
     _check_am_lm(lm, am, "rnnt_loss_smoothed")
     N, T, V = am.shape
-    if symbols.dim() == 2 and symbols.shape[0] != N:
-        raise LossInputError(f"rnnt_loss_smoothed: am has N={N} utterances but symbols have {symbols.shape[0]}")
     boundary = check_rnnt_args(
-        symbols, T, lm.shape[1], V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss_smoothed"
+        symbols, N, T, lm.shape[1], V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss_smoothed"
     )
     px, py = get_rnnt_logprobs_smoothed(
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
@@ -307,11 +305,9 @@ def rnnt_loss_pruned(
         raise LossInputError(
             f"rnnt_loss_pruned: ranges {tuple(ranges.shape)} must match logits' (N, T, s_range) = {(N, T, s_range)}"
         )
-    if symbols.dim() == 2 and symbols.shape[0] != N:
-        raise LossInputError(f"rnnt_loss_pruned: logits have N={N} utterances but symbols have {symbols.shape[0]}")
-    U = symbols.shape[1] if symbols.dim() == 2 else -1
+    U = symbols.shape[1] if isinstance(symbols, Tensor) and symbols.dim() == 2 else -1
     boundary = check_rnnt_args(
-        symbols, T, U + 1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss_pruned"
+        symbols, N, T, U + 1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss_pruned"
     )
     if bool((ranges < 0).any()) or bool((ranges > U).any()):
         raise LossInputError(f"rnnt_loss_pruned: ranges must lie in [0, U={U}]")

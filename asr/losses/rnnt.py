@@ -27,6 +27,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def check_rnnt_args(
     symbols: Tensor,
+    batch_size: int,
     num_frames: int,
     num_positions: int,
     vocab_size: int,
@@ -41,6 +42,7 @@ def check_rnnt_args(
     Args:
         symbols: (N, U) int64 target ids, padded with any valid id beyond U_n.
         num_frames: T.  num_positions: U + 1 as seen in the logits/lm.  vocab_size: V.
+        batch_size: N as seen in the logits/am.
         what: the function name, used in error messages.
     """
     if not isinstance(symbols, Tensor) or symbols.dim() != 2:
@@ -49,6 +51,8 @@ def check_rnnt_args(
     if symbols.dtype != torch.int64:
         raise LossInputError(f"{what}: symbols must be int64, got {symbols.dtype}")
     N, U = symbols.shape
+    if N != batch_size:
+        raise LossInputError(f"{what}: {batch_size} utterances in the scores but {N} rows of symbols")
     if num_positions != U + 1:
         raise LossInputError(
             f"{what}: symbols have U={U} but the symbol-position axis has {num_positions} entries "
@@ -275,8 +279,6 @@ def rnnt_loss(
     if not isinstance(logits, Tensor) or logits.dim() != 4:
         raise LossInputError(f"rnnt_loss: logits must be (N, T, U+1, V), got {getattr(logits, 'shape', logits)}")
     N, T, S1, V = logits.shape
-    if symbols.dim() == 2 and symbols.shape[0] != N:
-        raise LossInputError(f"rnnt_loss: logits have N={N} utterances but symbols have {symbols.shape[0]}")
-    boundary = check_rnnt_args(symbols, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
+    boundary = check_rnnt_args(symbols, N, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
     px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
     return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty)
