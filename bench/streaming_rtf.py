@@ -8,14 +8,13 @@ count. Processing time is the process's CPU time (``time.process_time``): with o
 the compute the decoding needs, and unlike wall time it does not grow when other jobs share
 the cores. The wall-clock RTF is printed beside it. Streaming rows feed the audio in pieces of one chunk, as a live source would, and decode
 whenever a chunk is ready. Without ``--model-dir`` the default ``ModelConfig`` (vocab 500) is
-randomly initialised: its speed is that of a trained model of the same shape (greedy search
+randomly initialised (``bench/server_load.py``'s ``make_default_model_dir``): its speed is that of a trained model of the same shape (greedy search
 on a random model emits more tokens than a trained one, so it is if anything pessimistic).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import tempfile
 import time
@@ -26,21 +25,8 @@ import torch
 
 from asr.decoding.offline import decode_waveforms
 from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
-from asr.models import LoadedModel, Transducer, default_config, load_model_dir, save_model_dir
-from asr.text.tokenizer import train_tokenizer
-
-
-def random_model_dir(root: Path, vocab_size: int = 500) -> LoadedModel:
-    """The default config, random weights, and a BPE tokenizer trained on made-up words."""
-    rng = random.Random(0)
-    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
-    words = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))).upper() for _ in range(3000)]
-    lines = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000)]
-    tokenizer = train_tokenizer(lines, root / "lang", vocab_size, model_type="bpe")
-    config = default_config(vocab_size=tokenizer.vocab_size)
-    torch.manual_seed(0)
-    save_model_dir(root / "model", Transducer(config), config, root / "lang")
-    return load_model_dir(root / "model")
+from asr.models import LoadedModel, load_model_dir
+from server_load import make_default_model_dir  # bench/ is on sys.path when this script runs
 
 
 def synth_audio(seconds: float, sample_rate: int = 16000) -> np.ndarray:
@@ -94,7 +80,7 @@ def main() -> None:
     torch.set_num_interop_threads(1)
 
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = load_model_dir(args.model_dir) if args.model_dir else random_model_dir(Path(tmp))
+        loaded = load_model_dir(args.model_dir or make_default_model_dir(Path(tmp)))
     audio = synth_audio(args.seconds, loaded.feature_options.sample_rate)
     print(f"model: {args.model_dir or 'default config, random init'}; "
           f"{loaded.model.num_parameters() / 1e6:.2f}M parameters; vocab {loaded.config.vocab_size}; "
