@@ -4,12 +4,15 @@ offline decoding of the same audio in the same run.
     python bench/streaming_rtf.py [--model-dir DIR] [--seconds 30] [--repeats 3] [--batch 8]
 
 RTF = processing time / audio duration (lower is better); features, encoder and search all
-count. Processing time is the process's CPU time (``time.process_time``): with one thread it is
-the compute the decoding needs, and unlike wall time it does not grow when other jobs share
-the cores. The wall-clock RTF is printed beside it. Streaming rows feed the audio in pieces of one chunk, as a live source would, and decode
-whenever a chunk is ready. Without ``--model-dir`` the default ``ModelConfig`` (vocab 500) is
-randomly initialised (``bench/server_load.py``'s ``make_default_model_dir``): its speed is that of a trained model of the same shape (greedy search
-on a random model emits more tokens than a trained one, so it is if anything pessimistic).
+count. Processing time is the process's CPU time (``time.process_time``): with one thread it
+is the compute the decoding needs, and unlike wall time it does not grow when other jobs share
+the cores. The wall-clock RTF is printed beside it. Streaming rows feed the audio in pieces of
+one chunk, as a live source would, and decode whenever a chunk is ready.
+
+Without ``--model-dir`` the default ``ModelConfig`` (vocab 500) is randomly initialised
+(``bench/server_load.py``'s ``make_default_model_dir``): its speed is that of a trained model
+of the same shape (greedy search on a random model emits more tokens than a trained one, so
+it is if anything pessimistic).
 """
 
 from __future__ import annotations
