@@ -22,8 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+
     from asr.itn import InverseTextNormalizer
     from wfst.itn import GrammarSet
+
+    torch.set_num_threads(1)  # the tagger is tiny: threads only add pool overhead
 
     grammars = GrammarSet.load(cache_dir=args.cache_dir, whitelist_file=args.whitelist)
     itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars)

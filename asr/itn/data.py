@@ -29,7 +29,8 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Protocol
+from functools import partial
+from typing import Iterable, Protocol, Sequence
 
 from tqdm import tqdm
 
@@ -300,11 +301,20 @@ _DOMAINS = ["gmail", "example", "yahoo", "openai", "company", "mail", "school", 
 _TLDS = ["com", "org", "net", "edu", "io", "co.uk"]
 
 
-def _electronic(rng: random.Random) -> str:
-    user = rng.choice(_NAMES) + (rng.choice([".", "_", ""]) + rng.choice(_NAMES) if rng.random() < 0.4 else "")
+def _name_or_word(names: list[str], words: Sequence[str], rng: random.Random) -> str:
+    if words and rng.random() < 0.5:
+        return "".join(c for c in rng.choice(words) if c.isalpha()) or rng.choice(names)
+    return rng.choice(names)
+
+
+def _electronic(rng: random.Random, words: Sequence[str] = ()) -> str:
+    """An e-mail address or URL; with ``words``, half the names are arbitrary words (never-seen domains)."""
+    user = _name_or_word(_NAMES, words, rng)
+    if rng.random() < 0.4:
+        user += rng.choice([".", "_", ""]) + _name_or_word(_NAMES, words, rng)
     if rng.random() < 0.25:
         user += str(rng.randint(1, 99))
-    host = f"{rng.choice(_DOMAINS)}.{rng.choice(_TLDS)}"
+    host = f"{_name_or_word(_DOMAINS, words, rng)}.{rng.choice(_TLDS)}"
     r = rng.random()
     if r < 0.55:
         return f"{user}@{host}"
@@ -373,6 +383,7 @@ def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sente
     categories = [c for c in CATEGORIES if c in set(grammars.categories) and c in GENERATORS]
     if not categories:
         raise DataDirError("grammar set has none of the ITN categories")
+    generators = dict(GENERATORS, electronic=partial(_electronic, words=sorted({w for c in carriers for w in c})))
     out: list[TaggedSentence] = []
     failures = {c: 0 for c in categories}
     bar = tqdm(total=num_sentences, desc="synthetic ITN sentences", disable=not show_progress)
@@ -384,7 +395,7 @@ def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sente
         words, tags = base, carrier_tags(base)
         for _ in range(1 if rng.random() < 0.7 else 2):
             cat = rng.choice(categories)
-            variants = grammars.verbalize_all(cat, GENERATORS[cat](rng))
+            variants = grammars.verbalize_all(cat, generators[cat](rng))
             # The canonical reading most of the time, the less usual variants for the rest.
             spoken = variants[0] if variants and (len(variants) == 1 or rng.random() < 0.6) else (
                 rng.choice(variants[1:]) if variants else None)

@@ -10,6 +10,7 @@ byte-for-byte.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -65,9 +66,16 @@ class InverseTextNormalizer:
             shipped in ``asr/itn/pretrained/``.
         grammars: an object with ``normalize(category, spoken) -> str | None``; default
             ``wfst.itn.GrammarSet.load()`` (compiled grammars from the disk cache).
+        memo_size: how many (category, spoken span) conversions to remember.
+
+    Latency: the tagger is far too small to gain from intra-op threads, and on a busy machine
+    PyTorch's thread pool costs it ten times its arithmetic. Processes that mostly run ITN
+    should call ``torch.set_num_threads(1)`` (``asr itn`` and ``bench/itn.py`` do); this class
+    leaves the process-wide setting alone.
     """
 
-    def __init__(self, tagger: Tagger | str | Path | None = None, grammars: _Grammars | None = None) -> None:
+    def __init__(self, tagger: Tagger | str | Path | None = None, grammars: _Grammars | None = None,
+                 memo_size: int = 4096) -> None:
         if tagger is None or isinstance(tagger, (str, Path)):
             tagger = Tagger.load(tagger or PRETRAINED_TAGGER)
         if grammars is None:
@@ -77,6 +85,8 @@ class InverseTextNormalizer:
         self.tagger = tagger
         self.grammars = grammars
         self.lookahead = tagger.cfg.lookahead
+        self.memo_size = memo_size
+        self._memo: OrderedDict[tuple[str, str], str | None] = OrderedDict()
 
     # -- offline -------------------------------------------------------------------------------
 
@@ -167,11 +177,23 @@ class InverseTextNormalizer:
             out.append((span, written))
 
     def _normalize(self, category: str, tokens: list[str], span: TokenSpan) -> str | None:
-        """Written form of ``tokens[span]`` by ``category``'s grammar, None when it rejects them."""
+        """Written form of ``tokens[span]`` by ``category``'s grammar, None when it rejects them.
+
+        Memoized (bounded, least recently used first out): streaming converts the same tail
+        spans again at every partial hypothesis.
+        """
+        key = (category, " ".join(tokens[span.start:span.end]))
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
         try:
-            return self.grammars.normalize(category, " ".join(tokens[span.start:span.end]))
+            written = self.grammars.normalize(*key)
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
-            return None
+            written = None
+        self._memo[key] = written
+        if len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
+        return written
 
     def _render(self, tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
         pieces: list[str] = []

@@ -32,6 +32,7 @@ class TrainOptions:
     warmup_steps: int = 200
     max_vocab: int = 6000
     max_len: int = 64  # longer training sentences are cut into pieces of this many words
+    unk_prob: float = 0.05  # word dropout: a training word becomes <unk> (teaches unseen names, domains)
     seed: int = 0
     num_threads: int = 1
 
@@ -117,6 +118,9 @@ def train(train_set: list[TaggedSentence], dev_set: list[TaggedSentence], cfg: T
         bar = tqdm(_batches(data, opts.batch_size, rng), total=steps_per_epoch, desc=f"epoch {epoch + 1}")
         loss_sum = 0.0
         for ids, lens, tags in bar:
+            if opts.unk_prob > 0:
+                drop = (torch.rand(ids.shape) < opts.unk_prob) & (ids > 0)
+                ids = ids.masked_fill(drop, 1)  # 1 = <unk>
             for g in optim.param_groups:
                 g["lr"] = lr_at(step)
             logits = model(ids, lens)
