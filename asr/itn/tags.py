@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CATEGORIES: tuple[str, ...] = (
-    "cardinal",
-    "ordinal",
-    "decimal",
-    "fraction",
-    "money",
-    "measure",
-    "date",
-    "time",
-    "telephone",
-    "electronic",
-    "whitelist",
-    "roman",
-)
+from wfst.itn import CATEGORIES as GRAMMAR_CATEGORIES
+
+# A trained tagger stores its own category list (``TaggerConfig.categories``); new taggers
+# take the grammar registry's.
+CATEGORIES: tuple[str, ...] = tuple(GRAMMAR_CATEGORIES)
 
 IGNORE_TAG = -100  # a token whose label is unknown; the loss skips it (torch's ignore_index)
 
