@@ -109,6 +109,25 @@ def test_loss_goes_down_and_model_dir_is_exported(corpus, tmp_path):
     got = loaded.model.state_dict()
     assert all(torch.allclose(got[k], expected[k]) for k in expected)
 
+    # decode the same cuts with the exported model dir: hyps, refs, WER summaries, the table
+    from asr.scoring import compute_wer, read_text_file
+    from asr.training.decode import DecodeConfig, decode
+    from asr.training.report import collect, wer_table
+
+    out = tmp_path / "decode" / "tones"
+    for method, chunk_ms in (("greedy_search", None), ("modified_beam_search", 160)):
+        decoded = decode(DecodeConfig(str(result.export_dir), str(corpus["cuts"]), str(out), method=method,
+                                      chunk_ms=chunk_ms))
+    hyps = read_text_file(out / "modified_beam_search_chunk160ms" / "text")
+    refs = read_text_file(out / "modified_beam_search_chunk160ms" / "ref")
+    assert sorted(hyps) == sorted(refs) == sorted(f"utt{i}" for i in range(NUM_CUTS))
+    assert compute_wer(refs, hyps).wer == pytest.approx(decoded.wer)
+    table = wer_table(collect(tmp_path / "decode")).splitlines()
+    assert "full context" in table[1] and "chunk 160 ms" in table[1]
+    assert [line.split()[1] for line in table[3:]] == ["greedy_search", "modified_beam_search"]
+    with pytest.raises(ValueError, match="multiple of 40"):
+        decode(DecodeConfig(str(result.export_dir), str(corpus["cuts"]), str(out), chunk_ms=100))
+
 
 def test_mid_epoch_resume_matches_uninterrupted_training(corpus, tmp_path):
     seen_a: list[list[str]] = []
