@@ -335,7 +335,16 @@ class DecodeWorker:
         if endpoint:
             self._send_result(s, result, is_final=True, is_eof=False, received_ms=received_ms)
             self.metrics.endpoint_latency_seconds.observe(latency)
-            log_event(log, "endpoint", session=s.id, segment=s.segment, text=s.last_text, start_time=_start_time(result))
+            log_event(  # lengths, not transcripts: logs should not hold what users said
+                log,
+                "endpoint",
+                session=s.id,
+                segment=s.segment,
+                start_time=_start_time(result),
+                end_time=round(s.processed_frames * FRAME_SHIFT_S, 2),
+                num_tokens=len(result.tokens),
+                text_chars=len(result.text),
+            )
             self._new_segment(s)
         elif result.text != s.last_text or self.config.partials == "every-step":
             self._send_result(s, result, is_final=False, is_eof=False, received_ms=received_ms)
