@@ -278,8 +278,7 @@ def _time(rng: random.Random) -> str:
     suffix = rng.choice(["", " a.m.", " p.m.", " p.m."])
     if m == 0 and suffix and rng.random() < 0.5:
         return f"{h}{suffix}"
-    if rng.random() < 0.2:
-        return f"{rng.randint(13, 23)}:{m:02d}"
+    # No 24-hour times: "nineteen fifteen" is far more often a year than 19:15.
     return f"{h}:{m:02d}{suffix}"
 
 

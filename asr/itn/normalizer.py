@@ -120,7 +120,8 @@ class InverseTextNormalizer:
           dollars/I-money" is money);
         * spans that touch (``B-`` right after a span) are joined when a grammar of either
           category accepts the joined words ("forty/B-cardinal two percent/B-measure" -> 42%);
-        * if a span's grammar rejects it, the other categories tagged inside it are tried;
+        * if a span's grammar rejects it, the other categories tagged inside it are tried, and a
+          run that opens with ``I-`` right after an ``O`` word is tried with that word too;
         * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself.
         Every decision depends only on the words of one run of touching spans, so a run
         never needs words beyond the word after it (what streaming relies on).
@@ -141,15 +142,16 @@ class InverseTextNormalizer:
                             current, current_cats = (TokenSpan(joined.start, joined.end, cat), written), cats
                             break
                     else:
-                        self._emit(current, current_cats, tokens, out)
+                        self._emit(current, current_cats, tokens, out, extend_left and current[0].start == run_start)
                         current = None
                 if current is None:
                     current, current_cats = (span, self._normalize(span.category, tokens, span)), cats
             if current is not None:
-                self._emit(current, current_cats, tokens, out)
+                self._emit(current, current_cats, tokens, out, extend_left and current[0].start == run_start)
             run.clear()
 
-        start = -1
+        start = run_start = -1
+        extend_left = False
         for i, t in enumerate(list(tags) + [0]):
             begins = t > 0 and (start < 0 or (t - 1) % 2 == 0)
             if start >= 0 and (t <= 0 or begins):
@@ -159,15 +161,26 @@ class InverseTextNormalizer:
                 if t <= 0:
                     flush()
             if begins:
+                if not run:
+                    # A run that opens with I- after O: the tagger saw it continue the word before.
+                    run_start, extend_left = i, i > 0 and (t - 1) % 2 == 1
                 start = i
         return out
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
-              out: list[tuple[TokenSpan, str]]) -> None:
+              out: list[tuple[TokenSpan, str]], extend_left: bool) -> None:
         span, written = current
-        if span.end - span.start == 1 and tokens[span.start].lower() in _NEVER_ALONE and (
-                span.category not in ("whitelist", "roman")):  # "chapter one" -> "I" stays possible
+        word = tokens[span.start].lower() if span.end - span.start == 1 else ""
+        if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
             return
+        if written is None and extend_left:
+            # "october/O thirty/I-date first/I-date": the tagger's lookahead was too short to
+            # open the span at "october"; the word before may belong to it.
+            wider = TokenSpan(span.start - 1, span.end, span.category)
+            for cat in dict.fromkeys(reversed(cats)):
+                if (written := self._normalize(cat, tokens, wider)) is not None:
+                    out.append((TokenSpan(wider.start, wider.end, cat), written))
+                    return
         if written is None:
             for cat in dict.fromkeys(reversed(cats)):
                 if cat != span.category and (written := self._normalize(cat, tokens, span)) is not None:
@@ -259,11 +272,12 @@ class StreamingItn:
         tail = tokens[self._committed:]
         cut = len(tail) if final else 0
         if not final:
-            # Commit before a word whose tag is final and that does not continue or touch a
-            # span (a tagged word after a tagged word): no run of spans crosses the cut.
+            # Commit before a word whose tag is final and that is O, or opens a span with B-
+            # after an O word: then no run of spans (nor a run's extension by the word before
+            # an opening I-) crosses the cut.
             settled = len(tokens) - self.itn.lookahead - self.margin - self._committed
             for c in range(min(settled, len(tail)) - 1, 0, -1):
-                if tags[c] <= 0 or tags[c - 1] <= 0:
+                if tags[c] <= 0 or (tags[c - 1] <= 0 and (tags[c] - 1) % 2 == 0):
                     cut = c
                     break
         spans = self.itn.convert_spans(tail, tags)
