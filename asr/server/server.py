@@ -337,7 +337,8 @@ class StreamingServer:
                         return "disconnected"
                     await asyncio.wait_for(ws.close(*item), self.config.idle_timeout_s)
                     return "closed"
-                await asyncio.wait_for(ws.send(item), self.config.idle_timeout_s)
+                async with asyncio.timeout(self.config.idle_timeout_s):  # no task per frame, unlike wait_for
+                    await ws.send(item)
         except ConnectionClosed:
             return "disconnected"
         except TimeoutError:  # the client stopped reading: drop it
