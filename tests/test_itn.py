@@ -302,6 +302,26 @@ def test_streaming_stable_prefix_never_changes(itn):
         assert stable == itn(" ".join(hyp))
 
 
+def test_streaming_with_revised_tail(itn):
+    """ASR partials rewrite their last words; the stable text still never changes."""
+    rng = random.Random(5)
+    words = "he paid twenty five dollars on may third at two thirty p m for the book".split()
+    for trial in range(30):
+        hyp: list[str] = []
+        stream = StreamingItn(itn)
+        prev = ""
+        for _ in range(25):
+            if hyp and rng.random() < 0.4:
+                hyp[-1] = rng.choice(words)  # the recognizer changed its mind about the last word
+            else:
+                hyp.append(rng.choice(words))
+            stable, tentative = stream.update(" ".join(hyp))
+            assert stable.startswith(prev)
+            prev = stable
+            # Only the last word ever changed, and it is never committed (lookahead + margin).
+            assert _joined(stable, tentative) == itn(" ".join(hyp))
+
+
 def test_streaming_headline_commits_before_the_end(itn):
     hyp = "call me at five five five one two three four on march third at two thirty p m".split()
     stream = StreamingItn(itn)

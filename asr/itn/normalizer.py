@@ -58,6 +58,24 @@ def _tokenize(text: str) -> _Tokenized:
     return _Tokenized(text, [m.group() for m in ms], [m.start() for m in ms], [m.end() for m in ms])
 
 
+def _render(tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
+    """The text with each span replaced by its written form, and the spans with offsets."""
+    pieces: list[str] = []
+    out_spans: list[ItnSpan] = []
+    pos = 0  # next input char to copy
+    length = 0  # chars written so far
+    for s, written in spans:
+        a, z = tok.starts[s.start], tok.ends[s.end - 1]
+        pieces.append(tok.text[pos:a])
+        length += a - pos
+        pieces.append(written)
+        out_spans.append(ItnSpan(a, z, length, length + len(written), s.category, tok.text[a:z], written))
+        length += len(written)
+        pos = z
+    pieces.append(tok.text[pos:])
+    return "".join(pieces), out_spans
+
+
 class InverseTextNormalizer:
     """Spoken-form text -> written form. ``itn("call me at five five five ...")``.
 
@@ -108,7 +126,7 @@ class InverseTextNormalizer:
     def _run_batch(self, texts: list[str]) -> list[tuple[str, list[ItnSpan]]]:
         toks = [_tokenize(t) for t in texts]
         tags = self.tagger.tag([t.tokens for t in toks])
-        return [self._render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
+        return [_render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
 
     def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
         """Decode tags into spans and convert each; returns (span, written) for accepted spans.
@@ -208,23 +226,6 @@ class InverseTextNormalizer:
             self._memo.popitem(last=False)
         return written
 
-    def _render(self, tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
-        pieces: list[str] = []
-        out_spans: list[ItnSpan] = []
-        pos = 0  # next input char to copy
-        length = 0  # chars written so far
-        for s, written in spans:
-            a, z = tok.starts[s.start], tok.ends[s.end - 1]
-            pieces.append(tok.text[pos:a])
-            length += a - pos
-            pieces.append(written)
-            out_spans.append(ItnSpan(a, z, length, length + len(written), s.category, tok.text[a:z], written))
-            length += len(written)
-            pos = z
-        pieces.append(tok.text[pos:])
-        return "".join(pieces), out_spans
-
-
 class StreamingItn:
     """Normalize growing partial hypotheses: a stable prefix that never changes, plus a tail.
 
@@ -281,10 +282,10 @@ class StreamingItn:
                     cut = c
                     break
         spans = self.itn.convert_spans(tail, tags)
-        committed_text, _ = self.itn._render(_tokenize(" ".join(tail[:cut])), [x for x in spans if x[0].end <= cut])
+        committed_text, _ = _render(_tokenize(" ".join(tail[:cut])), [x for x in spans if x[0].end <= cut])
         if committed_text:
             self._stable = f"{self._stable} {committed_text}" if self._stable else committed_text
         self._committed += cut
         rest = [(TokenSpan(sp.start - cut, sp.end - cut, sp.category), w) for sp, w in spans if sp.start >= cut]
-        tentative, _ = self.itn._render(_tokenize(" ".join(tail[cut:])), rest)
+        tentative, _ = _render(_tokenize(" ".join(tail[cut:])), rest)
         return self._stable, tentative
