@@ -23,6 +23,7 @@ from typing import Sequence
 
 import torch
 from lhotse import CutSet
+from lhotse.utils import LOG_EPSILON
 from tqdm import tqdm
 
 from asr.errors import ModelDirError
@@ -43,6 +44,11 @@ class DecodeConfig:
     chunk_ms: int | None = None
     """Encoder chunk in ms (a multiple of 40); None for full context."""
     beam: int = 4
+    max_sym_per_frame: int = 1
+    """Greedy search: tokens emitted per encoder frame at most (the training topology allows more)."""
+    tail_pad_ms: int = 0
+    """Silence-level (log-epsilon) feature frames appended to each utterance, so that a causal
+    model can still emit the last tokens of a word that ends right at the end of the audio."""
     max_duration: float = 300.0
     num_threads: int = 1
 
@@ -98,9 +104,10 @@ def decode(config: DecodeConfig) -> DecodeResult:
     audio_seconds = sum(c.duration for c in cuts)
     start = time.perf_counter()
     for batch in tqdm(loader, desc=f"decode {decode_tag(config.method, config.chunk_ms)}", mininterval=5.0):
-        encoder_out, encoder_lens = model.encode(batch["features"], batch["feature_lens"], chunk_size=chunk_size)
+        features, feature_lens = pad_tail(batch["features"], batch["feature_lens"], config.tail_pad_ms // 10)
+        encoder_out, encoder_lens = model.encode(features, feature_lens, chunk_size=chunk_size)
         if config.method == "greedy_search":
-            results = greedy_search_batch(model, encoder_out, encoder_lens)
+            results = greedy_search_batch(model, encoder_out, encoder_lens, max_sym_per_frame=config.max_sym_per_frame)
         else:
             results = modified_beam_search(model, encoder_out, encoder_lens, beam=config.beam)
         for cut_id, hyp in zip(batch["cut_ids"], results):
@@ -134,6 +141,18 @@ def decode(config: DecodeConfig) -> DecodeResult:
     return DecodeResult(hyps, refs, summary, total.wer, audio_seconds, elapsed)
 
 
+def pad_tail(features: torch.Tensor, feature_lens: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append ``frames`` log-epsilon frames after each utterance's valid frames.
+
+    features: (N, T, F) padded with log-epsilon (lhotse's padding); returns (N, T + frames, F)
+    and lengths (N,) + frames.
+    """
+    if frames <= 0:
+        return features, feature_lens
+    pad = torch.full((features.size(0), frames, features.size(2)), LOG_EPSILON, dtype=features.dtype)
+    return torch.cat([features, pad], dim=1), feature_lens + frames
+
+
 def write_text_file(path: Path, entries: dict[str, str]) -> None:
     """Kaldi ``text``: ``<utt-id> <words>`` lines sorted by id, written atomically."""
     with atomic_write(path) as f:
@@ -149,13 +168,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--method", default="greedy_search", choices=METHODS)
     parser.add_argument("--chunk-ms", default="full", help="encoder chunk in ms (multiple of 40) or 'full'")
     parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--max-sym-per-frame", type=int, default=1, help="greedy search: tokens per frame at most")
+    parser.add_argument("--tail-pad-ms", type=int, default=0,
+                        help="silence-level feature frames appended to each utterance (ms)")
     parser.add_argument("--max-duration", type=float, default=300.0, help="seconds of audio per batch")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chunk_ms = None if args.chunk_ms == "full" else int(args.chunk_ms)
     result = decode(DecodeConfig(args.model_dir, args.cuts, args.out_dir, args.method, chunk_ms, args.beam,
-                                 args.max_duration, args.num_threads))
+                                 args.max_sym_per_frame, args.tail_pad_ms, args.max_duration, args.num_threads))
     print(result.wer_summary)
 
 

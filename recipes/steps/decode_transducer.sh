@@ -3,17 +3,21 @@
 # and score them.
 #
 #   steps/decode_transducer.sh [--cmd run.pl] [--methods "greedy_search modified_beam_search"] \
-#       [--chunks "full 320"] [--beam 4] MODEL_DIR DECODE_DIR CUTS [CUTS ...]
+#       [--chunks "full 320"] [--beam 4] [--opts "--max-sym-per-frame 3 --tail-pad-ms 160"] \
+#       MODEL_DIR DECODE_DIR CUTS [CUTS ...]
 #
 # --chunks lists encoder chunk sizes in ms ("full" = whole-utterance context). Results go to
 # DECODE_DIR/<cuts-name>/ (wer_<method>_<chunk>.txt, hyps, refs, alignments), logs to DECODE_DIR/log/.
-# Each (cuts, method, chunk) skips when its .done marker exists (unless --force true).
+# The default --opts let greedy search emit up to 3 tokens a frame, as the training topology does,
+# and append 160 ms of silence-level frames so a causal model can finish a word that ends the
+# audio (FSDD's trimmed digits). Each (cuts, method, chunk) skips when its .done marker exists (unless --force true).
 set -euo pipefail
 
 cmd=run.pl
 methods="greedy_search modified_beam_search"
 chunks="full 320"
 beam=4
+opts="--max-sym-per-frame 3 --tail-pad-ms 160"  # more options for python -m asr.training.decode
 force=false
 . utils/parse_options.sh
 . utils/log.sh
@@ -40,7 +44,7 @@ for cuts in "$@"; do
       log "decoding $tag (log: $decode_dir/log/decode_$tag.log)"
       $cmd "$decode_dir/log/decode_$tag.log" \
         python -m asr.training.decode --model-dir "$model_dir" --cuts "$cuts" --out-dir "$decode_dir/$name" \
-          --method "$method" --chunk-ms "$chunk" --beam "$beam" \
+          --method "$method" --chunk-ms "$chunk" --beam "$beam" $opts \
         || die "decoding $tag failed, see $decode_dir/log/decode_$tag.log"
       mark_done "$decode_dir/$name" "decode_${method}_$chunk"
     done
