@@ -75,7 +75,8 @@ train_lang=$lang_dir
 if $add_synth; then
   exp_dir=exp/transducer_synth
   train_lang=data/lang_bpe_${vocab_size}_synth
-  train_cuts+=($synth_dir/data/fbank/synth_cuts_train.jsonl.gz)
+  # the synth manifest's feature paths are relative to its recipe dir: a copy with them rebased
+  train_cuts+=(data/fbank/synth_cuts_train_from_synth_recipe.jsonl.gz)
 fi
 train_opts=
 [ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
@@ -84,6 +85,13 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if $add_synth; then
     [ -f $synth_dir/data/fbank/synth_cuts_train.jsonl.gz ] || \
       die "--add-synth true needs $synth_dir/data/fbank/synth_cuts_train.jsonl.gz: run $synth_dir/run.sh --stop-stage 2"
+    python - $synth_dir ${train_cuts[-1]} <<'PY'
+import os, sys
+from lhotse import CutSet
+synth_dir, out = sys.argv[1], sys.argv[2]
+cuts = CutSet.from_file(os.path.join(synth_dir, "data/fbank/synth_cuts_train.jsonl.gz"))
+cuts.with_features_path_prefix(os.path.abspath(synth_dir)).to_file(out)
+PY
     log "Stage 4a: BPE lang dir $train_lang from kathleen + synth training text"
     steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $train_lang \
       data/train/text $synth_dir/data/train/text
