@@ -218,7 +218,9 @@ def test_ambiguous_words_stay_words(itn, text):
 
 
 def test_ambiguous_words_convert_in_context(itn):
-    assert comparison_form(itn("on may third we left")) == comparison_form("on May 3 we left")
+    # "may" before a day is the month: the day becomes digits ("May 3" or "May 3rd" are both fine)
+    out = itn("on may third we left")
+    assert comparison_form(out) in ("on may 3 we left", "on may 3rd we left"), out
     assert comparison_form(itn("it cost one hundred dollars")) == comparison_form("it cost $100")
 
 

@@ -25,6 +25,8 @@ _TOKEN = re.compile(r"\S+")
 # alone are mostly pronouns/articles ("one of them", "a second"), "second" alone is mostly the
 # time unit or "the second one", "may" alone is mostly the verb.
 _NEVER_ALONE = frozenset({"a", "one", "second", "may", "march", "oh", "o"})
+# How many untagged words a rejected span may grow by on its right ("two thirty" + "p m").
+MAX_EXTEND = 2
 
 
 class _Grammars(Protocol):
@@ -131,6 +133,15 @@ class InverseTextNormalizer:
     def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
         """Decode tags into spans and convert each; returns (span, written) for accepted spans.
 
+        See :meth:`decode` for the rules.
+        """
+        return self.decode(tokens, tags)[0]
+
+    def decode(self, tokens: list[str], tags: list[int]) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
+        """(span, written) for accepted spans, and the token range ``[lo, hi)`` each run of spans
+        depended on (its words, plus the words it may have grown by): a streaming commit point
+        must not fall inside one.
+
         Decoding, for a tagger that looks only ``lookahead`` words ahead:
         * a span is a maximal run of tagged words that starts at a ``B-`` tag or after ``O``;
           ``I-`` of any category continues it, and the span takes the category of its last
@@ -138,19 +149,22 @@ class InverseTextNormalizer:
           dollars/I-money" is money);
         * spans that touch (``B-`` right after a span) are joined when a grammar of either
           category accepts the joined words ("forty/B-cardinal two percent/B-measure" -> 42%);
-        * if a span's grammar rejects it, the other categories tagged inside it are tried, and a
-          run that opens with ``I-`` right after an ``O`` word is tried with that word too;
+        * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
+          words on the right (and by the untagged word before, when it opens with ``I-``), and
+          with the other categories tagged inside it;
         * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself.
-        Every decision depends only on the words of one run of touching spans, so a run
-        never needs words beyond the word after it (what streaming relies on).
+        Every decision depends only on the words of one run of touching spans and the
+        ``MAX_EXTEND`` words around it (what streaming relies on).
         """
         categories = self.tagger.cfg.categories
         out: list[tuple[TokenSpan, str]] = []
+        reach: list[tuple[int, int]] = []
         run: list[tuple[TokenSpan, list[str]]] = []  # touching spans, with the categories tagged in each
 
         def flush() -> None:
             current: tuple[TokenSpan, str | None] | None = None
             current_cats: list[str] = []
+            grew = False
             for span, cats in run:
                 if current is not None:
                     joined = TokenSpan(current[0].start, span.end, span.category)
@@ -160,12 +174,16 @@ class InverseTextNormalizer:
                             current, current_cats = (TokenSpan(joined.start, joined.end, cat), written), cats
                             break
                     else:
-                        self._emit(current, current_cats, tokens, out, extend_left and current[0].start == run_start)
+                        grew |= self._emit(current, current_cats, tokens, tags, out,
+                                           extend_left and current[0].start == run_start)
                         current = None
                 if current is None:
                     current, current_cats = (span, self._normalize(span.category, tokens, span)), cats
             if current is not None:
-                self._emit(current, current_cats, tokens, out, extend_left and current[0].start == run_start)
+                grew |= self._emit(current, current_cats, tokens, tags, out, extend_left and current[0].start == run_start)
+            lo = run[0][0].start - (1 if extend_left else 0)
+            hi = run[-1][0].end + (MAX_EXTEND if grew else 0)
+            reach.append((lo, hi))
             run.clear()
 
         start = run_start = -1
@@ -183,29 +201,38 @@ class InverseTextNormalizer:
                     # A run that opens with I- after O: the tagger saw it continue the word before.
                     run_start, extend_left = i, i > 0 and (t - 1) % 2 == 1
                 start = i
-        return out
+        return out, reach
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
-              out: list[tuple[TokenSpan, str]], extend_left: bool) -> None:
+              tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool) -> bool:
+        """Append the span's conversion to ``out`` if any; True when it tried growing the span."""
         span, written = current
         word = tokens[span.start].lower() if span.end - span.start == 1 else ""
         if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
-            return
-        if written is None and extend_left:
-            # "october/O thirty/I-date first/I-date": the tagger's lookahead was too short to
-            # open the span at "october"; the word before may belong to it.
-            wider = TokenSpan(span.start - 1, span.end, span.category)
-            for cat in dict.fromkeys(reversed(cats)):
-                if (written := self._normalize(cat, tokens, wider)) is not None:
-                    out.append((TokenSpan(wider.start, wider.end, cat), written))
-                    return
+            return False
+        grew = written is None
         if written is None:
+            # The grammar rejected the span. With a lookahead of a few words the tagger often
+            # stops a span early ("forty/B-cardinal two/I-measure percent/O") or opens it late
+            # ("october/O thirty/I-date first/I-date"): try the span grown by up to
+            # MAX_EXTEND untagged words on the right, or by the untagged word on its left
+            # when it opens with I-, then the other categories tagged inside it.
+            right = 0
+            while right < MAX_EXTEND and span.end + right < len(tokens) and tags[span.end + right] <= 0:
+                right += 1
+            wider = [TokenSpan(span.start, span.end + r, span.category) for r in range(right, 0, -1)]
+            if extend_left and (not out or out[-1][0].end < span.start):
+                wider.append(TokenSpan(span.start - 1, span.end, span.category))
             for cat in dict.fromkeys(reversed(cats)):
-                if cat != span.category and (written := self._normalize(cat, tokens, span)) is not None:
-                    span = TokenSpan(span.start, span.end, cat)
+                for candidate in wider + ([span] if cat != span.category else []):
+                    if (written := self._normalize(cat, tokens, candidate)) is not None:
+                        span = TokenSpan(candidate.start, candidate.end, cat)
+                        break
+                if written is not None:
                     break
         if written is not None:
             out.append((span, written))
+        return grew
 
     def _normalize(self, category: str, tokens: list[str], span: TokenSpan) -> str | None:
         """Written form of ``tokens[span]`` by ``category``'s grammar, None when it rejects them.
@@ -271,17 +298,16 @@ class StreamingItn:
         ctx = max(0, self._committed - tagger.cfg.receptive_left)
         tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
         tail = tokens[self._committed:]
+        spans, reach = self.itn.decode(tail, tags)
         cut = len(tail) if final else 0
         if not final:
-            # Commit before a word whose tag is final and that is O, or opens a span with B-
-            # after an O word: then no run of spans (nor a run's extension by the word before
-            # an opening I-) crosses the cut.
+            # Commit before a word whose tag is final and that no run of spans (with the words
+            # it depended on) straddles. Every tag before it is final too, so is every decision.
             settled = len(tokens) - self.itn.lookahead - self.margin - self._committed
             for c in range(min(settled, len(tail)) - 1, 0, -1):
-                if tags[c] <= 0 or (tags[c - 1] <= 0 and (tags[c] - 1) % 2 == 0):
+                if all(not (lo < c < hi) for lo, hi in reach):
                     cut = c
                     break
-        spans = self.itn.convert_spans(tail, tags)
         committed_text, _ = _render(_tokenize(" ".join(tail[:cut])), [x for x in spans if x[0].end <= cut])
         if committed_text:
             self._stable = f"{self._stable} {committed_text}" if self._stable else committed_text

@@ -159,9 +159,9 @@ class ItnTaggerModel(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """ids: (N, T) int64, lengths: (N,) -> logits (N, T, K)."""
         t = ids.shape[1]
-        key_padding = torch.arange(t, device=ids.device)[None, :] >= lengths[:, None]  # (N, T)
-        if not key_padding.any():
-            key_padding = None
+        key_padding = None  # (N, T) True at padding; None when no row is padded
+        if int(lengths.min()) < t:
+            key_padding = torch.arange(t, device=ids.device)[None, :] >= lengths[:, None]
         x = F.embedding(ids, self.embed.weight, padding_idx=0) * math.sqrt(self.cfg.d_model)
         for layer in self.layers:
             x = layer.forward(x, key_padding)

@@ -16,9 +16,10 @@ stage=0
 stop_stage=3
 data_dir=$(cd ../../.. && pwd)/shared/data
 num_synthetic=15000
-epochs=10
-d_model=128
-num_layers=2
+epochs=12
+d_model=96
+ff_dim=192
+num_layers=3
 lookahead=3
 seed=0
 force=false
@@ -43,7 +44,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   if ! stage_done exp itn-train; then
     log "Stage 1: train the tagger"
     $train_cmd exp/log/train.log python -m asr.itn.train --train data/train.jsonl --dev data/dev.jsonl \
-      --out exp/tagger.pt --epochs $epochs --d-model $d_model --num-layers $num_layers \
+      --out exp/tagger.pt --epochs $epochs --d-model $d_model --ff-dim $ff_dim --num-layers $num_layers \
       --lookahead $lookahead --seed $seed
     tail -n 12 exp/log/train.log
     mark_done exp itn-train
