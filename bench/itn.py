@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nemo-cache-dir", type=Path, default=REPO / "bench" / ".cache" / "nemo_itn")
     p.add_argument("--errors-out", type=Path, default=None, help="write our wrong sentences here (JSON lines)")
     args = p.parse_args(argv)
+    if args.tagger:
+        args.tagger = str(Path(args.tagger).resolve())  # the load-time probe runs from the repo root
 
     import torch
 

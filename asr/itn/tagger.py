@@ -35,10 +35,10 @@ class TaggerConfig:
     """Shape of the tagger. ``categories`` fixes the tag inventory (see ``asr.itn.tags``)."""
 
     vocab_size: int = 6000
-    d_model: int = 128
+    d_model: int = 96
     num_heads: int = 4
-    num_layers: int = 2
-    ff_dim: int = 256
+    num_layers: int = 3
+    ff_dim: int = 192
     left_context: int = 16
     lookahead: int = 3
     dropout: float = 0.1
