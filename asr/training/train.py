@@ -50,7 +50,7 @@ from asr.training.checkpoint import (
     set_rng_state,
     unwrap,
 )
-from asr.training.dataset import AsrDataset, DataConfig, SpecAugmentConfig, check_transcripts, make_dataloader, make_sampler
+from asr.training.dataset import AsrDataset, DataConfig, check_transcripts, make_dataloader, make_sampler
 from asr.training.optim import OptimConfig, WarmupEden, make_optimizer
 
 log = logging.getLogger("asr.train")
