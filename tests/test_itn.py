@@ -357,12 +357,12 @@ def test_training_learns_synthetic_spans(grammars, tmp_path):
         "they walked along the river", "he never told anyone about it", "it rained all night long")]
     data = synthetic_sentences(carriers, grammars, 300, seed=1, show_progress=False)
     train_set, dev_set = data[:250], data[250:]
-    cfg = TaggerConfig(d_model=32, num_heads=2, num_layers=1, ff_dim=64, left_context=8)
-    tagger, metrics = train(train_set, dev_set, cfg, TrainOptions(epochs=6, batch_size=16, warmup_steps=20,
-                                                                  lr=5e-3, unk_prob=0.0))
+    cfg = TaggerConfig(d_model=64, num_heads=2, num_layers=2, ff_dim=128, left_context=8)
+    tagger, metrics = train(train_set, dev_set, cfg, TrainOptions(epochs=15, batch_size=16, warmup_steps=20,
+                                                                  lr=1e-2, unk_prob=0.0))
     labelled = [t for s in dev_set for t in s.tags if t != IGNORE_TAG]
     all_o = sum(t == 0 for t in labelled) / len(labelled)
-    assert metrics["token_acc"] > all_o + 0.1, (metrics, all_o)
+    assert metrics["token_acc"] > all_o + 0.2 and metrics["span_f1"] > 0.2, (metrics, all_o)
     tagger.save(tmp_path / "tiny.pt")
     reloaded = evaluate(Tagger.load(tmp_path / "tiny.pt"), dev_set)
     assert abs(reloaded["token_acc"] - metrics["token_acc"]) < 0.02
