@@ -137,7 +137,8 @@ class InverseTextNormalizer:
         """
         return self.decode(tokens, tags)[0]
 
-    def decode(self, tokens: list[str], tags: list[int]) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
+    def decode(self, tokens: list[str], tags: list[int]
+               ) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
         """(span, written) for accepted spans, and the token range ``[lo, hi)`` each run of spans
         depended on (its words, plus the words it may have grown by): a streaming commit point
         must not fall inside one.
@@ -252,6 +253,7 @@ class InverseTextNormalizer:
         if len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return written
+
 
 class StreamingItn:
     """Normalize growing partial hypotheses: a stable prefix that never changes, plus a tail.
