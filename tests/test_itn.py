@@ -153,14 +153,11 @@ def test_label_libritts_aligns_spans(grammars):
     row = {"text": "On July 22, 1839, he paid $30 to St. Louis.",
            "gt_normalized": "On july twenty second, eighteen thirty nine, he paid thirty dollars to saint Louis."}
     s = label_libritts(row, matcher)
-    names = tag_names()
-    labelled = [(w, names[t]) for w, t in zip(s.words, s.tags) if t != 0]
-    assert ("thirty", "B-money") in labelled and ("dollars", "I-money") in labelled
-    assert ("saint", "B-whitelist") in labelled
+    # "july" is equal on both sides but belongs to the date: the region is widened to take it.
+    assert tags_to_spans(s.tags) == [TokenSpan(1, 7, "date"), TokenSpan(9, 11, "money"), TokenSpan(12, 13, "whitelist")]
     assert all(t != IGNORE_TAG for t in s.tags)
-    spans = tags_to_spans(s.tags)
-    written = [grammars.normalize(sp.category, " ".join(s.words[sp.start:sp.end])) for sp in spans]
-    assert comparison_form(" ".join(written)) == comparison_form("July 22 1839 $30 St.") or "1839" in "".join(written)
+    written = [grammars.normalize(sp.category, " ".join(s.words[sp.start:sp.end])) for sp in tags_to_spans(s.tags)]
+    assert comparison_form(" ".join(written)) == comparison_form("July 22, 1839 $30 St.")
     # A span no grammar explains is masked, not guessed.
     odd = label_libritts({"text": "See page xyzzy.", "gt_normalized": "See page ninety."}, matcher)
     assert odd.tags[-1] == IGNORE_TAG and odd.tags[:2] == [0, 0]
