@@ -25,7 +25,7 @@ from asr.itn.tags import IGNORE_TAG, tags_to_spans
 
 @dataclass
 class TrainOptions:
-    epochs: int = 12
+    epochs: int = 15
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01

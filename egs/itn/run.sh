@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ITN tagger recipe: training data -> tagger training -> evaluation -> export into the package.
 #
-#   ./run.sh [--stage 0] [--stop-stage 3] [--data-dir ../../../shared/data] [--num-synthetic 30000]
+#   ./run.sh [--stage 0] [--stop-stage 3] [--data-dir ../../../shared/data] [--num-synthetic 25000]
 #
 # Stage 0 data:     labelled sentences (synthetic insertions + LibriTTS train pairs) -> data/
 # Stage 1 train:    python -m asr.itn.train -> exp/tagger.pt (quantized, shippable)
@@ -15,8 +15,8 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=3
 data_dir=$(cd ../../.. && pwd)/shared/data
-num_synthetic=15000
-epochs=12
+num_synthetic=25000
+epochs=15
 d_model=96
 ff_dim=192
 num_layers=3
