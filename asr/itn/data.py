@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, required=True, help="shared data dir with text/ and itn/")
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--num-synthetic", type=int, default=15000)
+    p.add_argument("--num-synthetic", type=int, default=25000)
     p.add_argument("--dev-percent", type=int, default=5, help="of the LibriTTS train split, for validation")
     p.add_argument("--libritts-repeat", type=int, default=2, help="copies of the real pairs in train.jsonl")
     p.add_argument("--seed", type=int, default=0)
