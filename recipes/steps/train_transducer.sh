@@ -33,6 +33,8 @@ if stage_done "$exp_dir" train; then
   exit 0
 fi
 mkdir -p "$exp_dir/log"
+# run.pl starts the log afresh: keep the log of an earlier (interrupted) run beside it
+[ -f "$exp_dir/log/train.log" ] && mv "$exp_dir/log/train.log" "$exp_dir/log/train.$(date +%Y%m%d-%H%M%S).log"
 dev_opt=
 [ "$dev_cuts" != - ] && dev_opt="--dev-cuts $dev_cuts"
 launcher="python -m"
