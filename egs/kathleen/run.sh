@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One US-English female speaker reading CMU ARCTIC prompts, 16 kHz (CC0).
 #
-#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--vocab-size 256]
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--token-type char] [--vocab-size 256]
 #            [--speed-perturb false] [--add-synth false] [--train-config conf/train.yaml]
 #            [--num-epochs N] [--nproc 1] [--force false]
 #
 # --data-dir holds transcripts.tsv and wav/ (or kathleen/ with them, as ../shared/data does). The
 # recordings have no public download: point --data-dir at a local copy. Splits are prompt-disjoint
 # (every take of a prompt on one side; asr/corpora/kathleen.py): train, dev (5%), test (8%).
-# Stages: 0 locate, 1 prepare, 2 fbank, 3 lang (BPE), 4-6 train/decode/score.
+# Stages: 0 locate, 1 prepare, 2 fbank, 3 lang (char, or BPE with --token-type bpe), 4-6 train/decode/score.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -19,6 +19,7 @@ stop_stage=100
 data_dir=download
 nj=2
 seed=0
+token_type=char      # stage 3: char (a few hours of audio learn it fastest) or bpe (of --vocab-size)
 vocab_size=256
 speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
 add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synth stages 0-2 first)
@@ -33,7 +34,8 @@ help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  
 
 corpus=kathleen
 splits="train dev test"
-lang_dir=data/lang_bpe_$vocab_size
+lang_dir=data/lang_char
+[ $token_type = bpe ] && lang_dir=data/lang_bpe_$vocab_size
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: locate $corpus in $data_dir"
@@ -59,8 +61,8 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: BPE lang dir $lang_dir"
-  steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $lang_dir data/train/text
+  log "Stage 3: $token_type lang dir $lang_dir"
+  steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $lang_dir data/train/text
 fi
 
 # Stages 4-6 (train, decode, score) follow.
@@ -74,7 +76,7 @@ $speed_perturb && train_cuts=(data/fbank/${corpus}_cuts_train_sp.jsonl.gz)
 train_lang=$lang_dir
 if $add_synth; then
   exp_dir=exp/transducer_synth
-  train_lang=data/lang_bpe_${vocab_size}_synth
+  train_lang=${lang_dir}_synth
   # the synth manifest's feature paths are relative to its recipe dir: a copy with them rebased
   train_cuts+=(data/fbank/synth_cuts_train_from_synth_recipe.jsonl.gz)
 fi
@@ -92,8 +94,8 @@ synth_dir, out = sys.argv[1], sys.argv[2]
 cuts = CutSet.from_file(os.path.join(synth_dir, "data/fbank/synth_cuts_train.jsonl.gz"))
 cuts.with_features_path_prefix(os.path.abspath(synth_dir)).to_file(out)
 PY
-    log "Stage 4a: BPE lang dir $train_lang from kathleen + synth training text"
-    steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $train_lang \
+    log "Stage 4a: $token_type lang dir $train_lang from kathleen + synth training text"
+    steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $train_lang \
       data/train/text $synth_dir/data/train/text
   fi
   log "Stage 4: train $exp_dir ($train_config) on ${train_cuts[*]}"

@@ -4,7 +4,7 @@
 # Needs no download: the corpus any fresh machine can build.
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir ../shared/data] [--text FILE]
-#            [--hours 2.5] [--num-jobs 2] [--repeats 1] [--seed 0] [--vocab-size 500]
+#            [--hours 2.5] [--num-jobs 2] [--repeats 1] [--seed 0] [--token-type char] [--vocab-size 500]
 #            [--speed-perturb false] [--train-config conf/train.yaml] [--num-epochs N] [--nproc 1]
 #            [--force false]
 #
@@ -12,7 +12,7 @@
 # conf/sentences.txt (shipped, written for this project, public domain). --hours caps the total
 # audio (0 = no cap). Audio: data/synth_audio/<voice>/<utt>.wav, 16 kHz; a rerun of stage 1 after
 # an interruption (with --force true, or after removing the .done marker) resumes.
-# Stages: 0 check synthesizers and pick the text, 1 synthesize + prepare, 2 fbank, 3 lang (BPE),
+# Stages: 0 check synthesizers and pick the text, 1 synthesize + prepare, 2 fbank, 3 lang (char, or BPE with --token-type bpe),
 # 4-6 train/decode/score.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +28,7 @@ num_jobs=$(nproc)
 repeats=1
 seed=0
 nj=2
+token_type=char      # stage 3: char (a few hours of audio learn it fastest) or bpe (of --vocab-size)
 vocab_size=500
 speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
 train_config=conf/train.yaml  # stage 4: model and training settings
@@ -40,7 +41,8 @@ help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  
 
 corpus=synth
 splits="train dev test"
-lang_dir=data/lang_bpe_$vocab_size
+lang_dir=data/lang_char
+[ $token_type = bpe ] && lang_dir=data/lang_bpe_$vocab_size
 if [ -z "$text" ]; then
   text=conf/sentences.txt
   [ -f "$data_dir/text/librispeech_dev_clean.txt" ] && text=$data_dir/text/librispeech_dev_clean.txt
@@ -76,8 +78,8 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: BPE lang dir $lang_dir"
-  steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $lang_dir data/train/text
+  log "Stage 3: $token_type lang dir $lang_dir"
+  steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $lang_dir data/train/text
 fi
 
 # Stages 4-6 (train, decode, score) follow.
