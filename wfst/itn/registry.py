@@ -211,7 +211,6 @@ class GrammarSet:
         try:
             with atomic_write(target, "wb") as f:
                 f.write(data)
-            target.chmod(0o644)  # mkstemp's 0600 would hide a shared cache from other users
             for old in self._files(self.cache_dir, builder, kind):
                 if old != target:  # a corrupt file under the same fingerprint
                     old.unlink(missing_ok=True)
