@@ -5,6 +5,7 @@ The corpus is synthesized here: "YES" is a low tone, "NO" a high one, three word
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -205,6 +206,51 @@ def test_resume_with_an_incompatible_model_config_is_refused(corpus, tmp_path):
     train(_config(corpus, tmp_path / "exp", stop_after_steps=3))
     with pytest.raises(ModelDirError, match="incompatible model config.*encoder_dim"):
         train(_config(corpus, tmp_path / "exp", model__encoder_dim=48, model__num_heads=2))
+
+
+def test_resume_with_a_reordered_lang_dir_is_refused(corpus, tmp_path):
+    """A lang dir rebuilt from other text can keep the vocabulary size but move the ids."""
+    from asr.text import Tokenizer, train_tokenizer
+
+    train(_config(corpus, tmp_path / "exp", stop_after_steps=3))
+    other = tmp_path / "lang_other"
+    train_tokenizer(["NO NO NO NOON YES"] * 20, other, vocab_size=8, model_type="char")
+    old, new = Tokenizer.load(corpus["lang"]), Tokenizer.load(other)
+    assert old.vocab_size == new.vocab_size
+    assert [old.id_to_token(i) for i in range(8)] != [new.id_to_token(i) for i in range(8)]
+    with pytest.raises(ModelDirError, match="other tokens than the lang dir"):
+        train(_config(corpus, tmp_path / "exp", lang_dir=str(other)))
+    train(_config(corpus, tmp_path / "exp", stop_after_steps=4))  # the matching lang dir still resumes
+
+
+def test_train_stage_force_moves_the_old_exp_dir_aside_and_starts_over(corpus, tmp_path):
+    """steps/train_transducer.sh: a rerun skips; --force true keeps the old exp dir and trains anew."""
+    work = tmp_path / "recipe"
+    work.mkdir()
+    for name in ("path.sh", "cmd.sh"):
+        (work / name).symlink_to(REPO / "egs" / "yesno" / name)
+    (work / "utils").symlink_to(REPO / "recipes" / "utils")
+    (work / "steps").symlink_to(REPO / "recipes" / "steps")
+    config = dataclasses.asdict(_config(corpus, work / "unused", num_epochs=1))
+    for key in ("exp_dir", "train_cuts", "dev_cuts", "lang_dir"):
+        config.pop(key)
+    (work / "train.yaml").write_text(yaml.safe_dump(config))
+    cmd = (f". ./path.sh && steps/train_transducer.sh --force $FORCE train.yaml {corpus['lang']} exp - {corpus['cuts']}")
+
+    def run(force: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "ASR_ROOT": str(REPO), "FORCE": force}
+        return subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    first = run("false")
+    assert first.returncode == 0, first.stderr
+    first_weights = (work / "exp" / "model" / "model.pt").read_bytes()
+    assert "already trained, skipping" in run("false").stderr
+    forced = run("true")
+    assert forced.returncode == 0, forced.stderr
+    old = [p for p in work.iterdir() if p.name.startswith("exp.old-")]
+    assert len(old) == 1 and (old[0] / "model" / "model.pt").read_bytes() == first_weights
+    log = (work / "exp" / "log" / "train.log").read_text()
+    assert "resuming" not in log and (work / "exp" / "epoch-1.pt").is_file()
 
 
 def test_two_process_torchrun_keeps_ranks_in_sync(corpus, tmp_path):

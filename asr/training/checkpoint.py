@@ -66,12 +66,14 @@ def save_checkpoint(
     progress: TrainProgress,
     model_config: dict[str, Any],
     rng_states: Sequence[dict[str, Any]] | None = None,
+    tokens: Sequence[str] | None = None,
     update_latest: bool = True,
 ) -> Path:
     """Write a checkpoint atomically and (by default) point ``<dir>/latest`` at it.
 
     ``rng_states`` holds one entry per rank (gathered by the caller under DDP); when omitted,
-    this process's state is saved as rank 0's.
+    this process's state is saved as rank 0's. ``tokens`` (the token of each id) lets a resume
+    check that the lang dir still maps ids to the same tokens.
     """
     path = Path(path)
     payload = {
@@ -83,6 +85,7 @@ def save_checkpoint(
         "progress": progress.__dict__.copy(),
         "model_config": model_config,
         "rng_states": list(rng_states) if rng_states is not None else [rng_state()],
+        "tokens": list(tokens) if tokens is not None else None,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -114,6 +117,22 @@ def check_config_compatible(path: str | Path, saved: dict[str, Any], current: di
         raise ModelDirError(
             f"{path}: checkpoint was trained with an incompatible model config; differing fields: " + "; ".join(diffs)
         )
+
+
+def check_tokens_compatible(path: str | Path, saved: Sequence[str] | None, current: Sequence[str]) -> None:
+    """Raise ``ModelDirError`` when the checkpoint's id -> token table differs from the lang dir's.
+
+    The same vocabulary size with another order (a lang dir rebuilt from other text) would
+    otherwise resume silently and export a model whose outputs decode to the wrong tokens.
+    Checkpoints written without a table (``saved`` None) are not checked.
+    """
+    if saved is None or list(saved) == list(current):
+        return
+    diffs = [f"id {i}: checkpoint={a!r} lang dir={b!r}" for i, (a, b) in enumerate(zip(saved, current)) if a != b]
+    if len(saved) != len(current):
+        diffs.insert(0, f"{len(saved)} tokens in the checkpoint, {len(current)} in the lang dir")
+    raise ModelDirError(f"{path}: checkpoint was trained with other tokens than the lang dir's ({'; '.join(diffs[:4])}); "
+                        "train in a fresh exp dir, or use the lang dir it was trained with")
 
 
 def restore_model(path: str | Path, model: torch.nn.Module, state: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from asr.training.checkpoint import (
     TrainProgress,
     average_checkpoints,
     check_config_compatible,
+    check_tokens_compatible,
     epoch_checkpoints,
     latest_checkpoint,
     load_checkpoint,
@@ -295,8 +296,10 @@ def train(
     progress = TrainProgress()
     resume_from = _resume_path(exp_dir, config.start_epoch)
     checkpoint = load_checkpoint(resume_from) if resume_from is not None else None
+    tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
     if checkpoint is not None:
         check_config_compatible(resume_from, checkpoint["model_config"], config_dict)
+        check_tokens_compatible(resume_from, checkpoint.get("tokens"), tokens)
         restore_model(resume_from, model, checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -338,7 +341,7 @@ def train(
         progress.epoch = epoch
         stopped = _train_one_epoch(
             model, optimizer, scheduler, sampler, dataset, config, progress, info, device,
-            writer, losses, on_batch, config_dict, model_config,
+            writer, losses, on_batch, config_dict, model_config, tokens,
         )
         if stopped:
             finished = False
@@ -350,7 +353,7 @@ def train(
                 if writer is not None:
                     writer.add_scalar("dev/loss", dev_loss, progress.global_step)
         progress.epoch_done = True
-        _save(exp_dir / f"epoch-{epoch}.pt", model, optimizer, scheduler, sampler, progress, config_dict, info)
+        _save(exp_dir / f"epoch-{epoch}.pt", model, optimizer, scheduler, sampler, progress, config_dict, tokens, info)
         progress = TrainProgress(epoch=epoch + 1, global_step=progress.global_step)
 
     export_dir = None
@@ -374,17 +377,19 @@ def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:
     return latest_checkpoint(exp_dir)
 
 
-def _save(path: Path, model, optimizer, scheduler, sampler, progress, config_dict, info: DistInfo) -> None:
+def _save(path: Path, model, optimizer, scheduler, sampler, progress, config_dict, tokens: list[str],
+          info: DistInfo) -> None:
     states = _gather_rng_states(info)  # collective: every rank takes part
     if info.is_main:
         save_checkpoint(path, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler, scaler=None,
-                        progress=progress, model_config=config_dict, rng_states=states)
+                        progress=progress, model_config=config_dict, rng_states=states, tokens=tokens)
     if info.world_size > 1:
         dist.barrier()
 
 
 def _train_one_epoch(model, optimizer, scheduler, sampler, dataset, config: TrainConfig, progress: TrainProgress,
-                     info: DistInfo, device, writer, losses, on_batch, config_dict, model_config) -> bool:
+                     info: DistInfo, device, writer, losses, on_batch, config_dict, model_config,
+                     tokens: list[str]) -> bool:
     """Train the rest of the current epoch; returns True when ``stop_after_steps`` stopped it."""
     model.train()
     loader = make_dataloader(dataset, sampler)
@@ -427,7 +432,7 @@ def _train_one_epoch(model, optimizer, scheduler, sampler, dataset, config: Trai
             tot_loss, tot_frames = 0.0, 0.0
         if config.save_every_n > 0 and progress.global_step % config.save_every_n == 0:
             _save(exp_dir / f"checkpoint-{progress.global_step}.pt", model, optimizer, scheduler, sampler, progress,
-                  config_dict, info)
+                  config_dict, tokens, info)
             if info.is_main:
                 remove_old_checkpoints(exp_dir, config.keep_last_k)
         if config.stop_after_steps and progress.global_step >= config.stop_after_steps:

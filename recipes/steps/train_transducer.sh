@@ -5,9 +5,11 @@
 #   steps/train_transducer.sh [--cmd run.pl] [--nproc 1] [--opts "--set k=v ..."] \
 #       CONFIG LANG_DIR EXP_DIR DEV_CUTS TRAIN_CUTS [TRAIN_CUTS ...]
 #
-# DEV_CUTS "-" means no dev set (no per-epoch dev loss). One log: EXP_DIR/log/train.log; TensorBoard: EXP_DIR/tensorboard. Skips when EXP_DIR/.train.done
-# exists (unless --force true). An interrupted run continues from its newest checkpoint when rerun
-# (remove EXP_DIR to start over).
+# DEV_CUTS "-" means no dev set (no per-epoch dev loss). One log: EXP_DIR/log/train.log;
+# TensorBoard: EXP_DIR/tensorboard. Skips when EXP_DIR/.train.done exists. An interrupted run
+# continues from its newest checkpoint when rerun. --force true trains from scratch: an existing
+# EXP_DIR is first moved aside to EXP_DIR.old-<time> (kept, never deleted), because resuming its
+# checkpoints after the data or lang dir changed would mix two trainings.
 set -euo pipefail
 
 cmd=run.pl
@@ -31,6 +33,11 @@ done
 if stage_done "$exp_dir" train; then
   log "$exp_dir already trained, skipping"
   exit 0
+fi
+if [ "$force" == true ] && [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ]; then
+  old_dir=${exp_dir%/}.old-$(date +%Y%m%d-%H%M%S)
+  mv "$exp_dir" "$old_dir"
+  log "--force true: moved the earlier $exp_dir to $old_dir; training from scratch"
 fi
 mkdir -p "$exp_dir/log"
 # run.pl starts the log afresh: keep the log of an earlier (interrupted) run beside it
