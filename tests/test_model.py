@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from asr import losses
 from asr.errors import TokenizerError
 from asr.models.config import ModelConfig, default_config, tiny_config
-from asr.models.decoder import LstmPredictor, StatelessPredictor
+from asr.models.decoder import LstmPredictor, StatelessPredictor, reset_context
 from asr.models.encoder import Encoder, chunk_attention_mask, sample_chunk_size, stack_states, unstack_states
 from asr.models.model import Transducer, pad_targets
 from tiny_model import single_thread  # noqa: F401 (autouse fixture)
@@ -117,6 +117,45 @@ def test_predictor_step_matches_forward(predictor_cls: str) -> None:
         for u in range(y.size(1)):
             out, state = predictor.step(y[:, u], state)
             torch.testing.assert_close(out, full[:, u], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("context_size", [2, 3])
+def test_context_reset_makes_the_predictor_see_an_utterance_start(context_size: int) -> None:
+    """After a reset at u, the outputs at u, u+1, ... equal those of the utterance y[u+1:] alone."""
+    torch.manual_seed(0)
+    predictor = StatelessPredictor(11, 16, 0, context_size).eval()
+    sos_y = torch.tensor([[0, 3, 5, 2, 9, 4, 6, 8], [0, 1, 1, 4, 7, 7, 2, 3]])
+    resets = torch.zeros_like(sos_y, dtype=torch.bool)
+    resets[0, 3] = resets[1, 5] = True
+    reset = reset_context(sos_y, resets, context_size, blank_id=0)
+    with torch.no_grad():
+        out = predictor(reset)
+        for n, u in ((0, 3), (1, 5)):
+            alone = predictor(torch.cat([sos_y[n:n + 1, :1], sos_y[n:n + 1, u + 1:]], dim=1))  # blank + the rest
+            torch.testing.assert_close(out[n:n + 1, u:], alone, atol=1e-6, rtol=0)
+            before = predictor(sos_y[n:n + 1])  # positions before the window are untouched
+            keep = u - (context_size - 1)
+            torch.testing.assert_close(out[n:n + 1, :keep], before[:, :keep], atol=1e-6, rtol=0)
+
+
+def test_context_reset_only_while_training() -> None:
+    config = tiny_config(vocab_size=11, predictor_context_reset=0.5)
+    torch.manual_seed(0)
+    model = Transducer(config)
+    enc = torch.randn(2, 12, config.encoder_dim)
+    lens = torch.tensor([12, 10])
+    targets = [[3, 5, 2, 9, 4], [1, 4, 7]]
+    with torch.no_grad():
+        model.eval()
+        evals = [model.transducer_losses(enc, lens, targets)["simple"] for _ in range(2)]
+        model.train()
+        trains = [model.transducer_losses(enc, lens, targets)["simple"] for _ in range(4)]
+    assert evals[0] == evals[1]  # deterministic in eval mode
+    assert len({float(t) for t in trains}) > 1  # resampled resets in training
+    with pytest.raises(ValueError, match="stateless"):
+        tiny_config(predictor="lstm", predictor_context_reset=0.1)
+    with pytest.raises(ValueError, match="outside"):
+        tiny_config(predictor_context_reset=1.0)
 
 
 def test_parameter_counts() -> None:

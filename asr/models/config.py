@@ -51,6 +51,11 @@ class ModelConfig:
     #: predictor: "stateless" (embedding + conv over the last ``context_size`` tokens) or "lstm"
     predictor: str = "stateless"
     context_size: int = 2
+    #: training only (stateless predictor): probability per label position that the predictor's
+    #: context is reset to the utterance-start context there, as if the utterance began with the
+    #: next token; keeps a token the training set never starts with (yesno's Kaldi split: YES)
+    #: from being learnt as impossible at the start
+    predictor_context_reset: float = 0.0
     decoder_dim: int = 256
     lstm_hidden_dim: int = 256
     lstm_num_layers: int = 1
@@ -71,6 +76,10 @@ class ModelConfig:
             problems.append(f"rnnt_type={self.rnnt_type!r} is not 'regular' or 'modified'")
         if not 0 <= self.blank_id < self.vocab_size:
             problems.append(f"blank_id={self.blank_id} is outside vocab_size={self.vocab_size}")
+        if not 0.0 <= self.predictor_context_reset < 1.0:
+            problems.append(f"predictor_context_reset={self.predictor_context_reset} is outside [0, 1)")
+        elif self.predictor_context_reset > 0 and self.predictor != "stateless":
+            problems.append("predictor_context_reset needs the stateless predictor (its context is the last tokens)")
         if self.context_size < 1:
             problems.append(f"context_size={self.context_size} < 1")
         if self.conv_kernel_size < 1:

@@ -44,6 +44,28 @@ def _embed(embedding: nn.Embedding, y: Tensor) -> Tensor:
     return embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1).to(embedding.weight.dtype)
 
 
+def reset_context(sos_y: Tensor, resets: Tensor, context_size: int, blank_id: int) -> Tensor:
+    """Make the stateless predictor see the utterance-start context at the ``resets`` positions.
+
+    At the start the predictor sees ``[-1, ..., -1, blank]`` (no tokens, then the SOS blank); a
+    reset at position ``u`` writes the blank at ``u`` and "no token" (-1) at the ``context_size - 1``
+    positions before it, so the output at ``u`` equals the output at position 0 and the labels
+    after ``u`` are predicted as if the utterance began there.
+
+    sos_y: (N, U + 1) predictor input (blank, then the labels); resets: (N, U + 1) bool, position 0
+    ignored (it is the start already). Returns a new (N, U + 1) tensor.
+    """
+    resets = resets.clone()
+    resets[:, 0] = False
+    out = sos_y.clone()
+    for back in range(1, context_size):  # the rest of the context window of a reset
+        before = torch.zeros_like(resets)
+        before[:, :-back] = resets[:, back:]
+        out[before] = -1
+    out[resets] = blank_id  # a reset keeps its blank when it also lies in another reset's window
+    return out
+
+
 class StatelessPredictor(Predictor):
     """Embedding + depthwise Conv1d over the last ``context_size`` tokens + ReLU (icefall).
 

@@ -18,7 +18,7 @@ from asr import losses
 from asr.errors import TokenizerError
 from asr.models.config import ModelConfig
 from asr.models.ctc import CtcHead
-from asr.models.decoder import Predictor, build_predictor
+from asr.models.decoder import Predictor, build_predictor, reset_context
 from asr.models.encoder import Encoder
 from asr.models.joiner import Joiner
 
@@ -104,6 +104,9 @@ class Transducer(nn.Module):
         device = encoder_out.device
         y, y_lens = pad_targets(targets, self.blank_id, device)  # (N, U)
         sos_y = torch.cat([torch.full_like(y[:, :1], self.blank_id), y], dim=1)  # (N, U + 1)
+        if self.training and self.config.predictor_context_reset > 0:
+            resets = torch.rand(sos_y.shape, device=device) < self.config.predictor_context_reset
+            sos_y = reset_context(sos_y, resets, self.config.context_size, self.blank_id)
         decoder_out = self.predictor(sos_y)  # (N, U + 1, D)
         boundary = torch.zeros(y.size(0), 4, dtype=torch.int64, device=device)
         boundary[:, 2] = y_lens
