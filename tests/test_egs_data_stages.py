@@ -1,5 +1,6 @@
 """egs/yesno/run.sh stages 0-3 on ../shared/data in a scratch copy of the recipe dir, then a rerun
-that skips every stage through its .done marker; plus option errors of the stage scripts."""
+that skips every stage through its .done marker; steps/compute_fbank.sh on several synthesized
+manifests with --speed-perturb true; plus option and input errors of the stage scripts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lhotse import CutSet
+from lhotse import CutSet, Recording, RecordingSet
 
-from conftest import REPO
+from asr.audio import save_audio
+from asr.data.manifests import write_cuts
+from conftest import REPO, make_tone
 
 
 def _recipe_copy(tmp_path: Path, corpus: str) -> Path:
@@ -27,6 +30,29 @@ def _recipe_copy(tmp_path: Path, corpus: str) -> Path:
 def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ASR_ROOT": str(REPO)}
     return subprocess.run(["bash", str(work / "run.sh"), *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _step(work: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """steps/<script> ARGS run in the recipe copy with its path.sh sourced, as run.sh calls it."""
+    env = {**os.environ, "ASR_ROOT": str(REPO)}
+    cmd = ". ./path.sh && steps/" + script + ' "$@"'
+    return subprocess.run(["bash", "-c", cmd, script, *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _tone_manifests(work: Path, corpus: str, splits: dict[str, int]) -> list[str]:
+    """data/manifests/<corpus>_cuts_<split>.jsonl.gz with that many 0.3 s 16 kHz tones each; their paths."""
+    paths = []
+    for split, count in splits.items():
+        recordings = []
+        for i in range(count):
+            wav = work / "data" / "wav" / f"{split}_{i}.wav"
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            save_audio(wav, make_tone(300 + 50 * i, 0.3), 16000)
+            recordings.append(Recording.from_file(wav, recording_id=f"{split}_{i}"))
+        path = f"data/manifests/{corpus}_cuts_{split}.jsonl.gz"
+        write_cuts(CutSet.from_manifests(recordings=RecordingSet.from_recordings(recordings)), work / path)
+        paths.append(path)
+    return paths
 
 
 @pytest.mark.slow
@@ -63,7 +89,58 @@ def test_run_sh_rejects_unknown_option(tmp_path):
 
 def test_compute_fbank_needs_prepared_manifest(tmp_path):
     work = _recipe_copy(tmp_path, "fsdd")
-    env = {**os.environ, "ASR_ROOT": str(REPO)}
-    cmd = ". ./path.sh && steps/compute_fbank.sh data/manifests/fsdd_cuts_train_spk.jsonl.gz data/fbank"
-    result = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    result = _step(work, "compute_fbank.sh", "data/manifests/fsdd_cuts_train_spk.jsonl.gz", "data/fbank")
     assert result.returncode != 0 and "run the prepare stage first" in result.stderr
+
+
+@pytest.mark.slow
+def test_compute_fbank_several_manifests_with_speed_perturb_and_rerun(tmp_path):
+    work = _recipe_copy(tmp_path, "synth")
+    manifests = _tone_manifests(work, "toy", {"train": 2, "test": 1})
+    opts = ("--nj", "1", "--speed-perturb", "true")
+    first = _step(work, "compute_fbank.sh", *opts, *manifests, "data/fbank")
+    assert first.returncode == 0, first.stderr[-3000:]
+    data = work / "data"
+    train = CutSet.from_file(data / "manifests" / "toy_cuts_train.jsonl.gz")
+    sp = CutSet.from_file(data / "manifests" / "toy_cuts_train_sp.jsonl.gz")
+    assert sorted(c.id for c in sp) == sorted(c.id + s for c in train for s in ("", "_sp0.9", "_sp1.1"))
+    for split, count in (("train", 2), ("test", 1), ("train_sp", 6)):
+        cuts = CutSet.from_file(data / "fbank" / f"toy_cuts_{split}.jsonl.gz")
+        assert len(cuts) == count and all(c.has_features and c.num_features == 80 for c in cuts)
+        assert all(abs(c.num_frames - round(c.duration * 100)) <= 1 for c in cuts)
+        assert (data / "fbank" / f"toy_feats_{split}").is_dir()
+        assert "Ended (code 0)" in (data / "fbank" / "log" / f"compute_toy_cuts_{split}.log").read_text()
+        assert (data / "fbank" / f".fbank_toy_{split}.done").is_file()
+    # train_sp is computed last, after the manifests named on the command line.
+    order = [first.stderr.index(f"fbank data/manifests/toy_cuts_{s}.jsonl.gz") for s in ("train", "test", "train_sp")]
+    assert order == sorted(order)
+    assert (data / "manifests" / ".speed_perturb_toy_cuts_train.done").is_file()
+    stamps = {p: p.stat().st_mtime_ns for p in [*(data / "fbank").glob("*.jsonl.gz"), data / "manifests" / "toy_cuts_train_sp.jsonl.gz"]}
+
+    again = _step(work, "compute_fbank.sh", *opts, *manifests, "data/fbank")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("skipping") == 4  # speed perturbation, 3 x fbank
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_compute_fbank_checks_every_manifest_before_any_work(tmp_path):
+    work = _recipe_copy(tmp_path, "synth")
+    manifests = _tone_manifests(work, "toy", {"train": 1})
+    missing = "data/manifests/toy_cuts_dev.jsonl.gz"
+    result = _step(work, "compute_fbank.sh", "--speed-perturb", "true", *manifests, missing, "data/fbank")
+    assert result.returncode != 0 and f"{missing} does not exist" in result.stderr
+    assert not (work / "data" / "fbank").exists() and not (work / "data" / "manifests" / "toy_cuts_train_sp.jsonl.gz").exists()
+
+    misnamed = _step(work, "compute_fbank.sh", *manifests, "data/wav/train_0.wav", "data/fbank")
+    assert misnamed.returncode != 0 and "data/wav/train_0.wav: expected a name like" in misnamed.stderr
+
+
+def test_compute_fbank_speed_perturb_needs_a_train_manifest(tmp_path):
+    work = _recipe_copy(tmp_path, "synth")
+    manifests = _tone_manifests(work, "toy", {"test": 1})
+    result = _step(work, "compute_fbank.sh", "--speed-perturb", "true", *manifests, "data/fbank")
+    assert result.returncode != 0 and "--speed-perturb true needs a <corpus>_cuts_train.jsonl.gz" in result.stderr
+    assert not (work / "data" / "fbank").exists()
+
+    usage = _step(work, "compute_fbank.sh", "data/fbank")
+    assert usage.returncode != 0 and "Usage:" in usage.stderr

@@ -66,15 +66,8 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: compute fbank"
-  if $speed_perturb; then
-    splits="$splits train_sp"
-    [ -f data/manifests/${corpus}_cuts_train_sp.jsonl.gz ] || python -m asr.augment speed \
-      data/manifests/${corpus}_cuts_train.jsonl.gz data/manifests/${corpus}_cuts_train_sp.jsonl.gz
-  fi
-  for split in $splits; do
-    steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-      data/manifests/${corpus}_cuts_$split.jsonl.gz data/fbank
-  done
+  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force --speed-perturb $speed_perturb \
+    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then

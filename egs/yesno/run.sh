@@ -38,10 +38,8 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: compute fbank"
-  for split in $splits; do
-    steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-      data/manifests/${corpus}_cuts_$split.jsonl.gz data/fbank
-  done
+  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
+    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
