@@ -1,4 +1,4 @@
-"""Augmentation: speed perturbation durations and ids, additive noise at a measured SNR."""
+"""Augmentation: speed perturbation durations and ids, additive noise at a measured SNR, word suffixes cut at pauses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from lhotse import CutSet
 from asr.audio import save_audio
 from asr.augment import NoiseConfig, add_noise, make_noise_cuts, measured_snr, speed_perturb
 from asr.augment.noise import colored_noise
+from asr.augment.pauses import PauseSplitConfig, speech_segments, split_at_pauses
 from asr.corpora.common import make_cut
 from conftest import make_tone
 
@@ -74,3 +75,45 @@ def test_augment_cli_writes_perturbed_and_noisy_manifests(speech_cuts, tmp_path)
     main(["noise", str(tmp_path / "in.jsonl.gz"), str(tmp_path / "noisy.jsonl.gz"), "--noise-dir", str(tmp_path / "noise"), "--snr", "5", "5"])
     noisy = read_cuts(tmp_path / "noisy.jsonl.gz").to_eager()
     assert measured_snr(speech_cuts["utt0"].load_audio()[0], noisy["utt0"].load_audio()[0]) == pytest.approx(5.0, abs=0.2)
+
+
+# ---------------------------------------------------------------- sub-utterances cut at pauses
+
+WORD_TIMES = [(0.30, 0.65), (0.80, 1.10), (1.40, 1.90), (2.00, 2.35)]  # seconds; pauses 0.15-0.3 s
+
+
+def _words_with_pauses(tmp_path, sample_rate: int = 8000):
+    """Four tone bursts in low noise, one recording of the words "A B C D"."""
+    rng = np.random.default_rng(0)
+    audio = 0.002 * rng.standard_normal(int(2.6 * sample_rate)).astype(np.float32)
+    for i, (start, end) in enumerate(WORD_TIMES):
+        tone = make_tone(300 + 150 * i, end - start, sample_rate=sample_rate, amplitude=0.3)
+        audio[int(start * sample_rate):int(start * sample_rate) + len(tone)] += tone
+    path = tmp_path / "abcd.wav"
+    save_audio(path, audio, sample_rate)
+    return path, audio
+
+
+def test_speech_segments_find_the_bursts(tmp_path):
+    _, audio = _words_with_pauses(tmp_path)
+    found = speech_segments(audio, 8000, PauseSplitConfig())
+    assert len(found) == len(WORD_TIMES)
+    for (start, end), (true_start, true_end) in zip(found, WORD_TIMES):
+        assert abs(start - true_start) <= 0.03 and abs(end - true_end) <= 0.03
+
+
+def test_split_at_pauses_adds_word_suffixes(tmp_path):
+    path, audio = _words_with_pauses(tmp_path)
+    cuts = CutSet.from_cuts([make_cut("abcd", path, "A B C D", "spk"), make_cut("wrong", path, "A B C", "spk")])
+    result = split_at_pauses(cuts)
+    assert result.num_split == 1 and result.num_kept_whole == 1  # 3 words cannot match 4 bursts
+    by_id = {c.id: c for c in result.cuts}
+    assert set(by_id) == {"abcd", "wrong", "abcd_from1", "abcd_from2", "abcd_from3"}
+    for k, text in ((1, "B C D"), (2, "C D"), (3, "D")):
+        cut = by_id[f"abcd_from{k}"]
+        pause_middle = (WORD_TIMES[k - 1][1] + WORD_TIMES[k][0]) / 2
+        assert cut.supervisions[0].text == text and cut.supervisions[0].id == cut.id
+        assert abs(cut.start - pause_middle) <= 0.03 and cut.end == pytest.approx(len(audio) / 8000)
+        assert cut.supervisions[0].duration == pytest.approx(cut.duration)
+        # the audio of the suffix is the recording's audio from the cut point on
+        np.testing.assert_allclose(cut.load_audio()[0], audio[round(cut.start * 8000):][:cut.num_samples], atol=1e-4)

@@ -1,7 +1,8 @@
-"""``python -m asr.augment speed|noise CUTS_IN CUTS_OUT ...``: augmented manifests for the feature stage.
+"""``python -m asr.augment speed|noise|pauses CUTS_IN CUTS_OUT ...``: augmented manifests for the feature stage.
 
     python -m asr.augment speed data/manifests/synth_cuts_train.jsonl.gz data/manifests/synth_cuts_train_sp.jsonl.gz
     python -m asr.augment noise IN OUT --noise-dir data/noise --snr 10 20 --seed 0
+    python -m asr.augment pauses data/manifests/yesno_cuts_train.jsonl.gz data/manifests/yesno_cuts_train_pauses.jsonl.gz
 
 The output cuts are lazy (lhotse keeps the speed transform / the mix in the manifest); the
 feature stage renders the audio.
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from asr.augment.noise import NoiseConfig, add_noise, make_noise_cuts
+from asr.augment.pauses import PauseSplitConfig, split_at_pauses
 from asr.augment.speed import speed_perturb
 from asr.data.manifests import read_cuts, write_cuts
 
@@ -27,13 +29,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_noise.add_argument("--noise-dir", type=Path, required=True, help="synthesized noise wavs go here")
     p_noise.add_argument("--snr", type=float, nargs=2, default=[10.0, 20.0], metavar=("LOW", "HIGH"))
     p_noise.add_argument("--seed", type=int, default=0)
-    for p in (p_speed, p_noise):
+    p_pauses = sub.add_parser("pauses", help="add the word suffixes of cuts whose pauses match their words (ids _from<k>)")
+    p_pauses.add_argument("--threshold", type=float, default=PauseSplitConfig.threshold,
+                          help="speech threshold between the noise floor (0) and the speech level (1)")
+    p_pauses.add_argument("--min-pause", type=float, default=PauseSplitConfig.min_pause_s, help="seconds")
+    p_pauses.add_argument("--min-speech", type=float, default=PauseSplitConfig.min_speech_s, help="seconds")
+    for p in (p_speed, p_noise, p_pauses):
         p.add_argument("cuts_in", type=Path)
         p.add_argument("cuts_out", type=Path)
     args = parser.parse_args(argv)
     cuts = read_cuts(args.cuts_in)
     if args.command == "speed":
         out = speed_perturb(cuts, tuple(args.factors))
+    elif args.command == "pauses":
+        result = split_at_pauses(cuts, PauseSplitConfig(threshold=args.threshold, min_pause_s=args.min_pause,
+                                                        min_speech_s=args.min_speech))
+        out = result.cuts
+        print(f"{result.num_split} cuts split at their pauses, {result.num_kept_whole} kept whole "
+              "(pauses found do not match the words)")
     else:
         noise = make_noise_cuts(args.noise_dir, sample_rate=cuts[0].sampling_rate, seed=args.seed)
         out = add_noise(cuts, noise, NoiseConfig(snr=tuple(args.snr), seed=args.seed))
