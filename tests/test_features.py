@@ -168,3 +168,100 @@ def test_compute_cli_writes_manifest_with_features(tmp_path: Path) -> None:
     assert not [p for p in cuts_out.parent.iterdir() if p.name.endswith(".tmp.gz")]
     with pytest.raises(DataDirError, match="does not exist"):
         compute.main(parser.parse_args(["--cuts-in", str(tmp_path / "no.jsonl.gz"), "--cuts-out", "x", "--storage-dir", "y"]))
+
+
+def _load_all(cuts: CutSet) -> dict[str, np.ndarray]:
+    return {c.id: c.load_features() for c in cuts}
+
+
+def _run_dirs(storage: Path) -> list[str]:
+    return sorted(p.name for p in storage.iterdir())
+
+
+def test_recompute_replaces_storage_only_after_the_new_manifest_is_written(tmp_path: Path, monkeypatch) -> None:
+    cuts, storage, cuts_out = _cuts(tmp_path), tmp_path / "fbank" / "feats", tmp_path / "fbank" / "cuts.jsonl.gz"
+    first = compute.compute_and_write(cuts, storage, cuts_out, num_jobs=1, progress_bar=False)
+    (first_dir,) = _run_dirs(storage)
+    assert first_dir.startswith("run-") and all(Path(c.features.storage_path).parent.name == first_dir for c in first)
+    expected = _load_all(CutSet.from_file(cuts_out))
+    unrelated = [storage / "notes.txt", storage / "run-mine", storage.parent / "feats.lca"]
+    unrelated[0].write_text("keep me")
+    unrelated[1].mkdir()
+    unrelated[2].write_bytes(b"not ours")  # not referenced by the replaced manifest: stays
+
+    real_write, seen = compute.write_cuts, []
+
+    def write_cuts(cuts_new: CutSet, path) -> None:  # the old manifest and its features are whole until the swap
+        old = CutSet.from_file(cuts_out)
+        assert all(Path(c.features.storage_path).parent.name == first_dir for c in old)
+        got = _load_all(old)
+        assert all(np.array_equal(got[k], expected[k]) for k in expected)
+        assert first_dir in _run_dirs(storage)
+        real_write(cuts_new, path)
+        seen.append(path)
+
+    monkeypatch.setattr(compute, "write_cuts", write_cuts)
+    second = compute.compute_and_write(cuts, storage, cuts_out, num_jobs=2, progress_bar=False)
+    assert seen == [cuts_out]
+    (second_dir,) = [n for n in _run_dirs(storage) if n.startswith("run-2")]
+    assert second_dir != first_dir
+    assert _run_dirs(storage) == sorted([second_dir, "notes.txt", "run-mine"])
+    assert all(p.exists() for p in unrelated)
+    out = CutSet.from_file(cuts_out)
+    assert {Path(c.features.storage_path).parent.name for c in out} == {second_dir}
+    assert [c.features.storage_path for c in out] == [c.features.storage_path for c in second]
+    got = _load_all(out)
+    assert all(np.array_equal(got[k], expected[k]) for k in expected)  # same lilcom bytes, whatever num_jobs
+
+
+def test_interrupted_recompute_leaves_the_previous_manifest_whole(tmp_path: Path, monkeypatch) -> None:
+    cuts, storage, cuts_out = _cuts(tmp_path), tmp_path / "feats", tmp_path / "cuts.jsonl.gz"
+    compute.compute_and_write(cuts, storage, cuts_out, progress_bar=False)
+    before, manifest_bytes = _run_dirs(storage), cuts_out.read_bytes()
+    expected = _load_all(CutSet.from_file(cuts_out))
+
+    real_extract, calls = KnfFbank.extract, []
+
+    def failing_extract(self, samples, sampling_rate):
+        calls.append(1)
+        if len(calls) == 2:  # the first cut's features are already in the new file
+            raise RuntimeError("killed")
+        return real_extract(self, samples, sampling_rate)
+
+    monkeypatch.setattr(KnfFbank, "extract", failing_extract)
+    with pytest.raises(RuntimeError, match="killed"):
+        compute.compute_and_write(cuts, storage, cuts_out, progress_bar=False)
+    assert len(calls) == 2
+    assert cuts_out.read_bytes() == manifest_bytes and _run_dirs(storage) == before  # partial temp dir removed
+    got = _load_all(CutSet.from_file(cuts_out))
+    assert all(np.array_equal(got[k], expected[k]) for k in expected)
+
+    # A hard kill leaves its temp dir (and a crash before the manifest swap a whole run dir): the next run
+    # for the manifest removes them; run dirs of another manifest sharing the storage dir stay.
+    monkeypatch.setattr(KnfFbank, "extract", real_extract)
+    leftovers = [storage / ".run-20240101T000000-0123abcd.tmp", storage / "run-20240101T000000-89abcdef"]
+    other = storage / "run-20240101T000000-00000000"
+    for d, owner in [(leftovers[0], cuts_out.name), (leftovers[1], cuts_out.name), (other, "other.jsonl.gz")]:
+        d.mkdir()
+        (d / compute.OWNER_FILE).write_text(owner + "\n")
+        (d / "feats-0.lca").write_bytes(b"half")
+    compute.compute_and_write(cuts, storage, cuts_out, progress_bar=False)
+    runs = _run_dirs(storage)
+    assert not any(d.exists() for d in leftovers) and other.exists() and before[0] not in runs
+    assert len(runs) == 2
+    got = _load_all(CutSet.from_file(cuts_out))
+    assert all(np.array_equal(got[k], expected[k]) for k in expected)
+
+
+def test_recompute_removes_the_flat_layout_files_the_old_manifest_used(tmp_path: Path) -> None:
+    cuts, storage, cuts_out = _cuts(tmp_path), tmp_path / "feats", tmp_path / "cuts.jsonl.gz"
+    cuts16 = CutSet.from_cuts(c.resample(16000) for c in cuts)
+    old = cuts16.compute_and_store_features(KnfFbank(), storage_path=storage, num_jobs=2, storage_type=compute.LilcomChunkyWriter)
+    old.to_file(cuts_out)  # what the earlier compute.py wrote: feats-<job>.lca directly in the storage dir
+    legacy = sorted(p.name for p in storage.iterdir())
+    assert legacy == ["feats-0.lca", "feats-1.lca"]
+    (storage / "feats-7.lca").write_bytes(b"not referenced by the old manifest")
+    compute.compute_and_write(cuts, storage, cuts_out, progress_bar=False)
+    left = _run_dirs(storage)
+    assert len(left) == 2 and "feats-7.lca" in left and left[1].startswith("run-")
+    assert all(c.load_features().shape == (c.num_frames, 80) for c in CutSet.from_file(cuts_out))

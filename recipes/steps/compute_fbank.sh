@@ -6,6 +6,9 @@
 # Each CUTS_IN is data/manifests/<corpus>_cuts_<split>.jsonl.gz; writes FBANK_DIR/<corpus>_cuts_<split>.jsonl.gz
 # and the features in FBANK_DIR/<corpus>_feats_<split>/ (docs/design.md), one log per manifest in
 # FBANK_DIR/log/. Skips a manifest when FBANK_DIR/.fbank_<corpus>_<split>.done exists (unless --force true).
+# Each computation writes a fresh <corpus>_feats_<split>/run-<time>-<hex>/ and swaps the manifest in
+# atomically before removing the earlier run's features, so a recompute (or one interrupted) never
+# rewrites files the previous manifest, or a training reading it, points at.
 # All CUTS_IN are checked before any work starts.
 #
 # --speed-perturb true: for each <corpus>_cuts_train.jsonl.gz among CUTS_IN, first writes
