@@ -102,18 +102,33 @@ def test_speech_segments_find_the_bursts(tmp_path):
         assert abs(start - true_start) <= 0.03 and abs(end - true_end) <= 0.03
 
 
-def test_split_at_pauses_adds_word_suffixes(tmp_path):
+def test_split_at_pauses_adds_word_suffixes_with_the_lead_in_and_prefixes(tmp_path):
     path, audio = _words_with_pauses(tmp_path)
     cuts = CutSet.from_cuts([make_cut("abcd", path, "A B C D", "spk"), make_cut("wrong", path, "A B C", "spk")])
-    result = split_at_pauses(cuts)
+    result = split_at_pauses(cuts, tmp_path / "suffixes")
     assert result.num_split == 1 and result.num_kept_whole == 1  # 3 words cannot match 4 bursts
     by_id = {c.id: c for c in result.cuts}
-    assert set(by_id) == {"abcd", "wrong", "abcd_from1", "abcd_from2", "abcd_from3"}
+    assert set(by_id) == {"abcd", "wrong", "abcd_from1", "abcd_from2", "abcd_from3", "abcd_to1", "abcd_to2", "abcd_to3"}
+    rate = 8000
+    for k, text in ((1, "A"), (2, "A B"), (3, "A B C")):
+        prefix = by_id[f"abcd_to{k}"]
+        assert prefix.supervisions[0].text == text
+        samples = prefix.load_audio()[0]
+        pause_middle = (WORD_TIMES[k - 1][1] + WORD_TIMES[k][0]) / 2
+        assert abs(len(samples) - pause_middle * rate) <= 0.03 * rate
+        np.testing.assert_allclose(samples, audio[:len(samples)], atol=1e-4)
     for k, text in ((1, "B C D"), (2, "C D"), (3, "D")):
         cut = by_id[f"abcd_from{k}"]
+        assert cut.supervisions[0].text == text and cut.supervisions[0].speaker == "spk"
+        assert (tmp_path / "suffixes" / f"abcd_from{k}.wav").is_file()
+        samples = cut.load_audio()[0]
+        # the lead-in: the audio before the first word (less the guard), then the recording from
+        # the middle of the pause before word k to the end
+        lead = (WORD_TIMES[0][0] - PauseSplitConfig().lead_in_guard_s) * rate  # 0.25 s, up to the detector's error
+        sure = round(lead - 0.03 * rate)
+        np.testing.assert_allclose(samples[:sure], audio[:sure], atol=1e-4)
         pause_middle = (WORD_TIMES[k - 1][1] + WORD_TIMES[k][0]) / 2
-        assert cut.supervisions[0].text == text and cut.supervisions[0].id == cut.id
-        assert abs(cut.start - pause_middle) <= 0.03 and cut.end == pytest.approx(len(audio) / 8000)
-        assert cut.supervisions[0].duration == pytest.approx(cut.duration)
-        # the audio of the suffix is the recording's audio from the cut point on
-        np.testing.assert_allclose(cut.load_audio()[0], audio[round(cut.start * 8000):][:cut.num_samples], atol=1e-4)
+        rest = len(audio) - round(pause_middle * rate)
+        assert abs(len(samples) - lead - rest) <= 0.06 * rate
+        tail = rest - round(0.03 * rate)  # what surely comes from after the cut point
+        np.testing.assert_allclose(samples[-tail:], audio[-tail:], atol=1e-4)

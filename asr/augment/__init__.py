@@ -1,4 +1,4 @@
-"""Data augmentation on CutSets: speed perturbation, additive noise at a chosen SNR, word suffixes cut at pauses."""
+"""Data augmentation on CutSets: speed perturbation, additive noise at a chosen SNR, word suffixes and prefixes cut at pauses."""
 
 from asr.augment.noise import NoiseConfig, add_noise, make_noise_cuts, measured_snr
 from asr.augment.pauses import PauseSplitConfig, split_at_pauses

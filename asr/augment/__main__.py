@@ -2,10 +2,11 @@
 
     python -m asr.augment speed data/manifests/synth_cuts_train.jsonl.gz data/manifests/synth_cuts_train_sp.jsonl.gz
     python -m asr.augment noise IN OUT --noise-dir data/noise --snr 10 20 --seed 0
-    python -m asr.augment pauses data/manifests/yesno_cuts_train.jsonl.gz data/manifests/yesno_cuts_train_pauses.jsonl.gz
+    python -m asr.augment pauses data/manifests/yesno_cuts_train.jsonl.gz data/manifests/yesno_cuts_train_pauses.jsonl.gz \\
+        --audio-dir data/yesno_pauses
 
-The output cuts are lazy (lhotse keeps the speed transform / the mix in the manifest); the
-feature stage renders the audio.
+The speed and noise cuts are lazy (lhotse keeps the speed transform / the mix in the manifest);
+the feature stage renders the audio. The pause sub-utterances are written as wav files to --audio-dir.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_noise.add_argument("--noise-dir", type=Path, required=True, help="synthesized noise wavs go here")
     p_noise.add_argument("--snr", type=float, nargs=2, default=[10.0, 20.0], metavar=("LOW", "HIGH"))
     p_noise.add_argument("--seed", type=int, default=0)
-    p_pauses = sub.add_parser("pauses", help="add the word suffixes of cuts whose pauses match their words (ids _from<k>)")
+    p_pauses = sub.add_parser("pauses", help="add the word suffixes and prefixes of cuts whose pauses match their words "
+                                                 "(ids _from<k>, _to<k>)")
+    p_pauses.add_argument("--audio-dir", type=Path, required=True, help="the sub-utterances' wav files go here")
     p_pauses.add_argument("--threshold", type=float, default=PauseSplitConfig.threshold,
                           help="speech threshold between the noise floor (0) and the speech level (1)")
     p_pauses.add_argument("--min-pause", type=float, default=PauseSplitConfig.min_pause_s, help="seconds")
@@ -42,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "speed":
         out = speed_perturb(cuts, tuple(args.factors))
     elif args.command == "pauses":
-        result = split_at_pauses(cuts, PauseSplitConfig(threshold=args.threshold, min_pause_s=args.min_pause,
-                                                        min_speech_s=args.min_speech))
+        config = PauseSplitConfig(threshold=args.threshold, min_pause_s=args.min_pause, min_speech_s=args.min_speech)
+        result = split_at_pauses(cuts, args.audio_dir, config)
         out = result.cuts
         print(f"{result.num_split} cuts split at their pauses, {result.num_kept_whole} kept whole "
               "(pauses found do not match the words)")
