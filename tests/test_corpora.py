@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,34 @@ def test_yesno_transcript_from_name():
         yesno.transcript_from_name("2_1.wav")
 
 
+def _fake_yesno(root: Path, count: int = 60) -> Path:
+    waves = root / "waves_yesno"
+    waves.mkdir(parents=True)
+    for n in range(count):
+        name = "_".join(format(n * 37 % 256, "08b"))  # 60 distinct 8-bit names, not in sorted order
+        save_audio(waves / f"{name}.wav", make_tone(seconds=0.1, sample_rate=8000), 8000)
+    return root
+
+
+def test_yesno_splits_kaldi_and_lhotse(tmp_path):
+    root = _fake_yesno(tmp_path)
+    names = sorted(p.stem for p in (root / "waves_yesno").glob("*.wav"))
+    kaldi = yesno.prepare(root)
+    assert [c.id for c in kaldi["train"]] == names[:31] and [c.id for c in kaldi["test"]] == names[31:]
+    lhotse = yesno.prepare(root, split="lhotse")
+    assert [c.id for c in lhotse["train"]] == names[0::2] and [c.id for c in lhotse["test"]] == names[1::2]
+    with pytest.raises(DataDirError, match="'half'"):
+        yesno.prepare(root, split="half")
+
+
 def test_yesno_shared_data(shared_data, tmp_path):
     splits = yesno.prepare(shared_data)
-    assert {k: len(v) for k, v in splits.items()} == {"train": 30, "test": 30}
+    # Kaldi's egs/yesno/s5 split: 31 train, 29 test (its 0.00% WER is over 232 words)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 31, "test": 29}
+    assert sum(len(c.supervisions[0].text.split()) for c in splits["test"]) == 232
+    mislabeled = "0_1_0_1_0_0_0_0"  # 7 words spoken, 8 named
+    assert mislabeled in _ids(splits["train"])
+    assert mislabeled in _ids(yesno.prepare(shared_data, split="lhotse")["test"])
     assert not _ids(splits["train"]) & _ids(splits["test"])
     cut = splits["train"][0]
     assert cut.sampling_rate == 8000 and len(cut.supervisions[0].text.split()) == 8
@@ -81,10 +107,19 @@ def test_fsdd_splits_are_disjoint(fake_fsdd, tmp_path):
 
 
 def test_fsdd_connected_strings(fake_fsdd, tmp_path):
-    cfg = fsdd.FsddConfig(seed=1, test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1)
+    cfg = fsdd.FsddConfig(seed=1, test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1,
+                          test_connected_ratio=0.3)
     splits = fsdd.prepare(fake_fsdd, tmp_path, cfg)
     connected = [c for c in splits["train_spk"] if "-conn-" in c.id]
     assert len(connected) == round(0.1 * 10 * 12)
+    test_strings = [c.id for c in splits["test_spk"] if "-conn-" in c.id]
+    test_isolated = [c.id for c in splits["test_spk"] if "-conn-" not in c.id]
+    assert len(test_strings) == round(0.3 * len(test_isolated))  # the test split's own ratio
+    # A smaller test set is a prefix of the larger one: a larger count only appends strings.
+    fewer = fsdd.prepare(fake_fsdd, tmp_path / "fewer", replace(cfg, test_connected_ratio=0.1))
+    fewer_strings = [c for c in fewer["test_spk"] if "-conn-" in c.id]
+    assert [c.supervisions[0].text for c in fewer_strings] == \
+        [c.supervisions[0].text for c in splits["test_spk"] if "-conn-" in c.id][:len(fewer_strings)]
     for cut in connected:
         sources = cut.supervisions[0].custom["sources"]
         words = cut.supervisions[0].text.split()
@@ -109,7 +144,7 @@ def test_fsdd_bad_name(tmp_path):
 
 
 def test_fsdd_shared_data_disjoint(shared_data, tmp_path):
-    splits = fsdd.prepare(shared_data, tmp_path, fsdd.FsddConfig(connected_ratio=0.02))
+    splits = fsdd.prepare(shared_data, tmp_path, fsdd.FsddConfig(connected_ratio=0.02, test_connected_ratio=0.02))
     for scheme in ("spk", "idx"):
         used = {p: _recordings_used(splits[f"{p}_{scheme}"]) for p in ("train", "dev", "test")}
         assert sum(len(u) > 0 for u in used.values()) == 3

@@ -61,14 +61,19 @@ def test_yesno_data_stages_and_rerun(shared_data, tmp_path):
     first = _run(work, "--stage", "0", "--stop-stage", "3", "--data-dir", str(shared_data), "--nj", "1")
     assert first.returncode == 0, first.stderr[-3000:]
     data = work / "data"
-    for split in ("train", "test"):
+    for split, count in (("train", 31), ("test", 29)):  # Kaldi's split
         assert sorted(p.name for p in (data / split).iterdir()) == ["spk2utt", "text", "utt2spk", "wav.scp"]
-        assert len((data / split / "text").read_text().splitlines()) == 30
+        assert len((data / split / "text").read_text().splitlines()) == count
         cuts = CutSet.from_file(data / "fbank" / f"yesno_cuts_{split}.jsonl.gz")
-        assert len(cuts) == 30 and all(c.has_features and c.num_features == 80 for c in cuts)
+        assert len(cuts) == count and all(c.has_features and c.num_features == 80 for c in cuts)
         # 16 kHz features at 10 ms: about 100 frames a second of audio.
         assert abs(cuts[0].num_frames - round(cuts[0].duration * 100)) <= 1
         assert "Ended (code 0)" in (data / "fbank" / "log" / f"compute_yesno_cuts_{split}.log").read_text()
+    # The training set with word suffixes: every file but the mislabeled one adds 7 suffixes.
+    suffixes = [c for c in CutSet.from_file(data / "fbank" / "yesno_cuts_train_pauses.jsonl.gz") if "_from" in c.id]
+    assert len(suffixes) == 30 * 7 and all(c.has_features for c in suffixes)
+    assert not any(c.id.startswith("0_1_0_1_0_0_0_0") for c in suffixes)
+    assert any(c.supervisions[0].text.startswith("YES") for c in suffixes)
     tokens = (data / "lang_char" / "tokens.txt").read_text().split("\n")
     assert tokens[0] == "<blk> 0" and {"Y", "E", "S", "N", "O"} <= {t.split()[0] for t in tokens if t}
     markers = [data / "manifests" / ".prepare_yesno.done", data / "fbank" / ".fbank_yesno_train.done", data / "lang_char" / ".lang.done"]
@@ -77,7 +82,7 @@ def test_yesno_data_stages_and_rerun(shared_data, tmp_path):
 
     again = _run(work, "--stage", "1", "--stop-stage", "3", "--data-dir", str(shared_data))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("skipping") == 4  # prepare, 2 x fbank, lang
+    assert again.stderr.count("skipping") == 5  # prepare, 3 x fbank, lang
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # yesno (OpenSLR 1): 60 recordings of 8 Hebrew yes/no words, one speaker, 8 kHz.
 #
-#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--force false]
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--split kaldi] [--nj 2] [--force false]
 #
 # --data-dir holds waves_yesno/ (or yesno/waves_yesno/, as ../shared/data does); stage 0 downloads
-# it there only when it is missing. Split: sorted names, even positions train, odd test (30/30).
-# Stages: 0 download, 1 prepare (data/manifests, data/{train,test}), 2 fbank (data/fbank),
+# it there only when it is missing. --split kaldi (default): the first 31 sorted names train, the
+# last 29 test, as Kaldi's egs/yesno/s5; --split lhotse: alternate names (30/30), as lhotse and
+# icefall, which puts the mislabeled 0_1_0_1_0_0_0_0 (7 words spoken, 8 named) in test.
+# Changing --split needs --force true from stage 1 on.
+# Stages: 0 download, 1 prepare (data/manifests, data/{train,test}), 2 fbank (data/fbank; training
+# adds every file's word suffixes and prefixes, cut at its pauses: asr/augment/pauses.py),
 # 3 lang (character tokenizer, data/lang_char), 4-6 train/decode/score.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,6 +19,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=100
 data_dir=download
+split=kaldi
 nj=2
 force=false
 nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
@@ -33,13 +38,19 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: prepare manifests and Kaldi data dirs"
-  steps/prepare_corpus.sh --force $force $corpus "$data_dir" data
+  steps/prepare_corpus.sh --force $force --opts "--split $split" $corpus "$data_dir" data
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: compute fbank"
+  log "Stage 2: word suffixes and prefixes cut at pauses (train_pauses), compute fbank"
+  # Kaldi's split trains only on files starting with NO: the suffixes (each with its file's
+  # lead-in silence) also start with YES; the prefixes end soon after their last word.
+  pauses=data/manifests/${corpus}_cuts_train_pauses.jsonl.gz
+  if [ ! -f $pauses ] || [ "$force" == true ]; then
+    python -m asr.augment pauses --audio-dir data/train_pauses_wav data/manifests/${corpus}_cuts_train.jsonl.gz $pauses
+  fi
   steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
+    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits train_pauses) data/fbank
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
@@ -56,7 +67,7 @@ exp_dir=exp/transducer
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: train $exp_dir ($train_config)"
   steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-    $train_config $lang_dir $exp_dir - data/fbank/${corpus}_cuts_train.jsonl.gz
+    $train_config $lang_dir $exp_dir - data/fbank/${corpus}_cuts_train_pauses.jsonl.gz
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
