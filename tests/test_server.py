@@ -582,6 +582,41 @@ def test_endpoints_split_segments_and_keep_the_decoder_context(real_setup):
     assert [t for r in finals for t in r["tokens"]] == whole.tokens
     absolute = [r["start_time"] + t for r in finals for t in r["timestamps"]]
     assert absolute == pytest.approx(whole.timestamps, abs=0.011)
+    # the endpoint resets pad nothing: one 160 ms tail (4 frames), after the last audio only
+    from asr.features import compute_fbank
+
+    assert frames == -(-(compute_fbank(audio, RATE).shape[0] + 16) // 4)
+    assert results[-1]["is_eof"] and results[-1]["processed_ms"] == pytest.approx(frames * 40)
+
+
+def test_asr_serve_flags_match_asr_transcribe_flags(real_setup, capsys):
+    """``asr serve --max-sym-per-frame/--tail-padding-ms`` reach the recognizer, and a client then
+    gets what ``asr transcribe`` gives with the same flags (not what it gives by default)."""
+    import argparse
+
+    from asr.bin.serve import add_arguments, build_recognizer
+    from asr.cli import main as cli_main
+
+    loaded, files = real_setup
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = parser.parse_args(["--model-dir", str(loaded.path)])
+    assert (defaults.max_sym_per_frame, defaults.tail_padding_ms) == (3, 160)
+    flags = ["--max-sym-per-frame", "1", "--tail-padding-ms", "0"]
+    args = parser.parse_args(["--model-dir", str(loaded.path), *flags])
+    recognizer, _ = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method,
+                                     args.max_sym_per_frame, args.tail_padding_ms)
+    assert (recognizer.config.max_sym_per_frame, recognizer.config.tail_padding_ms) == (1, 0)
+    transcribe = ["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", str(args.chunk_ms)]
+    assert cli_main([*transcribe, *flags, *map(str, files)]) == 0
+    expected = capsys.readouterr().out.splitlines()
+    assert cli_main([*transcribe, *map(str, files)]) == 0
+    assert capsys.readouterr().out.splitlines() != expected
+    worker = WorkerConfig(max_batch_size=16, endpoint=None, num_threads=1)
+    with BackgroundServer(recognizer, ServerConfig(port=0, itn=False, worker=worker)) as srv:
+        assert cli_main(["client", "--url", srv.url, "--parallel", "3", *map(str, files)]) == 0
+        got = capsys.readouterr().out.splitlines()
+    assert got == expected
 
 
 def test_blank_dominant_model_endpoints_on_trailing_silence(real_setup, tmp_path):

@@ -8,6 +8,7 @@ import torch
 
 from asr.decoding.offline import decode_waveforms
 from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
 from asr.errors import AudioError
 from asr.features import compute_fbank
 from asr.models import LoadedModel
@@ -19,10 +20,12 @@ def loaded(tmp_path_factory) -> LoadedModel:
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny"))
 
 
-def offline(loaded: LoadedModel, audios: list[np.ndarray], chunk_frames: int, left: int, method: str):
-    """Reference: whole utterances through the chunk-masked encoder, then the same search."""
-    hyps = decode_waveforms(loaded, audios, method, chunk_size=chunk_frames, left_context=left)
-    num_frames = [-(-compute_fbank(a, 16000).shape[0] // 4) for a in audios]
+def offline(loaded: LoadedModel, audios: list[np.ndarray], chunk_frames: int, left: int, method: str, **options):
+    """Reference: whole utterances through the chunk-masked encoder, then the same search.
+    Returns the hypotheses and the encoder frames (tail padding included)."""
+    hyps = decode_waveforms(loaded, audios, method, chunk_size=chunk_frames, left_context=left, **options)
+    tail = options.get("tail_padding_ms", DEFAULT_TAIL_PADDING_MS) // 10
+    num_frames = [-(-(compute_fbank(a, 16000).shape[0] + tail) // 4) for a in audios]
     return hyps, torch.tensor(num_frames)
 
 
@@ -44,14 +47,18 @@ def stream_all(recognizer: OnlineRecognizer, audios: list[np.ndarray], seed: int
     return streams
 
 
-@pytest.mark.parametrize("method,chunk_ms,left_ms", [("greedy_search", 320, 160), ("greedy_search", 160, 320),
-                                                     ("modified_beam_search", 320, 320)])
-def test_streaming_equals_offline_chunked(loaded: LoadedModel, method: str, chunk_ms: int, left_ms: int) -> None:
+@pytest.mark.parametrize("method,chunk_ms,left_ms,options", [
+    ("greedy_search", 320, 160, {}), ("greedy_search", 160, 320, {}), ("modified_beam_search", 320, 320, {}),
+    ("greedy_search", 160, 320, {"max_sym_per_frame": 1, "tail_padding_ms": 0}),  # the former defaults
+    ("greedy_search", 320, 160, {"tail_padding_ms": 250}),  # 25 frames: not a whole encoder frame
+])
+def test_streaming_equals_offline_chunked(loaded: LoadedModel, method: str, chunk_ms: int, left_ms: int,
+                                          options: dict[str, int]) -> None:
     audios = [synth_audio(s, seed=i) for i, s in enumerate([1.53, 0.95, 1.21])]
     recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms, left_context_ms=left_ms,
-                                                                 decoding_method=method))
+                                                                 decoding_method=method, **options))
     streams = stream_all(recognizer, audios, seed=chunk_ms)
-    hyps, enc_lens = offline(loaded, audios, chunk_ms // 40, left_ms // 40, method)
+    hyps, enc_lens = offline(loaded, audios, chunk_ms // 40, left_ms // 40, method, **options)
     total = 0
     for s, hyp, n in zip(streams, hyps, enc_lens.tolist()):
         result = recognizer.get_result(s)
@@ -107,7 +114,7 @@ def test_short_audio_is_padded_and_empty_audio_raises(loaded: LoadedModel) -> No
     stream.input_finished()
     assert recognizer.is_ready(stream)
     recognizer.decode_stream(stream)
-    assert stream.num_processed_frames == 3 and not recognizer.is_ready(stream)
+    assert stream.num_processed_frames == 3 + 4 and not recognizer.is_ready(stream)  # + 160 ms tail padding
     assert isinstance(recognizer.get_result(stream).text, str)
 
     empty = recognizer.create_stream()
@@ -131,7 +138,7 @@ def test_other_sample_rate_is_resampled(loaded: LoadedModel) -> None:
         stream.accept_waveform(8000, audio8[start:start + 1000])
     stream.input_finished()
     recognizer.decode_until_done([stream])
-    assert abs(stream.num_processed_frames - 30) <= 1  # 1.2 s at 40 ms
+    assert abs(stream.num_processed_frames - 30 - 4) <= 1  # 1.2 s at 40 ms, 160 ms tail padding
     with pytest.raises(AudioError, match="sample rate changed"):
         other = recognizer.create_stream()
         other.accept_waveform(8000, audio8[:100])
@@ -155,3 +162,44 @@ def test_lstm_predictor_streams_like_offline(tmp_path) -> None:
         hyps, _ = offline(loaded, audios, 8, 4, method)
         assert [recognizer.get_result(s).token_ids for s in streams] == [h.tokens for h in hyps]
         assert sum(len(h.tokens) for h in hyps) > 0
+
+
+@pytest.mark.parametrize("chunk_ms", [160, 320])
+def test_tail_padding_changes_only_the_end(loaded: LoadedModel, chunk_ms: int) -> None:
+    """Tail padding appends 4 encoder frames after the input ends: the tokens before the chunk
+    that holds the last audio frame are those without padding; ``tail_padding_ms=0`` gives the
+    unpadded decode back; the padding is not decoded before the input finishes."""
+    audios = [synth_audio(s, seed=30 + i) for i, s in enumerate([0.64, 0.47, 1.0, 1.29])]
+    results = {}
+    for tail_ms in (0, 160):
+        config = OnlineRecognizerConfig(chunk_ms=chunk_ms, tail_padding_ms=tail_ms)
+        recognizer = OnlineRecognizer(loaded, config)
+        streams = stream_all(recognizer, audios, seed=1)
+        results[tail_ms] = [(recognizer.get_result(s), s.num_processed_frames) for s in streams]
+        hyps, enc_lens = offline(loaded, audios, chunk_ms // 40, loaded.config.left_context_frames, "greedy_search",
+                                 tail_padding_ms=tail_ms)
+        assert [r.token_ids for r, _ in results[tail_ms]] == [h.tokens for h in hyps]
+        assert [n for _, n in results[tail_ms]] == enc_lens.tolist()
+    chunk = chunk_ms // 40
+    changed = 0
+    for (plain, plain_frames), (padded, padded_frames) in zip(results[0], results[160]):
+        assert padded_frames == plain_frames + 4
+        last_chunk_start = round((plain_frames - 1) // chunk * chunk * 0.04, 3)  # seconds
+        before = [(i, t) for i, t in zip(plain.token_ids, plain.timestamps) if t < last_chunk_start]
+        assert [(i, t) for i, t in zip(padded.token_ids, padded.timestamps) if t < last_chunk_start] == before
+        assert padded.token_ids[:len(before)] == plain.token_ids[:len(before)]
+        changed += padded.token_ids != plain.token_ids
+    assert changed, "tail padding should change the end of some hypothesis"
+
+    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, audios[0])  # 64 feature frames: whole chunks
+    recognizer.decode_until_done([stream])
+    consumed = stream.num_processed_frames * 4
+    assert stream.num_pending_feature_frames < 64 - consumed  # the last frames wait for the end
+    stream.input_finished()
+    assert stream.num_pending_feature_frames == 64 - consumed + 16 and recognizer.is_ready(stream)
+    recognizer.decode_until_done([stream])
+    assert stream.num_processed_frames == 16 + 4 and stream.num_pending_feature_frames == 0
+    with pytest.raises(ValueError, match="tail_padding_ms"):
+        OnlineRecognizerConfig(tail_padding_ms=-40)

@@ -92,3 +92,69 @@ def test_long_files_are_streamed_offline(setup, capsys) -> None:
     streamed = loaded.tokenizer.decode(decode_waveforms(loaded, [waveform], chunk_size=chunk)[0].tokens)
     offline = transcribe(loaded, [load_audio(root / "second.flac", 16000)])[0]
     assert lines == [f"first\t{streamed}", f"second\t{offline}"]
+
+
+@pytest.fixture(scope="module")
+def recipe_cuts(setup, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """Float wav files of several lengths (0.64 s = 64 frames, a multiple of both chunks below;
+    the others are not) and a CutSet of them with exact (numpy, not lilcom) features, as the
+    recipes' decode stage reads them."""
+    from lhotse import CutSet, MonoCut, NumpyFilesWriter, Recording, SupervisionSegment
+
+    from asr.features import KnfFbank
+
+    loaded, _, _ = setup
+    root = tmp_path_factory.mktemp("recipe_cuts")
+    files, cuts = [], []
+    for i, seconds in enumerate([0.64, 0.47, 1.0, 1.29]):
+        path = root / f"utt{i}.wav"
+        save_audio(path, synth_audio(seconds, seed=20 + i), 16000, subtype="FLOAT")
+        rec = Recording.from_file(path, recording_id=path.stem)
+        sup = SupervisionSegment(id=path.stem, recording_id=path.stem, start=0.0, duration=rec.duration, text="ONE")
+        cuts.append(MonoCut(id=path.stem, start=0.0, duration=rec.duration, channel=0, recording=rec,
+                            supervisions=[sup]))
+        files.append(path)
+    with_feats = CutSet.from_cuts(cuts).compute_and_store_features(
+        KnfFbank(loaded.feature_options), storage_path=root / "feats", num_jobs=1, storage_type=NumpyFilesWriter)
+    with_feats.to_file(root / "cuts.jsonl.gz")
+    return root / "cuts.jsonl.gz", files
+
+
+@pytest.mark.parametrize("chunk_ms", [160, 320, None])
+def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts, capsys, tmp_path,
+                                                              chunk_ms: int | None) -> None:
+    """What users run (``asr transcribe``, streaming with ``--chunk-ms N`` or offline) gives the
+    tokens the recipes score (``python -m asr.training.decode``), each with its default options:
+    3 symbols a frame and 160 ms of tail padding, appended to audio features on one side and to
+    stored features on the other."""
+    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+    from asr.training.decode import DecodeConfig, decode
+
+    loaded, root, _ = setup
+    cuts, files = recipe_cuts
+    decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path), chunk_ms=chunk_ms))
+    defaults = DecodeConfig("model", "cuts", "out")
+    assert (defaults.max_sym_per_frame, defaults.tail_pad_ms) == (3, 160)
+    chunk_args = [] if chunk_ms is None else ["--chunk-ms", str(chunk_ms)]
+    code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, *map(str, files))
+    assert code == 0
+    assert lines == [f"{f.stem}\t{decoded.hyps[f.stem]}" for f in files]
+    waveforms = [load_audio(f) for f in files]
+    if chunk_ms is None:
+        ids = [hyp.tokens for hyp in decode_waveforms(loaded, waveforms)]
+    else:
+        recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+        streams = [recognizer.create_stream() for _ in files]
+        for stream, samples in zip(streams, waveforms):
+            stream.accept_waveform(16000, samples)
+            stream.input_finished()
+        recognizer.decode_until_done(streams)
+        ids = [recognizer.get_result(s).token_ids for s in streams]
+    assert ids == [decoded.token_ids[f.stem] for f in files]
+    assert sum(map(len, ids)) > 5, "a model that emits nothing makes this test vacuous"
+    # the same flags, given explicitly and changed, still agree
+    decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path / "plain"), chunk_ms=chunk_ms,
+                                  max_sym_per_frame=1, tail_pad_ms=0))
+    code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, "--max-sym-per-frame", "1",
+                             "--tail-padding-ms", "0", *map(str, files))
+    assert code == 0 and lines == [f"{f.stem}\t{decoded.hyps[f.stem]}" for f in files]

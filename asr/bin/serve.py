@@ -2,6 +2,11 @@
 
     asr serve --model-dir exp/model --port 6006 [--chunk-ms 320] [--max-batch-size 32] [--no-itn]
 
+Greedy search emits up to ``--max-sym-per-frame`` (3) tokens a frame, and when a client sends
+``Done`` its stream decodes ``--tail-padding-ms`` (160) of silence-level frames after its audio
+(endpoints inside a stream add none): the defaults of ``asr transcribe`` and
+``python -m asr.training.decode``, so a session's text is what they give for the same file.
+
 Logs are JSON lines on stderr (one per session event); ``GET /health`` and ``GET /metrics``
 (Prometheus) are served on the same port. SIGINT/SIGTERM shut down gracefully.
 """
@@ -16,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from asr.decoding.endpoint import EndpointConfig, EndpointRule
+from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-ms", type=int, default=320, help="encoder chunk per decode step")
     parser.add_argument("--left-context-ms", type=int, default=None, help="attention left context (default: model's)")
     parser.add_argument("--decoding-method", default="greedy_search", help="greedy_search or modified_beam_search")
+    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
+                        help="greedy search: tokens per encoder frame at most")
+    parser.add_argument("--tail-padding-ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
+                        help="silence-level feature frames decoded after a stream's end (ms; 0: none)")
     parser.add_argument("--max-connections", type=int, default=256, help="open sessions beyond this get HTTP 503")
     parser.add_argument("--max-batch-size", type=int, default=32, help="most streams in one decode step")
     parser.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest client message")
@@ -66,13 +77,16 @@ def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
     return EndpointConfig(*rules)
 
 
-def build_recognizer(model_dir: Path, chunk_ms: int, left_context_ms: int | None, decoding_method: str) -> Any:
+def build_recognizer(model_dir: Path, chunk_ms: int, left_context_ms: int | None, decoding_method: str,
+                     max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME,
+                     tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS) -> Any:
     """Load a model dir into an ``OnlineRecognizer`` (also used by bench/server_load.py)."""
     from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
     from asr.models import load_model_dir
 
     loaded = load_model_dir(model_dir)
-    options: dict[str, Any] = {"chunk_ms": chunk_ms, "decoding_method": decoding_method}
+    options: dict[str, Any] = {"chunk_ms": chunk_ms, "decoding_method": decoding_method,
+                               "max_sym_per_frame": max_sym_per_frame, "tail_padding_ms": tail_padding_ms}
     if left_context_ms is not None:
         options["left_context_ms"] = left_context_ms
     return OnlineRecognizer(loaded, OnlineRecognizerConfig(**options)), loaded
@@ -99,7 +113,8 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method)
+        recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method,
+                                              args.max_sym_per_frame, args.tail_padding_ms)
         itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
     except (ValueError, OSError) as exc:  # AsrError (bad model dir, ITN files) is a ValueError
         print(f"asr serve: {exc}", file=sys.stderr)

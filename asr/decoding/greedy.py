@@ -16,6 +16,10 @@ from asr.decoding.hypothesis import Hypothesis
 from asr.models.decoder import PredictorState, cat_states, scatter_state, select_state
 from asr.models.model import Transducer
 
+DEFAULT_MAX_SYM_PER_FRAME = 3
+"""Tokens emitted per encoder frame at most: the training topology allows several, and one a
+frame loses tokens where speech is faster than 25 tokens a second. Every decoding path defaults to it."""
+
 
 @dataclass
 class GreedySearchState:
@@ -56,8 +60,8 @@ def init_greedy_state(model: Transducer, batch_size: int, device: torch.device |
 
 
 @torch.no_grad()
-def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
-                       state: GreedySearchState, max_sym_per_frame: int = 1) -> GreedySearchState:
+def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, state: GreedySearchState,
+                       max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME) -> GreedySearchState:
     """Continue greedy search over the next encoder frames.
 
     encoder_out: (N, T, C); encoder_out_lens: (N,) valid frames; state: for the same N
@@ -92,7 +96,7 @@ def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens:
 
 @torch.no_grad()
 def greedy_search_batch(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
-                        max_sym_per_frame: int = 1) -> list[Hypothesis]:
+                        max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME) -> list[Hypothesis]:
     """Greedy search over whole utterances. encoder_out: (N, T, C), encoder_out_lens: (N,)."""
     state = init_greedy_state(model, encoder_out.size(0), encoder_out.device)
     return greedy_search_step(model, encoder_out, encoder_out_lens, state, max_sym_per_frame).hyps

@@ -9,6 +9,12 @@ Decoding a stream alone or inside any batch gives the same result.
 Chunk by chunk with carried state equals the offline encoder with the same chunk mask
 (``model.encode(feats, lens, chunk_size, left_context)``) followed by the same search.
 
+When a stream's input finishes, ``tail_padding_ms`` of silence-level feature frames
+(``asr.decoding.tail_padding``) follow its last real frame, so a causal model can still emit a
+word that ends right at the end of the audio; ``decode_waveforms`` and ``asr.training.decode``
+append the same frames, so all three give the same tokens. Only the true end of the input is
+padded: ``reset`` (an endpoint) starts a new segment without any.
+
 Times: ``num_processed_frames`` counts 40 ms encoder frames since the stream started;
 ``RecognitionResult.start_time`` is the current segment's start in seconds since the stream
 started and ``timestamps`` are seconds since the segment's start (as sherpa-onnx).
@@ -23,8 +29,9 @@ import soxr
 import torch
 
 from asr.decoding.beam_search import Beam, best_hypothesis, init_beams, modified_beam_search_step
-from asr.decoding.greedy import GreedySearchState, greedy_search_step, init_greedy_state
+from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME, GreedySearchState, greedy_search_step, init_greedy_state
 from asr.decoding.hypothesis import Hypothesis
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, TAIL_PADDING_VALUE, tail_padding_frames
 from asr.errors import AudioError
 from asr.features import OnlineFbank
 from asr.models.config import FRAME_SHIFT_S, SUBSAMPLING_FACTOR
@@ -43,13 +50,15 @@ class OnlineRecognizerConfig:
     left_context_ms: attention left context; None = the model config's ``left_context_frames``.
     decoding_method: "greedy_search" or "modified_beam_search" (``num_active_paths`` beams).
     max_sym_per_frame: greedy search's limit of tokens per encoder frame.
+    tail_padding_ms: silence-level feature frames decoded after the input finishes (0: none).
     """
 
     chunk_ms: int = 320
     left_context_ms: int | None = None
     decoding_method: str = "greedy_search"
     num_active_paths: int = 4
-    max_sym_per_frame: int = 1
+    max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
+    tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS
 
     def __post_init__(self) -> None:
         if self.chunk_ms <= 0 or self.chunk_ms % _FRAME_MS:
@@ -60,6 +69,8 @@ class OnlineRecognizerConfig:
             raise ValueError(f"decoding_method={self.decoding_method!r} is not one of {DECODING_METHODS}")
         if self.num_active_paths < 1 or self.max_sym_per_frame < 1:
             raise ValueError("num_active_paths and max_sym_per_frame must be >= 1")
+        if self.tail_padding_ms < 0:
+            raise ValueError(f"tail_padding_ms={self.tail_padding_ms} must be >= 0")
 
 
 @dataclass
@@ -86,12 +97,14 @@ class OnlineStream:
     """
 
     def __init__(self, fbank: OnlineFbank, encoder_states: list[torch.Tensor],
-                 greedy_state: GreedySearchState | None, beam: Beam | None) -> None:
+                 greedy_state: GreedySearchState | None, beam: Beam | None, tail_padding_frames: int = 0) -> None:
         self.fbank = fbank
+        self.tail_padding_frames = tail_padding_frames
+        self.num_tail_frames_pending = 0  # tail padding not yet decoded (set by input_finished)
         self.encoder_states = encoder_states
         self.greedy_state = greedy_state
         self.beam = beam
-        self.num_feature_frames_consumed = 0
+        self.num_feature_frames_consumed = 0  # audio frames decoded (tail padding not counted)
         self.num_processed_frames = 0
         self.segment = 0
         self.segment_start_frame = 0
@@ -132,7 +145,8 @@ class OnlineStream:
         self.fbank.accept_waveform(samples)
 
     def input_finished(self) -> None:
-        """No more audio: the last, partial chunk becomes ready (it is padded when decoded).
+        """No more audio: the tail padding follows the last frame, and the last, partial chunk
+        becomes ready (it is padded when decoded, beyond its length).
 
         Raises ``AudioError`` if the stream got no audio, or too little for one 10 ms frame.
         """
@@ -146,10 +160,12 @@ class OnlineStream:
             raise AudioError("empty audio: the stream ended without any samples")
         if self.fbank.num_frames_ready == 0:
             raise AudioError(f"audio too short: {self.num_samples_accepted} samples give no feature frame")
+        self.num_tail_frames_pending = self.tail_padding_frames
 
     @property
     def num_pending_feature_frames(self) -> int:
-        return self.fbank.num_frames_ready - self.num_feature_frames_consumed
+        """Feature frames not yet decoded, tail padding included."""
+        return self.fbank.num_frames_ready - self.num_feature_frames_consumed + self.num_tail_frames_pending
 
     def best_hypothesis(self) -> Hypothesis:
         """Best hypothesis of the current segment."""
@@ -191,7 +207,9 @@ class OnlineRecognizer:
         else:
             beam = init_beams(self.model, 1, self.device)[0]
         states = self.model.encoder.init_states(1, self.left_context_frames, self.device)
-        return OnlineStream(OnlineFbank(self.loaded.feature_options), states, greedy, beam)
+        opts = self.loaded.feature_options
+        return OnlineStream(OnlineFbank(opts), states, greedy, beam,
+                            tail_padding_frames(self.config.tail_padding_ms, opts.frame_shift_ms))
 
     def is_ready(self, stream: OnlineStream) -> bool:
         """A full chunk of features is waiting, or the input has finished and some frames remain."""
@@ -205,12 +223,15 @@ class OnlineRecognizer:
         if not ready:
             return
         size, dim = self.chunk_feature_frames, self.loaded.config.feature_dim
-        feats = np.zeros((len(ready), size, dim), dtype=np.float32)  # the final chunk is zero-padded
-        lens = []
+        feats = np.zeros((len(ready), size, dim), dtype=np.float32)  # beyond lens: masked, any value
+        lens, real = [], []
         for i, s in enumerate(ready):
             n = min(size, s.num_pending_feature_frames)
-            feats[i, :n] = s.fbank.get_frames(s.num_feature_frames_consumed, n)
+            m = min(n, s.fbank.num_frames_ready - s.num_feature_frames_consumed)  # real frames, then tail padding
+            feats[i, :m] = s.fbank.get_frames(s.num_feature_frames_consumed, m)
+            feats[i, m:n] = TAIL_PADDING_VALUE
             lens.append(n)
+            real.append(m)
         chunk_lens = torch.tensor(lens, dtype=torch.int64, device=self.device)
         out, out_lens, states = self.model.encoder.infer(
             torch.from_numpy(feats).to(self.device), chunk_lens, stack_states([s.encoder_states for s in ready]))
@@ -226,9 +247,10 @@ class OnlineRecognizer:
                                               [s.num_processed_frames for s in ready], self.config.num_active_paths)
             for s, beam in zip(ready, beams):
                 s.beam = beam
-        for s, n, m in zip(ready, lens, out_lens.tolist()):
-            s.num_feature_frames_consumed += n
-            s.num_processed_frames += m
+        for s, n, m, frames in zip(ready, lens, real, out_lens.tolist()):
+            s.num_feature_frames_consumed += m
+            s.num_tail_frames_pending -= n - m
+            s.num_processed_frames += frames
             s.fbank.discard(s.num_feature_frames_consumed)  # a long stream keeps no decoded frames
 
     def decode_stream(self, stream: OnlineStream) -> None:

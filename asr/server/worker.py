@@ -15,6 +15,10 @@ call into the recognizer happens on the worker thread, so streams need no locks.
 5. a session whose input is finished and whose stream has nothing left to decode gets a last
    final with ``is_eof`` true, then ``Done!``, and is removed.
 
+Only the client's ``Done`` calls ``stream.input_finished()``, which appends the recognizer's tail
+padding (``OnlineRecognizerConfig.tail_padding_ms``) after the last audio; an endpoint's
+``reset`` pads nothing, so a stream decodes every sample it got plus one tail at its true end.
+
 Torch releases the GIL inside its kernels, so this thread and the event loop run in parallel.
 """
 

@@ -5,10 +5,13 @@
 
 ``--chunk-ms full`` runs the encoder with full context; ``--chunk-ms N`` runs it with N ms
 chunks and the model's left context (the chunk mask the streaming encoder is proven equal to,
-so the result is what chunk-by-chunk streaming gives). Writes, under ``<out-dir>/<method>_<chunk>/``,
-the Kaldi-style ``text`` (hypotheses) and ``ref`` files and the scorer's outputs, and
-``<out-dir>/wer_<method>_<chunk>.txt`` with the WER summary line (and a ``.json`` twin that
-``python -m asr.training.report`` turns into a table).
+so the result is what chunk-by-chunk streaming gives). By default greedy search emits up to 3
+tokens a frame (``--max-sym-per-frame``) and 160 ms of silence-level feature frames follow each
+utterance (``--tail-pad-ms``, see ``asr.decoding.tail_padding``): the defaults of
+``asr transcribe`` and ``asr serve``, so the WER scores the text users get from the same model.
+Writes, under ``<out-dir>/<method>_<chunk>/``, the Kaldi-style ``text`` (hypotheses) and ``ref``
+files and the scorer's outputs, and ``<out-dir>/wer_<method>_<chunk>.txt`` with the WER summary
+line (and a ``.json`` twin that ``python -m asr.training.report`` turns into a table).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Sequence
 
 import torch
 from lhotse import CutSet
-from lhotse.utils import LOG_EPSILON
 from tqdm import tqdm
 
+from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
+from asr.decoding.hypothesis import Hypothesis
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, pad_tail, tail_padding_frames
 from asr.errors import ModelDirError
 from asr.training.dataset import AsrDataset, DataConfig, SpecAugmentConfig, cut_text, make_dataloader, make_sampler
 from asr.utils.io import atomic_write
@@ -44,11 +49,12 @@ class DecodeConfig:
     chunk_ms: int | None = None
     """Encoder chunk in ms (a multiple of 40); None for full context."""
     beam: int = 4
-    max_sym_per_frame: int = 1
+    max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
     """Greedy search: tokens emitted per encoder frame at most (the training topology allows more)."""
-    tail_pad_ms: int = 0
+    tail_pad_ms: int = DEFAULT_TAIL_PADDING_MS
     """Silence-level (log-epsilon) feature frames appended to each utterance, so that a causal
-    model can still emit the last tokens of a word that ends right at the end of the audio."""
+    model can still emit the last tokens of a word that ends right at the end of the audio
+    (``OnlineRecognizerConfig.tail_padding_ms``, the same frames)."""
     max_duration: float = 300.0
     num_threads: int = 1
 
@@ -56,11 +62,13 @@ class DecodeConfig:
 @dataclass
 class DecodeResult:
     hyps: dict[str, str]
+    """Text per cut id; ``token_ids`` has the tokens it was decoded from."""
     refs: dict[str, str]
     wer_summary: str
     wer: float
     audio_seconds: float
     decode_seconds: float
+    token_ids: dict[str, list[int]]
 
 
 def chunk_frames(chunk_ms: int | None) -> int:
@@ -100,18 +108,22 @@ def decode(config: DecodeConfig) -> DecodeResult:
     sampler = make_sampler(cuts, data, shuffle=False)
     loader = make_dataloader(AsrDataset(tokenizer=None), sampler)
     hyps: dict[str, str] = {}
+    token_ids: dict[str, list[int]] = {}
+    tail_frames = tail_padding_frames(config.tail_pad_ms, loaded.feature_options.frame_shift_ms)
     refs = {c.id: cut_text(c) for c in cuts}
     audio_seconds = sum(c.duration for c in cuts)
     start = time.perf_counter()
     for batch in tqdm(loader, desc=f"decode {decode_tag(config.method, config.chunk_ms)}", mininterval=5.0):
-        features, feature_lens = pad_tail(batch["features"], batch["feature_lens"], config.tail_pad_ms // 10)
+        features, feature_lens = pad_tail(batch["features"], batch["feature_lens"], tail_frames)
         encoder_out, encoder_lens = model.encode(features, feature_lens, chunk_size=chunk_size)
+        results: list[Hypothesis]
         if config.method == "greedy_search":
             results = greedy_search_batch(model, encoder_out, encoder_lens, max_sym_per_frame=config.max_sym_per_frame)
         else:
             results = modified_beam_search(model, encoder_out, encoder_lens, beam=config.beam)
         for cut_id, hyp in zip(batch["cut_ids"], results):
             hyps[cut_id] = tokenizer.decode(hyp.tokens)
+            token_ids[cut_id] = list(hyp.tokens)
     elapsed = time.perf_counter() - start
 
     tag = decode_tag(config.method, config.chunk_ms)
@@ -138,19 +150,7 @@ def decode(config: DecodeConfig) -> DecodeResult:
     with atomic_write(out / f"wer_{tag}.json") as f:
         json.dump(record, f, indent=1)
     log.info("%s", summary)
-    return DecodeResult(hyps, refs, summary, total.wer, audio_seconds, elapsed)
-
-
-def pad_tail(features: torch.Tensor, feature_lens: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Append ``frames`` log-epsilon frames after each utterance's valid frames.
-
-    features: (N, T, F) padded with log-epsilon (lhotse's padding); returns (N, T + frames, F)
-    and lengths (N,) + frames.
-    """
-    if frames <= 0:
-        return features, feature_lens
-    pad = torch.full((features.size(0), frames, features.size(2)), LOG_EPSILON, dtype=features.dtype)
-    return torch.cat([features, pad], dim=1), feature_lens + frames
+    return DecodeResult(hyps, refs, summary, total.wer, audio_seconds, elapsed, token_ids)
 
 
 def write_text_file(path: Path, entries: dict[str, str]) -> None:
@@ -168,9 +168,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--method", default="greedy_search", choices=METHODS)
     parser.add_argument("--chunk-ms", default="full", help="encoder chunk in ms (multiple of 40) or 'full'")
     parser.add_argument("--beam", type=int, default=4)
-    parser.add_argument("--max-sym-per-frame", type=int, default=1, help="greedy search: tokens per frame at most")
-    parser.add_argument("--tail-pad-ms", type=int, default=0,
-                        help="silence-level feature frames appended to each utterance (ms)")
+    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
+                        help="greedy search: tokens per frame at most")
+    parser.add_argument("--tail-pad-ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
+                        help="silence-level feature frames appended to each utterance (ms; 0: none)")
     parser.add_argument("--max-duration", type=float, default=300.0, help="seconds of audio per batch")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     args = parser.parse_args(argv)

@@ -3,21 +3,24 @@
 # and score them.
 #
 #   steps/decode_transducer.sh [--cmd run.pl] [--methods "greedy_search modified_beam_search"] \
-#       [--chunks "full 320"] [--beam 4] [--opts "--max-sym-per-frame 3 --tail-pad-ms 160"] \
+#       [--chunks "full 320"] [--beam 4] [--opts "--max-sym-per-frame 1 --tail-pad-ms 0"] \
 #       MODEL_DIR DECODE_DIR CUTS [CUTS ...]
 #
 # --chunks lists encoder chunk sizes in ms ("full" = whole-utterance context). Results go to
 # DECODE_DIR/<cuts-name>/ (wer_<method>_<chunk>.txt, hyps, refs, alignments), logs to DECODE_DIR/log/.
-# The default --opts let greedy search emit up to 3 tokens a frame, as the training topology does,
-# and append 160 ms of silence-level frames so a causal model can finish a word that ends the
-# audio (FSDD's trimmed digits). Each (cuts, method, chunk) skips when its .done marker exists (unless --force true).
+# The decoder's defaults let greedy search emit up to 3 tokens a frame, as the training topology
+# does, and append 160 ms of silence-level frames so a causal model can finish a word that ends
+# the audio (FSDD's trimmed digits): the same as `asr transcribe` and `asr serve`, so the WER is
+# that of the text users get. --opts passes more options to python -m asr.training.decode (e.g.
+# the ones above, which reproduce the former max-sym 1, no-padding scoring). Each (cuts, method,
+# chunk) skips when its .done marker exists (unless --force true).
 set -euo pipefail
 
 cmd=run.pl
 methods="greedy_search modified_beam_search"
 chunks="full 320"
 beam=4
-opts="--max-sym-per-frame 3 --tail-pad-ms 160"  # more options for python -m asr.training.decode
+opts=""  # more options for python -m asr.training.decode
 force=false
 . utils/parse_options.sh
 . utils/log.sh
