@@ -81,7 +81,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
 import sys
 from lhotse import CutSet
 from asr.data.manifests import write_cuts
-write_cuts(CutSet.from_file(sys.argv[1]).filter(lambda c: "-conn-" in c.id).to_eager(), sys.argv[2])
+write_cuts(CutSet.from_cuts(c for c in CutSet.from_file(sys.argv[1]) if "-conn-" in c.id), sys.argv[2])
 PY
   steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
     $exp_dir/model $exp_dir/decode $test_cuts $conn_cuts
