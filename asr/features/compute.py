@@ -15,7 +15,9 @@ removed (the run dirs record their manifest's file name in ``manifest.txt``; oth
 STORAGE_DIR are left alone), as are the ``feats-<job>.lca`` files of the older flat layout that the
 replaced manifest used. An interrupted run leaves the previous manifest and its features intact, plus
 at most a temp dir that the next run for the manifest removes. So a finished --cuts-out means a
-finished stage, and a training reading the previous manifest meanwhile keeps reading whole files.
+finished stage, and a training reading the previous manifest keeps reading whole files while the new
+run computes; once the new manifest is in place the old run's files are removed, so recompute the
+features of a split no training is reading.
 """
 
 from __future__ import annotations
