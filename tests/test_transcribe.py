@@ -134,7 +134,7 @@ def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts
     cuts, files = recipe_cuts
     decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path), chunk_ms=chunk_ms))
     defaults = DecodeConfig("model", "cuts", "out")
-    assert (defaults.max_sym_per_frame, defaults.tail_pad_ms) == (3, 160)
+    assert (defaults.max_sym_per_frame, defaults.tail_padding_ms) == (3, 160)
     chunk_args = [] if chunk_ms is None else ["--chunk-ms", str(chunk_ms)]
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, *map(str, files))
     assert code == 0
@@ -154,7 +154,7 @@ def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts
     assert sum(map(len, ids)) > 5, "a model that emits nothing makes this test vacuous"
     # the same flags, given explicitly and changed, still agree
     decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path / "plain"), chunk_ms=chunk_ms,
-                                  max_sym_per_frame=1, tail_pad_ms=0))
+                                  max_sym_per_frame=1, tail_padding_ms=0))
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, "--max-sym-per-frame", "1",
                              "--tail-padding-ms", "0", *map(str, files))
     assert code == 0 and lines == [f"{f.stem}\t{decoded.hyps[f.stem]}" for f in files]

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from asr.decoding.endpoint import EndpointConfig, EndpointRule
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,10 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-ms", type=int, default=320, help="encoder chunk per decode step")
     parser.add_argument("--left-context-ms", type=int, default=None, help="attention left context (default: model's)")
     parser.add_argument("--decoding-method", default="greedy_search", help="greedy_search or modified_beam_search")
-    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
-                        help="greedy search: tokens per encoder frame at most")
-    parser.add_argument("--tail-padding-ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
-                        help="silence-level feature frames decoded after a stream's end (ms; 0: none)")
+    add_decoding_end_arguments(parser, "a stream's end")
     parser.add_argument("--max-connections", type=int, default=256, help="open sessions beyond this get HTTP 503")
     parser.add_argument("--max-batch-size", type=int, default=32, help="most streams in one decode step")
     parser.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest client message")

@@ -24,7 +24,7 @@ from asr.audio import load_audio
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
 from asr.decoding.offline import decode_waveforms
 from asr.decoding.online import DECODING_METHODS, OnlineRecognizer, OnlineRecognizerConfig
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments
 from asr.errors import AsrError, AudioError
 from asr.models import LoadedModel, load_model_dir
 
@@ -36,10 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--left-context-ms", type=int, default=None, help="streaming left context (default: model's)")
     parser.add_argument("--method", choices=DECODING_METHODS, default="greedy_search", help="search")
     parser.add_argument("--beam", type=int, default=4, help="beam of modified_beam_search")
-    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
-                        help="greedy search: tokens per encoder frame at most")
-    parser.add_argument("--tail-padding-ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
-                        help="silence-level feature frames decoded after each file's end (ms; 0: none)")
+    add_decoding_end_arguments(parser, "each file's end")
     parser.add_argument("--batch-size", type=int, default=8, help="files decoded together")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--max-offline-seconds", type=float, default=120.0,

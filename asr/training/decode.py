@@ -7,7 +7,7 @@
 chunks and the model's left context (the chunk mask the streaming encoder is proven equal to,
 so the result is what chunk-by-chunk streaming gives). By default greedy search emits up to 3
 tokens a frame (``--max-sym-per-frame``) and 160 ms of silence-level feature frames follow each
-utterance (``--tail-pad-ms``, see ``asr.decoding.tail_padding``): the defaults of
+utterance (``--tail-padding-ms``, see ``asr.decoding.tail_padding``): the defaults of
 ``asr transcribe`` and ``asr serve``, so the WER scores the text users get from the same model.
 Writes, under ``<out-dir>/<method>_<chunk>/``, the Kaldi-style ``text`` (hypotheses) and ``ref``
 files and the scorer's outputs, and ``<out-dir>/wer_<method>_<chunk>.txt`` with the WER summary
@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
 from asr.decoding.hypothesis import Hypothesis
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, pad_tail, tail_padding_frames
+from asr.decoding.tail_padding import (DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments, pad_tail,
+                                      tail_padding_frames)
 from asr.errors import ModelDirError
 from asr.training.dataset import AsrDataset, DataConfig, SpecAugmentConfig, cut_text, make_dataloader, make_sampler
 from asr.utils.io import atomic_write
@@ -51,7 +52,7 @@ class DecodeConfig:
     beam: int = 4
     max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
     """Greedy search: tokens emitted per encoder frame at most (the training topology allows more)."""
-    tail_pad_ms: int = DEFAULT_TAIL_PADDING_MS
+    tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS
     """Silence-level (log-epsilon) feature frames appended to each utterance, so that a causal
     model can still emit the last tokens of a word that ends right at the end of the audio
     (``OnlineRecognizerConfig.tail_padding_ms``, the same frames)."""
@@ -109,7 +110,7 @@ def decode(config: DecodeConfig) -> DecodeResult:
     loader = make_dataloader(AsrDataset(tokenizer=None), sampler)
     hyps: dict[str, str] = {}
     token_ids: dict[str, list[int]] = {}
-    tail_frames = tail_padding_frames(config.tail_pad_ms, loaded.feature_options.frame_shift_ms)
+    tail_frames = tail_padding_frames(config.tail_padding_ms, loaded.feature_options.frame_shift_ms)
     refs = {c.id: cut_text(c) for c in cuts}
     audio_seconds = sum(c.duration for c in cuts)
     start = time.perf_counter()
@@ -168,17 +169,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--method", default="greedy_search", choices=METHODS)
     parser.add_argument("--chunk-ms", default="full", help="encoder chunk in ms (multiple of 40) or 'full'")
     parser.add_argument("--beam", type=int, default=4)
-    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
-                        help="greedy search: tokens per frame at most")
-    parser.add_argument("--tail-pad-ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
-                        help="silence-level feature frames appended to each utterance (ms; 0: none)")
+    add_decoding_end_arguments(parser, "each utterance", ("--tail-padding-ms", "--tail-pad-ms"))
     parser.add_argument("--max-duration", type=float, default=300.0, help="seconds of audio per batch")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chunk_ms = None if args.chunk_ms == "full" else int(args.chunk_ms)
     result = decode(DecodeConfig(args.model_dir, args.cuts, args.out_dir, args.method, chunk_ms, args.beam,
-                                 args.max_sym_per_frame, args.tail_pad_ms, args.max_duration, args.num_threads))
+                                 args.max_sym_per_frame, args.tail_padding_ms, args.max_duration, args.num_threads))
     print(result.wer_summary)
 
 

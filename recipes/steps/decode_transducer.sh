@@ -3,7 +3,7 @@
 # and score them.
 #
 #   steps/decode_transducer.sh [--cmd run.pl] [--methods "greedy_search modified_beam_search"] \
-#       [--chunks "full 320"] [--beam 4] [--opts "--max-sym-per-frame 1 --tail-pad-ms 0"] \
+#       [--chunks "full 320"] [--beam 4] [--opts "--max-sym-per-frame 1 --tail-padding-ms 0"] \
 #       MODEL_DIR DECODE_DIR CUTS [CUTS ...]
 #
 # --chunks lists encoder chunk sizes in ms ("full" = whole-utterance context). Results go to
