@@ -76,13 +76,14 @@ def test_yesno_data_stages_and_rerun(shared_data, tmp_path):
     assert any(c.supervisions[0].text.startswith("YES") for c in suffixes)
     tokens = (data / "lang_char" / "tokens.txt").read_text().split("\n")
     assert tokens[0] == "<blk> 0" and {"Y", "E", "S", "N", "O"} <= {t.split()[0] for t in tokens if t}
-    markers = [data / "manifests" / ".prepare_yesno.done", data / "fbank" / ".fbank_yesno_train.done", data / "lang_char" / ".lang.done"]
+    markers = [data / "manifests" / ".prepare_yesno.done", data / "manifests" / ".pauses_yesno_cuts_train.done",
+               data / "fbank" / ".fbank_yesno_train.done", data / "lang_char" / ".lang.done"]
     assert all(m.is_file() for m in markers)
     stamps = {p: p.stat().st_mtime_ns for p in (data / "fbank").glob("*.jsonl.gz")}
 
     again = _run(work, "--stage", "1", "--stop-stage", "3", "--data-dir", str(shared_data))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("skipping") == 5  # prepare, 3 x fbank, lang
+    assert again.stderr.count("skipping") == 6  # prepare, pauses, 3 x fbank, lang
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 

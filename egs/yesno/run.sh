@@ -26,6 +26,7 @@ nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo
 help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
+. utils/done_marker.sh
 
 corpus=yesno
 splits="train test"
@@ -46,8 +47,11 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # Kaldi's split trains only on files starting with NO: the suffixes (each with its file's
   # lead-in silence) also start with YES; the prefixes end soon after their last word.
   pauses=data/manifests/${corpus}_cuts_train_pauses.jsonl.gz
-  if [ ! -f $pauses ] || [ "$force" == true ]; then
+  if stage_done data/manifests pauses_${corpus}_cuts_train; then
+    log "$pauses already written, skipping"
+  else
     python -m asr.augment pauses --audio-dir data/train_pauses_wav data/manifests/${corpus}_cuts_train.jsonl.gz $pauses
+    mark_done data/manifests pauses_${corpus}_cuts_train
   fi
   steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
     $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits train_pauses) data/fbank
