@@ -208,6 +208,20 @@ def test_resume_with_an_incompatible_model_config_is_refused(corpus, tmp_path):
         train(_config(corpus, tmp_path / "exp", model__encoder_dim=48, model__num_heads=2))
 
 
+def test_resume_from_a_checkpoint_written_before_a_config_field_existed(corpus, tmp_path):
+    """A field added to ModelConfig later (at its default) does not make older checkpoints incompatible."""
+    exp = tmp_path / "exp"
+    train(_config(corpus, exp, stop_after_steps=3))
+    latest = exp / (exp / "latest").read_text().strip()
+    payload = torch.load(latest, weights_only=False)
+    del payload["model_config"]["predictor_context_reset"]
+    torch.save(payload, latest)
+    result = train(_config(corpus, exp, stop_after_steps=4))
+    assert result.progress.global_step == 4
+    with pytest.raises(ModelDirError, match="incompatible model config.*predictor_context_reset"):
+        train(_config(corpus, exp, model__predictor_context_reset=0.2))
+
+
 def test_resume_with_a_reordered_lang_dir_is_refused(corpus, tmp_path):
     """A lang dir rebuilt from other text can keep the vocabulary size but move the ids."""
     from asr.text import Tokenizer, train_tokenizer

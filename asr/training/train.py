@@ -298,7 +298,9 @@ def train(
     checkpoint = load_checkpoint(resume_from) if resume_from is not None else None
     tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
     if checkpoint is not None:
-        check_config_compatible(resume_from, checkpoint["model_config"], config_dict)
+        # the saved config with today's defaults for fields added since it was written, as model dirs load
+        saved_config = type(model_config).from_dict(checkpoint["model_config"], source=str(resume_from)).to_dict()
+        check_config_compatible(resume_from, saved_config, config_dict)
         check_tokens_compatible(resume_from, checkpoint.get("tokens"), tokens)
         restore_model(resume_from, model, checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
