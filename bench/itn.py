@@ -1,11 +1,11 @@
 """ITN benchmark: this toolkit's tagger + WFST ITN against NeMo's English InverseNormalizer.
 
 Both systems normalize the same sentences in one run: the held-out LibriTTS test split
-(``asr.itn.data.libritts_split``: a fixed 20% of ``itn/LibriTTS.json`` by hash of the written
+(``asr.itn.tagger_data.libritts_split``: a fixed 20% of ``itn/LibriTTS.json`` by hash of the written
 text, never used to train the tagger).
 
 Input (``--input``):
-  ``spoken`` (default): the ``gt_normalized`` field in ASR style (``asr.itn.text.asr_style``:
+  ``spoken`` (default): the ``gt_normalized`` field in ASR style (``asr.itn.forms.asr_style``:
       lower case, no punctuation, hyphens as spaces) -- what a lexical ASR system emits for the
       sentence when it recognizes every word correctly. This isolates ITN errors.
   ``transcript``: the ``transcript`` field, real ASR output with its recognition errors (about a
@@ -13,7 +13,7 @@ Input (``--input``):
 
 Sentence accuracy: a sentence counts as correct when ``comparison_form(output) ==
 comparison_form(text)``, with ``text`` LibriTTS's written form. ``comparison_form`` (see
-``asr.itn.text``) is case-, punctuation- and spacing-insensitive outside numbers: it casefolds,
+``asr.itn.forms``) is case-, punctuation- and spacing-insensitive outside numbers: it casefolds,
 turns dashes and most punctuation into spaces, deletes apostrophes and periods, but keeps every
 digit, symbol ($ % @ ...) and the ``. , : /`` between two digits (so ``$1,500`` must match
 exactly, ``2:30`` != ``2 30``, ``St.`` == ``st``). Roman numerals in the written text (``CHAPTER
@@ -42,8 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from asr.itn.data import read_libritts  # noqa: E402
-from asr.itn.text import asr_style, comparison_form  # noqa: E402
+from asr.itn.forms import asr_style, comparison_form  # noqa: E402
+from asr.itn.tagger_data import read_libritts  # noqa: E402
 
 
 def _percentile(xs: list[float], q: float) -> float:

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from asr.itn import InverseTextNormalizer, StreamingItn
-from asr.itn.data import SpanMatcher, TaggedSentence, label_libritts, libritts_split, synthetic_sentences
+from asr.itn.forms import asr_style, comparison_form
 from asr.itn.normalizer import PRETRAINED_TAGGER
 from asr.itn.tagger import NUM, PAD, UNK, ItnTaggerModel, Tagger, TaggerConfig, WordVocab
+from asr.itn.tagger_data import SpanMatcher, TaggedSentence, label_libritts, libritts_split, synthetic_sentences
 from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags, tag_names, tags_to_spans
-from asr.itn.text import asr_style, comparison_form
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -347,7 +347,7 @@ def test_cli_reads_stdin_writes_lines():
 
 def test_training_learns_synthetic_spans(grammars, tmp_path):
     """A few epochs on synthetic sentences beat the all-O baseline, and the file reloads the same."""
-    from asr.itn.train import TrainOptions, evaluate, train
+    from asr.itn.train_tagger import TrainOptions, evaluate, train
 
     carriers = [s.split() for s in (
         "the cat sat on the mat", "we went home early that day", "she said it was fine",

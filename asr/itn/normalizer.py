@@ -131,19 +131,19 @@ class InverseTextNormalizer:
         return [_render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
 
     def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
-        """Decode tags into spans and convert each; returns (span, written) for accepted spans.
+        """Resolve tags into spans and convert each; returns (span, written) for accepted spans.
 
-        See :meth:`decode` for the rules.
+        See :meth:`resolve_spans` for the rules.
         """
-        return self.decode(tokens, tags)[0]
+        return self.resolve_spans(tokens, tags)[0]
 
-    def decode(self, tokens: list[str], tags: list[int]
-               ) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
+    def resolve_spans(self, tokens: list[str], tags: list[int]
+                      ) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
         """(span, written) for accepted spans, and the token range ``[lo, hi)`` each run of spans
         depended on (its words, plus the words it may have grown by): a streaming commit point
         must not fall inside one.
 
-        Decoding, for a tagger that looks only ``lookahead`` words ahead:
+        Resolution, for a tagger that looks only ``lookahead`` words ahead:
         * a span is a maximal run of tagged words that starts at a ``B-`` tag or after ``O``;
           ``I-`` of any category continues it, and the span takes the category of its last
           word, which saw the most right context ("one/B-cardinal hundred/I-money
@@ -300,7 +300,7 @@ class StreamingItn:
         ctx = max(0, self._committed - tagger.cfg.receptive_left)
         tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
         tail = tokens[self._committed:]
-        spans, reach = self.itn.decode(tail, tags)
+        spans, reach = self.itn.resolve_spans(tail, tags)
         cut = len(tail) if final else 0
         if not final:
             # Commit before a word whose tag is final and that no run of spans (with the words

@@ -4,7 +4,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 3] [--data-dir ../../../shared/data] [--num-synthetic 25000]
 #
 # Stage 0 data:     labelled sentences (synthetic insertions + LibriTTS train pairs) -> data/
-# Stage 1 train:    python -m asr.itn.train -> exp/tagger.pt (quantized, shippable)
+# Stage 1 train:    python -m asr.itn.train_tagger -> exp/tagger.pt (quantized, shippable)
 # Stage 2 evaluate: tagger + grammars on the held-out LibriTTS test split (bench/itn.py --ours-only)
 # Stage 3 export:   copy exp/tagger.pt to asr/itn/pretrained/tagger.pt (what the package ships)
 set -euo pipefail
@@ -34,7 +34,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if ! stage_done data itn-data; then
     log "Stage 0: training data from $data_dir"
     mkdir -p data exp/log
-    $train_cmd exp/log/data.log python -m asr.itn.data --data-dir "$data_dir" --out-dir data \
+    $train_cmd exp/log/data.log python -m asr.itn.tagger_data --data-dir "$data_dir" --out-dir data \
       --num-synthetic $num_synthetic --seed $seed
     mark_done data itn-data
   fi
@@ -43,7 +43,7 @@ fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   if ! stage_done exp itn-train; then
     log "Stage 1: train the tagger"
-    $train_cmd exp/log/train.log python -m asr.itn.train --train data/train.jsonl --dev data/dev.jsonl \
+    $train_cmd exp/log/train.log python -m asr.itn.train_tagger --train data/train.jsonl --dev data/dev.jsonl \
       --out exp/tagger.pt --epochs $epochs --d-model $d_model --ff-dim $ff_dim --num-layers $num_layers \
       --lookahead $lookahead --seed $seed
     tail -n 12 exp/log/train.log

@@ -1,6 +1,6 @@
-"""Train the ITN tagger on tagged sentences (``asr.itn.data``) and write a shippable tagger file.
+"""Train the ITN tagger on tagged sentences (``asr.itn.tagger_data``) and write a shippable tagger file.
 
-``python -m asr.itn.train --train data/train.jsonl --dev data/dev.jsonl --out exp/tagger.pt``
+``python -m asr.itn.train_tagger --train data/train.jsonl --dev data/dev.jsonl --out exp/tagger.pt``
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from asr.errors import DataDirError
-from asr.itn.data import TaggedSentence, read_jsonl
 from asr.itn.tagger import ItnTaggerModel, Tagger, TaggerConfig, WordVocab
+from asr.itn.tagger_data import TaggedSentence, read_jsonl
 from asr.itn.tags import IGNORE_TAG, tags_to_spans
 
 

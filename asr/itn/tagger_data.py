@@ -11,13 +11,13 @@ Two sources, both with BIO labels (``asr.itn.tags``):
 * **LibriTTS pairs** (``itn/LibriTTS.json``): the spoken form (``gt_normalized``, in ASR style)
   is aligned with the written form (``text``); each differing region is segmented into spans
   that some category grammar maps from the spoken words to exactly the written words (up to
-  :func:`asr.itn.text.comparison_form`). Matching spans get that category; tokens of a region no
+  :func:`asr.itn.forms.comparison_form`). Matching spans get that category; tokens of a region no
   grammar explains get no label (masked); tokens equal on both sides are ``O``.
 
 A fixed 20% of LibriTTS, chosen by a hash of the written text, is the test split: it is never
 used for training and the benchmark measures on it (:func:`libritts_split`).
 
-CLI: ``python -m asr.itn.data --data-dir ../shared/data --out-dir egs/itn/data``.
+CLI: ``python -m asr.itn.tagger_data --data-dir ../shared/data --out-dir egs/itn/data``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Iterable, Protocol, Sequence
 from tqdm import tqdm
 
 from asr.errors import DataDirError
+from asr.itn.forms import asr_style, comparison_form
 from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags
-from asr.itn.text import asr_style, comparison_form
 from asr.utils.io import atomic_write
 
 TEST_PERCENT = 20
