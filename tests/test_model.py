@@ -158,9 +158,51 @@ def test_context_reset_only_while_training() -> None:
         tiny_config(predictor_context_reset=1.0)
 
 
-def test_parameter_counts() -> None:
-    assert 3_000_000 <= Transducer(default_config()).num_parameters() <= 6_000_000
-    assert Transducer(tiny_config()).num_parameters() < 100_000
+def expected_parameters(c: ModelConfig) -> int:
+    """Parameter count of a Transducer from its config, layer shape by layer shape, written out
+    from the module definitions rather than by summing ``model.parameters()``."""
+
+    def linear(i: int, o: int) -> int:
+        return i * o + o
+
+    def norm(d: int) -> int:  # LayerNorm: weight and bias
+        return 2 * d
+
+    d, v, p = c.encoder_dim, c.vocab_size, c.decoder_dim
+    c1, c2 = c.subsampling_channels
+    freq = c.feature_dim
+    for _ in range(2):  # two kernel-3 stride-2 convolutions over frequency, no frequency padding
+        freq = (freq - 3) // 2 + 1
+    front = (9 * c1 + c1) + (c1 * 9 * c2 + c2) + linear(c2 * freq, d) + norm(d)
+    feed_forward = norm(d) + linear(d, c.feedforward_dim) + linear(c.feedforward_dim, d)
+    attention = linear(d, d) + linear(d, 2 * d) + linear(d, d)  # q, kv, out
+    # LayerNorm, pointwise to 2d (GLU), depthwise conv with bias, LayerNorm, pointwise out
+    conv = norm(d) + linear(d, 2 * d) + (d * c.conv_kernel_size + d) + norm(d) + linear(d, d)
+    layer = 2 * feed_forward + norm(d) + attention + conv + norm(d)
+    encoder = front + c.num_encoder_layers * layer + (2 * c.rel_pos_max + 1) * c.num_heads
+    if c.predictor == "stateless":  # embedding + bias-free depthwise conv over the context
+        predictor = v * p + (p * c.context_size if c.context_size > 1 else 0)
+    else:  # embedding + LSTM (4 gates, two bias vectors per layer) + projection back to p
+        h = c.lstm_hidden_dim
+        lstm = sum(4 * h * ((p if i == 0 else h) + h) + 8 * h for i in range(c.lstm_num_layers))
+        predictor = v * p + lstm + linear(h, p)
+    joiner = linear(d, c.joiner_dim) + linear(p, c.joiner_dim) + linear(c.joiner_dim, v)
+    simple_loss_projections = linear(d, v) + linear(p, v)
+    ctc = linear(d, v) if c.use_ctc else 0
+    return encoder + predictor + joiner + simple_loss_projections + ctc
+
+
+@pytest.mark.parametrize("config, count", [
+    # Pinned: a change of any layer size or of the architecture must show up here on purpose.
+    # The integers were computed once by expected_parameters (and agree with num_parameters).
+    (default_config(), 3_552_288),
+    (tiny_config(), 42_338),
+    (tiny_config(predictor="lstm", use_ctc=True), 52_306),
+    (default_config(predictor="lstm", lstm_num_layers=2), 4_670_240),
+], ids=["default", "tiny", "tiny-lstm-ctc", "default-lstm2"])
+def test_parameter_counts(config: ModelConfig, count: int) -> None:
+    assert expected_parameters(config) == count
+    assert Transducer(config).num_parameters() == count
 
 
 def tiny_batch(vocab: int = 12) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
@@ -216,12 +258,51 @@ def test_targets_outside_vocabulary_raise() -> None:
 
 
 def test_internal_lm_logits_ignore_encoder() -> None:
-    model = Transducer(tiny_config(vocab_size=12, predictor="lstm"))
-    dec = model.predictor(torch.tensor([[0, 4, 5]]))
-    ilm = model.internal_lm_logits(dec)
-    assert ilm.shape == (1, 3, 12)
-    expected = model.joiner(torch.zeros(1, 3, model.config.joiner_dim), model.joiner.project_decoder(dec))
-    torch.testing.assert_close(ilm, expected)
+    """The ILM estimate is the joiner with the encoder's projected contribution (bias included)
+    removed: ``W_out tanh(W_dec dec + b_dec) + b_out``. Checked three independent ways: by explicit
+    matmuls on the joiner's weights, against the full joiner at an encoder frame whose projection
+    is exactly zero, and across encoder inputs that change the full joint output but not it."""
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=12, predictor="lstm")
+    model = Transducer(config).eval()
+    joiner = model.joiner
+    with torch.no_grad():
+        dec = model.predictor(torch.tensor([[0, 4, 5]]))  # (N=1, U=3, decoder_dim)
+        ilm = model.internal_lm_logits(dec)
+        assert ilm.shape == (1, 3, 12)
+
+        # 1. By hand from the weights.
+        dec_proj = dec @ joiner.decoder_proj.weight.T + joiner.decoder_proj.bias
+        by_hand = torch.tanh(dec_proj) @ joiner.output_linear.weight.T + joiner.output_linear.bias
+        torch.testing.assert_close(ilm, by_hand)
+
+        # 2. An encoder frame x with encoder_proj(x) = W x + b = 0 (W is square here) makes the
+        # full joiner exactly the ILM; zero encoder *input* would still add the bias b.
+        assert config.encoder_dim == config.joiner_dim
+        w, b = joiner.encoder_proj.weight.double(), joiner.encoder_proj.bias.double()
+        silent = torch.linalg.solve(w, -b).float()
+        full_at_silent = joiner(joiner.project_encoder(silent)[None, None], joiner.project_decoder(dec))
+        torch.testing.assert_close(full_at_silent, ilm, atol=1e-5, rtol=1e-5)
+        zero_input = joiner(joiner.project_encoder(torch.zeros(config.encoder_dim))[None, None],
+                            joiner.project_decoder(dec))
+        assert (zero_input - ilm).abs().max() > 1e-3  # the bias matters: the test can tell
+
+        # 3. Different audio -> different encoder output -> different full logits, same ILM.
+        fulls = []
+        for seed in range(3):
+            torch.manual_seed(100 + seed)
+            enc, _ = model.encode(torch.randn(1, 40, config.feature_dim), torch.tensor([40]))
+            full = joiner(joiner.project_encoder(enc)[:, :, None], joiner.project_decoder(dec)[:, None])
+            fulls.append(full)  # (1, T, U, V)
+            torch.testing.assert_close(model.internal_lm_logits(dec), by_hand)
+        for a, other in zip(fulls, fulls[1:]):
+            assert (a - other).abs().max() > 1e-3
+        assert (fulls[0] - by_hand[:, None]).abs().max() > 1e-3
+
+        # Nor does it depend on the encoder's weights or the encoder projection.
+        for param in [*model.encoder.parameters(), *joiner.encoder_proj.parameters()]:
+            param.normal_()
+        torch.testing.assert_close(model.internal_lm_logits(dec), by_hand)
 
 
 def test_bad_config_is_rejected() -> None:
