@@ -1,4 +1,4 @@
-"""Augmentation: speed perturbation durations and ids, additive noise at a measured SNR, word suffixes cut at pauses."""
+"""Augmentation: speed perturbation durations, ids and pitch, additive noise at a measured SNR, word suffixes cut at pauses."""
 
 from __future__ import annotations
 
@@ -24,16 +24,27 @@ def speech_cuts(tmp_path) -> CutSet:
     return CutSet.from_cuts(cuts)
 
 
+def peak_frequency(samples: np.ndarray, sample_rate: int = 16000) -> float:
+    """Frequency (Hz) of the strongest FFT bin; zero-padded 16x so a bin is well under 1 Hz."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), n=16 * len(samples)))
+    return float(np.argmax(spectrum)) * sample_rate / (16 * len(samples))
+
+
 def test_speed_perturb_durations_and_ids(speech_cuts):
     out = speed_perturb(speech_cuts)
     by_id = {c.id: c for c in out}
     assert set(by_id) == {"utt0", "utt1", "utt0_sp0.9", "utt1_sp0.9", "utt0_sp1.1", "utt1_sp1.1"}
-    for base, seconds in (("utt0", 1.0), ("utt1", 2.0)):
+    for base, seconds, tone_hz in (("utt0", 1.0, 300.0), ("utt1", 2.0, 400.0)):
+        assert peak_frequency(by_id[base].load_audio()[0]) == pytest.approx(tone_hz, rel=0.005)
         for factor in (0.9, 1.1):
             cut = by_id[f"{base}_sp{factor}"]
             assert cut.duration == pytest.approx(seconds / factor, abs=1e-3)
-            assert cut.load_audio().shape[1] == pytest.approx(seconds / factor * 16000, abs=2)
+            audio = cut.load_audio()
+            assert audio.shape[1] == pytest.approx(seconds / factor * 16000, abs=2)
             assert cut.supervisions[0].duration == pytest.approx(seconds / factor, abs=1e-3)
+            # Speed perturbation is resampling (sox speed): pitch moves by the factor too, unlike
+            # a tempo change, which would keep the tone and only shorten the audio.
+            assert peak_frequency(audio[0]) == pytest.approx(tone_hz * factor, rel=0.005)
     with pytest.raises(ValueError, match="1.0"):
         speed_perturb(speech_cuts, factors=(1.0,))
 
