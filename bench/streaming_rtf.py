@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from asr.decoding.offline import decode_waveforms
-from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+from asr.decoding.online import OnlineRecognizer
+from asr.decoding.options import DecodingOptions
 from asr.models import LoadedModel, load_model_dir
 from server_load import make_default_model_dir  # bench/ is on sys.path when this script runs
 
@@ -43,7 +44,7 @@ def time_streaming(loaded: LoadedModel, audio: np.ndarray, chunk_ms: int, method
                    batch: int) -> tuple[float, float, list[float]]:
     """CPU and wall seconds to stream ``batch`` copies of ``audio`` in chunk-sized pieces, and the
     CPU seconds of each decode step."""
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms, decoding_method=method))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(method=method, chunk_ms=chunk_ms))
     rate = recognizer.sample_rate
     piece = rate * chunk_ms // 1000
     streams = [recognizer.create_stream() for _ in range(batch)]
@@ -66,7 +67,7 @@ def time_streaming(loaded: LoadedModel, audio: np.ndarray, chunk_ms: int, method
 def time_offline(loaded: LoadedModel, audio: np.ndarray, method: str) -> tuple[float, float]:
     """CPU and wall seconds to decode ``audio`` offline with full context."""
     start, wall = time.process_time(), time.perf_counter()
-    hyp = decode_waveforms(loaded, [audio], method)[0]
+    hyp = decode_waveforms(loaded, [audio], DecodingOptions(method=method))[0]
     loaded.tokenizer.decode(hyp.tokens)
     return time.process_time() - start, time.perf_counter() - wall
 
@@ -87,7 +88,7 @@ def main() -> None:
     audio = synth_audio(args.seconds, loaded.feature_options.sample_rate)
     print(f"model: {args.model_dir or 'default config, random init'}; "
           f"{loaded.model.num_parameters() / 1e6:.2f}M parameters; vocab {loaded.config.vocab_size}; "
-          f"left context {loaded.config.left_context_frames * 40} ms; audio {args.seconds:.0f} s; 1 thread")
+          f"left context {loaded.config.left_context_frames * loaded.config.frame_shift_ms} ms; audio {args.seconds:.0f} s; 1 thread")
     time_offline(loaded, audio[:16000], "greedy_search")  # warm-up
 
     offline_runs = [time_offline(loaded, audio, "greedy_search") for _ in range(args.repeats)]

@@ -139,3 +139,202 @@ def test_zero_length_utterance_gives_empty_hypothesis() -> None:
     with torch.no_grad():
         assert greedy_search_batch(model, enc, lens)[1].tokens == []
         assert modified_beam_search(model, enc, lens)[1].tokens == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the search registry, decoding options and typed streaming state
+
+
+from dataclasses import dataclass  # noqa: E402
+
+from asr.decoding.beam_search import BeamSearchState  # noqa: E402
+from asr.decoding.greedy import GreedySearchState, init_greedy_state  # noqa: E402
+from asr.decoding.hypothesis import Hypothesis  # noqa: E402
+from asr.decoding.options import DecodingOptions, add_decoding_arguments  # noqa: E402
+from asr.decoding.search import (SEARCH_METHODS, SearchMethod, SearchState, register_search,  # noqa: E402
+                                 search_method_names, unregister_search)
+
+
+@dataclass
+class FrameArgmaxState(SearchState):
+    """Toy search state: one hypothesis per utterance, frames consumed so far."""
+
+    hyps: list[Hypothesis]
+    frame_offset: list[int]
+
+    @classmethod
+    def stack(cls, states):
+        return cls([h for s in states for h in s.hyps], [o for s in states for o in s.frame_offset])
+
+    def unstack(self):
+        return [FrameArgmaxState([h], [o]) for h, o in zip(self.hyps, self.frame_offset)]
+
+    def best_hypotheses(self):
+        return self.hyps
+
+    def new_segment(self):
+        return FrameArgmaxState([Hypothesis() for _ in self.hyps], list(self.frame_offset))
+
+
+class FrameArgmax(SearchMethod):
+    """Toy method: every frame emits its best non-blank token, the predictor never moves."""
+
+    def init_state(self, model, batch_size, device="cpu"):
+        return FrameArgmaxState([Hypothesis() for _ in range(batch_size)], [0] * batch_size)
+
+    def step(self, model, encoder_out, encoder_out_lens, state, options):
+        dec = init_greedy_state(model, 1, encoder_out.device).decoder_out  # (1, J)
+        logits = model.joiner(model.joiner.project_encoder(encoder_out), dec[:, None])  # (N, T, V)
+        logits[..., model.blank_id] = -math.inf
+        best = logits.argmax(-1).tolist()
+        for i, n in enumerate(encoder_out_lens.tolist()):
+            state.hyps[i].tokens += best[i][:n]
+            state.hyps[i].timestamps += [state.frame_offset[i] + t for t in range(n)]
+            state.frame_offset[i] += n
+        return state
+
+
+@pytest.fixture()
+def toy_method():
+    register_search("toy_frame_argmax")(FrameArgmax)
+    yield SEARCH_METHODS["toy_frame_argmax"]
+    unregister_search("toy_frame_argmax")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from tiny_model import make_tiny_model_dir
+
+    return make_tiny_model_dir(tmp_path_factory.mktemp("registry"), seed=1)
+
+
+def test_registered_method_works_offline_streaming_and_in_cli_choices(toy_method, tiny_dir) -> None:
+    """One registration makes a method usable by decode_waveforms, OnlineRecognizer and the flags."""
+    import argparse
+
+    from asr.decoding.offline import decode_waveforms
+    from asr.decoding.online import OnlineRecognizer
+    from tiny_model import synth_audio
+
+    assert toy_method.name == "toy_frame_argmax" and "toy_frame_argmax" in search_method_names()
+    parser = argparse.ArgumentParser()
+    add_decoding_arguments(parser)
+    args = parser.parse_args(["--method", "toy_frame_argmax", "--chunk-ms", "160"])
+    options = DecodingOptions.from_args(args)
+    audios = [synth_audio(s, seed=50 + i) for i, s in enumerate([0.9, 0.5])]
+    offline = decode_waveforms(tiny_dir, audios, options)
+    recognizer = OnlineRecognizer(tiny_dir, options)
+    streams = [recognizer.create_stream() for _ in audios]
+    for s, a in zip(streams, audios):
+        s.accept_waveform(16000, a)
+        s.input_finished()
+    recognizer.decode_until_done(streams)
+    for hyp, stream in zip(offline, streams):
+        assert hyp.timestamps == list(range(stream.num_processed_frames))  # one token a frame: the toy ran
+        assert recognizer.get_result(stream).token_ids == hyp.tokens
+    with pytest.raises(ValueError, match="already registered"):
+        register_search("toy_frame_argmax")(FrameArgmax)
+
+
+def test_unregistered_method_is_refused_everywhere() -> None:
+    import argparse
+
+    assert "toy_frame_argmax" not in search_method_names()
+    with pytest.raises(ValueError, match="unknown decoding method 'toy_frame_argmax'"):
+        DecodingOptions(method="toy_frame_argmax")
+    parser = argparse.ArgumentParser()
+    add_decoding_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--method", "toy_frame_argmax"])
+    with pytest.raises(TypeError, match="SearchMethod subclass"):
+        register_search("not_a_method")(dict)  # type: ignore[arg-type]
+
+
+def test_decoding_flags_and_their_old_spellings() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_decoding_arguments(parser, default_chunk_ms=320)
+    assert DecodingOptions.from_args(parser.parse_args([])) == DecodingOptions(chunk_ms=320)
+    args = parser.parse_args(["--decoding-method", "modified_beam_search", "--num-active-paths", "6",
+                              "--chunk-ms", "full", "--tail-pad-ms", "80", "--left-context-ms", "640"])
+    assert DecodingOptions.from_args(args) == DecodingOptions("modified_beam_search", 6, None, 640, 3, 80)
+    assert DecodingOptions.from_args(args).tag == "modified_beam_search_full"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--chunk-ms", "fast"])
+
+
+def _assert_same_state(a, b) -> None:
+    assert type(a) is type(b) and a.names() == b.names() and len(a.flatten()) == len(b.flatten())
+    for x, y in zip(a.flatten(), b.flatten()):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+def test_model_states_stack_unstack_select_scatter(predictor: str) -> None:
+    """Encoder and predictor states: unstack then stack is the identity, select picks rows,
+    scatter writes them back, and a stream's state is the same alone or inside a batch."""
+    model = random_model(vocab_size=7, predictor=predictor, seed=3)
+    enc = model.encoder
+    x, lens = torch.randn(3, 32, 80), torch.tensor([32, 20, 32])
+    with torch.no_grad():
+        _, _, batched = enc.infer(x, lens, enc.init_states(3, 4))
+        _, _, alone = enc.infer(x[1:2], lens[1:2], enc.init_states(1, 4))
+    names = batched.names()
+    assert names[:3] == ["input_cache", "conv1_cache", "processed_frames"]
+    assert names[3:6] == ["layer0_key", "layer0_value", "layer0_conv"] and len(names) == 3 + 3 * len(enc.layers)
+    parts = batched.unstack()
+    assert [p.batch_size for p in parts] == [1, 1, 1]
+    _assert_same_state(type(batched).stack(parts), batched)
+    for a, b in zip(alone.flatten(), parts[1].flatten()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert parts[1].flatten()[0].data_ptr() != batched.flatten()[0].data_ptr()  # copies, not views
+    idx = torch.tensor([2, 0])
+    picked = batched.select(idx)
+    _assert_same_state(picked, type(batched).stack([parts[2], parts[0]]))
+    zeroed = enc.init_states(3, 4)
+    _assert_same_state(zeroed.scatter(idx, picked).select(idx), picked)
+    assert torch.equal(zeroed.scatter(idx, picked).processed_frames, torch.tensor([8, 0, 8]))  # encoder frames
+
+    pred = model.predictor
+    with torch.no_grad():
+        _, pstate = pred.step(torch.tensor([1, 2, 3]), pred.init_state(3))
+    ppart = pstate.unstack()
+    _assert_same_state(type(pstate).stack(ppart), pstate)
+    _assert_same_state(pstate.select(torch.tensor([1])), ppart[1])
+    _assert_same_state(pred.init_state(3).scatter(torch.tensor([1]), ppart[1]).select(torch.tensor([1])), ppart[1])
+    with pytest.raises(ValueError, match="different types"):
+        type(pstate).stack([pstate, batched])
+
+
+def test_search_states_round_trip() -> None:
+    model = random_model(seed=4)
+    enc = torch.randn(2, 6, model.config.encoder_dim)
+    lens = torch.tensor([6, 3])
+    greedy = get_method_state(model, "greedy_search", enc, lens)
+    beam = get_method_state(model, "modified_beam_search", enc, lens)
+    for state in (greedy, beam):
+        parts = state.unstack()
+        restacked = type(state).stack(parts)
+        assert [h.tokens for h in restacked.best_hypotheses()] == [h.tokens for h in state.best_hypotheses()]
+        assert [p.best_hypotheses()[0].tokens for p in parts] == [h.tokens for h in state.best_hypotheses()]
+        fresh = state.new_segment()
+        assert all(h.tokens == [] for h in fresh.best_hypotheses())
+    assert isinstance(greedy, GreedySearchState) and isinstance(beam, BeamSearchState)
+    _assert_same_state(GreedySearchState.stack(greedy.unstack()).predictor_state, greedy.predictor_state)
+    # a new segment keeps the predictor context: continuing it equals continuing the old state
+    more = torch.randn(2, 4, model.config.encoder_dim)
+    method = SEARCH_METHODS["greedy_search"]
+    options = DecodingOptions()
+    before = [len(h.tokens) for h in greedy.hyps]
+    cont = method.step(model, more, torch.tensor([4, 4]), GreedySearchState.stack(greedy.unstack()), options)
+    fresh = method.step(model, more, torch.tensor([4, 4]), greedy.new_segment(), options)
+    for a, b, n in zip(cont.hyps, fresh.hyps, before):
+        assert a.tokens[n:] == b.tokens
+    assert sum(len(h.tokens) for h in fresh.hyps) > 0
+
+
+def get_method_state(model: Transducer, name: str, enc: torch.Tensor, lens: torch.Tensor) -> SearchState:
+    method = SEARCH_METHODS[name]
+    state = method.init_state(model, enc.size(0))
+    return method.step(model, enc, lens, state, DecodingOptions(method=name))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from asr import losses
 from asr.errors import TokenizerError
 from asr.models.config import ModelConfig, default_config, tiny_config
-from asr.models.decoder import LstmPredictor, StatelessPredictor, reset_context
+from asr.models.predictor import LstmPredictor, StatelessPredictor, reset_context
 from asr.models.encoder import Encoder, chunk_attention_mask, sample_chunk_size, stack_states, unstack_states
 from asr.models.model import Transducer, pad_targets
 from tiny_model import single_thread  # noqa: F401 (autouse fixture)

@@ -174,6 +174,8 @@ class ToyStream:
 class ToyRecognizer:
     """Chunks of 4 frames (160 ms); a frame with RMS > 0.05 decodes to the token "x"."""
 
+    frame_shift_s = 0.04  # not a field: a class attribute, the real model's 40 ms frames
+
     chunk_frames: int = 4
     step_delay_s: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
@@ -528,9 +530,10 @@ def real_setup(tmp_path_factory):
 
 
 def real_server(loaded, chunk_ms: int = 320, endpoint: EndpointConfig | None = None, **overrides) -> BackgroundServer:
-    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+    from asr.decoding.online import OnlineRecognizer
+    from asr.decoding.options import DecodingOptions
 
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms))
     worker = WorkerConfig(max_batch_size=16, endpoint=endpoint, num_threads=1)
     return BackgroundServer(recognizer, ServerConfig(port=0, itn=False, worker=worker, **overrides))
 
@@ -540,7 +543,8 @@ def test_sherpa_client_gets_the_transcripts_of_asr_transcribe(real_setup, capsys
     from asr.cli import main as cli_main
 
     loaded, files = real_setup
-    assert cli_main(["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", "320", *map(str, files)]) == 0
+    assert cli_main(["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", "320", "--no-itn",
+                     *map(str, files)]) == 0
     expected = capsys.readouterr().out.splitlines()
     assert len(expected) == 3 and all(line.split("\t")[1] for line in expected)  # the model does emit text
     # endpointing off: transcribe has no segments (segment boundaries are tested below)
@@ -560,11 +564,12 @@ def test_endpoints_split_segments_and_keep_the_decoder_context(real_setup):
     """rule3 at 0.64 s forces an endpoint every 16 frames: the segments' tokens, concatenated,
     are the unsegmented decode's tokens (the predictor context carries over each reset)."""
     from asr.audio import load_audio
-    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+    from asr.decoding.online import OnlineRecognizer
+    from asr.decoding.options import DecodingOptions
 
     loaded, files = real_setup
     audio = load_audio(files[0])
-    reference = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    reference = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320))
     stream = reference.create_stream()
     stream.accept_waveform(RATE, audio)
     stream.input_finished()
@@ -596,6 +601,7 @@ def test_asr_serve_flags_match_asr_transcribe_flags(real_setup, capsys):
 
     from asr.bin.serve import add_arguments, build_recognizer
     from asr.cli import main as cli_main
+    from asr.decoding.options import DecodingOptions
 
     loaded, files = real_setup
     parser = argparse.ArgumentParser()
@@ -604,16 +610,53 @@ def test_asr_serve_flags_match_asr_transcribe_flags(real_setup, capsys):
     assert (defaults.max_sym_per_frame, defaults.tail_padding_ms) == (3, 160)
     flags = ["--max-sym-per-frame", "1", "--tail-padding-ms", "0"]
     args = parser.parse_args(["--model-dir", str(loaded.path), *flags])
-    recognizer, _ = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method,
-                                     args.max_sym_per_frame, args.tail_padding_ms)
-    assert (recognizer.config.max_sym_per_frame, recognizer.config.tail_padding_ms) == (1, 0)
-    transcribe = ["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", str(args.chunk_ms)]
+    recognizer, _ = build_recognizer(args.model_dir, DecodingOptions.from_args(args))
+    assert (recognizer.options.max_sym_per_frame, recognizer.options.tail_padding_ms) == (1, 0)
+    transcribe = ["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", str(args.chunk_ms), "--no-itn"]
     assert cli_main([*transcribe, *flags, *map(str, files)]) == 0
     expected = capsys.readouterr().out.splitlines()
     assert cli_main([*transcribe, *map(str, files)]) == 0
     assert capsys.readouterr().out.splitlines() != expected
     worker = WorkerConfig(max_batch_size=16, endpoint=None, num_threads=1)
     with BackgroundServer(recognizer, ServerConfig(port=0, itn=False, worker=worker)) as srv:
+        assert cli_main(["client", "--url", srv.url, "--parallel", "3", *map(str, files)]) == 0
+        got = capsys.readouterr().out.splitlines()
+    assert got == expected
+
+
+@pytest.mark.parametrize("itn_kind", ["stand-in", "shipped"])
+def test_transcribe_itn_equals_server_itn(real_setup, capsys, monkeypatch, itn_kind):
+    """``asr transcribe --itn`` and a server with ITN on give the same final text for the same
+    files: both go through ``normalize_final_text`` (casing fix included). The stand-in ITN
+    changes every text visibly (so the test cannot pass with ITN skipped on one side); the
+    shipped one is what users get."""
+    from asr.cli import main as cli_main
+    from asr.decoding.online import OnlineRecognizer
+    from asr.decoding.options import DecodingOptions
+    from asr.decoding.text import load_itn
+
+    loaded, files = real_setup
+    if itn_kind == "shipped":
+        itn = load_itn(required=False)
+        if itn is None:
+            pytest.skip("the ITN tagger/grammars are not available in this checkout")
+    else:
+        def itn(text: str) -> str:
+            assert not text.isupper(), "the casing fix lower-cases upper-case model output first"
+            return "<" + "|".join(reversed(text.split())) + ">"
+    monkeypatch.setattr("asr.bin.transcribe.load_itn", lambda required: itn)
+    transcribe = ["transcribe", "--model-dir", str(loaded.path), "--chunk-ms", "320", *map(str, files)]
+    assert cli_main([*transcribe, "--no-itn"]) == 0
+    lexical = capsys.readouterr().out.splitlines()
+    assert cli_main([*transcribe, "--itn"]) == 0
+    expected = capsys.readouterr().out.splitlines()
+    assert cli_main(transcribe) == 0  # the default: on when ITN loads, as in ``asr serve``
+    assert capsys.readouterr().out.splitlines() == expected
+    if itn_kind == "stand-in":
+        assert all(a != b for a, b in zip(lexical, expected))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320))
+    worker = WorkerConfig(max_batch_size=16, endpoint=None, num_threads=1)  # one segment a file, as transcribe
+    with BackgroundServer(recognizer, ServerConfig(port=0, itn=True, worker=worker), itn=itn) as srv:
         assert cli_main(["client", "--url", srv.url, "--parallel", "3", *map(str, files)]) == 0
         got = capsys.readouterr().out.splitlines()
     assert got == expected
@@ -703,7 +746,7 @@ def test_asr_serve_cli_health_and_sigterm_graceful_shutdown(real_setup):
 
 def test_real_itn_on_finals_only():
     """The shipped InverseTextNormalizer on final text (lower-cased first: models emit upper case)."""
-    from asr.bin.serve import load_itn
+    from asr.decoding.text import load_itn
 
     itn = load_itn(required=False)
     if itn is None:

@@ -17,7 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from asr.decoding.endpoint import EndpointConfig
-from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig, OnlineStream
+from asr.decoding.online import OnlineRecognizer, OnlineStream
+from asr.decoding.options import DecodingOptions
 from asr.server import BackgroundServer, ServerConfig, StreamingClient, WorkerConfig
 from asr.server.worker import Session
 from tiny_model import make_tiny_model_dir, synth_audio
@@ -45,7 +46,7 @@ def test_soak_500_sessions_memory_bounded(tmp_path):
 
     threads = torch.get_num_threads()
     loaded = make_tiny_model_dir(tmp_path, seed=0)
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=160))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=160))
     worker = WorkerConfig(max_batch_size=16, endpoint=EndpointConfig(), num_threads=1)
     audios = [synth_audio(0.5, seed=i) for i in range(8)]
     rng = random.Random(0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from asr.decoding.offline import decode_waveforms
-from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+from asr.decoding.online import OnlineRecognizer
+from asr.decoding.options import DecodingOptions
 from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
 from asr.errors import AudioError
 from asr.features import compute_fbank
@@ -23,7 +24,8 @@ def loaded(tmp_path_factory) -> LoadedModel:
 def offline(loaded: LoadedModel, audios: list[np.ndarray], chunk_frames: int, left: int, method: str, **options):
     """Reference: whole utterances through the chunk-masked encoder, then the same search.
     Returns the hypotheses and the encoder frames (tail padding included)."""
-    hyps = decode_waveforms(loaded, audios, method, chunk_size=chunk_frames, left_context=left, **options)
+    hyps = decode_waveforms(loaded, audios, DecodingOptions(method=method, chunk_ms=chunk_frames * 40,
+                                                            left_context_ms=left * 40, **options))
     tail = options.get("tail_padding_ms", DEFAULT_TAIL_PADDING_MS) // 10
     num_frames = [-(-(compute_fbank(a, 16000).shape[0] + tail) // 4) for a in audios]
     return hyps, torch.tensor(num_frames)
@@ -55,8 +57,8 @@ def stream_all(recognizer: OnlineRecognizer, audios: list[np.ndarray], seed: int
 def test_streaming_equals_offline_chunked(loaded: LoadedModel, method: str, chunk_ms: int, left_ms: int,
                                           options: dict[str, int]) -> None:
     audios = [synth_audio(s, seed=i) for i, s in enumerate([1.53, 0.95, 1.21])]
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms, left_context_ms=left_ms,
-                                                                 decoding_method=method, **options))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms, left_context_ms=left_ms,
+                                                          method=method, **options))
     streams = stream_all(recognizer, audios, seed=chunk_ms)
     hyps, enc_lens = offline(loaded, audios, chunk_ms // 40, left_ms // 40, method, **options)
     total = 0
@@ -72,7 +74,7 @@ def test_streaming_equals_offline_chunked(loaded: LoadedModel, method: str, chun
 
 def test_reset_keeps_context_and_starts_new_segment(loaded: LoadedModel) -> None:
     audio = synth_audio(2.0, seed=7)
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320, left_context_ms=320))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320, left_context_ms=320))
     stream = recognizer.create_stream()
     stream.accept_waveform(16000, audio)
     stream.input_finished()
@@ -96,7 +98,7 @@ def test_reset_keeps_context_and_starts_new_segment(loaded: LoadedModel) -> None
 
 
 def test_trailing_blank_frames_count_after_last_token(loaded: LoadedModel) -> None:
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=160))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=160))
     stream = recognizer.create_stream()
     stream.accept_waveform(16000, synth_audio(1.0, seed=3))
     stream.input_finished()
@@ -107,7 +109,7 @@ def test_trailing_blank_frames_count_after_last_token(loaded: LoadedModel) -> No
 
 
 def test_short_audio_is_padded_and_empty_audio_raises(loaded: LoadedModel) -> None:
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320))
     stream = recognizer.create_stream()
     stream.accept_waveform(16000, synth_audio(0.1, seed=1))  # 10 feature frames < one 32-frame chunk
     assert not recognizer.is_ready(stream)
@@ -128,36 +130,58 @@ def test_short_audio_is_padded_and_empty_audio_raises(loaded: LoadedModel) -> No
 
 
 def test_other_sample_rate_is_resampled(loaded: LoadedModel) -> None:
+    """8 kHz audio fed in pieces is resampled inside the stream: the tokens (and timestamps) are
+    those of the same audio resampled to 16 kHz beforehand, streamed or decoded offline."""
     import soxr
 
     audio16 = synth_audio(1.2, seed=5)
     audio8 = soxr.resample(audio16, 16000, 8000).astype(np.float32)
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320))
+    audio8_at_16k = soxr.resample(audio8, 8000, 16000).astype(np.float32)
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320))
     stream = recognizer.create_stream()
     for start in range(0, len(audio8), 1000):
         stream.accept_waveform(8000, audio8[start:start + 1000])
     stream.input_finished()
     recognizer.decode_until_done([stream])
-    assert abs(stream.num_processed_frames - 30 - 4) <= 1  # 1.2 s at 40 ms, 160 ms tail padding
+    reference = recognizer.create_stream()
+    reference.accept_waveform(16000, audio8_at_16k)
+    reference.input_finished()
+    recognizer.decode_until_done([reference])
+    got, expected = recognizer.get_result(stream), recognizer.get_result(reference)
+    assert len(expected.token_ids) > 3, "a model that emits nothing makes this test vacuous"
+    assert got.token_ids == expected.token_ids and got.timestamps == expected.timestamps
+    offline_hyp = decode_waveforms(loaded, [audio8_at_16k], DecodingOptions(chunk_ms=320))[0]
+    assert got.token_ids == offline_hyp.tokens
+    assert stream.num_processed_frames == reference.num_processed_frames
     with pytest.raises(AudioError, match="sample rate changed"):
         other = recognizer.create_stream()
         other.accept_waveform(8000, audio8[:100])
         other.accept_waveform(16000, audio16[:100])
 
 
-def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="multiple of 40"):
-        OnlineRecognizerConfig(chunk_ms=300)
-    with pytest.raises(ValueError, match="decoding_method"):
-        OnlineRecognizerConfig(decoding_method="beam")
+def test_options_validation(loaded: LoadedModel) -> None:
+    with pytest.raises(ValueError, match="chunk_ms=300 must be a positive multiple of 40 ms"):
+        OnlineRecognizer(loaded, DecodingOptions(chunk_ms=300))
+    with pytest.raises(ValueError, match="left_context_ms=100 must be a non-negative multiple of 40 ms"):
+        OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320, left_context_ms=100))
+    with pytest.raises(ValueError, match="multiple of 40"):  # offline decoding validates in the same place
+        decode_waveforms(loaded, [synth_audio(0.2, seed=0)], DecodingOptions(chunk_ms=100))
+    with pytest.raises(ValueError, match="streaming needs a chunk"):
+        OnlineRecognizer(loaded, DecodingOptions(chunk_ms=None))
+    with pytest.raises(ValueError, match="unknown decoding method 'beam': choose one of greedy_search, modified_beam"):
+        DecodingOptions(method="beam")
+    for bad, field in (({"chunk_ms": 0}, "chunk_ms=0"), ({"beam": 0}, "beam=0"), ({"max_sym_per_frame": 0}, "max_sym"),
+                       ({"left_context_ms": -40}, "left_context_ms=-40")):
+        with pytest.raises(ValueError, match=field):
+            DecodingOptions(**bad)
 
 
 def test_lstm_predictor_streams_like_offline(tmp_path) -> None:
     loaded = make_tiny_model_dir(tmp_path, seed=2, predictor="lstm")
     audios = [synth_audio(s, seed=20 + i) for i, s in enumerate([1.1, 0.6])]
     for method in ("greedy_search", "modified_beam_search"):
-        recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=320, left_context_ms=160,
-                                                                     decoding_method=method))
+        recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=320, left_context_ms=160,
+                                                                     method=method))
         streams = stream_all(recognizer, audios, seed=5)
         hyps, _ = offline(loaded, audios, 8, 4, method)
         assert [recognizer.get_result(s).token_ids for s in streams] == [h.tokens for h in hyps]
@@ -172,7 +196,7 @@ def test_tail_padding_changes_only_the_end(loaded: LoadedModel, chunk_ms: int) -
     audios = [synth_audio(s, seed=30 + i) for i, s in enumerate([0.64, 0.47, 1.0, 1.29])]
     results = {}
     for tail_ms in (0, 160):
-        config = OnlineRecognizerConfig(chunk_ms=chunk_ms, tail_padding_ms=tail_ms)
+        config = DecodingOptions(chunk_ms=chunk_ms, tail_padding_ms=tail_ms)
         recognizer = OnlineRecognizer(loaded, config)
         streams = stream_all(recognizer, audios, seed=1)
         results[tail_ms] = [(recognizer.get_result(s), s.num_processed_frames) for s in streams]
@@ -191,7 +215,7 @@ def test_tail_padding_changes_only_the_end(loaded: LoadedModel, chunk_ms: int) -
         changed += padded.token_ids != plain.token_ids
     assert changed, "tail padding should change the end of some hypothesis"
 
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+    recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms))
     stream = recognizer.create_stream()
     stream.accept_waveform(16000, audios[0])  # 64 feature frames: whole chunks
     recognizer.decode_until_done([stream])
@@ -202,4 +226,4 @@ def test_tail_padding_changes_only_the_end(loaded: LoadedModel, chunk_ms: int) -
     recognizer.decode_until_done([stream])
     assert stream.num_processed_frames == 16 + 4 and stream.num_pending_feature_frames == 0
     with pytest.raises(ValueError, match="tail_padding_ms"):
-        OnlineRecognizerConfig(tail_padding_ms=-40)
+        DecodingOptions(tail_padding_ms=-40)

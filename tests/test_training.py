@@ -112,7 +112,7 @@ def test_loss_goes_down_and_model_dir_is_exported(corpus, tmp_path):
 
     # decode the same cuts with the exported model dir: hyps, refs, WER summaries, the table
     from asr.scoring import compute_wer, read_text_file
-    from asr.training.decode import DecodeConfig, decode
+    from asr.decoding.evaluate import DecodeConfig, decode
     from asr.training.report import collect, wer_table
 
     out = tmp_path / "decode" / "tones"

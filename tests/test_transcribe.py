@@ -14,6 +14,7 @@ from asr.audio import load_audio, save_audio
 from asr.bin.transcribe import transcribe
 from asr.cli import main as cli_main
 from asr.decoding.offline import decode_waveforms
+from asr.decoding.options import DecodingOptions
 from asr.models import LoadedModel
 from tiny_model import make_tiny_model_dir, single_thread, synth_audio  # noqa: F401 (autouse fixture)
 
@@ -31,7 +32,9 @@ def setup(tmp_path_factory) -> tuple[LoadedModel, Path, list[np.ndarray]]:
 
 
 def run_cli(capsys, *args: str) -> tuple[int, list[str], str]:
-    code = cli_main(["transcribe", *args])
+    """``asr transcribe`` without ITN: the lexical text, what decoding and the recipes' WER give
+    (ITN against the server: tests/test_server.py)."""
+    code = cli_main(["transcribe", "--no-itn", *args])
     out = capsys.readouterr()
     return code, out.out.splitlines(), out.err
 
@@ -54,7 +57,7 @@ def test_streaming_cli_equals_chunked_offline(setup, capsys) -> None:
         code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), "--chunk-ms", "160",
                                  "--method", method, str(root / "first.wav"))
         assert code == 0
-        hyp = decode_waveforms(loaded, [waveform], method, chunk_size=4)[0]
+        hyp = decode_waveforms(loaded, [waveform], DecodingOptions(method=method, chunk_ms=160))[0]
         assert lines == [f"first\t{loaded.tokenizer.decode(hyp.tokens)}"]
 
 
@@ -88,8 +91,8 @@ def test_long_files_are_streamed_offline(setup, capsys) -> None:
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), "--max-offline-seconds", "1.0",
                              str(root / "first.wav"), str(root / "second.flac"))  # 1.3 s and 0.7 s
     assert code == 0
-    chunk = max(loaded.config.chunk_sizes)
-    streamed = loaded.tokenizer.decode(decode_waveforms(loaded, [waveform], chunk_size=chunk)[0].tokens)
+    chunk_ms = max(loaded.config.chunk_sizes) * loaded.config.frame_shift_ms
+    streamed = loaded.tokenizer.decode(decode_waveforms(loaded, [waveform], DecodingOptions(chunk_ms=chunk_ms))[0].tokens)
     offline = transcribe(loaded, [load_audio(root / "second.flac", 16000)])[0]
     assert lines == [f"first\t{streamed}", f"second\t{offline}"]
 
@@ -124,16 +127,16 @@ def recipe_cuts(setup, tmp_path_factory) -> tuple[Path, list[Path]]:
 def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts, capsys, tmp_path,
                                                               chunk_ms: int | None) -> None:
     """What users run (``asr transcribe``, streaming with ``--chunk-ms N`` or offline) gives the
-    tokens the recipes score (``python -m asr.training.decode``), each with its default options:
+    tokens the recipes score (``python -m asr.decoding.evaluate``), each with its default options:
     3 symbols a frame and 160 ms of tail padding, appended to audio features on one side and to
     stored features on the other."""
-    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
-    from asr.training.decode import DecodeConfig, decode
+    from asr.decoding.evaluate import EvaluateConfig, decode
+    from asr.decoding.online import OnlineRecognizer
 
     loaded, root, _ = setup
     cuts, files = recipe_cuts
-    decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path), chunk_ms=chunk_ms))
-    defaults = DecodeConfig("model", "cuts", "out")
+    decoded = decode(EvaluateConfig(str(root / "model"), str(cuts), str(tmp_path), DecodingOptions(chunk_ms=chunk_ms)))
+    defaults = EvaluateConfig("model", "cuts", "out").options
     assert (defaults.max_sym_per_frame, defaults.tail_padding_ms) == (3, 160)
     chunk_args = [] if chunk_ms is None else ["--chunk-ms", str(chunk_ms)]
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, *map(str, files))
@@ -143,7 +146,7 @@ def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts
     if chunk_ms is None:
         ids = [hyp.tokens for hyp in decode_waveforms(loaded, waveforms)]
     else:
-        recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=chunk_ms))
+        recognizer = OnlineRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms))
         streams = [recognizer.create_stream() for _ in files]
         for stream, samples in zip(streams, waveforms):
             stream.accept_waveform(16000, samples)
@@ -153,8 +156,8 @@ def test_transcribe_equals_recipe_decode_with_default_options(setup, recipe_cuts
     assert ids == [decoded.token_ids[f.stem] for f in files]
     assert sum(map(len, ids)) > 5, "a model that emits nothing makes this test vacuous"
     # the same flags, given explicitly and changed, still agree
-    decoded = decode(DecodeConfig(str(root / "model"), str(cuts), str(tmp_path / "plain"), chunk_ms=chunk_ms,
-                                  max_sym_per_frame=1, tail_padding_ms=0))
+    plain = DecodingOptions(chunk_ms=chunk_ms, max_sym_per_frame=1, tail_padding_ms=0)
+    decoded = decode(EvaluateConfig(str(root / "model"), str(cuts), str(tmp_path / "plain"), plain))
     code, lines, _ = run_cli(capsys, "--model-dir", str(root / "model"), *chunk_args, "--max-sym-per-frame", "1",
                              "--tail-padding-ms", "0", *map(str, files))
     assert code == 0 and lines == [f"{f.stem}\t{decoded.hyps[f.stem]}" for f in files]

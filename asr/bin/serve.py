@@ -2,10 +2,12 @@
 
     asr serve --model-dir exp/model --port 6006 [--chunk-ms 320] [--max-batch-size 32] [--no-itn]
 
-Greedy search emits up to ``--max-sym-per-frame`` (3) tokens a frame, and when a client sends
-``Done`` its stream decodes ``--tail-padding-ms`` (160) of silence-level frames after its audio
-(endpoints inside a stream add none): the defaults of ``asr transcribe`` and
-``python -m asr.training.decode``, so a session's text is what they give for the same file.
+The decoding flags are those of ``asr transcribe`` and ``python -m asr.decoding.evaluate``
+(``asr.decoding.options``; here ``--chunk-ms`` defaults to 320): greedy search emits up to
+``--max-sym-per-frame`` (3) tokens a frame, and when a client sends ``Done`` its stream decodes
+``--tail-padding-ms`` (160) of silence-level frames after its audio (endpoints inside a stream add
+none), so a session's text is what they give for the same file. ``--itn/--no-itn`` has the
+default of ``asr transcribe --itn`` and normalizes finals with the same function.
 
 Logs are JSON lines on stderr (one per session event); ``GET /health`` and ``GET /metrics``
 (Prometheus) are served on the same port. SIGINT/SIGTERM shut down gracefully.
@@ -18,21 +20,18 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from asr.decoding.endpoint import EndpointConfig, EndpointRule
-from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments
+from asr.decoding.options import DEFAULT_STREAMING_CHUNK_MS, DecodingOptions, add_decoding_arguments, add_itn_argument
+from asr.decoding.text import load_itn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, required=True, help="model dir (model.pt, config.json, tokens.txt)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     parser.add_argument("--port", type=int, default=6006, help="port (0 picks a free one; the log says which)")
-    parser.add_argument("--chunk-ms", type=int, default=320, help="encoder chunk per decode step")
-    parser.add_argument("--left-context-ms", type=int, default=None, help="attention left context (default: model's)")
-    parser.add_argument("--decoding-method", default="greedy_search", help="greedy_search or modified_beam_search")
-    add_decoding_end_arguments(parser, "a stream's end")
+    add_decoding_arguments(parser, default_chunk_ms=DEFAULT_STREAMING_CHUNK_MS, end="a stream's end")
     parser.add_argument("--max-connections", type=int, default=256, help="open sessions beyond this get HTTP 503")
     parser.add_argument("--max-batch-size", type=int, default=32, help="most streams in one decode step")
     parser.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest client message")
@@ -43,13 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--partials", choices=["changed", "every-step"], default="changed", help="when to send partial results"
     )
-    parser.add_argument(
-        "--itn",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="ITN on final text (default: on if the ITN tagger and grammars load, else off with a log line; "
-        "--itn makes a load failure fatal)",
-    )
+    add_itn_argument(parser, "final text")
     parser.add_argument("--endpoint", action=argparse.BooleanOptionalAction, default=True, help="endpoint detection")
     defaults = EndpointConfig()
     for i, rule in enumerate(defaults.rules, start=1):
@@ -74,34 +67,13 @@ def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
     return EndpointConfig(*rules)
 
 
-def build_recognizer(model_dir: Path, chunk_ms: int, left_context_ms: int | None, decoding_method: str,
-                     max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME,
-                     tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS) -> Any:
-    """Load a model dir into an ``OnlineRecognizer`` (also used by bench/server_load.py)."""
-    from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig
+def build_recognizer(model_dir: Path, options: DecodingOptions) -> Any:
+    """Load a model dir into an ``OnlineRecognizer``; returns (recognizer, loaded model)."""
+    from asr.decoding.online import OnlineRecognizer
     from asr.models import load_model_dir
 
     loaded = load_model_dir(model_dir)
-    options: dict[str, Any] = {"chunk_ms": chunk_ms, "decoding_method": decoding_method,
-                               "max_sym_per_frame": max_sym_per_frame, "tail_padding_ms": tail_padding_ms}
-    if left_context_ms is not None:
-        options["left_context_ms"] = left_context_ms
-    return OnlineRecognizer(loaded, OnlineRecognizerConfig(**options)), loaded
-
-
-def load_itn(required: bool) -> Callable[[str], str] | None:
-    """The ITN normalizer, or None when it cannot load and ``required`` is False."""
-    try:
-        from asr.itn import InverseTextNormalizer
-
-        return InverseTextNormalizer()
-    except (ImportError, OSError, ValueError) as exc:  # AsrError subclasses ValueError
-        if required:
-            raise
-        from asr.server.metrics import log_event
-
-        log_event(logging.getLogger("asr.server"), "itn_unavailable", error=str(exc))
-        return None
+    return OnlineRecognizer(loaded, options), loaded
 
 
 def main(args: argparse.Namespace) -> int:
@@ -110,8 +82,7 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        recognizer, loaded = build_recognizer(args.model_dir, args.chunk_ms, args.left_context_ms, args.decoding_method,
-                                              args.max_sym_per_frame, args.tail_padding_ms)
+        recognizer, loaded = build_recognizer(args.model_dir, DecodingOptions.from_args(args))
         itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
     except (ValueError, OSError) as exc:  # AsrError (bad model dir, ITN files) is a ValueError
         print(f"asr serve: {exc}", file=sys.stderr)

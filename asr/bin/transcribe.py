@@ -1,13 +1,15 @@
 """``asr transcribe``: decode audio files with a model dir, one ``<file-stem>\\t<text>`` line each.
 
-    asr transcribe --model-dir exp/model [--chunk-ms 320] [--method modified_beam_search] a.wav b.flac
+    asr transcribe --model-dir exp/model [--chunk-ms 320] [--method modified_beam_search] [--no-itn] a.wav b.flac
 
 Without ``--chunk-ms`` files are decoded offline with full attention context; with it they are
-streamed chunk by chunk through ``OnlineRecognizer`` (all files batched together). Either way
-greedy search emits up to ``--max-sym-per-frame`` (3) tokens a frame and ``--tail-padding-ms``
-(160) of silence-level frames follow each file, as ``python -m asr.training.decode`` does by
-default: the text is what the recipes' WER scores. A file that cannot be read is reported on
-stderr, the others are still decoded, and the exit status is 1.
+streamed chunk by chunk through ``OnlineRecognizer`` (all files batched together). The decoding
+flags and their defaults are those of ``asr serve`` and ``python -m asr.decoding.evaluate``
+(``asr.decoding.options``): the lexical text (``--no-itn``) is what the recipes' WER scores.
+``--itn`` (default: on when ITN loads, as in ``asr serve``) normalizes each file's text with the
+server's own function (``asr.decoding.text.normalize_final_text``), so a file gives the text a
+server session gives for it. A file that cannot be read is reported on stderr, the others are
+still decoded, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -21,22 +23,18 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
 from asr.decoding.offline import decode_waveforms
-from asr.decoding.online import DECODING_METHODS, OnlineRecognizer, OnlineRecognizerConfig
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments
+from asr.decoding.online import OnlineRecognizer
+from asr.decoding.options import DecodingOptions, add_decoding_arguments, add_itn_argument
+from asr.decoding.text import Detokenizer, Itn, load_itn, normalize_final_text
 from asr.errors import AsrError, AudioError
 from asr.models import LoadedModel, load_model_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, required=True, help="model dir (model.pt, config.json, tokens.txt)")
-    parser.add_argument("--chunk-ms", type=int, default=None,
-                        help="stream with this chunk (multiple of 40 ms); default: offline, full context")
-    parser.add_argument("--left-context-ms", type=int, default=None, help="streaming left context (default: model's)")
-    parser.add_argument("--method", choices=DECODING_METHODS, default="greedy_search", help="search")
-    parser.add_argument("--beam", type=int, default=4, help="beam of modified_beam_search")
-    add_decoding_end_arguments(parser, "each file's end")
+    add_decoding_arguments(parser, default_chunk_ms=None, end="each file's end")
+    add_itn_argument(parser, "each file's text")
     parser.add_argument("--batch-size", type=int, default=8, help="files decoded together")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--max-offline-seconds", type=float, default=120.0,
@@ -54,38 +52,32 @@ def transcribe_streaming(recognizer: OnlineRecognizer, waveforms: list[np.ndarra
     return [recognizer.get_result(s).text for s in streams]
 
 
-def transcribe(loaded: LoadedModel, waveforms: list[np.ndarray], chunk_ms: int | None = None,
-               left_context_ms: int | None = None, method: str = "greedy_search", beam: int = 4,
-               max_offline_seconds: float = 120.0, max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME,
-               tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS) -> list[str]:
-    """Texts of waveforms at the model's sample rate: offline, or streamed when ``chunk_ms`` is set.
+def transcribe(loaded: LoadedModel, waveforms: list[np.ndarray], options: DecodingOptions | None = None,
+               max_offline_seconds: float = 120.0, itn: Itn | None = None) -> list[str]:
+    """Texts of waveforms at the model's sample rate: offline, or streamed when ``options.chunk_ms``
+    is set; normalized by ``itn`` (as ``asr serve`` normalizes a final) when given.
 
     Full-context attention needs memory quadratic in the length, so offline, waveforms longer
     than ``max_offline_seconds`` are streamed with the model's largest training chunk instead.
     """
-    def streaming_config(ms: int) -> OnlineRecognizerConfig:
-        return OnlineRecognizerConfig(chunk_ms=ms, left_context_ms=left_context_ms, decoding_method=method,
-                                      num_active_paths=beam, max_sym_per_frame=max_sym_per_frame,
-                                      tail_padding_ms=tail_padding_ms)
-
-    if chunk_ms is not None:
-        return transcribe_streaming(OnlineRecognizer(loaded, streaming_config(chunk_ms)), waveforms)
-    limit = max_offline_seconds * loaded.feature_options.sample_rate
-    short = [i for i, w in enumerate(waveforms) if w.size <= limit]
-    long = [i for i, w in enumerate(waveforms) if w.size > limit]
-    texts = [""] * len(waveforms)
-    if short:
-        hyps = decode_waveforms(loaded, [waveforms[i] for i in short], method, beam,
-                                max_sym_per_frame=max_sym_per_frame, tail_padding_ms=tail_padding_ms)
-        for i, hyp in zip(short, hyps):
-            texts[i] = loaded.tokenizer.decode(hyp.tokens)
-    if long:
-        largest_chunk_ms = max(loaded.config.chunk_sizes, default=32) * 40
-        config = streaming_config(largest_chunk_ms)
-        streamed = transcribe_streaming(OnlineRecognizer(loaded, config), [waveforms[i] for i in long])
-        for i, text in zip(long, streamed):
-            texts[i] = text
-    return texts
+    options = options or DecodingOptions()
+    if options.chunk_ms is not None:
+        texts = transcribe_streaming(OnlineRecognizer(loaded, options), waveforms)
+    else:
+        limit = max_offline_seconds * loaded.feature_options.sample_rate
+        short = [i for i, w in enumerate(waveforms) if w.size <= limit]
+        long = [i for i, w in enumerate(waveforms) if w.size > limit]
+        texts = [""] * len(waveforms)
+        if short:
+            detokenizer = Detokenizer(loaded.tokenizer)
+            for i, hyp in zip(short, decode_waveforms(loaded, [waveforms[i] for i in short], options)):
+                texts[i] = detokenizer.text(hyp.tokens)
+        if long:
+            largest_chunk_ms = max(loaded.config.chunk_sizes, default=32) * loaded.config.frame_shift_ms
+            recognizer = OnlineRecognizer(loaded, options.replace(chunk_ms=largest_chunk_ms))
+            for i, text in zip(long, transcribe_streaming(recognizer, [waveforms[i] for i in long])):
+                texts[i] = text
+    return [normalize_final_text(text, itn) for text in texts]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -93,12 +85,12 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.num_threads)
     try:
         loaded = load_model_dir(args.model_dir)
-        # validate options before reading any audio (the offline path takes the same ones)
-        OnlineRecognizerConfig(chunk_ms=320 if args.chunk_ms is None else args.chunk_ms,
-                               left_context_ms=args.left_context_ms, decoding_method=args.method,
-                               num_active_paths=args.beam, max_sym_per_frame=args.max_sym_per_frame,
-                               tail_padding_ms=args.tail_padding_ms)
-    except (AsrError, ValueError) as e:
+        options = DecodingOptions.from_args(args)
+        # validate what depends on the model before reading any audio
+        options.chunk_frames(loaded.config.frame_shift_ms)
+        options.left_context_frames(loaded.config.frame_shift_ms, loaded.config.left_context_frames)
+        itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
+    except (AsrError, ValueError, OSError) as e:
         print(f"asr transcribe: error: {e}", file=sys.stderr)
         return 2
     failed = 0
@@ -118,8 +110,7 @@ def main(args: argparse.Namespace) -> int:
                     print(f"asr transcribe: error: {e}", file=sys.stderr)
                     failed += 1
             if waveforms:
-                texts = transcribe(loaded, waveforms, args.chunk_ms, args.left_context_ms, args.method, args.beam,
-                                   args.max_offline_seconds, args.max_sym_per_frame, args.tail_padding_ms)
+                texts = transcribe(loaded, waveforms, options, args.max_offline_seconds, itn)
                 for name, text in zip(names, texts):
                     print(f"{name}\t{text}", flush=True)
             bar.update(len(files[start:start + args.batch_size]))

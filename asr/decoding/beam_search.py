@@ -3,20 +3,29 @@ token sequence merged by adding their probabilities, batched over utterances.
 
 Each frame, every live hypothesis of every utterance goes through one joiner call; each
 utterance keeps the ``beam`` best (hypothesis, token) extensions; all hypotheses that got a new
-token go through one batched predictor step. ``modified_beam_search_step`` continues a list of
-beams over the next chunk of frames (streaming); ``modified_beam_search`` runs whole utterances.
+token go through one batched predictor step. ``modified_beam_search_step`` continues a
+``BeamSearchState`` over the next chunk of frames (streaming); ``modified_beam_search`` runs whole
+utterances. Registered as ``"modified_beam_search"`` (``asr.decoding.search``; ``beam`` =
+``DecodingOptions.beam``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from asr.decoding.hypothesis import Hypothesis
-from asr.models.decoder import cat_states
+from asr.decoding.search import SearchMethod, SearchState, register_search
 from asr.models.model import Transducer
+from asr.models.predictor import PredictorState
+
+if TYPE_CHECKING:
+    from asr.decoding.options import DecodingOptions
 
 Beam = list[Hypothesis]
 
@@ -34,6 +43,33 @@ def best_hypothesis(beam: Beam) -> Hypothesis:
     return max(beam, key=lambda h: h.log_prob)
 
 
+@dataclass
+class BeamSearchState(SearchState):
+    """Beam search state of N utterances.
+
+    beams: one beam per utterance (each hypothesis holds its batch-1 predictor state and projected
+    output); frame_offset: encoder frames each utterance consumed so far (timestamps are absolute).
+    """
+
+    beams: list[Beam]
+    frame_offset: list[int]
+
+    @classmethod
+    def stack(cls, states: Sequence["BeamSearchState"]) -> "BeamSearchState":
+        return BeamSearchState([b for s in states for b in s.beams], [o for s in states for o in s.frame_offset])
+
+    def unstack(self) -> list["BeamSearchState"]:
+        return [BeamSearchState([b], [o]) for b, o in zip(self.beams, self.frame_offset)]
+
+    def best_hypotheses(self) -> list[Hypothesis]:
+        return [best_hypothesis(b) for b in self.beams]
+
+    def new_segment(self) -> "BeamSearchState":
+        fresh = [Hypothesis(decoder_out=best.decoder_out, predictor_state=best.predictor_state)
+                 for best in self.best_hypotheses()]
+        return BeamSearchState([[h] for h in fresh], list(self.frame_offset))
+
+
 def _log_add(a: float, b: float) -> float:
     hi, lo = max(a, b), min(a, b)
     return hi + math.log1p(math.exp(lo - hi)) if lo > -math.inf else hi
@@ -41,18 +77,18 @@ def _log_add(a: float, b: float) -> float:
 
 @torch.no_grad()
 def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
-                              beams: list[Beam], frame_offsets: list[int], beam: int = 4) -> list[Beam]:
-    """Continue the N ``beams`` over the next encoder frames.
+                              state: BeamSearchState, beam: int = 4) -> BeamSearchState:
+    """Continue the N utterances of ``state`` over the next encoder frames.
 
-    encoder_out: (N, T, C); encoder_out_lens: (N,); frame_offsets: encoder frames each utterance
-    consumed before this call (token timestamps are absolute). Returns the new beams.
+    encoder_out: (N, T, C); encoder_out_lens: (N,). Returns the new state.
     """
     if beam < 1:
         raise ValueError("beam must be >= 1")
     blank = model.blank_id
     enc_proj = model.joiner.project_encoder(encoder_out)  # (N, T, J)
     lens = encoder_out_lens.tolist()
-    beams = [list(b) for b in beams]
+    beams = [list(b) for b in state.beams]
+    frame_offsets = state.frame_offset
     for t in range(max(lens, default=0)):
         active = [n for n in range(len(beams)) if t < lens[n]]
         if not active:
@@ -95,21 +131,33 @@ def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_ou
             start += num
         if extend:
             tokens = torch.tensor([tok for _, _, tok in extend], device=encoder_out.device)
-            out, state = model.predictor.step(tokens, cat_states([p.predictor_state for _, p, _ in extend]))
+            out, new_state = model.predictor.step(tokens, PredictorState.stack([p.predictor_state for _, p, _ in extend]))
             proj = model.joiner.project_decoder(out)
-            for i, (n, parent, tok) in enumerate(extend):
+            for i, ((n, parent, tok), hyp_state) in enumerate(zip(extend, new_state.unstack())):
                 hyp = new_beams[n][parent.key + (tok,)]
                 hyp.decoder_out = proj[i].clone()  # copies: views would pin the whole batch
-                hyp.predictor_state = tuple(s[i:i + 1].clone() for s in state)
+                hyp.predictor_state = hyp_state
         for n in active:
             beams[n] = list(new_beams[n].values())
-    return beams
+    return BeamSearchState(beams, [o + n for o, n in zip(frame_offsets, lens)])
 
 
 @torch.no_grad()
 def modified_beam_search(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
                          beam: int = 4) -> list[Hypothesis]:
     """Best hypothesis per utterance. encoder_out: (N, T, C); encoder_out_lens: (N,)."""
-    beams = init_beams(model, encoder_out.size(0), encoder_out.device)
-    beams = modified_beam_search_step(model, encoder_out, encoder_out_lens, beams, [0] * len(beams), beam)
-    return [best_hypothesis(b) for b in beams]
+    state = BeamSearchState(init_beams(model, encoder_out.size(0), encoder_out.device), [0] * encoder_out.size(0))
+    return modified_beam_search_step(model, encoder_out, encoder_out_lens, state, beam).best_hypotheses()
+
+
+@register_search("modified_beam_search")
+class ModifiedBeamSearch(SearchMethod):
+    """icefall's modified beam search with ``options.beam`` active paths."""
+
+    def init_state(self, model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> BeamSearchState:
+        return BeamSearchState(init_beams(model, batch_size, device), [0] * batch_size)
+
+    def step(self, model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, state: SearchState,
+             options: "DecodingOptions") -> BeamSearchState:
+        assert isinstance(state, BeamSearchState)
+        return modified_beam_search_step(model, encoder_out, encoder_out_lens, state, options.beam)

@@ -2,19 +2,26 @@
 
 ``GreedySearchState`` carries, per utterance, the hypothesis, the predictor state and the
 projected predictor output, so ``greedy_search_step`` can continue over the next chunk of
-encoder frames; ``greedy_search_batch`` is one step over whole utterances.
+encoder frames; ``greedy_search_batch`` is one step over whole utterances. Registered as
+``"greedy_search"`` (``asr.decoding.search``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from asr.decoding.hypothesis import Hypothesis
-from asr.models.decoder import PredictorState, cat_states, scatter_state, select_state
+from asr.decoding.search import SearchMethod, SearchState, register_search
 from asr.models.model import Transducer
+from asr.models.predictor import PredictorState
+
+if TYPE_CHECKING:
+    from asr.decoding.options import DecodingOptions
 
 DEFAULT_MAX_SYM_PER_FRAME = 3
 """Tokens emitted per encoder frame at most: the training topology allows several, and one a
@@ -22,7 +29,7 @@ frame loses tokens where speech is faster than 25 tokens a second. Every decodin
 
 
 @dataclass
-class GreedySearchState:
+class GreedySearchState(SearchState):
     """Greedy search state of N utterances.
 
     hyps: N hypotheses; predictor_state: batched (N, ...); decoder_out: (N, J) projected
@@ -34,20 +41,23 @@ class GreedySearchState:
     decoder_out: Tensor
     frame_offset: list[int]
 
-    def split(self) -> list["GreedySearchState"]:
-        """One batch-1 state per utterance."""
-        return [
-            GreedySearchState([h], select_state(self.predictor_state, torch.tensor([i], device=self.decoder_out.device)),
-                              self.decoder_out[i:i + 1].clone(), [self.frame_offset[i]])
-            for i, h in enumerate(self.hyps)
-        ]
+    def unstack(self) -> list["GreedySearchState"]:
+        return [GreedySearchState([h], p, self.decoder_out[i:i + 1].clone(), [self.frame_offset[i]])
+                for i, (h, p) in enumerate(zip(self.hyps, self.predictor_state.unstack()))]
 
-    @staticmethod
-    def stack(states: list["GreedySearchState"]) -> "GreedySearchState":
+    @classmethod
+    def stack(cls, states: Sequence["GreedySearchState"]) -> "GreedySearchState":
         return GreedySearchState(
-            [h for s in states for h in s.hyps], cat_states([s.predictor_state for s in states]),
+            [h for s in states for h in s.hyps], PredictorState.stack([s.predictor_state for s in states]),
             torch.cat([s.decoder_out for s in states]), [o for s in states for o in s.frame_offset],
         )
+
+    def best_hypotheses(self) -> list[Hypothesis]:
+        return self.hyps
+
+    def new_segment(self) -> "GreedySearchState":
+        return GreedySearchState([Hypothesis() for _ in self.hyps], self.predictor_state, self.decoder_out,
+                                 list(self.frame_offset))
 
 
 @torch.no_grad()
@@ -82,8 +92,8 @@ def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens:
                 break
             idx = emit.nonzero(as_tuple=True)[0]
             tokens = best.index_select(0, idx)
-            out, new_sub = model.predictor.step(tokens, select_state(predictor_state, idx))
-            predictor_state = scatter_state(predictor_state, idx, new_sub)
+            out, new_sub = model.predictor.step(tokens, predictor_state.select(idx))
+            predictor_state = predictor_state.scatter(idx, new_sub)
             decoder_out = decoder_out.index_copy(0, idx, model.joiner.project_decoder(out))
             for i, token in zip(idx.tolist(), tokens.tolist()):
                 state.hyps[i].tokens.append(token)
@@ -100,3 +110,16 @@ def greedy_search_batch(model: Transducer, encoder_out: Tensor, encoder_out_lens
     """Greedy search over whole utterances. encoder_out: (N, T, C), encoder_out_lens: (N,)."""
     state = init_greedy_state(model, encoder_out.size(0), encoder_out.device)
     return greedy_search_step(model, encoder_out, encoder_out_lens, state, max_sym_per_frame).hyps
+
+
+@register_search("greedy_search")
+class GreedySearch(SearchMethod):
+    """Batched greedy search, up to ``options.max_sym_per_frame`` tokens a frame."""
+
+    def init_state(self, model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> GreedySearchState:
+        return init_greedy_state(model, batch_size, device)
+
+    def step(self, model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, state: SearchState,
+             options: "DecodingOptions") -> GreedySearchState:
+        assert isinstance(state, GreedySearchState)
+        return greedy_search_step(model, encoder_out, encoder_out_lens, state, options.max_sym_per_frame)

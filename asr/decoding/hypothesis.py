@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from asr.models.decoder import PredictorState
+from asr.models.predictor import PredictorState
 
 
 @dataclass

@@ -9,13 +9,16 @@ Decoding a stream alone or inside any batch gives the same result.
 Chunk by chunk with carried state equals the offline encoder with the same chunk mask
 (``model.encode(feats, lens, chunk_size, left_context)``) followed by the same search.
 
+The search is whichever ``DecodingOptions.method`` names in the registry
+(``asr.decoding.search``); the recognizer only stacks, steps and unstacks its typed state.
+
 When a stream's input finishes, ``tail_padding_ms`` of silence-level feature frames
 (``asr.decoding.tail_padding``) follow its last real frame, so a causal model can still emit a
-word that ends right at the end of the audio; ``decode_waveforms`` and ``asr.training.decode``
+word that ends right at the end of the audio; ``decode_waveforms`` and ``asr.decoding.evaluate``
 append the same frames, so all three give the same tokens. Only the true end of the input is
 padded: ``reset`` (an endpoint) starts a new segment without any.
 
-Times: ``num_processed_frames`` counts 40 ms encoder frames since the stream started;
+Times: ``num_processed_frames`` counts encoder frames (``frame_shift_s``, 40 ms) since the stream started;
 ``RecognitionResult.start_time`` is the current segment's start in seconds since the stream
 started and ``timestamps`` are seconds since the segment's start (as sherpa-onnx).
 """
@@ -28,49 +31,15 @@ import numpy as np
 import soxr
 import torch
 
-from asr.decoding.beam_search import Beam, best_hypothesis, init_beams, modified_beam_search_step
-from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME, GreedySearchState, greedy_search_step, init_greedy_state
 from asr.decoding.hypothesis import Hypothesis
-from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, TAIL_PADDING_VALUE, tail_padding_frames
+from asr.decoding.options import DEFAULT_STREAMING_CHUNK_MS, DecodingOptions
+from asr.decoding.search import SearchState
+from asr.decoding.tail_padding import TAIL_PADDING_VALUE, tail_padding_frames
+from asr.decoding.text import Detokenizer
 from asr.errors import AudioError
 from asr.features import OnlineFbank
-from asr.models.config import FRAME_SHIFT_S, SUBSAMPLING_FACTOR
-from asr.models.encoder import stack_states, unstack_states
+from asr.models.encoder import EncoderState
 from asr.models.model_dir import LoadedModel
-
-DECODING_METHODS = ("greedy_search", "modified_beam_search")
-_FRAME_MS = round(FRAME_SHIFT_S * 1000)
-
-
-@dataclass
-class OnlineRecognizerConfig:
-    """Streaming options.
-
-    chunk_ms: audio per encoder chunk, a multiple of 40 ms (the model's latency step).
-    left_context_ms: attention left context; None = the model config's ``left_context_frames``.
-    decoding_method: "greedy_search" or "modified_beam_search" (``num_active_paths`` beams).
-    max_sym_per_frame: greedy search's limit of tokens per encoder frame.
-    tail_padding_ms: silence-level feature frames decoded after the input finishes (0: none).
-    """
-
-    chunk_ms: int = 320
-    left_context_ms: int | None = None
-    decoding_method: str = "greedy_search"
-    num_active_paths: int = 4
-    max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
-    tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS
-
-    def __post_init__(self) -> None:
-        if self.chunk_ms <= 0 or self.chunk_ms % _FRAME_MS:
-            raise ValueError(f"chunk_ms={self.chunk_ms} must be a positive multiple of {_FRAME_MS}")
-        if self.left_context_ms is not None and (self.left_context_ms < 0 or self.left_context_ms % _FRAME_MS):
-            raise ValueError(f"left_context_ms={self.left_context_ms} must be a non-negative multiple of {_FRAME_MS}")
-        if self.decoding_method not in DECODING_METHODS:
-            raise ValueError(f"decoding_method={self.decoding_method!r} is not one of {DECODING_METHODS}")
-        if self.num_active_paths < 1 or self.max_sym_per_frame < 1:
-            raise ValueError("num_active_paths and max_sym_per_frame must be >= 1")
-        if self.tail_padding_ms < 0:
-            raise ValueError(f"tail_padding_ms={self.tail_padding_ms} must be >= 0")
 
 
 @dataclass
@@ -96,14 +65,14 @@ class OnlineStream:
     Created by ``OnlineRecognizer.create_stream``; the recognizer reads and updates its state.
     """
 
-    def __init__(self, fbank: OnlineFbank, encoder_states: list[torch.Tensor],
-                 greedy_state: GreedySearchState | None, beam: Beam | None, tail_padding_frames: int = 0) -> None:
+    def __init__(self, fbank: OnlineFbank, encoder_state: EncoderState, search_state: SearchState,
+                 tail_padding_frames: int = 0) -> None:
         self.fbank = fbank
         self.tail_padding_frames = tail_padding_frames
         self.num_tail_frames_pending = 0  # tail padding not yet decoded (set by input_finished)
-        self.encoder_states = encoder_states
-        self.greedy_state = greedy_state
-        self.beam = beam
+        self.encoder_state = encoder_state
+        self.search_state = search_state  # batch 1
+        self.finalized = False  # the search's finalize ran (input finished, every frame decoded)
         self.num_feature_frames_consumed = 0  # audio frames decoded (tail padding not counted)
         self.num_processed_frames = 0
         self.segment = 0
@@ -169,10 +138,7 @@ class OnlineStream:
 
     def best_hypothesis(self) -> Hypothesis:
         """Best hypothesis of the current segment."""
-        if self.greedy_state is not None:
-            return self.greedy_state.hyps[0]
-        assert self.beam is not None
-        return best_hypothesis(self.beam)
+        return self.search_state.best_hypotheses()[0]
 
     @property
     def num_trailing_blank_frames(self) -> int:
@@ -183,17 +149,32 @@ class OnlineStream:
 
 
 class OnlineRecognizer:
-    """Batched streaming transducer decoding over many ``OnlineStream``s (sherpa-onnx shaped)."""
+    """Batched streaming transducer decoding over many ``OnlineStream``s (sherpa-onnx shaped).
 
-    def __init__(self, loaded: LoadedModel, config: OnlineRecognizerConfig | None = None) -> None:
+    ``options.chunk_ms`` must be set (streaming has no full context); without options the chunk is
+    ``DEFAULT_STREAMING_CHUNK_MS``. Raises ``ValueError`` for a chunk or left context that is not
+    a multiple of the model's frame shift.
+    """
+
+    def __init__(self, loaded: LoadedModel, options: DecodingOptions | None = None) -> None:
         self.loaded = loaded
         self.model = loaded.model.eval()
-        self.config = config or OnlineRecognizerConfig()
-        self.chunk_frames = self.config.chunk_ms // _FRAME_MS
-        self.chunk_feature_frames = self.chunk_frames * SUBSAMPLING_FACTOR
-        self.left_context_frames = (loaded.config.left_context_frames if self.config.left_context_ms is None
-                                    else self.config.left_context_ms // _FRAME_MS)
+        self.options = options or DecodingOptions(chunk_ms=DEFAULT_STREAMING_CHUNK_MS)
+        if self.options.chunk_ms is None:
+            raise ValueError("streaming needs a chunk: set DecodingOptions.chunk_ms (full context is offline only)")
+        config = loaded.config
+        self.search = self.options.search
+        self.chunk_frames = self.options.chunk_frames(config.frame_shift_ms)
+        self.chunk_feature_frames = self.chunk_frames * config.subsampling_factor
+        self.left_context_frames = self.options.left_context_frames(config.frame_shift_ms, config.left_context_frames)
+        self.frame_shift_s = config.frame_shift_s
+        self.detokenizer = Detokenizer(loaded.tokenizer)
         self.device = next(self.model.parameters()).device
+
+    @property
+    def config(self) -> DecodingOptions:
+        """The decoding options (sherpa-onnx calls them the recognizer's config)."""
+        return self.options
 
     @property
     def sample_rate(self) -> int:
@@ -201,15 +182,11 @@ class OnlineRecognizer:
 
     @torch.no_grad()
     def create_stream(self) -> OnlineStream:
-        greedy = beam = None
-        if self.config.decoding_method == "greedy_search":
-            greedy = init_greedy_state(self.model, 1, self.device)
-        else:
-            beam = init_beams(self.model, 1, self.device)[0]
-        states = self.model.encoder.init_states(1, self.left_context_frames, self.device)
         opts = self.loaded.feature_options
-        return OnlineStream(OnlineFbank(opts), states, greedy, beam,
-                            tail_padding_frames(self.config.tail_padding_ms, opts.frame_shift_ms))
+        return OnlineStream(OnlineFbank(opts),
+                            self.model.encoder.init_states(1, self.left_context_frames, self.device),
+                            self.search.init_state(self.model, 1, self.device),
+                            tail_padding_frames(self.options.tail_padding_ms, opts.frame_shift_ms))
 
     def is_ready(self, stream: OnlineStream) -> bool:
         """A full chunk of features is waiting, or the input has finished and some frames remain."""
@@ -233,25 +210,20 @@ class OnlineRecognizer:
             lens.append(n)
             real.append(m)
         chunk_lens = torch.tensor(lens, dtype=torch.int64, device=self.device)
-        out, out_lens, states = self.model.encoder.infer(
-            torch.from_numpy(feats).to(self.device), chunk_lens, stack_states([s.encoder_states for s in ready]))
-        for s, state in zip(ready, unstack_states(states)):
-            s.encoder_states = state
-        if self.config.decoding_method == "greedy_search":
-            batch = GreedySearchState.stack([s.greedy_state for s in ready])
-            batch = greedy_search_step(self.model, out, out_lens, batch, self.config.max_sym_per_frame)
-            for s, state in zip(ready, batch.split()):
-                s.greedy_state = state
-        else:
-            beams = modified_beam_search_step(self.model, out, out_lens, [s.beam for s in ready],
-                                              [s.num_processed_frames for s in ready], self.config.num_active_paths)
-            for s, beam in zip(ready, beams):
-                s.beam = beam
+        out, out_lens, encoder_state = self.model.encoder.infer(
+            torch.from_numpy(feats).to(self.device), chunk_lens, EncoderState.stack([s.encoder_state for s in ready]))
+        search_state = type(ready[0].search_state).stack([s.search_state for s in ready])
+        search_state = self.search.step(self.model, out, out_lens, search_state, self.options)
+        for s, enc, search in zip(ready, encoder_state.unstack(), search_state.unstack()):
+            s.encoder_state, s.search_state = enc, search
         for s, n, m, frames in zip(ready, lens, real, out_lens.tolist()):
             s.num_feature_frames_consumed += m
             s.num_tail_frames_pending -= n - m
             s.num_processed_frames += frames
             s.fbank.discard(s.num_feature_frames_consumed)  # a long stream keeps no decoded frames
+            if s.is_finished and s.num_pending_feature_frames == 0 and not s.finalized:
+                s.search_state = self.search.finalize(self.model, s.search_state, self.options)
+                s.finalized = True
 
     def decode_stream(self, stream: OnlineStream) -> None:
         self.decode_streams([stream])
@@ -263,24 +235,18 @@ class OnlineRecognizer:
 
     def get_result(self, stream: OnlineStream) -> RecognitionResult:
         hyp = stream.best_hypothesis()
-        tokenizer = self.loaded.tokenizer
         start = stream.segment_start_frame
         return RecognitionResult(
-            text=tokenizer.decode(hyp.tokens),
-            tokens=[tokenizer.id_to_token(t) for t in hyp.tokens],
-            timestamps=[round((t - start) * FRAME_SHIFT_S, 3) for t in hyp.timestamps],
-            start_time=round(start * FRAME_SHIFT_S, 3),
+            text=self.detokenizer.text(hyp.tokens),
+            tokens=self.detokenizer.pieces(hyp.tokens),
+            timestamps=[round((t - start) * self.frame_shift_s, 3) for t in hyp.timestamps],
+            start_time=round(start * self.frame_shift_s, 3),
             token_ids=list(hyp.tokens),
             segment=stream.segment,
         )
 
     def reset(self, stream: OnlineStream) -> None:
         """Start a new segment: tokens are cleared, encoder and predictor context are kept."""
-        best = stream.best_hypothesis()
-        fresh = Hypothesis(decoder_out=best.decoder_out, predictor_state=best.predictor_state)
-        if stream.greedy_state is not None:
-            stream.greedy_state.hyps = [fresh]
-        else:
-            stream.beam = [fresh]
+        stream.search_state = stream.search_state.new_segment()
         stream.segment += 1
         stream.segment_start_frame = stream.num_processed_frames

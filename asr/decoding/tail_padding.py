@@ -8,35 +8,21 @@ training features. (Zero audio through kaldi-native-fbank would give log(float32
 and frames that straddle the end of the audio would change too, so the padding is added to the
 features, never to the audio.)
 
-The same frames are appended by ``asr.training.decode`` (recipes' WER), ``decode_waveforms``
+The same frames are appended by ``asr.decoding.evaluate`` (recipes' WER), ``decode_waveforms``
 (offline ``asr transcribe``) and ``OnlineRecognizer`` when a stream's input finishes (streaming
 ``asr transcribe`` and ``asr serve``), so all of them give the same tokens for the same model.
 """
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 from lhotse.utils import LOG_EPSILON
-
-from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
 
 TAIL_PADDING_VALUE: float = LOG_EPSILON
 """Value of every tail-padding feature (all mel bins): lhotse's padding value, log(1e-10)."""
 
 DEFAULT_TAIL_PADDING_MS = 160
 """Silence appended after the end of the input: 4 encoder frames of 40 ms."""
-
-
-def add_decoding_end_arguments(parser: argparse.ArgumentParser, end: str,
-                               tail_padding_flags: tuple[str, ...] = ("--tail-padding-ms",)) -> None:
-    """``--max-sym-per-frame`` and ``--tail-padding-ms`` with the shared defaults, for every CLI that
-    decodes; ``end`` says what the padding follows (e.g. "each file's end")."""
-    parser.add_argument("--max-sym-per-frame", type=int, default=DEFAULT_MAX_SYM_PER_FRAME,
-                        help="greedy search: tokens per encoder frame at most")
-    parser.add_argument(*tail_padding_flags, dest="tail_padding_ms", type=int, default=DEFAULT_TAIL_PADDING_MS,
-                        help=f"silence-level feature frames decoded after {end} (ms; 0: none)")
 
 
 def tail_padding_frames(tail_padding_ms: int, frame_shift_ms: float = 10.0) -> int:

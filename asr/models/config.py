@@ -1,7 +1,7 @@
 """``ModelConfig``: every hyper-parameter of a transducer, serialised as JSON in a model dir.
 
-Time units: ``*_frames`` fields count encoder output frames of 40 ms (features are 10 ms frames,
-the front end subsamples by 4).
+Time units: ``*_frames`` fields count encoder output frames of ``ModelConfig.frame_shift_ms``
+(40 ms: features are 10 ms frames, the front end subsamples by 4).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 from asr.errors import ModelDirError
 
-#: encoder output frame shift in seconds (10 ms features subsampled by 4)
-FRAME_SHIFT_S = 0.04
-#: feature frames per encoder output frame
+#: feature frames per encoder output frame (the front end's two stride-2 convolutions)
 SUBSAMPLING_FACTOR = 4
+#: the fbank frame shift every model is trained on (``asr.features.FbankOptions``)
+FEATURE_FRAME_SHIFT_MS = 10
 
 
 @dataclass
@@ -90,6 +90,22 @@ class ModelConfig:
             problems.append(f"left_context_frames={self.left_context_frames} < 0")
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def subsampling_factor(self) -> int:
+        """Feature frames per encoder output frame."""
+        return SUBSAMPLING_FACTOR
+
+    @property
+    def frame_shift_ms(self) -> int:
+        """Encoder output frame shift in ms: the one time step of chunks, left context, timestamps
+        and endpointing (subsampling factor x feature frame shift)."""
+        return SUBSAMPLING_FACTOR * FEATURE_FRAME_SHIFT_MS
+
+    @property
+    def frame_shift_s(self) -> float:
+        """``frame_shift_ms`` in seconds."""
+        return self.frame_shift_ms / 1000
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,13 +12,13 @@ convolution inputs of the last ``kernel - 1`` frames carried in the state, so ch
 decoding equals ``forward`` with the same chunk mask. The position bias depends only on
 ``query - key`` distance, so both paths see the same positions.
 
-Encoder state (``init_states`` / ``infer``): a flat ``list[Tensor]``, batch first in every
-tensor, so states of separate streams stack with ``stack_states`` and split with
-``unstack_states``::
+Encoder state (``init_states`` / ``infer``): an ``EncoderState`` holding the front end's
+``SubsamplingState``, the processed-frame counter and one ``ConformerLayerState`` per layer, batch
+first in every tensor; states of separate streams batch with ``EncoderState.stack`` and split with
+``unstack`` (``asr.models.state``). Flattened, in the order ``docs/design.md`` fixes::
 
-    [subsampling cache 1 (N, 1, 2, F), subsampling cache 2 (N, C1, 2, F1),
-     processed frames (N,) int64,
-     then per layer: key cache (N, L, D), value cache (N, L, D), conv cache (N, D, K - 1)]
+    [input_cache (N, 1, 2, F), conv1_cache (N, C1, 2, F1), processed_frames (N,) int64,
+     then per layer: key (N, L, D), value (N, L, D), conv (N, D, K - 1)]
 
 with ``L`` the left context in frames and ``K`` the conv kernel size.
 """
@@ -26,6 +26,8 @@ with ``L`` the left context in frames and ``K`` the conv kernel size.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,8 @@ from torch import Tensor, nn
 
 from asr.models.config import ModelConfig
 from asr.models.feature_norm import FeatureNormalizer
-from asr.models.subsampling import Conv2dSubsampling
+from asr.models.state import StreamingState, TensorState
+from asr.models.subsampling import Conv2dSubsampling, SubsamplingState
 
 # additive mask value: finite so that a row with no visible key (a padding frame) stays finite
 _MASKED = -1e9
@@ -154,6 +157,55 @@ class CausalConvModule(nn.Module):
         return self._post(self.depthwise(h)), new_cache
 
 
+@dataclass
+class ConformerLayerState(TensorState):
+    """One layer's caches: key, value (N, L, D) of the last ``L`` frames; conv (N, D, K - 1), the
+    depthwise convolution's input of the last ``K - 1`` frames."""
+
+    key: Tensor
+    value: Tensor
+    conv: Tensor
+
+
+@dataclass
+class EncoderState(StreamingState):
+    """The encoder's streaming state (see the module docstring for the flattened order).
+
+    subsampling: the front end's caches; processed_frames: (N,) int64 encoder frames consumed so
+    far (attention masks cache slots before the stream's start); layers: one state per layer.
+    """
+
+    subsampling: SubsamplingState
+    processed_frames: Tensor
+    layers: list[ConformerLayerState]
+
+    @property
+    def left_context(self) -> int:
+        """Cached frames of attention left context (``L``)."""
+        return self.layers[0].key.size(1) if self.layers else 0
+
+    def flatten(self) -> list[Tensor]:
+        out = self.subsampling.flatten() + [self.processed_frames]
+        for layer in self.layers:
+            out += layer.flatten()
+        return out
+
+    def names(self) -> list[str]:
+        out = self.subsampling.names() + ["processed_frames"]
+        for i, layer in enumerate(self.layers):
+            out += [f"layer{i}_{name}" for name in layer.names()]
+        return out
+
+    def with_tensors(self, tensors: Sequence[Tensor]) -> "EncoderState":
+        if len(tensors) != len(self):
+            raise ValueError(f"expected {len(self)} encoder state tensors, got {len(tensors)}")
+        tensors = list(tensors)
+        num_sub = len(self.subsampling)
+        per_layer = [tensors[num_sub + 1 + 3 * i: num_sub + 4 + 3 * i] for i in range(len(self.layers))]
+        return EncoderState(self.subsampling.with_tensors(tensors[:num_sub]), tensors[num_sub],
+                            [ConformerLayerState(*t) for t in per_layer])
+
+
 class ConformerLayer(nn.Module):
     """Macaron Conformer layer with chunked attention and causal convolution."""
 
@@ -177,9 +229,9 @@ class ConformerLayer(nn.Module):
         x = x + 0.5 * self.ff2(x)
         return self.norm_out(x)
 
-    def infer(self, x: Tensor, additive: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """x: (N, C, D), additive: (N, H, C, L + C), state [k (N,L,D), v (N,L,D), conv (N,D,K-1)]."""
-        k_cache, v_cache, conv_cache = state
+    def infer(self, x: Tensor, additive: Tensor, state: ConformerLayerState) -> tuple[Tensor, ConformerLayerState]:
+        """x: (N, C, D), additive: (N, H, C, L + C) -> ((N, C, D), the layer's new caches)."""
+        k_cache, v_cache, conv_cache = state.key, state.value, state.conv
         left = k_cache.size(1)
         x = x + 0.5 * self.ff1(x)
         q, k, v = self.attn.project(self.norm_attn(x))
@@ -189,17 +241,12 @@ class ConformerLayer(nn.Module):
         x = x + conv_out
         x = x + 0.5 * self.ff2(x)
         keep = k_all.size(1) - left
-        return self.norm_out(x), [k_all[:, keep:], v_all[:, keep:], new_conv]
+        return self.norm_out(x), ConformerLayerState(k_all[:, keep:], v_all[:, keep:], new_conv)
 
 
 class Encoder(nn.Module):
     """Feature normalization, subsampling front end and causal chunked Conformer layers.
     10 ms features in, 40 ms frames out."""
-
-    #: tensors per layer in the state list
-    STATES_PER_LAYER = 3
-    #: subsampling caches + processed-frame counter before the layer states
-    STATE_PREFIX = 3
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -231,20 +278,19 @@ class Encoder(nn.Module):
         return h, lens
 
     def init_states(self, batch_size: int = 1, left_context: int | None = None,
-                    device: torch.device | str = "cpu") -> list[Tensor]:
+                    device: torch.device | str = "cpu") -> EncoderState:
         """Initial streaming state (see the module docstring); ``left_context`` defaults to the config's."""
         left = self.config.left_context_frames if left_context is None else left_context
         if left < 0:
             raise ValueError("streaming needs a finite left context (>= 0 frames)")
         d, k = self.config.encoder_dim, self.config.conv_kernel_size
-        states = self.embed.init_state(batch_size, device)
-        states.append(torch.zeros(batch_size, dtype=torch.int64, device=device))
-        for _ in self.layers:
-            states += [torch.zeros(batch_size, left, d, device=device), torch.zeros(batch_size, left, d, device=device),
-                       torch.zeros(batch_size, d, k - 1, device=device)]
-        return states
+        layers = [ConformerLayerState(torch.zeros(batch_size, left, d, device=device),
+                                      torch.zeros(batch_size, left, d, device=device),
+                                      torch.zeros(batch_size, d, k - 1, device=device)) for _ in self.layers]
+        return EncoderState(self.embed.init_state(batch_size, device),
+                            torch.zeros(batch_size, dtype=torch.int64, device=device), layers)
 
-    def infer(self, chunk: Tensor, chunk_lens: Tensor, states: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def infer(self, chunk: Tensor, chunk_lens: Tensor, states: EncoderState) -> tuple[Tensor, Tensor, EncoderState]:
         """Streaming path: one chunk per stream with carried state.
 
         Args:
@@ -255,12 +301,11 @@ class Encoder(nn.Module):
         Returns:
           ((N, C, D) output, (N,) valid output frames, new states).
         """
-        num_layer_states = self.STATE_PREFIX + self.STATES_PER_LAYER * len(self.layers)
-        if len(states) != num_layer_states:
-            raise ValueError(f"expected {num_layer_states} state tensors, got {len(states)}")
-        h, lens, embed_state = self.embed.infer(self.feature_norm(chunk), chunk_lens, states[:2])
-        processed = states[2]
-        left = states[self.STATE_PREFIX].size(1)
+        if len(states.layers) != len(self.layers):
+            raise ValueError(f"expected the states of {len(self.layers)} layers, got {len(states.layers)}")
+        h, lens, embed_state = self.embed.infer(self.feature_norm(chunk), chunk_lens, states.subsampling)
+        processed = states.processed_frames
+        left = states.left_context
         c = h.size(1)
         # key positions: cache slot j is absolute frame processed - left + j; chunk slot i is processed + i
         key_idx = torch.arange(left + c, device=h.device)
@@ -269,24 +314,18 @@ class Encoder(nn.Module):
         allowed = torch.where(key_idx[None, :] < left, cache_valid, chunk_valid)  # (N, L + C)
         bias = self.pos_bias(torch.arange(left, left + c, device=h.device), key_idx)  # (H, C, L + C)
         additive = bias[None] + torch.where(allowed, 0.0, _MASKED)[:, None, None, :].to(h.dtype)
-        new_states = embed_state + [processed + lens]
-        for i, layer in enumerate(self.layers):
-            s = self.STATE_PREFIX + self.STATES_PER_LAYER * i
-            h, layer_state = layer.infer(h, additive, states[s:s + self.STATES_PER_LAYER])
-            new_states += layer_state
-        return h, lens, new_states
+        new_layers = []
+        for layer, layer_state in zip(self.layers, states.layers):
+            h, new_layer_state = layer.infer(h, additive, layer_state)
+            new_layers.append(new_layer_state)
+        return h, lens, EncoderState(embed_state, processed + lens, new_layers)
 
 
-def stack_states(states: list[list[Tensor]]) -> list[Tensor]:
-    """Per-stream states (each batch 1 or more) -> one batched state (concatenated on dim 0)."""
-    return [torch.cat(parts, dim=0) for parts in zip(*states)]
+def stack_states(states: Sequence[EncoderState]) -> EncoderState:
+    """``EncoderState.stack``, under the name tests of the encoder use."""
+    return EncoderState.stack(states)
 
 
-def unstack_states(states: list[Tensor]) -> list[list[Tensor]]:
-    """A batched state -> one batch-1 state per stream.
-
-    The parts are copies, not views: a view would keep the whole batch's tensor alive for as
-    long as any one stream of it waits for audio.
-    """
-    batch = states[0].size(0)
-    return [[s[i:i + 1].clone() for s in states] for i in range(batch)]
+def unstack_states(states: EncoderState) -> list[EncoderState]:
+    """``states.unstack()``, under the name tests of the encoder use."""
+    return states.unstack()

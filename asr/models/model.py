@@ -18,7 +18,7 @@ from asr import losses
 from asr.errors import TokenizerError
 from asr.models.config import ModelConfig
 from asr.models.ctc import CtcHead
-from asr.models.decoder import Predictor, build_predictor, reset_context
+from asr.models.predictor import Predictor, build_predictor, reset_context
 from asr.models.encoder import Encoder
 from asr.models.joiner import Joiner
 

@@ -5,16 +5,19 @@ only, so output frame ``u`` depends on input frames ``4u - 6 .. 4u`` and nothing
 **the front end has zero lookahead**. ``T`` input frames give ``ceil(T / 4)`` output frames.
 
 Streaming (``infer``): the two left paddings become caches holding the last 2 input rows of each
-layer; caches start as zeros, which is exactly the zero padding of ``forward``.
+layer (``SubsamplingState``); caches start as zeros, which is exactly the zero padding of ``forward``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asr.models.config import SUBSAMPLING_FACTOR
+from asr.models.state import TensorState
 
 #: rows of left context each strided conv layer needs (kernel 3 - 1)
 _LEFT = 2
@@ -23,6 +26,17 @@ _LEFT = 2
 def subsampled_lengths(lengths: Tensor) -> Tensor:
     """Number of 40 ms frames produced from ``lengths`` 10 ms frames: ``ceil(lengths / 4)``."""
     return (lengths + SUBSAMPLING_FACTOR - 1) // SUBSAMPLING_FACTOR
+
+
+@dataclass
+class SubsamplingState(TensorState):
+    """The front end's caches: the last 2 input rows of each strided convolution.
+
+    input_cache: (N, 1, 2, F) feature frames; conv1_cache: (N, C1, 2, F1) first-layer output rows.
+    """
+
+    input_cache: Tensor
+    conv1_cache: Tensor
 
 
 class Conv2dSubsampling(nn.Module):
@@ -54,14 +68,14 @@ class Conv2dSubsampling(nn.Module):
         h = F.silu(self.conv2(F.pad(h, (0, 0, _LEFT, 0))))
         return self._project(h), subsampled_lengths(x_lens)
 
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> list[Tensor]:
-        """Zero caches ``[(N, 1, 2, F), (N, C1, 2, F1)]``: the left padding of ``forward``."""
-        return [
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> SubsamplingState:
+        """Zero caches: the left padding of ``forward``."""
+        return SubsamplingState(
             torch.zeros(batch_size, 1, _LEFT, self.feature_dim, device=device),
             torch.zeros(batch_size, self.channels[0], _LEFT, self.freq1, device=device),
-        ]
+        )
 
-    def infer(self, x: Tensor, x_lens: Tensor, state: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def infer(self, x: Tensor, x_lens: Tensor, state: SubsamplingState) -> tuple[Tensor, Tensor, SubsamplingState]:
         """One chunk. x: (N, T, F) with T a multiple of 4, x_lens: (N,) valid frames.
 
         Returns ((N, T/4, D), (N,) valid output frames, new caches). Only the last chunk of a
@@ -69,10 +83,9 @@ class Conv2dSubsampling(nn.Module):
         """
         if x.size(1) % SUBSAMPLING_FACTOR:
             raise ValueError(f"chunk of {x.size(1)} feature frames is not a multiple of {SUBSAMPLING_FACTOR}")
-        cache1, cache2 = state
-        h_in = torch.cat([cache1, x.unsqueeze(1)], dim=2)  # (N, 1, 2 + T, F)
+        h_in = torch.cat([state.input_cache, x.unsqueeze(1)], dim=2)  # (N, 1, 2 + T, F)
         h1 = F.silu(self.conv1(h_in))  # (N, C1, T/2, F1)
-        h2_in = torch.cat([cache2, h1], dim=2)
+        h2_in = torch.cat([state.conv1_cache, h1], dim=2)
         h2 = F.silu(self.conv2(h2_in))  # (N, C2, T/4, F2)
-        new_state = [h_in[:, :, -_LEFT:], h2_in[:, :, -_LEFT:]]
+        new_state = SubsamplingState(h_in[:, :, -_LEFT:], h2_in[:, :, -_LEFT:])
         return self._project(h2), subsampled_lengths(x_lens), new_state

@@ -10,13 +10,14 @@ call into the recognizer happens on the worker thread, so streams need no locks.
 3. take up to ``max_batch_size`` ready streams, oldest-ready first, and run ONE
    ``recognizer.decode_streams(batch)``;
 4. for each stream: endpoint detection from trailing blank frames; at an endpoint, a final
-   result (ITN applied when enabled), ``segment += 1`` and ``recognizer.reset(stream)``;
+   result (ITN applied when enabled, by ``asr.decoding.text.normalize_final_text``, the function
+   ``asr transcribe --itn`` uses), ``segment += 1`` and ``recognizer.reset(stream)``;
    otherwise a partial result when the text changed;
 5. a session whose input is finished and whose stream has nothing left to decode gets a last
    final with ``is_eof`` true, then ``Done!``, and is removed.
 
 Only the client's ``Done`` calls ``stream.input_finished()``, which appends the recognizer's tail
-padding (``OnlineRecognizerConfig.tail_padding_ms``) after the last audio; an endpoint's
+padding (``DecodingOptions.tail_padding_ms``) after the last audio; an endpoint's
 ``reset`` pads nothing, so a stream decodes every sample it got plus one tail at its true end.
 
 Torch releases the GIL inside its kernels, so this thread and the event loop run in parallel.
@@ -35,6 +36,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from asr.decoding.endpoint import EndpointConfig, detect_endpoint
+from asr.decoding.text import normalize_final_text
 from asr.errors import AsrError
 from asr.server.metrics import ServerMetrics, log_event
 from asr.server.protocol import (
@@ -47,11 +49,11 @@ from asr.server.protocol import (
 
 log = logging.getLogger("asr.server")
 
-FRAME_SHIFT_S = 0.04  # one encoder output frame: 10 ms features subsampled by 4
-
-
 class Recognizer(Protocol):
     """What the worker needs from ``asr.decoding.online.OnlineRecognizer`` (sherpa-onnx shaped)."""
+
+    #: seconds per encoder output frame (the model config's ``frame_shift_s``)
+    frame_shift_s: float
 
     def create_stream(self) -> Any: ...
     def is_ready(self, stream: Any) -> bool: ...
@@ -144,6 +146,7 @@ class DecodeWorker:
         token_table: Callable[[int], str] | None = None,
     ) -> None:
         self.recognizer = recognizer
+        self.frame_shift_s = recognizer.frame_shift_s
         self.config = config
         self.metrics = metrics
         self.itn = itn
@@ -285,7 +288,7 @@ class DecodeWorker:
                 self._fail(s, f"internal decoding error: {exc}", "internal", CLOSE_INTERNAL_ERROR)
             return True
         elapsed = time.perf_counter() - t0
-        audio_s = sum(s.stream.num_processed_frames - b for s, b in zip(batch, before)) * FRAME_SHIFT_S
+        audio_s = sum(s.stream.num_processed_frames - b for s, b in zip(batch, before)) * self.frame_shift_s
         self.metrics.decode_batch_size.observe(len(batch))
         self.metrics.decode_step_seconds.observe(elapsed)
         self.metrics.decoded_audio_seconds.inc(audio_s)
@@ -296,7 +299,7 @@ class DecodeWorker:
             self.metrics.real_time_factor.set(sum(e for e, _ in self._rtf_window) / total_audio)
         for s, b in zip(batch, before):
             s.decode_seconds += elapsed / len(batch)
-            s.audio_seconds += (s.stream.num_processed_frames - b) * FRAME_SHIFT_S
+            s.audio_seconds += (s.stream.num_processed_frames - b) * self.frame_shift_s
             try:
                 self._after_decode(s)
             except Exception as exc:
@@ -334,7 +337,7 @@ class DecodeWorker:
             self.config.endpoint,
             stream.num_processed_frames - s.segment_start_frames,
             stream.num_trailing_blank_frames,
-            FRAME_SHIFT_S,
+            self.frame_shift_s,
         )
         if endpoint:
             self._send_result(s, result, is_final=True, is_eof=False, received_ms=received_ms)
@@ -345,7 +348,7 @@ class DecodeWorker:
                 session=s.id,
                 segment=s.segment,
                 start_time=_start_time(result),
-                end_time=round(s.processed_frames * FRAME_SHIFT_S, 2),
+                end_time=round(s.processed_frames * self.frame_shift_s, 2),
                 num_tokens=len(result.tokens),
                 text_chars=len(result.text),
             )
@@ -382,12 +385,8 @@ class DecodeWorker:
 
     def _send_result(self, s: Session, result: Any, *, is_final: bool, is_eof: bool, received_ms: float) -> None:
         text = result.text
-        if is_final and s.itn and self.itn is not None and text:
-            try:
-                # ITN reads lexical lower-case text; models trained on upper-case transcripts emit upper case
-                text = self.itn(text.lower() if text.isupper() else text)
-            except Exception:  # ITN is a nicety: a failure must not lose the transcript
-                log.exception("ITN failed on %r (session %s); sending the raw text", text, s.id)
+        if is_final and s.itn:
+            text = normalize_final_text(text, self.itn, f"session {s.id}")
         s.last_text = result.text
         self._emit(
             s,
@@ -399,7 +398,7 @@ class DecodeWorker:
                 start_time=_start_time(result),
                 is_final=is_final,
                 is_eof=is_eof,
-                processed_ms=s.processed_frames * FRAME_SHIFT_S * 1000.0,
+                processed_ms=s.processed_frames * self.frame_shift_s * 1000.0,
                 received_ms=received_ms,
             )
         )

@@ -1,14 +1,14 @@
 """Decode a CutSet with a model dir and score it.
 
-    python -m asr.training.decode --model-dir exp/transducer/model \
+    python -m asr.decoding.evaluate --model-dir exp/transducer/model \
         --cuts data/fbank/fsdd_cuts_test.jsonl.gz --method greedy_search --chunk-ms 320 --out-dir exp/decode
 
-``--chunk-ms full`` runs the encoder with full context; ``--chunk-ms N`` runs it with N ms
-chunks and the model's left context (the chunk mask the streaming encoder is proven equal to,
-so the result is what chunk-by-chunk streaming gives). By default greedy search emits up to 3
-tokens a frame (``--max-sym-per-frame``) and 160 ms of silence-level feature frames follow each
-utterance (``--tail-padding-ms``, see ``asr.decoding.tail_padding``): the defaults of
-``asr transcribe`` and ``asr serve``, so the WER scores the text users get from the same model.
+``--chunk-ms full`` (the default) runs the encoder with full context; ``--chunk-ms N`` runs it
+with N ms chunks and the model's left context (or ``--left-context-ms``): the chunk mask the
+streaming encoder is proven equal to, so the result is what chunk-by-chunk streaming gives. The
+decoding flags are ``asr.decoding.options.add_decoding_arguments``, with the defaults of
+``asr transcribe`` and ``asr serve`` (3 tokens a frame at most, 160 ms of silence-level feature
+frames after each utterance), so the WER scores the text users get from the same model.
 Writes, under ``<out-dir>/<method>_<chunk>/``, the Kaldi-style ``text`` (hypotheses) and ``ref``
 files and the scorer's outputs, and ``<out-dir>/wer_<method>_<chunk>.txt`` with the WER summary
 line (and a ``.json`` twin that ``python -m asr.training.report`` turns into a table).
@@ -20,7 +20,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -29,35 +29,40 @@ from lhotse import CutSet
 from tqdm import tqdm
 
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
-from asr.decoding.hypothesis import Hypothesis
-from asr.decoding.tail_padding import (DEFAULT_TAIL_PADDING_MS, add_decoding_end_arguments, pad_tail,
-                                      tail_padding_frames)
+from asr.decoding.offline import decode_features
+from asr.decoding.options import DecodingOptions, add_decoding_arguments
+from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS
+from asr.decoding.text import Detokenizer
 from asr.errors import ModelDirError
 from asr.training.dataset import AsrDataset, DataConfig, SpecAugmentConfig, cut_text, make_dataloader, make_sampler
 from asr.utils.io import atomic_write
 
 log = logging.getLogger("asr.decode")
 
-METHODS = ("greedy_search", "modified_beam_search")
-
 
 @dataclass
-class DecodeConfig:
+class EvaluateConfig:
+    """One decode-and-score run: what to decode (``cuts`` with features, ``model_dir``), how
+    (``options``), where the results go (``out_dir``), and the batching of the run."""
+
     model_dir: str
     cuts: str
     out_dir: str
-    method: str = "greedy_search"
-    chunk_ms: int | None = None
-    """Encoder chunk in ms (a multiple of 40); None for full context."""
-    beam: int = 4
-    max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
-    """Greedy search: tokens emitted per encoder frame at most (the training topology allows more)."""
-    tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS
-    """Silence-level (log-epsilon) feature frames appended to each utterance, so that a causal
-    model can still emit the last tokens of a word that ends right at the end of the audio
-    (``OnlineRecognizerConfig.tail_padding_ms``, the same frames)."""
+    options: DecodingOptions = field(default_factory=DecodingOptions)
     max_duration: float = 300.0
+    """Seconds of audio per batch."""
     num_threads: int = 1
+
+
+def DecodeConfig(model_dir: str, cuts: str, out_dir: str, method: str = "greedy_search", chunk_ms: int | None = None,
+                 beam: int = 4, max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME,
+                 tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS, max_duration: float = 300.0,
+                 num_threads: int = 1) -> EvaluateConfig:  # noqa: N802 - the former class's name
+    """``EvaluateConfig`` from the flat keywords of the former ``asr.training.decode.DecodeConfig``
+    (kept for the training test that decodes with them)."""
+    options = DecodingOptions(method=method, beam=beam, chunk_ms=chunk_ms, max_sym_per_frame=max_sym_per_frame,
+                              tail_padding_ms=tail_padding_ms)
+    return EvaluateConfig(model_dir, cuts, out_dir, options, max_duration, num_threads)
 
 
 @dataclass
@@ -72,35 +77,17 @@ class DecodeResult:
     token_ids: dict[str, list[int]]
 
 
-def chunk_frames(chunk_ms: int | None) -> int:
-    """Encoder frames (40 ms each) per chunk; -1 for full context."""
-    if chunk_ms is None:
-        return -1
-    from asr.models.config import FRAME_SHIFT_S
-
-    frame_ms = round(FRAME_SHIFT_S * 1000)
-    if chunk_ms <= 0 or chunk_ms % frame_ms:
-        raise ValueError(f"--chunk-ms {chunk_ms}: must be a positive multiple of {frame_ms} ms")
-    return chunk_ms // frame_ms
-
-
-def decode_tag(method: str, chunk_ms: int | None) -> str:
-    return f"{method}_{'full' if chunk_ms is None else f'chunk{chunk_ms}ms'}"
-
-
 @torch.no_grad()
-def decode(config: DecodeConfig) -> DecodeResult:
+def decode(config: EvaluateConfig) -> DecodeResult:
     """Decode ``config.cuts``, write hyps/refs, score, and write the WER summary."""
-    from asr.decoding import greedy_search_batch, modified_beam_search
     from asr.models import load_model_dir
     from asr.scoring import compute_wer, per_speaker, write_wer_details
 
-    if config.method not in METHODS:
-        raise ValueError(f"--method {config.method!r}: choose one of {METHODS}")
+    options = config.options
     torch.set_num_threads(config.num_threads)
     loaded = load_model_dir(config.model_dir)
-    model, tokenizer = loaded.model.eval(), loaded.tokenizer
-    chunk_size = chunk_frames(config.chunk_ms)
+    model, detokenizer = loaded.model.eval(), Detokenizer(loaded.tokenizer)
+    options.chunk_frames(loaded.config.frame_shift_ms)  # a bad chunk fails before any decoding
     cuts = CutSet.from_file(config.cuts).to_eager()
     missing = [c.id for c in cuts if not c.has_features]
     if missing:
@@ -110,24 +97,18 @@ def decode(config: DecodeConfig) -> DecodeResult:
     loader = make_dataloader(AsrDataset(tokenizer=None), sampler)
     hyps: dict[str, str] = {}
     token_ids: dict[str, list[int]] = {}
-    tail_frames = tail_padding_frames(config.tail_padding_ms, loaded.feature_options.frame_shift_ms)
     refs = {c.id: cut_text(c) for c in cuts}
     audio_seconds = sum(c.duration for c in cuts)
     start = time.perf_counter()
-    for batch in tqdm(loader, desc=f"decode {decode_tag(config.method, config.chunk_ms)}", mininterval=5.0):
-        features, feature_lens = pad_tail(batch["features"], batch["feature_lens"], tail_frames)
-        encoder_out, encoder_lens = model.encode(features, feature_lens, chunk_size=chunk_size)
-        results: list[Hypothesis]
-        if config.method == "greedy_search":
-            results = greedy_search_batch(model, encoder_out, encoder_lens, max_sym_per_frame=config.max_sym_per_frame)
-        else:
-            results = modified_beam_search(model, encoder_out, encoder_lens, beam=config.beam)
+    tag = options.tag
+    for batch in tqdm(loader, desc=f"decode {tag}", mininterval=5.0):
+        results = decode_features(model, batch["features"], batch["feature_lens"], options,
+                                  loaded.feature_options.frame_shift_ms)
         for cut_id, hyp in zip(batch["cut_ids"], results):
-            hyps[cut_id] = tokenizer.decode(hyp.tokens)
+            hyps[cut_id] = detokenizer.text(hyp.tokens)
             token_ids[cut_id] = list(hyp.tokens)
     elapsed = time.perf_counter() - start
 
-    tag = decode_tag(config.method, config.chunk_ms)
     out = Path(config.out_dir)
     work = out / tag
     write_text_file(work / "text", hyps)
@@ -144,7 +125,7 @@ def decode(config: DecodeConfig) -> DecodeResult:
     with atomic_write(out / f"wer_{tag}.txt") as f:
         f.write(summary + "\n")
     total = result.total
-    record = {"cuts": cuts_name, "method": config.method, "chunk": "full" if config.chunk_ms is None else str(config.chunk_ms),
+    record = {"cuts": cuts_name, "method": options.method, "chunk": "full" if options.chunk_ms is None else str(options.chunk_ms),
               "wer": total.wer, "num_ref_words": total.ref_words, "insertions": total.insertions,
               "deletions": total.deletions, "substitutions": total.substitutions, "num_utterances": len(refs),
               "model_dir": str(config.model_dir), "decode_seconds": elapsed, "audio_seconds": audio_seconds, "rtf": rtf}
@@ -166,17 +147,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--cuts", required=True, help="CutSet with features (data/fbank/<corpus>_cuts_<split>.jsonl.gz)")
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--method", default="greedy_search", choices=METHODS)
-    parser.add_argument("--chunk-ms", default="full", help="encoder chunk in ms (multiple of 40) or 'full'")
-    parser.add_argument("--beam", type=int, default=4)
-    add_decoding_end_arguments(parser, "each utterance", ("--tail-padding-ms", "--tail-pad-ms"))
+    add_decoding_arguments(parser, end="each utterance")
     parser.add_argument("--max-duration", type=float, default=300.0, help="seconds of audio per batch")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    chunk_ms = None if args.chunk_ms == "full" else int(args.chunk_ms)
-    result = decode(DecodeConfig(args.model_dir, args.cuts, args.out_dir, args.method, chunk_ms, args.beam,
-                                 args.max_sym_per_frame, args.tail_padding_ms, args.max_duration, args.num_threads))
+    try:
+        options = DecodingOptions.from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+    result = decode(EvaluateConfig(args.model_dir, args.cuts, args.out_dir, options, args.max_duration, args.num_threads))
     print(result.wer_summary)
 
 

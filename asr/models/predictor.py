@@ -8,19 +8,41 @@ Both share one interface so search code never asks which it has:
   ``step(tokens (N,), state) -> ((N, D), new_state)``: one token per sequence, for search.
   Decoding starts with ``step(blank, init_state(N))``, which equals ``forward`` on ``[blank]``.
 
-A ``PredictorState`` is a tuple of tensors, batch first in every tensor, so the helpers
-``select_state``, ``cat_states`` and ``scatter_state`` work for any predictor.
+Each predictor owns its state type, a ``PredictorState`` (``asr.models.state.StreamingState``):
+``StatelessPredictorState(context)`` or ``LstmPredictorState(h, c)``, batch first, with the batch
+operations ``PredictorState.stack``, ``unstack``, ``select`` and ``scatter``, so search code never
+asks which predictor it has.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
 from asr.models.config import ModelConfig
+from asr.models.state import TensorState
 
-PredictorState = tuple[Tensor, ...]
+
+class PredictorState(TensorState):
+    """Base of the predictors' state types (batch-first tensors; see ``asr.models.state``)."""
+
+
+@dataclass
+class StatelessPredictorState(PredictorState):
+    """context: (N, context_size) int64, the last tokens seen, -1 where there is no token yet."""
+
+    context: Tensor
+
+
+@dataclass
+class LstmPredictorState(PredictorState):
+    """h, c: (N, num_layers, hidden) float (batch first, unlike nn.LSTM's own layout)."""
+
+    h: Tensor
+    c: Tensor
 
 
 class Predictor(nn.Module):
@@ -90,13 +112,13 @@ class StatelessPredictor(Predictor):
             emb = self.conv(h).transpose(1, 2)
         return F.relu(emb)
 
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> PredictorState:
-        return (torch.full((batch_size, self.context_size), -1, dtype=torch.int64, device=device),)
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> StatelessPredictorState:
+        return StatelessPredictorState(torch.full((batch_size, self.context_size), -1, dtype=torch.int64, device=device))
 
-    def step(self, tokens: Tensor, state: PredictorState) -> tuple[Tensor, PredictorState]:
+    def step(self, tokens: Tensor, state: StatelessPredictorState) -> tuple[Tensor, StatelessPredictorState]:
         """tokens: (N,) -> ((N, D), new context (N, context_size))."""
-        context = torch.cat([state[0][:, 1:], tokens.to(torch.int64)[:, None]], dim=1)
-        return self.forward(context, need_pad=False)[:, -1], (context,)
+        context = torch.cat([state.context[:, 1:], tokens.to(torch.int64)[:, None]], dim=1)
+        return self.forward(context, need_pad=False)[:, -1], StatelessPredictorState(context)
 
 
 class LstmPredictor(Predictor):
@@ -122,15 +144,15 @@ class LstmPredictor(Predictor):
         out, _ = self.lstm(_embed(self.embedding, y))
         return self.proj(out)
 
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> PredictorState:
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> LstmPredictorState:
         zeros = torch.zeros(batch_size, self.num_layers, self.hidden_dim, device=device)
-        return (zeros, zeros.clone())
+        return LstmPredictorState(zeros, zeros.clone())
 
-    def step(self, tokens: Tensor, state: PredictorState) -> tuple[Tensor, PredictorState]:
-        """tokens: (N,) -> ((N, D), (h, c))."""
-        h, c = (s.transpose(0, 1).contiguous() for s in state)
+    def step(self, tokens: Tensor, state: LstmPredictorState) -> tuple[Tensor, LstmPredictorState]:
+        """tokens: (N,) -> ((N, D), new (h, c))."""
+        h, c = state.h.transpose(0, 1).contiguous(), state.c.transpose(0, 1).contiguous()
         out, (h, c) = self.lstm(_embed(self.embedding, tokens.to(torch.int64)[:, None]), (h, c))
-        return self.proj(out[:, 0]), (h.transpose(0, 1), c.transpose(0, 1))
+        return self.proj(out[:, 0]), LstmPredictorState(h.transpose(0, 1), c.transpose(0, 1))
 
 
 def build_predictor(config: ModelConfig) -> Predictor:
@@ -139,17 +161,3 @@ def build_predictor(config: ModelConfig) -> Predictor:
                              config.lstm_num_layers, config.blank_id, config.dropout)
     return StatelessPredictor(config.vocab_size, config.decoder_dim, config.blank_id, config.context_size)
 
-
-def select_state(state: PredictorState, index: Tensor) -> PredictorState:
-    """Rows ``index`` (K,) of a batched state."""
-    return tuple(s.index_select(0, index) for s in state)
-
-
-def cat_states(states: list[PredictorState]) -> PredictorState:
-    """Concatenate states along the batch dimension."""
-    return tuple(torch.cat(parts, dim=0) for parts in zip(*states))
-
-
-def scatter_state(state: PredictorState, index: Tensor, update: PredictorState) -> PredictorState:
-    """A copy of ``state`` with rows ``index`` (K,) replaced by ``update`` (batch K)."""
-    return tuple(s.index_copy(0, index, u.to(s.dtype)) for s, u in zip(state, update))
