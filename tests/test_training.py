@@ -24,7 +24,9 @@ from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from asr.errors import ModelDirError, TokenizerError
 from asr.models import tiny_config
 from asr.training.checkpoint import TrainProgress, average_checkpoints, load_checkpoint, save_checkpoint
-from asr.training.train import TrainConfig, load_train_config, train
+from asr.models.objectives import LossTerms, Objective
+from asr.training.config import LossConfig, TrainConfig, load_train_config
+from asr.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_CUTS = 8
@@ -274,7 +276,8 @@ def test_two_process_torchrun_keeps_ranks_in_sync(corpus, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(textwrap.dedent(f"""
         import json, os, torch
-        from asr.training.train import load_train_config, train
+        from asr.training.config import load_train_config
+        from asr.training.loop import train
         rank = int(os.environ["RANK"])
         seen = []
         result = train(load_train_config({str(cfg_file)!r}), on_batch=lambda p, ids, loss: seen.append(ids))
@@ -287,6 +290,8 @@ def test_two_process_torchrun_keeps_ranks_in_sync(corpus, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     p0, p1 = torch.load(exp / "rank0.pt"), torch.load(exp / "rank1.pt")
     assert all(torch.equal(p0[k], p1[k]) for k in p0), "DDP ranks diverged"
+    # DDP wraps the objectives call, not the model: checkpoints keep the bare model's keys
+    assert list(load_checkpoint(exp / "epoch-1.pt")["model"]) == list(p0)
     import json
 
     b0, b1 = json.loads((exp / "rank0_batches.json").read_text()), json.loads((exp / "rank1_batches.json").read_text())
@@ -304,3 +309,102 @@ def test_transcript_with_out_of_vocabulary_token_is_a_clear_error(corpus, tmp_pa
     with pytest.raises(TokenizerError, match=r"cut utt2: transcript 'YES MAYBE'.*cannot encode 'MA'"):
         train(config)
     assert not list((tmp_path / "exp").glob("*.pt")), "nothing should be trained on bad data"
+
+
+# ---------------------------------------------------------------------------- model-owned objectives
+
+
+def _reference_loss(raw: dict[str, torch.Tensor], loss: LossConfig, step: int) -> torch.Tensor:
+    """The transducer's loss mix as train.py's compute_loss computed it before objectives moved into the model."""
+    warm = min(1.0, step / loss.warm_step) if loss.warm_step > 0 else 1.0
+    simple_scale = 1.0 - warm * (1.0 - loss.simple_scale)
+    pruned_scale = loss.pruned_scale * (0.1 + 0.9 * warm)
+    total = simple_scale * raw["simple"] + pruned_scale * raw["pruned"]
+    if loss.ctc_scale > 0 and "ctc" in raw:
+        total = total + loss.ctc_scale * raw["ctc"]
+    return total / max(float(raw["num_frames"]), 1.0)
+
+
+@pytest.mark.parametrize("use_ctc,ctc_scale", [(False, 0.0), (True, 0.0), (True, 0.3)])
+def test_transducer_objectives_keep_the_warm_up_loss_mix_bit_for_bit(use_ctc: bool, ctc_scale: float) -> None:
+    from asr.models import Transducer
+
+    torch.manual_seed(0)
+    model = Transducer(dataclasses.replace(tiny_config(vocab_size=9), use_ctc=use_ctc)).eval()
+    g = torch.Generator().manual_seed(1)
+    batch = {"features": torch.randn(3, 60, 80, generator=g), "feature_lens": torch.tensor([60, 48, 40]),
+             "targets": [[1, 2, 3], [4, 5], [2, 2, 6, 1]], "cut_ids": ["a", "b", "c"]}
+    # scales away from the defaults, so a swapped or dropped weight changes the total
+    loss = LossConfig(simple_scale=0.3, pruned_scale=0.7, ctc_scale=ctc_scale, warm_step=8, prune_range=3,
+                      lm_scale=0.2, am_scale=0.1)
+    with torch.no_grad():
+        raw = model(batch["features"], batch["feature_lens"], batch["targets"], prune_range=3, lm_scale=0.2,
+                    am_scale=0.1)
+    totals = set()
+    for step in (0, 1, 4, 7, 8, 9, 100):
+        with torch.no_grad():
+            terms = model.objectives(batch, loss, step)
+        expected = _reference_loss(raw, loss, step)
+        assert torch.equal(terms.total(), expected), f"step {step}: {terms.total()} != {expected}"
+        totals.add(float(expected))
+    assert len(totals) == 5, "the mix changes at steps 0, 1, 4, 7 and holds from warm_step (8) on"
+    with torch.no_grad():  # validation: the weights after warm-up
+        assert torch.equal(model.objectives(batch, loss, None).total(), _reference_loss(raw, loss, 10**6))
+    frames = float(raw["num_frames"])
+    expected_logged = {k: float(raw[k]) / frames for k in ("simple", "pruned", "ctc") if k in raw}
+    assert terms.per_unit() == expected_logged
+    assert ("ctc" in terms.terms) == (ctc_scale > 0) and ("ctc" in terms.metrics) == (use_ctc and ctc_scale == 0)
+
+
+def test_ctc_metric_is_not_trained_while_its_scale_is_zero() -> None:
+    """As before the split: with ctc_scale 0 the CTC head is logged but gets no gradient (not a zero one)."""
+    from asr.models import Transducer
+
+    torch.manual_seed(0)
+    model = Transducer(dataclasses.replace(tiny_config(vocab_size=9), use_ctc=True))
+    batch = {"features": torch.randn(2, 40, 80), "feature_lens": torch.tensor([40, 32]), "targets": [[1, 2], [3]],
+             "cut_ids": ["a", "b"]}
+    model.objectives(batch, LossConfig(ctc_scale=0.0), 5).total().backward()
+    assert all(p.grad is None for p in model.ctc.parameters())
+    model.zero_grad(set_to_none=True)
+    model.objectives(batch, LossConfig(ctc_scale=0.5), 5).total().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.ctc.parameters())
+
+
+def test_loss_terms_sum_weighted_terms_each_by_its_normalizer() -> None:
+    terms = LossTerms(
+        terms={"a": Objective(torch.tensor(6.0), 2.0), "b": Objective(torch.tensor(4.0), 0.5),
+               "per_token": Objective(torch.tensor(8.0), 3.0, normalizer=4.0)},
+        normalizer=2.0,
+        metrics={"watch": Objective(torch.tensor(5.0), 0.0)},
+    )
+    assert float(terms.total()) == (2.0 * 6 + 0.5 * 4) / 2 + 3.0 * 8 / 4 == 13.0
+    assert terms.per_unit() == {"a": 3.0, "b": 2.0, "per_token": 2.0, "watch": 2.5}
+    with pytest.raises(ValueError, match="no loss terms"):
+        LossTerms(terms={}, normalizer=1.0).total()
+    with pytest.raises(ValueError, match=r"\['a'\].*either a loss term or a metric"):
+        LossTerms(terms={"a": Objective(torch.tensor(1.0), 1.0)}, normalizer=1.0,
+                  metrics={"a": Objective(torch.tensor(1.0), 0.0)})
+
+
+def test_loop_trains_and_logs_whatever_terms_the_model_returns(corpus, tmp_path, monkeypatch, caplog):
+    """A model with one more term (here an L2 penalty per weight) trains with the loop as it is."""
+    from asr.models import Transducer
+
+    baseline = train(_config(corpus, tmp_path / "a", stop_after_steps=1, save_every_n=0)).losses
+    original = Transducer.objectives
+    penalties = []
+
+    def with_penalty(self, batch, loss, step, chunk_size=-1):
+        terms = original(self, batch, loss, step, chunk_size)
+        weight = self.joiner.output_linear.weight
+        penalties.append(float(weight.detach().pow(2).sum()) / weight.numel())
+        terms.terms["l2"] = Objective(weight.pow(2).sum(), 0.25, normalizer=float(weight.numel()))
+        return terms
+
+    monkeypatch.setattr(Transducer, "objectives", with_penalty)
+    with caplog.at_level("INFO", logger="asr.train"):
+        extended = train(_config(corpus, tmp_path / "b", stop_after_steps=1, save_every_n=0, log_every_n=1)).losses
+    assert extended[0] == pytest.approx(baseline[0] + 0.25 * penalties[0], rel=1e-6)
+    assert extended[0] != baseline[0]
+    assert any(f"l2={penalties[0]:.3f}" in r.getMessage() and "simple=" in r.getMessage() for r in caplog.records)

@@ -4,12 +4,15 @@ Extension points (for SURT, an EOS token, ILM adaptation) are plain attributes a
 ``encoder``, ``predictor``, ``joiner`` and ``ctc`` can be swapped or wrapped, ``encode`` and
 ``transducer_losses`` are separate so a model with several output branches (SURT) runs
 ``transducer_losses`` per branch on its own encoder outputs, and ``internal_lm_logits`` gives the
-joiner output with the encoder contribution removed (the ILM estimate).
+joiner output with the encoder contribution removed (the ILM estimate). ``objectives`` is what
+training calls: it names and weighs the loss terms, so a model with other terms overrides it and
+the training loop stays as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +24,10 @@ from asr.models.ctc import CtcHead
 from asr.models.predictor import Predictor, build_predictor, reset_context
 from asr.models.encoder import Encoder
 from asr.models.joiner import Joiner
+from asr.models.objectives import LossTerms, Objective
+
+if TYPE_CHECKING:  # the training config's loss section; models do not import training at run time
+    from asr.training.config import LossConfig
 
 
 def pad_targets(targets: Sequence[Sequence[int]], pad_id: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
@@ -97,6 +104,31 @@ class Transducer(nn.Module):
         result["num_frames"] = encoder_lens.sum()
         return result
 
+    def objectives(self, batch: Mapping[str, Any], loss: LossConfig, step: int | None,
+                   chunk_size: int = -1) -> LossTerms:
+        """The weighted loss terms of one training batch: ``simple``, ``pruned`` and, with a CTC head, ``ctc``.
+
+        Args:
+          batch: ``asr.training.dataset.AsrDataset``'s batch: ``features`` (N, T, F) and
+            ``feature_lens`` (N,) on the model's device, ``targets`` (N token-id lists) and ``cut_ids``.
+          loss: the training config's loss section (scales, warm-up, prune range, smoothing).
+          step: optimizer steps taken so far, for the warm-up; None (validation) gives the weights
+            after warm-up.
+          chunk_size: attention chunk in encoder frames (-1: full context).
+        Returns:
+          terms normalised by the number of valid encoder frames. The CTC loss is a metric
+          (logged, not trained) while ``ctc_scale`` is 0.
+        """
+        out = self(batch["features"], batch["feature_lens"], batch["targets"], chunk_size=chunk_size,
+                   utterance_ids=batch["cut_ids"], prune_range=loss.prune_range, lm_scale=loss.lm_scale,
+                   am_scale=loss.am_scale)
+        simple_scale, pruned_scale = warmup_scales(loss, step)
+        terms = {"simple": Objective(out["simple"], simple_scale), "pruned": Objective(out["pruned"], pruned_scale)}
+        metrics = {}
+        if "ctc" in out:
+            (terms if loss.ctc_scale > 0 else metrics)["ctc"] = Objective(out["ctc"], loss.ctc_scale)
+        return LossTerms(terms, normalizer=float(out["num_frames"]), metrics=metrics)
+
     def transducer_losses(self, encoder_out: Tensor, encoder_lens: Tensor, targets: Sequence[Sequence[int]],
                           prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0,
                           delay_penalty: float = 0.0) -> dict[str, Tensor]:
@@ -134,3 +166,16 @@ class Transducer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def warmup_scales(loss: LossConfig, step: int | None) -> tuple[float, float]:
+    """(simple, pruned) loss weights after ``step`` optimizer steps; None: after warm-up.
+
+    icefall's warm-up: lean on the simple loss first (weight 1), bring the pruned loss in from a
+    tenth of its weight, both reaching the configured scales at ``warm_step``.
+    """
+    if step is None or loss.warm_step <= 0:
+        warm = 1.0
+    else:
+        warm = min(1.0, step / loss.warm_step)
+    return 1.0 - warm * (1.0 - loss.simple_scale), loss.pruned_scale * (0.1 + 0.9 * warm)

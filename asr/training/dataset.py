@@ -124,6 +124,11 @@ class AsrDataset(torch.utils.data.Dataset):
         }
 
 
+def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch with its tensors (features, lengths) on ``device``; token lists and ids stay as they are."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 def make_sampler(
     cuts: CutSet,
     config: DataConfig,

@@ -1,0 +1,96 @@
+"""Training configuration: ``TrainConfig`` (the keys of ``conf/train.yaml``) and how it is read.
+
+``load_train_config(path, overrides)`` reads the YAML file and applies ``--set key.path=value``
+overrides; an unknown key anywhere is an error that names where it was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from asr.training.dataset import DataConfig
+from asr.training.optim import OptimConfig
+
+
+@dataclass
+class LossConfig:
+    """Weights of the loss terms; the pruned term ramps in over ``warm_step`` batches (icefall).
+
+    One section for every model: a model's ``objectives`` reads the fields it knows.
+    """
+
+    simple_scale: float = 0.5
+    pruned_scale: float = 1.0
+    ctc_scale: float = 0.0
+    warm_step: int = 1000
+    prune_range: int = 5
+    lm_scale: float = 0.25
+    am_scale: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; ``conf/train.yaml`` holds the same keys."""
+
+    exp_dir: str = "exp/transducer"
+    train_cuts: list[str] = field(default_factory=list)
+    dev_cuts: list[str] = field(default_factory=list)
+    lang_dir: str = ""
+    model: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    num_epochs: int = 10
+    start_epoch: int = 0
+    seed: int = 42
+    grad_clip: float = 5.0
+    save_every_n: int = 500
+    keep_last_k: int = 2
+    log_every_n: int = 20
+    average_last: int = 3
+    export_dir: str = ""
+    num_threads: int = 1
+    device: str = "auto"
+    stop_after_steps: int = 0
+    """Stop (without exporting) once the global step reaches this many (0: off); for tests and time-boxed runs."""
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """A (nested) dataclass from a dict, rejecting unknown keys with their location."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {unknown}; known: {sorted(names)}")
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(cls(), key) if key in names else None
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            kwargs[key] = _build(type(default), value, f"{where}.{key}")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read ``TrainConfig`` from YAML and apply ``a.b=value`` overrides (values parsed as YAML)."""
+    values: dict[str, Any] = {}
+    if path:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: a training config must be a mapping")
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r}: expected key.path=value")
+        key, raw = item.split("=", 1)
+        node = values
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return _build(TrainConfig, values, str(path or "config"))

@@ -1,0 +1,314 @@
+"""The training loop: build the model, resume, run the epochs, save checkpoints, export at the end.
+
+Rerunning the same configuration resumes from ``<exp-dir>/latest`` (mid-epoch included, with the
+sampler, optimizer, schedule and RNG states restored); ``start_epoch = N`` restarts from the end of
+epoch N-1 instead. When all epochs are done, the last ``average_last`` epoch checkpoints are
+averaged and exported as a self-contained model dir (``<exp-dir>/model`` by default).
+
+The loop knows no loss by name: each batch goes to the model's ``objectives``, whose weighted terms
+it sums, backpropagates and logs (``asr.models.objectives.LossTerms``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import yaml
+from lhotse import CutSet
+from tqdm import tqdm
+
+from asr.errors import ModelDirError
+from asr.export.model_dir import export_model
+from asr.models.objectives import LossTerms
+from asr.training.checkpoint import (
+    TrainProgress,
+    check_config_compatible,
+    check_tokens_compatible,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_old_checkpoints,
+    restore_model,
+    save_checkpoint,
+    set_rng_state,
+)
+from asr.training.config import LossConfig, TrainConfig
+from asr.training.dataset import AsrDataset, batch_to_device, check_transcripts, make_dataloader, make_sampler
+from asr.training.distributed import DistInfo, barrier, gather_rng_states, seed_everything, setup_distributed
+from asr.training.optim import WarmupEden, make_optimizer
+from asr.training.validation import validate
+
+log = logging.getLogger("asr.train")
+
+ObjectivesFn = Callable[[Mapping[str, Any], LossConfig, int | None, int], LossTerms]
+"""``model.objectives`` or the DDP wrapper calling it: (batch, loss config, step, chunk size) -> terms."""
+
+
+def build_model(config: TrainConfig, vocab_size: int) -> tuple[torch.nn.Module, Any]:
+    """``asr.models.Transducer`` from ``config.model`` with the lang dir's vocabulary size."""
+    from asr.models import ModelConfig, Transducer
+
+    model_values = dict(config.model)
+    model_values["vocab_size"] = vocab_size
+    model_config = ModelConfig.from_dict(model_values, source="training config 'model'")
+    return Transducer(model_config), model_config
+
+
+def draw_chunk_size(model_config: Any, step: int, seed: int) -> int:
+    """Dynamic chunk training: the chunk size (encoder frames, -1 = full context) for one batch.
+
+    Drawn from an RNG seeded by the step number, so a resumed run draws what the uninterrupted
+    one would have.
+    """
+    from asr.models.encoder import sample_chunk_size
+
+    return sample_chunk_size(model_config, random.Random(seed * 1_000_003 + step))
+
+
+class _ObjectivesModule(torch.nn.Module):
+    """Routes ``forward`` to ``model.objectives``, so DistributedDataParallel, which synchronises
+    gradients only for what runs through its own ``forward``, can wrap the objectives call
+    (PyTorch Lightning wraps ``training_step`` the same way). Checkpoints keep the bare model's keys."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Mapping[str, Any], loss: LossConfig, step: int | None, chunk_size: int) -> LossTerms:
+        return self.model.objectives(batch, loss, step, chunk_size)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` did: final progress, where the model went, per-step loss values, and the
+    trained (last-step, not averaged) model."""
+
+    progress: TrainProgress
+    export_dir: Path | None
+    losses: list[float]
+    finished: bool
+    model: torch.nn.Module | None = None
+
+
+@dataclass
+class _EpochContext:
+    """What an epoch of training reads and updates, built once by ``train``."""
+
+    config: TrainConfig
+    model: torch.nn.Module
+    """The bare model: checkpoints, gradient clipping, train/eval mode."""
+    objectives: ObjectivesFn
+    optimizer: torch.optim.Optimizer
+    scheduler: WarmupEden
+    sampler: Any
+    dataset: AsrDataset
+    info: DistInfo
+    device: torch.device
+    writer: Any
+    model_config: Any
+    tokens: list[str]
+    losses: list[float]
+    on_batch: Callable[[TrainProgress, list[str], float], None] | None
+
+
+def _read_cuts(paths: Sequence[str], what: str) -> CutSet:
+    if not paths:
+        raise ValueError(f"no {what} cuts given")
+    sets = [CutSet.from_file(p) for p in paths]
+    return sets[0] if len(sets) == 1 else CutSet.from_cuts(c for s in sets for c in s)
+
+
+def train(
+    config: TrainConfig,
+    on_batch: Callable[[TrainProgress, list[str], float], None] | None = None,
+) -> TrainResult:
+    """Run (or resume) training as configured; see the module docstring.
+
+    ``on_batch(progress, cut_ids, loss)`` is called after every optimizer step (tests use it
+    to check batch order across a resume).
+    """
+    from asr.text import Tokenizer
+
+    torch.set_num_threads(config.num_threads)
+    device_kind = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+    info = setup_distributed(device_kind)
+    device = torch.device(f"cuda:{info.local_rank}" if device_kind == "cuda" else device_kind)
+    exp_dir = Path(config.exp_dir)
+    if info.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        with open(exp_dir / "train_config.yaml", "w", encoding="utf-8") as f:
+            yaml.safe_dump(dataclasses.asdict(config), f, sort_keys=False)
+
+    tokenizer = Tokenizer.load(config.lang_dir)
+    train_cuts = _read_cuts(config.train_cuts, "training")
+    train_cuts = CutSet.from_cuts(c for c in train_cuts if c.duration <= config.data.max_cut_duration)
+    check_transcripts(train_cuts, tokenizer, source=",".join(config.train_cuts))
+    dev_cuts = _read_cuts(config.dev_cuts, "dev").to_eager() if config.dev_cuts else None
+    if dev_cuts is not None:
+        check_transcripts(dev_cuts, tokenizer, source=",".join(config.dev_cuts))
+
+    seed_everything(config.seed)
+    model, model_config = build_model(config, tokenizer.vocab_size)
+    model.to(device)
+    if info.is_main:
+        num_params = sum(p.numel() for p in model.parameters())
+        log.info("model: %.2f M parameters", num_params / 1e6)
+
+    optimizer = make_optimizer(model, config.optim)
+    scheduler = WarmupEden(optimizer, config.optim)
+    sampler = make_sampler(train_cuts, config.data, seed=config.seed, world_size=info.world_size, rank=info.rank)
+    progress = TrainProgress()
+    resume_from = _resume_path(exp_dir, config.start_epoch)
+    checkpoint = load_checkpoint(resume_from) if resume_from is not None else None
+    tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+    if checkpoint is not None:
+        # the saved config with today's defaults for fields added since it was written, as model dirs load
+        saved_config = type(model_config).from_dict(checkpoint["model_config"], source=str(resume_from)).to_dict()
+        check_config_compatible(resume_from, saved_config, model_config.to_dict())
+        check_tokens_compatible(resume_from, checkpoint.get("tokens"), tokens)
+        restore_model(resume_from, model, checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        progress = TrainProgress(**checkpoint["progress"])
+        if progress.epoch_done:
+            progress = TrainProgress(epoch=progress.epoch + 1, global_step=progress.global_step)
+        if info.is_main:
+            log.info("resuming from %s at epoch %d, batch %d, step %d", resume_from, progress.epoch,
+                     progress.batches_in_epoch, progress.global_step)
+    else:
+        seed_everything(config.seed + info.rank)
+
+    objectives: ObjectivesFn = model.objectives
+    if info.world_size > 1:
+        ddp_kwargs = {"device_ids": [info.local_rank]} if device_kind == "cuda" else {}
+        objectives = torch.nn.parallel.DistributedDataParallel(_ObjectivesModule(model), **ddp_kwargs)
+
+    writer = None
+    if info.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(exp_dir / "tensorboard"), purge_step=progress.global_step)
+
+    ctx = _EpochContext(
+        config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
+        sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build()), info=info,
+        device=device, writer=writer, model_config=model_config, tokens=tokens, losses=[], on_batch=on_batch,
+    )
+    dev_dataset = AsrDataset(tokenizer, spec_augment=None)
+    finished = True
+    for epoch in range(progress.epoch, config.num_epochs + 1):
+        scheduler.step_epoch(epoch - 1)
+        sampler.set_epoch(epoch)
+        if checkpoint is not None and progress.batches_in_epoch > 0 and checkpoint.get("sampler") is not None:
+            sampler.load_state_dict(dict(checkpoint["sampler"]))
+        if checkpoint is not None:
+            states = checkpoint["rng_states"]
+            if len(states) == info.world_size:
+                set_rng_state(states[info.rank])
+            else:  # a different number of processes: reseed deterministically instead
+                seed_everything(config.seed + progress.global_step + info.rank)
+            checkpoint = None
+        progress.epoch = epoch
+        if _train_one_epoch(ctx, progress):
+            finished = False
+            break
+        if dev_cuts is not None:
+            dev_loss = validate(model, dev_dataset, dev_cuts, config, device, info)
+            if info.is_main:
+                log.info("epoch %d: dev loss %.4f per frame", epoch, dev_loss)
+                if writer is not None:
+                    writer.add_scalar("dev/loss", dev_loss, progress.global_step)
+        progress.epoch_done = True
+        _save(ctx, exp_dir / f"epoch-{epoch}.pt", progress)
+        progress = TrainProgress(epoch=epoch + 1, global_step=progress.global_step)
+
+    export_dir = None
+    if finished and info.is_main:
+        export_dir = export_model(config, copy.deepcopy(model), model_config)
+    if writer is not None:
+        writer.close()
+    barrier(info)
+    return TrainResult(progress=progress, export_dir=export_dir, losses=ctx.losses, finished=finished, model=model)
+
+
+def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:
+    if start_epoch > 1:
+        path = exp_dir / f"epoch-{start_epoch - 1}.pt"
+        if not path.is_file():
+            raise ModelDirError(f"{path}: --start-epoch {start_epoch} needs this checkpoint, which does not exist")
+        return path
+    if start_epoch == 1:
+        return None
+    return latest_checkpoint(exp_dir)
+
+
+def _save(ctx: _EpochContext, path: Path, progress: TrainProgress) -> None:
+    states = gather_rng_states(ctx.info)  # collective: every rank takes part
+    if ctx.info.is_main:
+        save_checkpoint(path, model=ctx.model, optimizer=ctx.optimizer, scheduler=ctx.scheduler, sampler=ctx.sampler,
+                        scaler=None, progress=progress, model_config=ctx.model_config.to_dict(), rng_states=states,
+                        tokens=ctx.tokens)
+    barrier(ctx.info)
+
+
+def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
+    """Train the rest of the current epoch; returns True when ``stop_after_steps`` stopped it."""
+    config, info, scheduler = ctx.config, ctx.info, ctx.scheduler
+    ctx.model.train()
+    loader = make_dataloader(ctx.dataset, ctx.sampler)
+    exp_dir = Path(config.exp_dir)
+    bar = tqdm(loader, desc=f"epoch {progress.epoch}", disable=not info.is_main, initial=progress.batches_in_epoch,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
+    tot_loss, tot_frames, t0 = 0.0, 0.0, time.time()
+    for batch in bar:
+        chunk_size = draw_chunk_size(ctx.model_config, progress.global_step, config.seed)
+        terms = ctx.objectives(batch_to_device(batch, ctx.device), config.loss, progress.global_step, chunk_size)
+        loss = terms.total()
+        ctx.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Gradients are already all-reduced here, so every rank takes the same skip decision.
+        max_norm = config.grad_clip if config.grad_clip > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), max_norm)
+        if math.isfinite(float(grad_norm)):
+            ctx.optimizer.step()
+        else:
+            log.warning("non-finite gradient on batch %s (loss %s); update skipped", batch["cut_ids"][:3], float(loss))
+        scheduler.step_batch()
+        progress.global_step += 1
+        progress.batches_in_epoch += 1
+        value = float(loss.detach())
+        ctx.losses.append(value)
+        tot_loss += value * terms.normalizer
+        tot_frames += terms.normalizer
+        if ctx.on_batch is not None:
+            ctx.on_batch(progress, batch["cut_ids"], value)
+        if info.is_main and progress.global_step % config.log_every_n == 0:
+            avg = tot_loss / max(tot_frames, 1.0)
+            parts = terms.per_unit()
+            bar.set_postfix(loss=f"{avg:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            log.info("epoch %d batch %d step %d: loss %.4f (%s) lr %.2e chunk %d, %.1f s",
+                     progress.epoch, progress.batches_in_epoch, progress.global_step, avg,
+                     " ".join(f"{k}={v:.3f}" for k, v in parts.items()), scheduler.get_last_lr()[0], chunk_size,
+                     time.time() - t0)
+            if ctx.writer is not None:
+                ctx.writer.add_scalar("train/loss", avg, progress.global_step)
+                for k, v in parts.items():
+                    ctx.writer.add_scalar(f"train/{k}", v, progress.global_step)
+                ctx.writer.add_scalar("train/lr", scheduler.get_last_lr()[0], progress.global_step)
+            tot_loss, tot_frames = 0.0, 0.0
+        if config.save_every_n > 0 and progress.global_step % config.save_every_n == 0:
+            _save(ctx, exp_dir / f"checkpoint-{progress.global_step}.pt", progress)
+            if info.is_main:
+                remove_old_checkpoints(exp_dir, config.keep_last_k)
+        if config.stop_after_steps and progress.global_step >= config.stop_after_steps:
+            return True
+    return False
