@@ -71,3 +71,24 @@ def test_synth_rate_pitch_vary_and_hours_cap(text_file, tmp_path):
     capped = synth.prepare(text_file, tmp_path / "cap", replace(cfg, repeats=1, max_hours=2.0 / 3600), voices=VOICES)
     seconds = [c.duration for c in capped["train"]]
     assert sum(seconds) >= 2.0 and sum(seconds) - max(seconds) < 2.0 + 1e-6 and len(seconds) < 4
+
+
+def test_train_extra_leaves_capped_corpus_and_held_out_lines_alone(text_file, tmp_path):
+    cfg = SynthConfig(seed=1, repeats=1, dev_fraction=0.0, test_fraction=0.5, num_jobs=1, progress=False)
+    base = synth.prepare(text_file, tmp_path / "base", cfg, voices=VOICES)
+    extra_text = tmp_path / "extra.txt"
+    test_line = base["test"][0].supervisions[0].text.lower()
+    extra_text.write_text(f"A brand new sentence.\n{test_line}\n")
+    more = synth.prepare(text_file, tmp_path / "more", replace(cfg, extra_repeats=2, extra_train_texts=(extra_text,)),
+                         voices=VOICES)
+    for split in ("train", "test"):
+        assert [c.id for c in more[split]] == [c.id for c in base[split]]
+    extra = more["train_extra"]
+    texts = [c.supervisions[0].text for c in extra]
+    train_texts = {c.supervisions[0].text for c in base["train"]}
+    # every train line twice more, the new sentence twice, the test sentence never
+    assert sorted(texts) == sorted([t for t in train_texts for _ in range(2)] + ["A BRAND NEW SENTENCE"] * 2)
+    assert not {c.supervisions[0].speaker for c in extra} & {"espeak-en-gb-f4", "flite-rms"}
+    assert len({c.id for c in extra}) == len(extra) and not {c.id for c in extra} & {c.id for c in base["train"]}
+    with pytest.raises(synth.DataDirError, match="missing.txt"):
+        synth.prepare(text_file, tmp_path / "bad", replace(cfg, extra_train_texts=(tmp_path / "missing.txt",)), voices=VOICES)

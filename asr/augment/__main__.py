@@ -1,4 +1,5 @@
 """``python -m asr.augment speed|noise|pauses CUTS_IN CUTS_OUT ...``: augmented manifests for the feature stage.
+``python -m asr.augment nonspeech CUTS_OUT --audio-dir D``: silence/noise/DC/hum cuts with empty transcripts.
 
     python -m asr.augment speed data/manifests/synth_cuts_train.jsonl.gz data/manifests/synth_cuts_train_sp.jsonl.gz
     python -m asr.augment noise IN OUT --noise-dir data/noise --snr 10 20 --seed 0
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from asr.augment.noise import NoiseConfig, add_noise, make_noise_cuts
+from asr.augment.nonspeech import NonspeechConfig, make_nonspeech_cuts
 from asr.augment.pauses import PauseSplitConfig, split_at_pauses
 from asr.augment.speed import speed_perturb
 from asr.data.manifests import read_cuts, write_cuts
@@ -37,10 +39,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                           help="speech threshold between the noise floor (0) and the speech level (1)")
     p_pauses.add_argument("--min-pause", type=float, default=PauseSplitConfig.min_pause_s, help="seconds")
     p_pauses.add_argument("--min-speech", type=float, default=PauseSplitConfig.min_speech_s, help="seconds")
+    p_nonspeech = sub.add_parser("nonspeech", help="synthesize silence, low-level noise, DC offset and hum cuts "
+                                                   "with empty transcripts")
+    p_nonspeech.add_argument("--audio-dir", type=Path, required=True, help="their wav files go here")
+    p_nonspeech.add_argument("--num-per-kind", type=int, default=NonspeechConfig.num_per_kind)
+    p_nonspeech.add_argument("--seed", type=int, default=0)
     for p in (p_speed, p_noise, p_pauses):
         p.add_argument("cuts_in", type=Path)
+    for p in (p_speed, p_noise, p_pauses, p_nonspeech):
         p.add_argument("cuts_out", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "nonspeech":
+        out = make_nonspeech_cuts(args.audio_dir, NonspeechConfig(num_per_kind=args.num_per_kind, seed=args.seed))
+        write_cuts(out, args.cuts_out)
+        print(f"{len(out)} non-speech cuts, {sum(c.duration for c in out) / 3600:.3f} h -> {args.cuts_out}")
+        return
     cuts = read_cuts(args.cuts_in)
     if args.command == "speed":
         out = speed_perturb(cuts, tuple(args.factors))

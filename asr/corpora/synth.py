@@ -18,6 +18,12 @@ corpus does not depend on the number of jobs or on resumption. Audio is resample
 written atomically to ``<audio_dir>/<speaker>/<utt>.wav``; a rerun skips files already there.
 With ``max_hours`` the lines are taken in a seeded random order until the total reaches it.
 The speaker of an utterance is its voice (``espeak-en-us-f3``), which prefixes the utterance id.
+
+More training data without touching dev and test: ``extra_repeats`` speaks every train-split line
+of the main text (beyond the ``max_hours`` cap too) again with that many further voices, and
+``extra_train_texts`` adds other text files whose lines are all training material; both go to the
+split ``train_extra`` (uncapped), so the capped corpus and its held-out test stay exactly the same.
+Lines of an extra text that also occur in the main text's dev or test split are dropped.
 """
 
 from __future__ import annotations
@@ -91,6 +97,10 @@ class SynthConfig:
     num_jobs: int = 1
     audio_dir: Path | None = None  # default <output_dir>/synth_audio
     progress: bool = True
+    #: further voices per train-split line of the main text, for the split ``train_extra``
+    extra_repeats: int = 0
+    #: text files whose lines are all training material (``train_extra``), each spoken ``extra_repeats`` times (at least once)
+    extra_train_texts: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,31 +159,73 @@ def read_lines(text_path: str | Path) -> tuple[list[tuple[int, str]], int]:
     return kept, skipped
 
 
-def plan(lines: list[tuple[int, str]], voices: Sequence[Voice], audio_dir: Path, cfg: SynthConfig) -> list[Utterance]:
-    """Every utterance with its split, voice, rate and pitch, in the seeded order used by ``max_hours``."""
+def line_split(index: int, cfg: SynthConfig) -> str:
+    """The split of main-text line ``index``: seeded by the line alone, so it never depends on
+    the cap, the repeats or the extra material."""
+    u = random.Random(f"{cfg.seed}-split-{index}").random()
+    return "test" if u < cfg.test_fraction else "dev" if u < cfg.test_fraction + cfg.dev_fraction else "train"
+
+
+def _draw_utterance(key: str, utt_id: str, split: str, text: str, pool: Sequence[Voice], audio_dir: Path,
+                    cfg: SynthConfig) -> Utterance:
+    rng = random.Random(key)
+    engine = "flite" if rng.random() < cfg.flite_fraction else "espeak"
+    candidates = [v for v in pool if v.engine == engine] or list(pool)
+    voice = rng.choice(candidates)
+    if voice.engine == "espeak":
+        rate = float(rng.randint(*cfg.espeak_rate))
+        pitch = float(rng.randint(*cfg.espeak_pitch))
+    else:
+        rate = round(rng.uniform(*cfg.flite_stretch), 3)
+        pitch = round(FLITE_F0.get(voice.name, 120.0) * rng.uniform(*cfg.flite_pitch), 1)
+    utt_id = f"{voice.speaker}-{utt_id}"
+    return Utterance(utt_id, split, voice, rate, pitch, text, audio_dir / voice.speaker / f"{utt_id}.wav")
+
+
+def _voice_pools(voices: Sequence[Voice]) -> tuple[list[Voice], list[Voice]]:
     train_voices = [v for v in voices if not v.test_only]
     test_voices = [v for v in voices if v.test_only]
     if not train_voices or not test_voices:
         raise RuntimeError(f"need voices for both train and test, have {[v.speaker for v in voices]}")
+    return train_voices, test_voices
+
+
+def plan(lines: list[tuple[int, str]], voices: Sequence[Voice], audio_dir: Path, cfg: SynthConfig) -> list[Utterance]:
+    """Every utterance with its split, voice, rate and pitch, in the seeded order used by ``max_hours``."""
+    train_voices, test_voices = _voice_pools(voices)
     utterances = []
     for index, text in lines:
-        u = random.Random(f"{cfg.seed}-split-{index}").random()
-        split = "test" if u < cfg.test_fraction else "dev" if u < cfg.test_fraction + cfg.dev_fraction else "train"
+        split = line_split(index, cfg)
         pool = test_voices if split == "test" else train_voices
         for repeat in range(cfg.repeats):
-            rng = random.Random(f"{cfg.seed}-{index}-{repeat}")
-            engine = "flite" if rng.random() < cfg.flite_fraction else "espeak"
-            candidates = [v for v in pool if v.engine == engine] or pool
-            voice = rng.choice(candidates)
-            if voice.engine == "espeak":
-                rate = float(rng.randint(*cfg.espeak_rate))
-                pitch = float(rng.randint(*cfg.espeak_pitch))
-            else:
-                rate = round(rng.uniform(*cfg.flite_stretch), 3)
-                pitch = round(FLITE_F0.get(voice.name, 120.0) * rng.uniform(*cfg.flite_pitch), 1)
-            utt_id = f"{voice.speaker}-{index:06d}-{repeat}"
-            utterances.append(Utterance(utt_id, split, voice, rate, pitch, text, audio_dir / voice.speaker / f"{utt_id}.wav"))
+            key = f"{cfg.seed}-{index}-{repeat}"
+            utterances.append(_draw_utterance(key, f"{index:06d}-{repeat}", split, text, pool, audio_dir, cfg))
     random.Random(f"{cfg.seed}-order").shuffle(utterances)
+    return utterances
+
+
+def plan_extra(lines: list[tuple[int, str]], extra_texts: Sequence[list[tuple[int, str]]], voices: Sequence[Voice],
+               audio_dir: Path, cfg: SynthConfig) -> list[Utterance]:
+    """The ``train_extra`` utterances: train-split main lines spoken by ``extra_repeats`` further
+    voices (repeat numbers after the main ones, so ids never collide), and every line of each extra
+    text (ids ``<voice>-x<file><line>-<repeat>``) unless the main text holds it in dev or test."""
+    train_voices, _ = _voice_pools(voices)
+    held_out = {text for index, text in lines if line_split(index, cfg) != "train"}
+    utterances = []
+    for index, text in lines:
+        if line_split(index, cfg) != "train":
+            continue
+        for repeat in range(cfg.repeats, cfg.repeats + cfg.extra_repeats):
+            key = f"{cfg.seed}-{index}-{repeat}"
+            utterances.append(_draw_utterance(key, f"{index:06d}-{repeat}", "train_extra", text, train_voices, audio_dir, cfg))
+    for file_no, extra in enumerate(extra_texts):
+        for index, text in extra:
+            if text in held_out:
+                continue
+            for repeat in range(max(1, cfg.extra_repeats)):
+                key = f"{cfg.seed}-x{file_no}-{index}-{repeat}"
+                utt = f"x{file_no}{index:06d}-{repeat}"
+                utterances.append(_draw_utterance(key, utt, "train_extra", text, train_voices, audio_dir, cfg))
     return utterances
 
 
@@ -222,13 +274,19 @@ def _synthesize_all(utterances: list[Utterance], cfg: SynthConfig) -> Iterator[t
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _cut_of(utt: Utterance):
+    cut = make_cut(utt.utt_id, utt.path, utt.text, utt.voice.speaker)
+    cut.supervisions[0].custom = {"engine": utt.voice.engine, "voice": utt.voice.name, "rate": utt.rate, "pitch": utt.pitch}
+    return cut
+
+
 def prepare(
     text_path: str | Path,
     output_dir: str | Path,
     config: SynthConfig | None = None,
     voices: Sequence[Voice] | None = None,
 ) -> dict[str, CutSet]:
-    """Synthesize the corpus; returns ``{"train", "dev", "test"}`` cuts (a split may be empty
+    """Synthesize the corpus; returns ``{"train", "dev", "test"[, "train_extra"]}`` cuts (a split may be empty
     only when the text is tiny). Writes ``<output_dir>/synth_info.json`` with the voices, the
     config, the skipped line count and the hours per split."""
     cfg = config or SynthConfig()
@@ -252,24 +310,34 @@ def prepare(
         disable=not cfg.progress,
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}]",
     )
-    splits: dict[str, list] = {"train": [], "dev": [], "test": []}
+    splits: dict[str, list] = {"train": [], "dev": [], "test": [], "train_extra": []}
     total = 0.0
     with bar:
         for utt, duration in _synthesize_all(utterances, cfg):
-            cut = make_cut(utt.utt_id, utt.path, utt.text, utt.voice.speaker)
-            cut.supervisions[0].custom = {"engine": utt.voice.engine, "voice": utt.voice.name, "rate": utt.rate, "pitch": utt.pitch}
-            splits[utt.split].append(cut)
+            splits[utt.split].append(_cut_of(utt))
             total += duration
             bar.update(min(duration, cap - bar.n) if cap else 1)
             bar.set_postfix(hours=f"{total / 3600:.2f}")
             if cap and total >= cap:
                 break
+    extra_texts = []
+    for path in cfg.extra_train_texts:
+        if not Path(path).is_file():
+            raise DataDirError(f"{path}: extra training text not found")
+        extra_lines, _ = read_lines(path)
+        extra_texts.append(extra_lines)
+    extra = plan_extra(lines, extra_texts, voices, audio_dir, cfg)
+    if extra:
+        with tqdm(total=len(extra), desc="synthesizing train_extra", unit="utt", disable=not cfg.progress) as extra_bar:
+            for utt, _ in _synthesize_all(extra, cfg):
+                splits[utt.split].append(_cut_of(utt))
+                extra_bar.update(1)
     result = {name: CutSet.from_cuts(sorted(cuts, key=lambda c: c.id)) for name, cuts in splits.items() if cuts}
     info = {
         "text": str(text_path),
         "skipped_empty_lines": skipped,
         "voices": {"train_dev": [v.speaker for v in voices if not v.test_only], "test_only": [v.speaker for v in voices if v.test_only]},
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "hours": {name: sum(c.duration for c in cuts) / 3600 for name, cuts in result.items()},
         "utterances": {name: len(cuts) for name, cuts in result.items()},
     }
@@ -292,16 +360,22 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-jobs", type=int, default=1)
     parser.add_argument("--audio-dir", type=Path, default=None)
     parser.add_argument("--list-voices", dest="show_voices", action="store_true", help="print the voices and exit")
+    parser.add_argument("--extra-repeats", type=int, default=0,
+                        help="speak every train-split line this many more times, into the split train_extra (uncapped)")
+    parser.add_argument("--extra-train-text", dest="extra_train_texts", type=Path, action="append", default=[],
+                        help="a text file whose lines are all training material (train_extra); repeatable")
 
 
 def _prepare_cli(
-    corpus_dir: Path, output_dir: Path, seed: int, repeats: int, max_hours: float | None, num_jobs: int, audio_dir: Path | None, show_voices: bool
+    corpus_dir: Path, output_dir: Path, seed: int, repeats: int, max_hours: float | None, num_jobs: int, audio_dir: Path | None, show_voices: bool,
+    extra_repeats: int = 0, extra_train_texts: Sequence[Path] = (),
 ) -> dict[str, CutSet]:
     if show_voices:
         for voice in list_voices():
             print(voice.speaker, "(test only)" if voice.test_only else "")
         raise SystemExit(0)
-    cfg = SynthConfig(seed=seed, repeats=repeats, max_hours=max_hours, num_jobs=num_jobs, audio_dir=audio_dir)
+    cfg = SynthConfig(seed=seed, repeats=repeats, max_hours=max_hours, num_jobs=num_jobs, audio_dir=audio_dir,
+                      extra_repeats=extra_repeats, extra_train_texts=tuple(extra_train_texts))
     return prepare(corpus_dir, output_dir, cfg)
 
 
