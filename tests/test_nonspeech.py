@@ -53,3 +53,42 @@ def test_same_seed_same_files_other_seed_other_signals(tmp_path):
 def test_bad_duration_range_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="duration range"):
         make_nonspeech_cuts(tmp_path, NonspeechConfig(duration=(2.0, 1.0)))
+
+
+def test_only_nonspeech_cuts_may_have_an_empty_target(tmp_path):
+    from lhotse import MonoCut, Recording, SupervisionSegment
+
+    from asr.errors import DataDirError
+    from asr.training.dataset import encode_cut
+
+    class Chars:
+        def encode(self, text: str) -> list[int]:
+            return [ord(c) - 60 for c in text]
+
+    nonspeech = make_nonspeech_cuts(tmp_path, NonspeechConfig(num_per_kind=1, duration=(0.5, 0.6)))[0]
+    assert encode_cut(nonspeech, Chars()) == []
+    rec = Recording.from_file(nonspeech.recording.sources[0].source, recording_id="speech")
+    sup = SupervisionSegment(id="speech", recording_id="speech", start=0, duration=rec.duration, text="")
+    speech = MonoCut(id="speech", start=0, duration=rec.duration, channel=0, recording=rec, supervisions=[sup])
+    with pytest.raises(DataDirError, match="speech: empty transcript"):
+        encode_cut(speech, Chars())
+
+
+def test_empty_target_loss_is_the_all_blank_path():
+    """With U = 0 the only path emits blank at every frame: -sum_t log p(blank | t, u=0)."""
+    import torch
+
+    from asr.models.config import tiny_config
+    from asr.models.model import Transducer
+
+    torch.manual_seed(0)
+    model = Transducer(tiny_config(vocab_size=12)).eval()
+    features, lens = torch.randn(2, 120, 80), torch.tensor([120, 90])
+    out = model(features, lens, [[], [5, 6]], prune_range=5)
+    enc, enc_lens = model.encode(features, lens)
+    dec = model.predictor(torch.zeros(1, 1, dtype=torch.int64))  # the start context only
+    logits = model.joiner(model.joiner.project_encoder(enc[0, : enc_lens[0]]), model.joiner.project_decoder(dec[0]))
+    expected = -torch.log_softmax(logits, dim=-1)[:, model.blank_id].sum()
+    only_empty = model(features[:1], lens[:1], [[]], prune_range=5)
+    assert torch.allclose(only_empty["pruned"], expected, rtol=1e-4)
+    assert torch.isfinite(out["pruned"]) and torch.isfinite(out["simple"])

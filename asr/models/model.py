@@ -135,7 +135,7 @@ class Transducer(nn.Module):
         """Simple + pruned RNN-T losses (summed) of one output branch. encoder_out: (N, T, C)."""
         device = encoder_out.device
         y, y_lens = pad_targets(targets, self.blank_id, device)  # (N, U)
-        sos_y = torch.cat([torch.full_like(y[:, :1], self.blank_id), y], dim=1)  # (N, U + 1)
+        sos_y = torch.cat([y.new_full((y.size(0), 1), self.blank_id), y], dim=1)  # (N, U + 1); U may be 0
         if self.training and self.config.predictor_context_reset > 0:
             resets = torch.rand(sos_y.shape, device=device) < self.config.predictor_context_reset
             sos_y = reset_context(sos_y, resets, self.config.context_size, self.blank_id)

@@ -17,6 +17,7 @@ from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler, SpecAugment
 from lhotse.dataset.collation import collate_features
 
+from asr.augment.nonspeech import is_nonspeech
 from asr.errors import DataDirError, TokenizerError
 
 
@@ -75,6 +76,13 @@ def encode_cut(cut: Any, tokenizer: TokenEncoder) -> list[int]:
     if not cut.supervisions:
         raise DataDirError(f"cut {cut.id}: has no supervision (no transcript to train on)")
     text = cut_text(cut)
+    if not text:
+        # Only cuts made as non-speech (asr.augment.nonspeech) mean "say nothing"; an empty
+        # transcript anywhere else is a data error, not a lesson in silence.
+        if is_nonspeech(cut):
+            return []
+        raise DataDirError(f"cut {cut.id}: empty transcript (only non-speech cuts from 'python -m asr.augment "
+                           "nonspeech' may have one)")
     try:
         return tokenizer.encode(text)
     except TokenizerError as e:
