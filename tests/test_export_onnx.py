@@ -101,19 +101,22 @@ def test_graphs_equal_encoder_infer_predictor_and_joiner(exported) -> None:
                                                         torch.from_numpy(dec_o)).numpy(), atol=1e-4)
 
 
-def sherpa_decode(out: Path, audio: np.ndarray, int8: bool = False) -> tuple[list[str], list[float]]:
+def sherpa_decode(out: Path, audios: list[np.ndarray], int8: bool = False) -> list[tuple[list[str], list[float]]]:
+    """sherpa-onnx's greedy search over all ``audios`` as one batch of streams (its StackStates
+    concatenates our state tensors on the batch axes we declare)."""
     sherpa_onnx = pytest.importorskip("sherpa_onnx")
     suffix = ".int8.onnx" if int8 else ".onnx"
     recognizer = sherpa_onnx.OnlineRecognizer.from_transducer(
         tokens=str(out / "tokens.txt"), encoder=str(out / f"encoder{suffix}"), decoder=str(out / f"decoder{suffix}"),
         joiner=str(out / f"joiner{suffix}"), num_threads=1, decoding_method="greedy_search")
-    stream = recognizer.create_stream()
-    stream.accept_waveform(16000, audio)
-    stream.input_finished()
-    while recognizer.is_ready(stream):
-        recognizer.decode_stream(stream)
-    result = recognizer.get_result_all(stream)
-    return list(result.tokens), list(result.timestamps)
+    streams = [recognizer.create_stream() for _ in audios]
+    for stream, audio in zip(streams, audios):
+        stream.accept_waveform(16000, audio)
+        stream.input_finished()
+    while ready := [s for s in streams if recognizer.is_ready(s)]:
+        recognizer.decode_streams(ready)
+    results = [recognizer.get_result_all(s) for s in streams]
+    return [(list(r.tokens), list(r.timestamps)) for r in results]
 
 
 def test_sherpa_onnx_decodes_the_export_like_our_streaming_greedy_search(exported) -> None:
@@ -122,9 +125,9 @@ def test_sherpa_onnx_decodes_the_export_like_our_streaming_greedy_search(exporte
                                                                  tail_padding_ms=0))
     rng = np.random.default_rng(7)
     chunk_frames = CHUNK_MS // 40
+    audios = [tone_words(words, rng) for words in (["YES", "NO", "ON"], ["ON", "ON"], ["NO", "YES", "YES", "NO"])]
     total = 0
-    for words in (["YES", "NO", "ON"], ["ON", "ON"], ["NO", "YES", "YES", "NO"]):
-        audio = tone_words(words, rng)
+    for audio, (tokens, times) in zip(audios, sherpa_decode(out, audios)):
         stream = recognizer.create_stream()
         stream.accept_waveform(16000, audio)
         stream.input_finished()
@@ -135,12 +138,11 @@ def test_sherpa_onnx_decodes_the_export_like_our_streaming_greedy_search(exporte
         num_chunks = (compute_fbank(audio, 16000).shape[0] - 1) // (4 * chunk_frames)
         decoded = [(tok, t) for tok, t in zip(ours.tokens, ours.timestamps)
                    if round(t / 0.04) < num_chunks * chunk_frames]
-        tokens, times = sherpa_decode(out, audio)
         assert tokens == [tok.replace("\u2581", " ") for tok, _ in decoded]  # sherpa-onnx shows '▁' as ' '
         assert times == pytest.approx([t for _, t in decoded], abs=1e-3)
+        assert "<unk>" not in ours.tokens  # sherpa-onnx treats <unk> as blank; a trained model never emits it
         total += len(tokens)
     assert total >= 6, "a model that emits (almost) nothing makes this comparison vacuous"
-    assert "<unk>" not in tokens  # sherpa-onnx treats <unk> as blank; a trained model never emits it
 
 
 def test_int8_export_is_smaller_and_decodes(exported) -> None:
@@ -149,8 +151,8 @@ def test_int8_export_is_smaller_and_decodes(exported) -> None:
     assert (out / "encoder.int8.onnx").stat().st_size < 0.8 * (out / "encoder.onnx").stat().st_size
     int8 = load_onnx_dir(out, int8=True)
     assert int8.metadata["model_type"] == "zipformer2"
-    tokens, _ = sherpa_decode(out, tone_words(["YES", "NO"], np.random.default_rng(3)), int8=True)
-    assert isinstance(tokens, list)
+    [(tokens, _)] = sherpa_decode(out, [tone_words(["YES", "NO"], np.random.default_rng(3))], int8=True)
+    assert "".join(tokens).strip(), "sherpa-onnx runs the int8 graphs and they still emit tokens"
 
 
 def test_cli_export_writes_the_sherpa_files_and_refuses_to_overwrite(exported, tmp_path) -> None:
