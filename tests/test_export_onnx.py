@@ -167,6 +167,11 @@ def test_cli_export_writes_the_sherpa_files_and_refuses_to_overwrite(exported, t
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_onnx(loaded.path, out)
     assert (out / "encoder.onnx").read_bytes() == before
+    assert main(["export", "onnx", "--model-dir", str(loaded.path), "--out", str(out), "--overwrite"]) == 0
+    assert load_onnx_dir(out).metadata["T"] == "32"  # the default chunk is 320 ms too
+    assert main(["export", "onnx", "--model-dir", str(loaded.path), "--out", str(out), "--overwrite",
+                 "--left-context-ms", "0"]) == 1  # a clear error, and the old export stays
+    assert load_onnx_dir(out).metadata["left_context_len"] == str(loaded.config.left_context_frames)
     assert [p.name for p in tmp_path.iterdir()] == ["cli"], "no temp dir is left behind"
 
 

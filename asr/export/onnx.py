@@ -27,14 +27,15 @@ sherpa-onnx picks the C++ model class from the encoder's ``model_type`` metadata
   cached_nonlin_attn_i  (1, N, L, 3 D / 4)          unused (passed through unchanged)
   cached_val1_i         (L, N, value_head_dim * H)  attention value cache of layer i
   cached_val2_i         (L, N, value_head_dim * H)  unused (passed through unchanged)
-  cached_conv1_i        (N, D, K // 2)              first K // 2 frames of the conv cache
-  cached_conv2_i        (N, D, K // 2)              its last K - 1 - K // 2 frames (left-padded)
-  embed_states          (N, 128, 3, (F-1)//2-1)//2)  front-end caches, flattened and zero-padded
+  cached_conv1_i        (N, D, K // 2)              conv cache (K - 1 frames, left-padded to
+  cached_conv2_i        (N, D, K // 2)              2 * (K // 2): none for odd K), 1st/2nd half
+  embed_states          (N, 128, 3, E)              front-end caches, flattened and zero-padded
   processed_lens        (N,) int64                  encoder frames processed so far
   ====================  ==========================  =======================================
 
   with ``L`` the left context (encoder frames), ``D`` the encoder dim, ``H`` heads,
-  ``query_head_dim = value_head_dim = D / H``, ``K`` the conv kernel and ``F`` the feature dim.
+  ``query_head_dim = value_head_dim = D / H``, ``K`` the conv kernel and
+  ``E = ((F - 1) // 2 - 1) // 2`` for ``F`` feature bins (19 for 80).
   Metadata: ``model_type=zipformer2``, ``encoder_dims=D``, ``query_head_dims``,
   ``value_head_dims`` ``=D/H``, ``num_heads=H``, ``num_encoder_layers``, ``cnn_module_kernels=K``,
   ``left_context_len=L``, ``T = decode_chunk_len = 4 * chunk`` (feature frames; our front end has
@@ -132,6 +133,9 @@ class SherpaStateAdapter:
             raise ModelDirError(f"the front-end caches ({needed} values a stream) do not fit zipformer2's "
                                 f"embed_states {self.embed_shape} ({capacity} values): "
                                 f"subsampling_channels[0]={config.subsampling_channels[0]} is too large to export")
+        if self.left < 1:
+            raise ModelDirError(f"left context of {self.left} frames: zipformer2's caches cannot be empty, export "
+                                "needs a left context of at least one encoder frame (40 ms)")
         if self.kernel < 3:
             raise ModelDirError(f"conv_kernel_size={self.kernel}: exporting needs a kernel of at least 3")
 
