@@ -82,7 +82,8 @@ class Server:
         self.name, self.url = name, f"ws://127.0.0.1:{port}"
         self.chunk_feature_frames, self.extra_frames = chunk_feature_frames, extra_frames
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
+        # cwd: sherpa-onnx's server writes its own log.txt into the working directory
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=log_path.parent,
                                      env=dict(os.environ, PYTHONPATH=str(REPO)))
         end = time.monotonic() + 300
         while time.monotonic() < end:
