@@ -212,8 +212,9 @@ def main() -> None:
 
     from asr.export.onnx import OnnxExportOptions, export_onnx
 
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="server_vs_sherpa."))
-    model_dir = args.model_dir
+    work = (args.work_dir or Path(tempfile.mkdtemp(prefix="server_vs_sherpa."))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir = args.model_dir.resolve() if args.model_dir else None
     if model_dir is None:
         from server_load import make_default_model_dir
 
