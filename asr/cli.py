@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "itn": ("asr.bin.itn", "inverse text normalization of lines on stdin"),
     "serve": ("asr.bin.serve", "streaming websocket decode server (sherpa-onnx protocol)"),
     "client": ("asr.bin.client", "stream audio files to a decode server"),
+    "export": ("asr.bin.export", "export a model dir for deployment (ONNX for sherpa-onnx)"),
 }
 
 
