@@ -408,3 +408,24 @@ def test_loop_trains_and_logs_whatever_terms_the_model_returns(corpus, tmp_path,
     assert extended[0] == pytest.approx(baseline[0] + 0.25 * penalties[0], rel=1e-6)
     assert extended[0] != baseline[0]
     assert any(f"l2={penalties[0]:.3f}" in r.getMessage() and "simple=" in r.getMessage() for r in caplog.records)
+
+
+def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_architecture(corpus, tmp_path):
+    from asr.errors import ModelDirError
+    from asr.models import Transducer, save_model_dir
+    from asr.training.loop import build_model
+
+    config = _config(corpus, tmp_path / "exp", num_epochs=1, stop_after_steps=1)
+    torch.manual_seed(123)
+    source, model_config = build_model(config, vocab_size=8)
+    source.encoder.feature_norm.set_statistics(torch.randn(80), torch.rand(80) + 0.5)  # as a trained model has
+    source_dir = save_model_dir(tmp_path / "source", source, model_config, corpus["lang"])
+    # zero steps of training leave exactly the source weights
+    tuned = train(_config(corpus, tmp_path / "tuned", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
+                          optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    got, expected = tuned.model.state_dict(), source.state_dict()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    wider = _config(corpus, tmp_path / "wider", init_from=str(source_dir), model__encoder_dim=48)
+    with pytest.raises(ModelDirError, match="encoder_dim"):
+        train(wider)
+    assert isinstance(source, Transducer)

@@ -58,6 +58,9 @@ class TrainConfig:
     device: str = "auto"
     stop_after_steps: int = 0
     """Stop (without exporting) once the global step reaches this many (0: off); for tests and time-boxed runs."""
+    init_from: str = ""
+    """A model dir whose weights start a new training (fine-tuning, e.g. a real speaker after synthetic
+    speech); its model config and tokens must equal this run's. Ignored when resuming a checkpoint."""
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

@@ -185,6 +185,10 @@ def train(
             log.info("resuming from %s at epoch %d, batch %d, step %d", resume_from, progress.epoch,
                      progress.batches_in_epoch, progress.global_step)
     else:
+        if config.init_from:
+            _init_from_model_dir(config.init_from, model, model_config, tokens)
+            if info.is_main:
+                log.info("initialised from the model dir %s", config.init_from)
         seed_everything(config.seed + info.rank)
 
     objectives: ObjectivesFn = model.objectives
@@ -238,6 +242,21 @@ def train(
         writer.close()
     barrier(info)
     return TrainResult(progress=progress, export_dir=export_dir, losses=ctx.losses, finished=finished, model=model)
+
+
+def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, tokens: list[str]) -> None:
+    """Copy a model dir's weights into ``model``; a different architecture or token table is an error
+    naming what differs, since either would silently train something else."""
+    from asr.models import load_model_dir
+
+    loaded = load_model_dir(path)
+    ours, theirs = model_config.to_dict(), loaded.config.to_dict()
+    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differing:
+        raise ModelDirError(f"init_from {path}: model config differs from this run's in "
+                            + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))
+    check_tokens_compatible(path, [loaded.tokenizer.id_to_token(i) for i in range(loaded.tokenizer.vocab_size)], tokens)
+    model.load_state_dict(loaded.model.state_dict())
 
 
 def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:
