@@ -3,6 +3,7 @@
     .venv/bin/python bench/server_vs_sherpa.py [--model-dir DIR] [--refs wav_text.tsv] \\
         [--levels 8,16,32,64,96,128] [--chunk-ms 320] [--threads 2]
 
+Needs the ``bench`` extra (``sherpa-onnx-bin`` installs the C++ server beside the Python).
 The model dir is exported with ``asr export onnx`` (same chunk), then for each server and each
 N, N clients stream at real-time pace in 100 ms messages (starts staggered over one chunk) with
 the same client (``asr.server.client.StreamingClient``: both servers speak the same protocol).

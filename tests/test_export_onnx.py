@@ -17,7 +17,7 @@ import torch
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from asr.decoding.online import OnlineRecognizer, OnlineRecognizerConfig  # noqa: E402
+from asr.decoding.online import OnlineRecognizer  # noqa: E402
 from asr.errors import ModelDirError  # noqa: E402
 from asr.export.onnx import (OnnxExportOptions, SherpaStateAdapter, export_onnx,  # noqa: E402
                              load_onnx_dir)
@@ -86,19 +86,44 @@ def test_graphs_equal_encoder_infer_predictor_and_joiner(exported) -> None:
             out_t, _, ours = model.encoder.infer(torch.from_numpy(x), torch.full((batch,), frames), ours)
             out_o, theirs = onnx_model.run_encoder(x, theirs)
             np.testing.assert_allclose(out_o, model.joiner.project_encoder(out_t).numpy(), atol=1e-4)
-            for a, b in zip(ours, adapter.to_ours([torch.from_numpy(s) for s in theirs])):
+            back = adapter.to_ours([torch.from_numpy(s) for s in theirs])
+            assert back.names() == ours.names()
+            for a, b in zip(ours.flatten(), back.flatten()):
                 np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4)
         # the decoder takes sherpa-onnx's start context [-1, 0] and any two tokens
         y = np.array([[-1, 0], [3, 5], [-1, 4], [2, 2]], dtype=np.int64)
         dec_o = onnx_model.run_decoder(y)
-        _, (context,) = model.predictor.step(torch.tensor([0]), model.predictor.init_state(1))
-        assert context.tolist() == [y[0].tolist()], "our search starts from the context sherpa-onnx starts from"
+        _, start = model.predictor.step(torch.tensor([0]), model.predictor.init_state(1))
+        assert start.context.tolist() == [y[0].tolist()], "our search starts from the context sherpa-onnx starts from"
         dec_t = model.joiner.project_decoder(model.predictor(torch.from_numpy(y), need_pad=False)[:, -1])
         np.testing.assert_allclose(dec_o, dec_t.numpy(), atol=1e-4)
         enc = out_o[:, 0].copy()
         logits = onnx_model.run_joiner(np.repeat(enc, 2, axis=0), dec_o)
         np.testing.assert_allclose(logits, model.joiner(torch.from_numpy(np.repeat(enc, 2, axis=0)),
                                                         torch.from_numpy(dec_o)).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel", [3, 4])  # odd: the conv cache fills zipformer2's; even: one zero column pads it
+def test_state_adapter_maps_every_encoder_state_tensor_both_ways(kernel: int) -> None:
+    config = tiny_config(vocab_size=10, conv_kernel_size=kernel)
+    encoder = Transducer(config).encoder
+    adapter = SherpaStateAdapter(config, config.left_context_frames)
+    zeros = encoder.init_states(3)
+    start = adapter.to_ours(adapter.init_states(3))
+    assert start.names() == zeros.names()
+    assert all(torch.equal(a, b) for a, b in zip(start.flatten(), zeros.flatten())), "sherpa-onnx's zeros are ours"
+    torch.manual_seed(0)
+    state = zeros.with_tensors([torch.randn(t.shape) if t.is_floating_point() else torch.randint(0, 99, t.shape)
+                                for t in zeros.flatten()])
+    passthrough = [torch.randn(t.shape) if t.is_floating_point() else t for t in adapter.init_states(3)]
+    contract = adapter.to_contract(state, passthrough)
+    assert [tuple(t.shape) for t in contract] == [tuple(t.shape) for t in adapter.init_states(3)]
+    assert len(contract) == len(adapter.names()) == len(adapter.batch_axes())
+    back = adapter.to_ours(contract)
+    assert all(torch.equal(a, b) for a, b in zip(back.flatten(), state.flatten()))
+    for i in range(config.num_encoder_layers):  # the slots we do not use come back unchanged
+        for slot in (1, 3):
+            assert contract[6 * i + slot] is passthrough[6 * i + slot]
 
 
 def sherpa_decode(out: Path, audios: list[np.ndarray], int8: bool = False) -> list[tuple[list[str], list[float]]]:
@@ -121,8 +146,9 @@ def sherpa_decode(out: Path, audios: list[np.ndarray], int8: bool = False) -> li
 
 def test_sherpa_onnx_decodes_the_export_like_our_streaming_greedy_search(exported) -> None:
     loaded, out = exported
-    recognizer = OnlineRecognizer(loaded, OnlineRecognizerConfig(chunk_ms=CHUNK_MS, max_sym_per_frame=1,
-                                                                 tail_padding_ms=0))
+    # sherpa-onnx's greedy search: one symbol a frame, and no tail padding
+    options = OnnxExportOptions(chunk_ms=CHUNK_MS).decoding.replace(tail_padding_ms=0)
+    recognizer = OnlineRecognizer(loaded, options)
     rng = np.random.default_rng(7)
     chunk_frames = CHUNK_MS // 40
     audios = [tone_words(words, rng) for words in (["YES", "NO", "ON"], ["ON", "ON"], ["NO", "YES", "YES", "NO"])]

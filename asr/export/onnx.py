@@ -19,33 +19,23 @@ sherpa-onnx picks the C++ model class from the encoder's ``model_type`` metadata
 - ``zipformer2``: six tensors per layer and two at the end, shapes derived from metadata
   (``online-zipformer2-transducer-model.cc``, ``GetEncoderInitStates``), stacked per stream on a
   fixed batch axis. Our causal chunked Conformer meets it **exactly**, with no change to the model:
+  the six tensors of layer i carry a ``ConformerLayerState`` (key and value caches transposed to
+  (L, N, D), the conv cache split in two halves; the nonlinear-attention and second value caches
+  are unused and pass through), ``embed_states`` (N, 128, 3, E) carries the front end's
+  ``SubsamplingState`` flattened and zero-padded, and ``processed_lens`` (N,) is
+  ``EncoderState.processed_frames``. ``docs/design.md`` ("ONNX export") lists every tensor in
+  order, with its shape and the state field it holds. The metadata fixes the shapes:
+  ``model_type=zipformer2``, ``encoder_dims=D``, ``query_head_dims`` = ``value_head_dims`` = ``D/H``,
+  ``num_heads=H``, ``num_encoder_layers``, ``cnn_module_kernels=K``, ``left_context_len=L``,
+  ``T = decode_chunk_len = 4 * chunk`` (feature frames; our front end has no lookahead, so
+  windows do not overlap).
 
-  ====================  ==========================  =======================================
-  zipformer2 tensor     shape (batch axis N)        what we keep in it
-  ====================  ==========================  =======================================
-  cached_key_i          (L, N, query_head_dim * H)  attention key cache of layer i
-  cached_nonlin_attn_i  (1, N, L, 3 D / 4)          unused (passed through unchanged)
-  cached_val1_i         (L, N, value_head_dim * H)  attention value cache of layer i
-  cached_val2_i         (L, N, value_head_dim * H)  unused (passed through unchanged)
-  cached_conv1_i        (N, D, K // 2)              conv cache (K - 1 frames, left-padded to
-  cached_conv2_i        (N, D, K // 2)              2 * (K // 2): none for odd K), 1st/2nd half
-  embed_states          (N, 128, 3, E)              front-end caches, flattened and zero-padded
-  processed_lens        (N,) int64                  encoder frames processed so far
-  ====================  ==========================  =======================================
+Everything that knows our ``EncoderState`` is in ``SherpaStateAdapter`` (``to_ours`` /
+``to_contract`` / ``init_states``); the rest of this module only sees the contract's tensors.
 
-  with ``L`` the left context (encoder frames), ``D`` the encoder dim, ``H`` heads,
-  ``query_head_dim = value_head_dim = D / H``, ``K`` the conv kernel and
-  ``E = ((F - 1) // 2 - 1) // 2`` for ``F`` feature bins (19 for 80).
-  Metadata: ``model_type=zipformer2``, ``encoder_dims=D``, ``query_head_dims``,
-  ``value_head_dims`` ``=D/H``, ``num_heads=H``, ``num_encoder_layers``, ``cnn_module_kernels=K``,
-  ``left_context_len=L``, ``T = decode_chunk_len = 4 * chunk`` (feature frames; our front end has
-  no lookahead, so windows do not overlap).
-
-Everything that knows our encoder's state layout is in ``SherpaStateAdapter``; the rest of this
-module only sees the contract's tensors.
-
-The decoder (``y`` (N, context_size) int64 -> (N, joiner_dim)) maps ``-1`` to the zero embedding
-as our predictor does, so sherpa's initial context ``[-1, ..., -1, 0]`` equals our search start.
+The decoder (``y`` (N, context_size) int64 -> (N, joiner_dim)) is the stateless predictor on a
+``StatelessPredictorState.context``: ``-1`` is the zero embedding, so sherpa's initial context
+``[-1, ..., -1, 0]`` is the context our search starts from (the predictor stepped on the blank).
 As in icefall's exports, the joiner's encoder/decoder projections live in the encoder/decoder
 graphs and the joiner takes projected inputs ((N, J), (N, J) -> (N, V) logits).
 """
@@ -57,6 +47,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +57,11 @@ from torch import Tensor, nn
 
 from asr.errors import ModelDirError
 from asr.features import FbankOptions
-from asr.models.config import FRAME_SHIFT_S, SUBSAMPLING_FACTOR, ModelConfig
+from asr.decoding.options import DecodingOptions
+from asr.models.config import ModelConfig
+from asr.models.encoder import ConformerLayerState, EncoderState
 from asr.models.model_dir import TOKENS, LoadedModel, load_model_dir
+from asr.models.subsampling import SubsamplingState
 
 MODEL_TYPE = "zipformer2"
 ENCODER, DECODER, JOINER = "encoder.onnx", "decoder.onnx", "joiner.onnx"
@@ -76,17 +70,18 @@ INT8_SUFFIX = ".int8.onnx"
 EMBED_CHANNELS, EMBED_ROWS = 128, 3
 #: the fbank sherpa-onnx computes (features.cc / OnlineRecognizer.from_transducer defaults)
 SHERPA_FBANK = FbankOptions()
-_FRAME_MS = round(FRAME_SHIFT_S * 1000)
 
 
 @dataclass
 class OnnxExportOptions:
-    """chunk_ms: encoder chunk baked into the graphs (a multiple of 40 ms): sherpa-onnx decodes
-    with ``T = decode_chunk_len = chunk_ms / 10`` feature frames.
+    """chunk_ms: encoder chunk baked into the graphs (a multiple of the model's 40 ms frame
+    shift): sherpa-onnx decodes with ``T = decode_chunk_len = chunk_ms / 10`` feature frames.
     left_context_ms: attention left context (None: the model config's ``left_context_frames``).
     int8: also write dynamically quantized ``*.int8.onnx`` graphs (onnxruntime's quantizer).
     overwrite: replace an existing ``out`` dir (otherwise it is an error).
-    opset: ONNX opset of the graphs."""
+    opset: ONNX opset of the graphs.
+
+    Chunk and left context mean what they mean when decoding (``DecodingOptions``, which checks them)."""
 
     chunk_ms: int = 320
     left_context_ms: int | None = None
@@ -95,10 +90,13 @@ class OnnxExportOptions:
     opset: int = 17
 
     def __post_init__(self) -> None:
-        if self.chunk_ms <= 0 or self.chunk_ms % _FRAME_MS:
-            raise ValueError(f"chunk_ms={self.chunk_ms} must be a positive multiple of {_FRAME_MS}")
-        if self.left_context_ms is not None and (self.left_context_ms < 0 or self.left_context_ms % _FRAME_MS):
-            raise ValueError(f"left_context_ms={self.left_context_ms} must be a non-negative multiple of {_FRAME_MS}")
+        _ = self.decoding  # DecodingOptions refuses a non-positive chunk or a negative left context
+
+    @property
+    def decoding(self) -> DecodingOptions:
+        """The streaming decoding the graphs run: ``asr transcribe``/``asr serve`` with these
+        options (and ``max_sym_per_frame=1``) decode as sherpa-onnx decodes the export."""
+        return DecodingOptions(chunk_ms=self.chunk_ms, left_context_ms=self.left_context_ms, max_sym_per_frame=1)
 
 
 def _embed_dim(feature_dim: int) -> int:
@@ -106,11 +104,12 @@ def _embed_dim(feature_dim: int) -> int:
 
 
 class SherpaStateAdapter:
-    """Our encoder's streaming state <-> sherpa-onnx's zipformer2 state tensors (module docstring).
+    """Our ``EncoderState`` <-> sherpa-onnx's zipformer2 state tensors (module docstring).
 
-    The only code that knows the layout of ``Encoder.init_states`` / ``Encoder.infer`` states:
-    ``[front-end cache 1 (N,1,2,F), front-end cache 2 (N,C1,2,F1), processed (N,),
-    then per layer key (N,L,D), value (N,L,D), conv (N,D,K-1)]``.
+    The only code of the export that knows our encoder's state: ``EncoderState(subsampling:
+    SubsamplingState(input_cache (N,1,2,F), conv1_cache (N,C1,2,F1)), processed_frames (N,),
+    layers: [ConformerLayerState(key (N,L,D), value (N,L,D), conv (N,D,K-1))])``
+    (``docs/design.md``, "ONNX export").
     """
 
     PER_LAYER = 6
@@ -123,11 +122,14 @@ class SherpaStateAdapter:
         self.layers = config.num_encoder_layers
         self.kernel = config.conv_kernel_size
         self.conv_half = self.kernel // 2
+        #: zeros on the left of our K - 1 conv frames to fill zipformer2's 2 * (K // 2)
+        self.conv_pad = 2 * self.conv_half - (self.kernel - 1)
         f = config.feature_dim
         f1 = (f - 3) // 2 + 1
-        self.cache_shapes = [(1, 2, f), (config.subsampling_channels[0], 2, f1)]
+        #: shapes (without N) of the SubsamplingState tensors, in their flatten() order
+        self.subsampling_shapes = [(1, 2, f), (config.subsampling_channels[0], 2, f1)]
         self.embed_shape = (EMBED_CHANNELS, EMBED_ROWS, _embed_dim(f))
-        needed = sum(int(np.prod(s)) for s in self.cache_shapes)
+        needed = sum(int(np.prod(s)) for s in self.subsampling_shapes)
         capacity = int(np.prod(self.embed_shape))
         if needed > capacity:
             raise ModelDirError(f"the front-end caches ({needed} values a stream) do not fit zipformer2's "
@@ -173,40 +175,39 @@ class SherpaStateAdapter:
                        torch.zeros(left, n, d), torch.zeros(n, d, self.conv_half), torch.zeros(n, d, self.conv_half)]
         return states + [torch.zeros(n, *self.embed_shape), torch.zeros(n, dtype=torch.int64)]
 
-    def to_ours(self, contract: list[Tensor]) -> list[Tensor]:
-        """Contract states -> our encoder's state list (traceable: no data-dependent Python)."""
+    def to_ours(self, contract: Sequence[Tensor]) -> EncoderState:
+        """Contract states -> our ``EncoderState`` (traceable: no data-dependent Python)."""
+        if len(contract) != self.PER_LAYER * self.layers + 2:
+            raise ValueError(f"expected {self.PER_LAYER * self.layers + 2} zipformer2 state tensors, got {len(contract)}")
         embed, processed = contract[-2], contract[-1]
         n = embed.size(0)
         flat = embed.reshape(n, -1)
-        ours, start = [], 0
-        for shape in self.cache_shapes:
+        caches, start = [], 0
+        for shape in self.subsampling_shapes:
             size = int(np.prod(shape))
-            ours.append(flat[:, start:start + size].reshape(n, *shape))
+            caches.append(flat[:, start:start + size].reshape(n, *shape))
             start += size
-        ours.append(processed)
+        layers = []
         for i in range(self.layers):
-            key, _, val, _, conv1, conv2 = contract[self.PER_LAYER * i:self.PER_LAYER * (i + 1)]
-            conv = torch.cat([conv1, conv2], dim=2)[:, :, 2 * self.conv_half - (self.kernel - 1):]
-            ours += [key.transpose(0, 1), val.transpose(0, 1), conv]
-        return ours
+            key, _, value, _, conv1, conv2 = contract[self.PER_LAYER * i:self.PER_LAYER * (i + 1)]
+            conv = torch.cat([conv1, conv2], dim=2)[:, :, self.conv_pad:]
+            layers.append(ConformerLayerState(key.transpose(0, 1), value.transpose(0, 1), conv))
+        return EncoderState(SubsamplingState(*caches), processed, layers)
 
-    def to_contract(self, ours: list[Tensor], passthrough: list[Tensor]) -> list[Tensor]:
-        """Our new states -> contract tensors; ``passthrough`` are the incoming contract states,
-        whose unused slots are returned unchanged."""
-        cache1, cache2, processed = ours[:3]
-        n = cache1.size(0)
-        flat = torch.cat([cache1.reshape(n, -1), cache2.reshape(n, -1)], dim=1)
+    def to_contract(self, ours: EncoderState, passthrough: Sequence[Tensor]) -> list[Tensor]:
+        """Our new ``EncoderState`` -> contract tensors; ``passthrough`` are the incoming contract
+        states, whose unused slots are returned unchanged."""
+        n = ours.batch_size
+        flat = torch.cat([t.reshape(n, -1) for t in ours.subsampling.flatten()], dim=1)
         capacity = int(np.prod(self.embed_shape))
         flat = torch.nn.functional.pad(flat, (0, capacity - flat.size(1)))
         out: list[Tensor] = []
-        for i in range(self.layers):
-            key, val, conv = ours[3 + 3 * i:3 + 3 * (i + 1)]
+        for i, layer in enumerate(ours.layers):
             old = passthrough[self.PER_LAYER * i:self.PER_LAYER * (i + 1)]
-            pad = 2 * self.conv_half - (self.kernel - 1)
-            conv = torch.nn.functional.pad(conv, (pad, 0))
-            out += [key.transpose(0, 1), old[1], val.transpose(0, 1), old[3],
+            conv = torch.nn.functional.pad(layer.conv, (self.conv_pad, 0))
+            out += [layer.key.transpose(0, 1), old[1], layer.value.transpose(0, 1), old[3],
                     conv[:, :, :self.conv_half], conv[:, :, self.conv_half:]]
-        return out + [flat.reshape(n, *self.embed_shape), processed]
+        return out + [flat.reshape(n, *self.embed_shape), ours.processed_frames]
 
 
 class _EncoderGraph(nn.Module):
@@ -222,8 +223,8 @@ class _EncoderGraph(nn.Module):
         states_list = list(states)
         processed = states_list[-1]
         lens = torch.ones_like(processed) * x.size(1)  # sherpa-onnx only ever feeds full windows
-        out, _, new = self.encoder.infer(x, lens, self.adapter.to_ours(states_list))
-        return (self.joiner.project_encoder(out), *self.adapter.to_contract(new, states_list))
+        out, _, new_state = self.encoder.infer(x, lens, self.adapter.to_ours(states_list))
+        return (self.joiner.project_encoder(out), *self.adapter.to_contract(new_state, states_list))
 
 
 class _DecoderGraph(nn.Module):
@@ -272,35 +273,10 @@ def check_exportable(loaded: LoadedModel) -> None:
         raise ModelDirError(f"{loaded.path}: cannot export to sherpa-onnx: " + "; ".join(problems))
 
 
-def _bool_where_as_int(model: "onnx.ModelProto") -> None:  # noqa: F821
-    """onnxruntime has no CPU kernel for ``Where`` on bool values (our encoder's key mask picks
-    between two bool masks): compute those in int32 and cast back."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    inferred = onnx.shape_inference.infer_shapes(model)
-    types = {v.name: v.type.tensor_type.elem_type
-             for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
-    nodes = []
-    for node in model.graph.node:
-        if node.op_type != "Where" or types.get(node.input[1]) != TensorProto.BOOL:
-            nodes.append(node)
-            continue
-        cond, x, y = node.input
-        out = node.output[0]
-        nodes += [helper.make_node("Cast", [x], [f"{out}_x_int"], to=TensorProto.INT32),
-                  helper.make_node("Cast", [y], [f"{out}_y_int"], to=TensorProto.INT32),
-                  helper.make_node("Where", [cond, f"{out}_x_int", f"{out}_y_int"], [f"{out}_int"], name=node.name),
-                  helper.make_node("Cast", [f"{out}_int"], [out], to=TensorProto.BOOL)]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-
-
 def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
     import onnx
 
     model = onnx.load(str(path))
-    _bool_where_as_int(model)
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
@@ -315,12 +291,10 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], path: Path, input_names
                           dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
 
 
-def _write_graphs(loaded: LoadedModel, out: Path, options: OnnxExportOptions) -> dict[str, str]:
+def _write_graphs(loaded: LoadedModel, adapter: SherpaStateAdapter, chunk: int, out: Path,
+                  options: OnnxExportOptions) -> dict[str, str]:
     config = loaded.config
-    left = config.left_context_frames if options.left_context_ms is None else options.left_context_ms // _FRAME_MS
-    adapter = SherpaStateAdapter(config, left)
-    chunk = options.chunk_ms // _FRAME_MS
-    feature_frames = chunk * SUBSAMPLING_FACTOR
+    feature_frames = chunk * config.subsampling_factor
     common = {"model_author": "asr", "version": "1", "tokens_sha1": tokens_digest(loaded.path / TOKENS),
               "vocab_size": str(config.vocab_size)}
 
@@ -406,9 +380,12 @@ def export_onnx(model_dir: str | Path, out: str | Path, options: OnnxExportOptio
     options = options or OnnxExportOptions()
     loaded = load_model_dir(model_dir)  # ModelDirError for missing/mismatched tokens.txt or config
     check_exportable(loaded)
+    config, decoding = loaded.config, options.decoding
+    chunk = decoding.chunk_frames(config.frame_shift_ms)
+    adapter = SherpaStateAdapter(config, decoding.left_context_frames(config.frame_shift_ms, config.left_context_frames))
     out = Path(out)
     with _atomic_dir(out, options.overwrite) as tmp:
-        metadata = _write_graphs(loaded, tmp, options)
+        metadata = _write_graphs(loaded, adapter, chunk, tmp, options)
         shutil.copyfile(loaded.path / TOKENS, tmp / TOKENS)
         sizes = quantize_int8(tmp) if options.int8 else None
     return OnnxExportResult(out, metadata, sizes)

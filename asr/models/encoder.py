@@ -311,7 +311,9 @@ class Encoder(nn.Module):
         key_idx = torch.arange(left + c, device=h.device)
         cache_valid = (processed[:, None] - left + key_idx[None, :]) >= 0
         chunk_valid = (key_idx[None, :] - left) < lens[:, None]
-        allowed = torch.where(key_idx[None, :] < left, cache_valid, chunk_valid)  # (N, L + C)
+        in_cache = key_idx[None, :] < left
+        # logical, not torch.where on bools: onnxruntime has no CPU kernel for Where on bool
+        allowed = (in_cache & cache_valid) | (~in_cache & chunk_valid)  # (N, L + C)
         bias = self.pos_bias(torch.arange(left, left + c, device=h.device), key_idx)  # (H, C, L + C)
         additive = bias[None] + torch.where(allowed, 0.0, _MASKED)[:, None, None, :].to(h.dtype)
         new_layers = []
