@@ -236,6 +236,52 @@ def test_registered_method_works_offline_streaming_and_in_cli_choices(toy_method
         register_search("toy_frame_argmax")(FrameArgmax)
 
 
+@dataclass
+class ToyOptions:
+    skip_first: int = 0
+    label: str = "x"
+
+
+def test_method_options_reach_the_search_and_are_checked(tiny_dir) -> None:
+    """A method's own settings come from --method-option, typed by its options dataclass."""
+    import argparse
+
+    from asr.decoding.offline import decode_waveforms
+    from tiny_model import synth_audio
+
+    class SkippingArgmax(FrameArgmax):
+        options_type = ToyOptions
+
+        def step(self, model, encoder_out, encoder_out_lens, state, options):
+            skip = options.method_config.skip_first
+            state = super().step(model, encoder_out, encoder_out_lens, state, options)
+            for hyp in state.hyps:
+                del hyp.tokens[:skip], hyp.timestamps[:skip]
+            return state
+
+    register_search("toy_skipping")(SkippingArgmax)
+    try:
+        parser = argparse.ArgumentParser()
+        add_decoding_arguments(parser)
+        args = parser.parse_args(["--method", "toy_skipping", "--method-option", "skip_first=3"])
+        options = DecodingOptions.from_args(args)
+        assert options.method_config == ToyOptions(skip_first=3) and options.tag == "toy_skipping_skip_first3_full"
+        audio = synth_audio(0.9, seed=50)
+        skipped = decode_waveforms(tiny_dir, [audio], options)[0]
+        plain = decode_waveforms(tiny_dir, [audio], options.replace(method_options=()))[0]
+        assert skipped.timestamps == plain.timestamps[3:] and len(plain.timestamps) > 3
+        with pytest.raises(ValueError, match="no option 'skip'; its options are label, skip_first"):
+            DecodingOptions(method="toy_skipping", method_options=(("skip", "1"),))
+        with pytest.raises(ValueError, match="skip_first='two' is not a int"):
+            DecodingOptions(method="toy_skipping", method_options=(("skip_first", "two"),))
+        with pytest.raises(ValueError, match="'greedy_search' takes no method options"):
+            DecodingOptions(method_options=(("skip_first", "1"),))
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--method-option", "no_equals_sign"])
+    finally:
+        unregister_search("toy_skipping")
+
+
 def test_unregistered_method_is_refused_everywhere() -> None:
     import argparse
 

@@ -35,6 +35,8 @@ class DecodingOptions:
     left_context_ms: attention left context when chunked; None: the model config's.
     max_sym_per_frame: greedy search's limit of tokens per encoder frame.
     tail_padding_ms: silence-level feature frames decoded after the end of the input (0: none).
+    method_options: the method's own settings as ``(field, value)`` text pairs (``--method-option``),
+        checked against its ``SearchMethod.options_type``; read them as ``method_config``.
     """
 
     method: str = "greedy_search"
@@ -43,9 +45,11 @@ class DecodingOptions:
     left_context_ms: int | None = None
     max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME
     tail_padding_ms: int = DEFAULT_TAIL_PADDING_MS
+    method_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        get_search(self.method)  # raises naming the registered methods
+        object.__setattr__(self, "method_options", tuple((str(k), str(v)) for k, v in self.method_options))
+        get_search(self.method).parse_options(self.method_options)  # raises naming the method or the option
         problems = []
         if self.beam < 1:
             problems.append(f"beam={self.beam} must be >= 1")
@@ -63,6 +67,11 @@ class DecodingOptions:
     @property
     def search(self) -> SearchMethod:
         return get_search(self.method)
+
+    @property
+    def method_config(self) -> object | None:
+        """The method's options dataclass (``SearchMethod.options_type``) from ``method_options``."""
+        return self.search.parse_options(self.method_options)
 
     @property
     def num_active_paths(self) -> int:
@@ -94,13 +103,15 @@ class DecodingOptions:
     @property
     def tag(self) -> str:
         """Names a decoding run in output paths: ``<method>_full`` or ``<method>_chunk<N>ms``."""
-        return f"{self.method}_{'full' if self.chunk_ms is None else f'chunk{self.chunk_ms}ms'}"
+        settings = "".join(f"_{k}{v}" for k, v in self.method_options)
+        return f"{self.method}{settings}_{'full' if self.chunk_ms is None else f'chunk{self.chunk_ms}ms'}"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "DecodingOptions":
         """From the flags of ``add_decoding_arguments``."""
         return cls(method=args.method, beam=args.beam, chunk_ms=args.chunk_ms, left_context_ms=args.left_context_ms,
-                   max_sym_per_frame=args.max_sym_per_frame, tail_padding_ms=args.tail_padding_ms)
+                   max_sym_per_frame=args.max_sym_per_frame, tail_padding_ms=args.tail_padding_ms,
+                   method_options=tuple(getattr(args, "method_options", None) or ()))
 
 
 def parse_chunk_ms(value: str) -> int | None:
@@ -111,6 +122,14 @@ def parse_chunk_ms(value: str) -> int | None:
         return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is neither a number of ms nor 'full'") from None
+
+
+def parse_method_option(value: str) -> tuple[str, str]:
+    """``--method-option`` values: ``KEY=VALUE``."""
+    key, sep, text = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KEY=VALUE")
+    return key, text
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser, *, default_chunk_ms: int | None = None,
@@ -136,6 +155,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, *, default_chunk_ms:
     parser.add_argument("--tail-padding-ms", "--tail-pad-ms", dest="tail_padding_ms", type=int,
                         default=defaults.tail_padding_ms,
                         help=f"silence-level feature frames decoded after {end} (ms; 0: none)")
+    parser.add_argument("--method-option", dest="method_options", type=parse_method_option, action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="a setting of the search method itself (repeatable), e.g. lm_scale=0.3")
 
 
 def add_itn_argument(parser: argparse.ArgumentParser, what: str) -> None:

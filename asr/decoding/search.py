@@ -20,6 +20,7 @@ Adding a method is one new module that defines a ``SearchMethod`` subclass decor
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -59,10 +60,39 @@ class SearchState(ABC):
 
 
 class SearchMethod(ABC):
-    """One search algorithm; instances are stateless and shared (see the module docstring)."""
+    """One search algorithm; instances are stateless and shared (see the module docstring).
+
+    A method with settings of its own (an LM path and scale for shallow fusion, say) names a
+    dataclass in ``options_type``; users set its fields with ``--method-option KEY=VALUE`` (or
+    ``DecodingOptions(method_options=...)``), and ``step`` reads them as ``options.method_config``.
+    """
 
     #: the registered name (``DecodingOptions.method``), set by ``register_search``
     name: str = ""
+    #: the dataclass of this method's own settings (None: it has none)
+    options_type: type | None = None
+
+    def parse_options(self, pairs: Sequence[tuple[str, str]]) -> object | None:
+        """``options_type`` built from ``(field, text value)`` pairs, each value converted to the
+        field's type; ``ValueError`` naming an unknown field, a bad value, or options given to a
+        method that takes none."""
+        if self.options_type is None:
+            if pairs:
+                raise ValueError(f"decoding method {self.name!r} takes no method options, got "
+                                 f"{', '.join(k for k, _ in pairs)}")
+            return None
+        fields = {f.name: f for f in dataclasses.fields(self.options_type)}
+        values: dict[str, object] = {}
+        for key, text in pairs:
+            if key not in fields:
+                raise ValueError(f"decoding method {self.name!r} has no option {key!r}; its options are "
+                                 f"{', '.join(sorted(fields))}")
+            kind = fields[key].type if isinstance(fields[key].type, type) else str(fields[key].type)
+            try:
+                values[key] = _convert(text, kind)
+            except ValueError:
+                raise ValueError(f"decoding method {self.name!r}: option {key}={text!r} is not a {kind}") from None
+        return self.options_type(**values)
 
     @abstractmethod
     def init_state(self, model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> SearchState:
@@ -87,6 +117,22 @@ class SearchMethod(ABC):
         state = self.init_state(model, encoder_out.size(0), encoder_out.device)
         state = self.step(model, encoder_out, encoder_out_lens, state, options)
         return self.best_hypotheses(self.finalize(model, state, options))
+
+
+def _convert(text: str, kind: type | str) -> object:
+    """A method option's text as its field's type (dataclass fields may hold string annotations)."""
+    name = kind.__name__ if isinstance(kind, type) else kind
+    if name == "bool":
+        if text.lower() in ("1", "true", "yes"):
+            return True
+        if text.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(text)
+    if name == "int":
+        return int(text)
+    if name == "float":
+        return float(text)
+    return text
 
 
 SEARCH_METHODS: dict[str, SearchMethod] = {}
