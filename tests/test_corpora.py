@@ -255,6 +255,64 @@ def test_librispeechmix_simulates_listed_delays(tmp_path):
         librispeechmix.read_list(lst)
 
 
+def test_librispeechmix_splits_cli_names_the_manifests_prepare_writes(tmp_path, capsys):
+    entry = {"wavs": ["dev-clean/1/2/1-2-3.wav"], "delays": [0.0], "speakers": ["1"], "texts": ["A"]}
+    lst = tmp_path / "test-clean-2mix.jsonl"
+    ids = ["dev-clean-2mix/a", "test-clean-2mix/b", "dev-clean-2mix/c", "no-split-id"]
+    lst.write_text("".join(json.dumps({**entry, "id": i}) + "\n" for i in ids))
+    librispeechmix.main(["splits", str(lst)])
+    # first-appearance order; an id without "<split>/" takes the list's name, as prepare does
+    assert capsys.readouterr().out.split() == ["dev-clean-2mix", "test-clean-2mix"]
+
+
+def test_fsdd_connected_cli_keeps_only_connected_strings(fake_fsdd, tmp_path, capsys):
+    cfg = fsdd.FsddConfig(test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1, test_connected_ratio=0.3)
+    splits = write_prepared(fsdd.prepare(fake_fsdd, tmp_path, cfg), "fsdd", tmp_path / "manifests")
+    out = tmp_path / "conn.jsonl.gz"
+    fsdd.main(["connected", str(splits["test_spk"]), str(out)])
+    from lhotse import CutSet
+
+    everything = CutSet.from_file(splits["test_spk"]).to_eager()
+    expected = [c.id for c in everything if "-conn-" in c.id]
+    assert 0 < len(expected) < len(everything)
+    assert [c.id for c in CutSet.from_file(out)] == expected
+    isolated = tmp_path / "isolated.jsonl.gz"
+    from asr.data.manifests import write_cuts
+
+    write_cuts(CutSet.from_cuts(c for c in everything if "-conn-" not in c.id), isolated)
+    with pytest.raises(DataDirError, match="no connected strings"):
+        fsdd.main(["connected", str(isolated), str(tmp_path / "none.jsonl.gz")])
+    assert not (tmp_path / "none.jsonl.gz").exists()
+
+
+def test_kathleen_rebase_features_makes_feature_paths_absolute(tmp_path, monkeypatch):
+    from lhotse import CutSet, Features, Recording
+    from lhotse.features.io import NumpyFilesWriter
+
+    from asr.data.manifests import write_cuts
+    from asr.features import compute_fbank
+
+    recipe = tmp_path / "synth"
+    (recipe / "data" / "fbank").mkdir(parents=True)
+    wav = recipe / "a.wav"
+    save_audio(wav, make_tone(440, 0.2), 16000)
+    cut = Recording.from_file(wav, recording_id="a").to_cut()
+    feats = compute_fbank(make_tone(440, 0.2), 16000)
+    monkeypatch.chdir(recipe)  # feature paths in a recipe's manifest are relative to its dir
+    with NumpyFilesWriter("data/fbank/feats") as writer:
+        key = writer.write("a", feats)
+    cut.features = Features(type="kaldi-fbank", num_frames=feats.shape[0], num_features=80, frame_shift=0.01,
+                            sampling_rate=16000, start=0, duration=cut.duration, storage_type="numpy_files",
+                            storage_path="data/fbank/feats", storage_key=key)
+    write_cuts(CutSet.from_cuts([cut]), "data/fbank/synth_cuts_train.jsonl.gz")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "kathleen_synth.jsonl.gz"
+    kathleen.main(["rebase-features", str(recipe / "data/fbank/synth_cuts_train.jsonl.gz"), str(recipe), str(out)])
+    rebased = CutSet.from_file(out)[0]
+    assert rebased.features.storage_path == str(recipe / "data/fbank/feats")
+    np.testing.assert_allclose(rebased.load_features(), feats)  # readable from another directory
+
+
 def test_download_error_names_url_and_the_offline_way(tmp_path):
     from asr.corpora.common import download_and_extract
 

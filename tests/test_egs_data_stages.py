@@ -1,10 +1,12 @@
 """egs/yesno/run.sh stages 0-3 on ../shared/data in a scratch copy of the recipe dir, then a rerun
 that skips every stage through its .done marker; steps/compute_fbank.sh on several synthesized
-manifests with --speed-perturb true; plus option and input errors of the stage scripts."""
+manifests with --speed-perturb true; plus option and input errors of the stage scripts, and the
+recipe layout: no inline Python in any recipe script, every script executable."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,8 +22,9 @@ def _recipe_copy(tmp_path: Path, corpus: str) -> Path:
     """tmp/<corpus> with the recipe's files linked, so outputs land in tmp and not in the repo."""
     work = tmp_path / corpus
     work.mkdir()
-    for name in ("run.sh", "path.sh", "cmd.sh", "conf"):
-        (work / name).symlink_to(REPO / "egs" / corpus / name)
+    for name in ("run.sh", "path.sh", "cmd.sh", "conf", "local"):
+        if (REPO / "egs" / corpus / name).exists():
+            (work / name).symlink_to(REPO / "egs" / corpus / name)
     (work / "utils").symlink_to(REPO / "recipes" / "utils")
     (work / "steps").symlink_to(REPO / "recipes" / "steps")
     return work
@@ -150,3 +153,97 @@ def test_compute_fbank_speed_perturb_needs_a_train_manifest(tmp_path):
 
     usage = _step(work, "compute_fbank.sh", "data/fbank")
     assert usage.returncode != 0 and "Usage:" in usage.stderr
+
+
+def _recipe_scripts() -> list[Path]:
+    """Every shell script of the recipes: egs/*/run.sh, egs/*/local/*, recipes/**/*.sh."""
+    scripts = [*REPO.glob("egs/*/run.sh"), *(p for p in REPO.glob("egs/*/local/*") if p.is_file()),
+               *REPO.glob("recipes/**/*.sh")]
+    assert len(scripts) >= 7 + 3 + 10  # the seven run.sh, the local/ steps, steps/ and utils/
+    return sorted(scripts)
+
+
+# python, python3, "$python", torchrun ... reading its program from a heredoc or stdin ("-"), or a
+# program given inline with -c: Python belongs in the package, called as `python -m module`.
+_INLINE_PYTHON = [
+    re.compile(r"\b(python3?|torchrun)\b[^\n|;&]*\s-(\s|$)"),      # python - <<EOF, python - args <<'PY'
+    re.compile(r"\b(python3?)\b[^\n|;&]*\s-c\b"),                  # python -c '...'
+    re.compile(r"\b(python3?)\b[^\n|;&]*<<"),                         # python <<EOF
+]
+
+
+def inline_python(text: str) -> list[str]:
+    """The lines of a shell script that run inline Python (comments ignored)."""
+    found = []
+    for line in text.splitlines():
+        code = line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+        if any(p.search(code) for p in _INLINE_PYTHON):
+            found.append(line.strip())
+    return found
+
+
+def test_inline_python_detector_catches_the_forms_we_removed():
+    assert inline_python("python - \"$a\" \"$b\" <<'PY'\nimport sys\nPY\n")
+    assert inline_python("  python - $synth_dir ${train_cuts[-1]} <<'PY'\n")
+    assert inline_python("x=$(head -n 1 f | python -c 'import json; print(1)')\n")
+    assert inline_python("python3 <<EOF\nprint(1)\nEOF\n")
+    assert inline_python("echo 'print(1)' | python -\n")
+    assert not inline_python("python -m asr.corpora.fsdd connected \"$a\" \"$b\"\n")
+    assert not inline_python("python -m asr.augment pauses --audio-dir d in out  # not python -c\n")
+    assert not inline_python("cat <<'BODY'\n#!/bin/bash\nBODY\n")
+
+
+@pytest.mark.parametrize("script", _recipe_scripts(), ids=lambda p: str(p.relative_to(REPO)))
+def test_recipe_scripts_hold_no_inline_python_and_are_executable(script: Path):
+    assert inline_python(script.read_text()) == [], f"{script}: call python -m <module> instead"
+    sourced = script.parent.name == "lib" or script.name in {"parse_options.sh", "log.sh", "done_marker.sh", "path.sh"}
+    assert sourced or os.access(script, os.X_OK), f"{script} is not executable"
+
+
+def test_egs_path_sh_are_links_to_recipes_path_sh():
+    for recipe in sorted(p for p in (REPO / "egs").iterdir() if p.is_dir()):
+        path_sh = recipe / "path.sh"
+        assert path_sh.is_symlink() and os.readlink(path_sh) == "../../recipes/path.sh", recipe
+
+
+def test_run_sh_promise_only_stages_they_have():
+    """A comment announcing stages "4-6 train/decode/score" or "4-6 (train, ...) follow" has their blocks."""
+    for run_sh in sorted(REPO.glob("egs/*/run.sh")):
+        text = run_sh.read_text()
+        handled = {int(n) for n in re.findall(r"\$stage -le (\d+)", text)}
+        if "steps/data_stages.sh" in text:
+            handled |= {0, 1, 2, 3}
+        comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+        for a, b in re.findall(r"\b(\d+)-(\d+),? \(?train", comments):
+            assert set(range(int(a), int(b) + 1)) <= handled, f"{run_sh} promises stages {a}-{b}"
+    assert "Stages 4-6" in (REPO / "egs/yesno/run.sh").read_text()  # the check above has something to check
+
+
+def test_data_stages_usage_and_empty_splits(tmp_path):
+    work = _recipe_copy(tmp_path, "yesno")
+    usage = _step(work, "data_stages.sh", "yesno", "dir")
+    assert usage.returncode != 0 and "Usage:" in usage.stderr
+    no_splits = _step(work, "data_stages.sh", "yesno", "dir", "data/lang_char", "data/train/text")
+    assert no_splits.returncode != 0 and "--splits is empty" in no_splits.stderr
+    # Stages past 3 (a run.sh called with --stage 4) leave the data stages alone.
+    past = _step(work, "data_stages.sh", "--stage", "4", "--stop-stage", "6", "--splits", "train",
+                 "yesno", "dir", "data/lang_char", "data/train/text")
+    assert past.returncode == 0 and past.stderr == "" and not (work / "data").exists()
+
+
+def test_data_stages_download_step_and_stage_range(tmp_path):
+    """--download-step replaces stage 0 and gets CORPUS_DIR; --stop-stage 0 runs nothing else."""
+    work = _recipe_copy(tmp_path, "synth")
+    text = tmp_path / "missing.txt"
+    result = _step(work, "data_stages.sh", "--stop-stage", "0", "--download-step", "local/check_synthesizers.sh",
+                   "--splits", "train", "synth", str(text), "data/lang_char", "data/train/text")
+    assert result.returncode != 0 and f"text file {text} not found" in result.stderr
+    assert "Stage 1" not in result.stderr
+
+
+def test_run_sh_help_prints_the_header(tmp_path):
+    work = _recipe_copy(tmp_path, "fsdd")
+    result = _run(work, "--help")
+    header = (REPO / "egs" / "fsdd" / "run.sh").read_text().split("\nset -euo")[0].splitlines()[1:]
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [re.sub(r"^# ?", "", line) for line in header]

@@ -13,6 +13,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,6 +28,19 @@ log = logging.getLogger(__name__)
 
 class DownloadError(OSError):
     """A corpus could not be fetched (no network, bad URL); names the URL and what to do instead."""
+
+
+@dataclass(frozen=True)
+class CorpusCommand:
+    """A corpus-specific step of a recipe (``egs/<corpus>/local/``) as one more subcommand of the CLI.
+
+    ``add_args`` declares its arguments; ``run`` gets the parsed namespace.
+    """
+
+    name: str
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
 
 
 def make_cut(
@@ -149,12 +163,14 @@ def corpus_cli(
     argv: Sequence[str] | None = None,
     locate: Callable[[Path], Path] | None = None,
     add_download_args: Callable[[argparse.ArgumentParser], None] | None = None,
+    commands: Sequence[CorpusCommand] = (),
 ) -> None:
     """``python -m asr.corpora.<name> download TARGET | prepare CORPUS_DIR OUTPUT_DIR [--kaldi-dir D]``.
 
     Extra prepare options come from ``add_prepare_args``; their dests are passed to ``prepare``
     as keyword arguments. ``download`` first calls ``locate(target_dir)`` (which raises
     ``DataDirError`` when the corpus is not there) and skips the fetch when it finds the corpus.
+    ``commands`` adds the corpus's own recipe steps as further subcommands.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog=f"python -m asr.corpora.{name}")
@@ -169,7 +185,14 @@ def corpus_cli(
     p_prep.add_argument("--kaldi-dir", type=Path, default=None, help="also write data dirs <DIR>/<split>/")
     if add_prepare_args is not None:
         add_prepare_args(p_prep)
+    by_name = {}
+    for command in commands:
+        command.add_args(sub.add_parser(command.name, help=command.help))
+        by_name[command.name] = command
     args = parser.parse_args(argv)
+    if args.command in by_name:
+        by_name[args.command].run(args)
+        return
     if args.command == "download":
         if locate is not None:
             try:

@@ -35,7 +35,8 @@ from typing import Sequence
 import numpy as np
 from lhotse import CutSet, MonoCut
 
-from asr.corpora.common import corpus_cli, download_and_extract, find_corpus_dir, make_cut
+from asr.corpora.common import CorpusCommand, corpus_cli, download_and_extract, find_corpus_dir, make_cut
+from asr.data.manifests import read_cuts, write_cuts
 from asr.errors import DataDirError
 
 URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
@@ -202,8 +203,34 @@ def _prepare_cli(corpus_dir: Path, output_dir: Path, seed: int, connected_ratio:
                                                       test_connected_ratio=test_connected_ratio))
 
 
+CONNECTED_TAG = "-conn-"  # in the ids of connected strings: {speaker}-conn-{split}-{n}
+
+
+def connected_only(cuts: CutSet) -> CutSet:
+    """The connected digit strings of ``cuts`` (ids with ``-conn-``), to score them apart from isolated digits."""
+    return CutSet.from_cuts(c for c in cuts if CONNECTED_TAG in c.id)
+
+
+def _add_connected_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cuts_in", type=Path)
+    parser.add_argument("cuts_out", type=Path)
+
+
+def _connected_cli(args: argparse.Namespace) -> None:
+    cuts = read_cuts(args.cuts_in)
+    connected = connected_only(cuts)
+    if len(connected) == 0:
+        raise DataDirError(f"{args.cuts_in}: no connected strings (ids with {CONNECTED_TAG!r}) among {len(cuts)} cuts")
+    write_cuts(connected, args.cuts_out)
+    print(f"{len(connected)} of {len(cuts)} cuts are connected strings -> {args.cuts_out}")
+
+
+CONNECTED = CorpusCommand("connected", "write the connected strings of CUTS_IN (ids with -conn-) to CUTS_OUT",
+                          _add_connected_args, _connected_cli)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("fsdd", download, _prepare_cli, _add_args, argv=argv, locate=locate)
+    corpus_cli("fsdd", download, _prepare_cli, _add_args, argv=argv, locate=locate, commands=[CONNECTED])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Sequence
 
 from lhotse import CutSet
 
-from asr.corpora.common import DownloadError, corpus_cli, make_cut
+from asr.corpora.common import CorpusCommand, DownloadError, corpus_cli, make_cut
+from asr.data.manifests import read_cuts, write_cuts
 from asr.errors import DataDirError
 
 SPEAKER = "kathleen"
@@ -120,8 +122,27 @@ def _prepare_cli(corpus_dir: Path, output_dir: Path, seed: int, dev_fraction: fl
     return prepare(corpus_dir, output_dir, KathleenConfig(seed, dev_fraction, test_fraction))
 
 
+def _add_rebase_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cuts_in", type=Path, help="another recipe's fbank manifest, e.g. ../synth/data/fbank/synth_cuts_train.jsonl.gz")
+    parser.add_argument("recipe_dir", type=Path, help="that recipe's dir, which its feature paths are relative to")
+    parser.add_argument("cuts_out", type=Path)
+
+
+def _rebase_cli(args: argparse.Namespace) -> None:
+    # Feature paths in a recipe's manifests are relative to its own dir (--add-synth trains on egs/synth's
+    # corpus from egs/kathleen): prefixing the absolute recipe dir makes them valid from anywhere.
+    recipe_dir = os.path.abspath(args.recipe_dir)
+    cuts = read_cuts(args.cuts_in).with_features_path_prefix(recipe_dir)
+    write_cuts(cuts, args.cuts_out)
+    print(f"{len(cuts)} cuts with features under {recipe_dir} -> {args.cuts_out}")
+
+
+REBASE = CorpusCommand("rebase-features", "copy another recipe's fbank manifest with its feature paths made absolute",
+                       _add_rebase_args, _rebase_cli)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv, locate=locate)
+    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv, locate=locate, commands=[REBASE])
 
 
 if __name__ == "__main__":

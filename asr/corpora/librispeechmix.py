@@ -17,7 +17,7 @@ from typing import Sequence
 
 from lhotse import CutSet
 
-from asr.corpora.common import corpus_cli, make_cut
+from asr.corpora.common import CorpusCommand, corpus_cli, make_cut
 from asr.corpora.librispeech import audio_file, find_root
 from asr.corpora.librispeech import download as download_librispeech
 from asr.corpora.mixtures import materialize, mix_with_delays
@@ -71,6 +71,17 @@ def read_list(list_path: str | Path) -> list[dict]:
     return entries
 
 
+def _split_and_name(entry: dict, list_path: Path) -> tuple[str, str]:
+    """``dev-clean-2mix/<mix>`` -> (``dev-clean-2mix``, ``<mix>``); an id without a split takes the list's name."""
+    split, _, name = entry["id"].rpartition("/")
+    return split or Path(list_path).stem, name
+
+
+def list_splits(list_path: str | Path) -> list[str]:
+    """The splits ``prepare`` makes of a mixing list, in order of first appearance."""
+    return list(dict.fromkeys(_split_and_name(entry, Path(list_path))[0] for entry in read_list(list_path)))
+
+
 def prepare(
     corpus_dir: str | Path,
     output_dir: str | Path,
@@ -93,8 +104,7 @@ def prepare(
         entries = read_list(lst)[:limit] if limit else read_list(lst)
         by_split: dict[str, list] = {}
         for entry in entries:
-            split, _, name = entry["id"].rpartition("/")
-            split = split or lst.stem
+            split, name = _split_and_name(entry, lst)
             sources = []
             for wav, speaker, text in zip(entry["wavs"], entry["speakers"], entry["texts"]):
                 part, utt_id = wav.split("/")[0], Path(wav).stem
@@ -116,8 +126,20 @@ def _download_cli(target_dir: Path) -> Path:
     return download(target_dir)
 
 
+def _add_splits_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("list_path", type=Path, help="mixing list jsonl")
+
+
+def _splits_cli(args: argparse.Namespace) -> None:
+    print(" ".join(list_splits(args.list_path)))
+
+
+SPLITS = CorpusCommand("splits", "print the split names prepare makes of a mixing list (manifest names)",
+                       _add_splits_args, _splits_cli)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("librispeechmix", _download_cli, prepare, _add_args, argv=argv, locate=find_root)
+    corpus_cli("librispeechmix", _download_cli, prepare, _add_args, argv=argv, locate=find_root, commands=[SPLITS])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ test_connected_ratio=5.0  # the same for the test splits
 force=false
 split_scheme=idx      # stages 4-6: idx (recording-disjoint) or spk (speaker-disjoint)
 nproc=1               # stage 4: >1 runs torchrun with that many processes
-help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -35,28 +34,10 @@ corpus=fsdd
 splits="train_spk dev_spk test_spk train_idx dev_idx test_idx"
 lang_dir=data/lang_char
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: find or download $corpus in $data_dir"
-  python -m asr.corpora.$corpus download "$data_dir"
-fi
-
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: prepare manifests, connected digit strings and Kaldi data dirs"
-  steps/prepare_corpus.sh --force $force \
-    --opts "--seed $seed --connected-ratio $connected_ratio --test-connected-ratio $test_connected_ratio" \
-    $corpus "$data_dir" data
-fi
-
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: compute fbank"
-  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: character lang dir $lang_dir"
-  steps/make_lang.sh --model-type char --vocab-size 32 --force $force $lang_dir data/train_spk/text data/train_idx/text
-fi
+steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
+  --prepare-opts "--seed $seed --connected-ratio $connected_ratio --test-connected-ratio $test_connected_ratio" \
+  --splits "$splits" --model-type char --vocab-size 32 \
+  $corpus "$data_dir" $lang_dir data/train_spk/text data/train_idx/text
 
 # Stages 4-6 (train, decode, score) follow.
 # Stages 4-6 (asr/training): train a small streaming transducer on --train-split (isolated digits
@@ -77,12 +58,7 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: decode test_$split_scheme and its connected strings (full context and 320 ms chunks)"
-  python - "$test_cuts" "$conn_cuts" <<'PY'
-import sys
-from lhotse import CutSet
-from asr.data.manifests import write_cuts
-write_cuts(CutSet.from_cuts(c for c in CutSet.from_file(sys.argv[1]) if "-conn-" in c.id), sys.argv[2])
-PY
+  python -m asr.corpora.fsdd connected "$test_cuts" "$conn_cuts"
   steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
     $exp_dir/model $exp_dir/decode $test_cuts $conn_cuts
 fi

@@ -1,3 +1,6 @@
-# Where jobs run: run.pl on this machine, slurm.pl on a cluster (same arguments).
-export train_cmd="utils/run.pl"
-export decode_cmd="utils/run.pl"
+# How this recipe runs its long jobs (see recipes/cmd.sh.example). On this machine run.pl runs them
+# locally, one log per job; on a Slurm cluster use the slurm.pl lines instead.
+export train_cmd="run.pl"
+export decode_cmd="run.pl"
+# export train_cmd="slurm.pl --mem 16G --num-threads 8 --time 24:00:00"
+# export decode_cmd="slurm.pl --mem 8G --num-threads 4"

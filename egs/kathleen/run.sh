@@ -28,7 +28,6 @@ train_config=conf/train.yaml  # stage 4: model and training settings
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
-help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -37,26 +36,10 @@ splits="train dev test"
 lang_dir=data/lang_char
 [ $token_type = bpe ] && lang_dir=data/lang_bpe_$vocab_size
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: locate $corpus in $data_dir"
-  python -m asr.corpora.$corpus download "$data_dir"
-fi
-
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: prepare manifests and Kaldi data dirs"
-  steps/prepare_corpus.sh --force $force --opts "--seed $seed" $corpus "$data_dir" data
-fi
-
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: compute fbank"
-  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force --speed-perturb $speed_perturb \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: $token_type lang dir $lang_dir"
-  steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $lang_dir data/train/text
-fi
+steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
+  --prepare-opts "--seed $seed" --speed-perturb $speed_perturb \
+  --splits "$splits" --model-type $token_type --vocab-size $vocab_size \
+  $corpus "$data_dir" $lang_dir data/train/text
 
 # Stages 4-6 (train, decode, score) follow.
 # Stage 4 trains a small streaming transducer on train (train_sp with --speed-perturb true), plus
@@ -78,18 +61,9 @@ train_opts=
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if $add_synth; then
-    [ -f $synth_dir/data/fbank/synth_cuts_train.jsonl.gz ] || \
-      die "--add-synth true needs $synth_dir/data/fbank/synth_cuts_train.jsonl.gz: run $synth_dir/run.sh --stop-stage 2"
-    python - $synth_dir ${train_cuts[-1]} <<'PY'
-import os, sys
-from lhotse import CutSet
-synth_dir, out = sys.argv[1], sys.argv[2]
-cuts = CutSet.from_file(os.path.join(synth_dir, "data/fbank/synth_cuts_train.jsonl.gz"))
-cuts.with_features_path_prefix(os.path.abspath(synth_dir)).to_file(out)
-PY
-    log "Stage 4a: $token_type lang dir $train_lang from kathleen + synth training text"
-    steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $train_lang \
-      data/train/text $synth_dir/data/train/text
+    log "Stage 4a: add $synth_dir's training corpus; $token_type lang dir $train_lang from both texts"
+    local/add_synth.sh --force $force --model-type $token_type --vocab-size $vocab_size \
+      $synth_dir ${train_cuts[-1]} $train_lang
   fi
   log "Stage 4: train $exp_dir ($train_config) on ${train_cuts[*]}"
   steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --opts "$train_opts" --force $force \

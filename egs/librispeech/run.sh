@@ -21,34 +21,17 @@ nj=2
 vocab_size=500
 force=false
 nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
-help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
 corpus=librispeech
 lang_dir=data/lang_bpe_$vocab_size
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: download the missing parts of '$parts' into $data_dir"
-  # shellcheck disable=SC2086
-  python -m asr.corpora.$corpus download "$data_dir" --parts $parts
-fi
-
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: prepare manifests and Kaldi data dirs for $parts"
-  steps/prepare_corpus.sh --force $force --opts "--parts $parts" $corpus "$data_dir" data
-fi
-
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: compute fbank"
-  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $parts) data/fbank
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: BPE lang dir $lang_dir from $train_part"
-  steps/make_lang.sh --model-type bpe --vocab-size $vocab_size --force $force $lang_dir data/$train_part/text
-fi
+# shellcheck disable=SC2086  # $parts is a list
+steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
+  --download-opts "--parts $parts" --prepare-opts "--parts $parts" \
+  --splits "$parts" --model-type bpe --vocab-size $vocab_size \
+  $corpus "$data_dir" $lang_dir data/$train_part/text
 
 # Stages 4-6 (train, decode, score) follow.
 # Stages 4-6 (asr/training): train on --train-part (use --nproc N for N GPUs), decode dev/test

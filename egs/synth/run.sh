@@ -35,7 +35,6 @@ train_config=conf/train.yaml  # stage 4: model and training settings
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
-help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -50,30 +49,11 @@ fi
 hours_opt=
 [ "$hours" != 0 ] && hours_opt="--hours $hours"
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: synthesizers and text ($text)"
-  [ -f "$text" ] || die "text file $text not found"
-  python -m asr.corpora.synth download data >/dev/null
-  python -m asr.corpora.synth prepare "$text" data/manifests --list-voices | awk '{n++; if ($2) t++} END {print n " voices, " t " of them test only"}'
-fi
-
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: synthesize $text ($hours h cap, $num_jobs jobs) and prepare"
-  steps/prepare_corpus.sh --force $force \
-    --opts "--seed $seed --repeats $repeats --num-jobs $num_jobs --audio-dir data/synth_audio $hours_opt" \
-    $corpus "$text" data
-fi
-
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: compute fbank"
-  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force --speed-perturb $speed_perturb \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits) data/fbank
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: $token_type lang dir $lang_dir"
-  steps/make_lang.sh --model-type $token_type --vocab-size $vocab_size --force $force $lang_dir data/train/text
-fi
+steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
+  --download-step "local/check_synthesizers.sh" \
+  --prepare-opts "--seed $seed --repeats $repeats --num-jobs $num_jobs --audio-dir data/synth_audio $hours_opt" \
+  --speed-perturb $speed_perturb --splits "$splits" --model-type $token_type --vocab-size $vocab_size \
+  $corpus "$text" $lang_dir data/train/text
 
 # Stages 4-6 (train, decode, score) follow.
 # Stage 4 trains a small streaming transducer on train (test voices never seen), stage 5 decodes

@@ -23,44 +23,17 @@ split=kaldi
 nj=2
 force=false
 nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
-help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$(basename "$0")")  # the header above
 . utils/parse_options.sh
 . utils/log.sh
-. utils/done_marker.sh
 
 corpus=yesno
 splits="train test"
 lang_dir=data/lang_char
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: find or download $corpus in $data_dir"
-  python -m asr.corpora.$corpus download "$data_dir"
-fi
-
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: prepare manifests and Kaldi data dirs"
-  steps/prepare_corpus.sh --force $force --opts "--split $split" $corpus "$data_dir" data
-fi
-
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: word suffixes and prefixes cut at pauses (train_pauses), compute fbank"
-  # Kaldi's split trains only on files starting with NO: the suffixes (each with its file's
-  # lead-in silence) also start with YES; the prefixes end soon after their last word.
-  pauses=data/manifests/${corpus}_cuts_train_pauses.jsonl.gz
-  if stage_done data/manifests pauses_${corpus}_cuts_train; then
-    log "$pauses already written, skipping"
-  else
-    python -m asr.augment pauses --audio-dir data/train_pauses_wav data/manifests/${corpus}_cuts_train.jsonl.gz $pauses
-    mark_done data/manifests pauses_${corpus}_cuts_train
-  fi
-  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-    $(printf "data/manifests/${corpus}_cuts_%s.jsonl.gz " $splits train_pauses) data/fbank
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: character lang dir $lang_dir"
-  steps/make_lang.sh --model-type char --vocab-size 8 --force $force $lang_dir data/train/text
-fi
+steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
+  --prepare-opts "--split $split" --before-fbank "local/pause_cuts.sh --force $force" \
+  --splits "$splits train_pauses" --model-type char --vocab-size 8 \
+  $corpus "$data_dir" $lang_dir data/train/text
 
 # Stages 4-6 (train, decode, score) follow.
 # Stages 4-6 (asr/training): train a small streaming transducer, decode the test half with full

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Decode CutSets with a model dir (`python -m asr.training.decode`) for every method and chunk size,
+# Decode CutSets with a model dir (`python -m asr.decoding.evaluate`) for every method and chunk size,
 # and score them.
 #
 #   steps/decode_transducer.sh [--cmd run.pl] [--methods "greedy_search modified_beam_search"] \
@@ -11,7 +11,7 @@
 # The decoder's defaults let greedy search emit up to 3 tokens a frame, as the training topology
 # does, and append 160 ms of silence-level frames so a causal model can finish a word that ends
 # the audio (FSDD's trimmed digits): the same as `asr transcribe` and `asr serve`, so the WER is
-# that of the text users get. --opts passes more options to python -m asr.training.decode (e.g.
+# that of the text users get. --opts passes more options to python -m asr.decoding.evaluate (e.g.
 # the ones above, which reproduce the former max-sym 1, no-padding scoring). Each (cuts, method,
 # chunk) skips when its .done marker exists (unless --force true).
 set -euo pipefail
@@ -20,7 +20,7 @@ cmd=run.pl
 methods="greedy_search modified_beam_search"
 chunks="full 320"
 beam=4
-opts=""  # more options for python -m asr.training.decode
+opts=""  # more options for python -m asr.decoding.evaluate
 force=false
 . utils/parse_options.sh
 . utils/log.sh
@@ -46,7 +46,7 @@ for cuts in "$@"; do
       fi
       log "decoding $tag (log: $decode_dir/log/decode_$tag.log)"
       $cmd "$decode_dir/log/decode_$tag.log" \
-        python -m asr.training.decode --model-dir "$model_dir" --cuts "$cuts" --out-dir "$decode_dir/$name" \
+        python -m asr.decoding.evaluate --model-dir "$model_dir" --cuts "$cuts" --out-dir "$decode_dir/$name" \
           --method "$method" --chunk-ms "$chunk" --beam "$beam" $opts \
         || die "decoding $tag failed, see $decode_dir/log/decode_$tag.log"
       mark_done "$decode_dir/$name" "decode_${method}_$chunk"

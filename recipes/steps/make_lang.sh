@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train a tokenizer on Kaldi `text` files and write a lang dir (tokens.txt with <blk> 0, bpe.model,
-# transcript_words.txt) with asr.text.train_tokenizer.
+# transcript_words.txt) with `python -m asr.text.make_lang`.
 #
 #   steps/make_lang.sh [--model-type bpe|unigram|char] [--vocab-size 500] LANG_DIR TEXT [TEXT ...]
 #
@@ -27,18 +27,7 @@ if stage_done "$lang_dir" lang; then
 fi
 mkdir -p "$lang_dir"
 log "training a $model_type tokenizer (vocab $vocab_size) on $* -> $lang_dir"
-# Kaldi text lines are "<utt-id> <transcript>": the transcript is everything after the first space.
-cut -d' ' -f2- "$@" > "$lang_dir/.train_text.tmp"
-python - "$lang_dir" "$vocab_size" "$model_type" "$lang_dir/.train_text.tmp" <<'PY'
-import sys
-
-from asr.text import train_tokenizer
-
-lang_dir, vocab_size, model_type, text_file = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-with open(text_file, encoding="utf-8") as f:
-    texts = [line.strip() for line in f if line.strip()]
-train_tokenizer(texts, lang_dir, vocab_size, model_type=model_type)
-PY
-rm -f "$lang_dir/.train_text.tmp"
+python -m asr.text.make_lang --model-type "$model_type" --vocab-size "$vocab_size" "$lang_dir" "$@" \
+  || die "training the tokenizer for $lang_dir failed"
 log "$lang_dir: $(wc -l < "$lang_dir/tokens.txt") tokens"
 mark_done "$lang_dir" lang

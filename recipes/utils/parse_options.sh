@@ -4,7 +4,8 @@
 # Option format is `--option-name value`; it sets the shell variable `option_name` to `value`.
 # The variable must already be defined (with its default) before sourcing, otherwise the option
 # is unknown and the script exits with an error.  A variable whose default is `true`/`false` only
-# accepts `true`/`false`.  `--help` (or `-h`) prints $help_message and exits 0.
+# accepts `true`/`false`.  `--help` (or `-h`) prints $help_message, by default the script's header
+# comment (from line 2 to `set -euo pipefail`), and exits 0.
 # `--config FILE` sources FILE before the other options are applied, so the command line wins
 # over the config file (several --config options are sourced left to right).
 # Parsing stops at the first argument that does not start with `--`; the rest stays in "$@".
@@ -23,6 +24,13 @@ while true; do
   [ -z "${1:-}" ] && break
   case "$1" in
     --help|-h)
+      if [ -z "${help_message:-}" ]; then
+        # The script's header comment (line 2 up to `set -euo pipefail`); a run.sh has cd'ed to its
+        # own dir, so $0 may only be found by its base name.
+        script=$0
+        [ -f "$script" ] || script=$(basename "$0")
+        [ -f "$script" ] && help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$script")
+      fi
       if [ -z "${help_message:-}" ]; then echo "No help found." 1>&2
       else printf "%b\n" "$help_message" 1>&2; fi
       exit 0 ;;
