@@ -183,6 +183,18 @@ def test_kathleen_prompt_disjoint(tmp_path):
         kathleen.prepare(root)
 
 
+def test_kathleen_train_prompts_are_the_train_split_texts_only(tmp_path):
+    _fake_kathleen(tmp_path / "kathleen")
+    cfg = kathleen.KathleenConfig(seed=0, dev_fraction=0.2, test_fraction=0.2)
+    splits = kathleen.prepare(tmp_path, config=cfg)
+    out = tmp_path / "prompts.txt"
+    kathleen.main(["train-prompts", str(tmp_path), str(out), "--dev-fraction", "0.2", "--test-fraction", "0.2"])
+    written = out.read_text().splitlines()
+    assert written == sorted({c.supervisions[0].text for c in splits["train"]})
+    held_out = {c.supervisions[0].text for name in ("dev", "test") for c in splits[name]}
+    assert held_out and not set(written) & held_out
+
+
 def test_kathleen_shared_data(shared_data):
     splits = kathleen.prepare(shared_data / "kathleen")
     prompts = {name: {kathleen.prompt_of(c.id) for c in cuts} for name, cuts in splits.items()}

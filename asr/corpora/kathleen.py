@@ -137,12 +137,43 @@ def _rebase_cli(args: argparse.Namespace) -> None:
     print(f"{len(cuts)} cuts with features under {recipe_dir} -> {args.cuts_out}")
 
 
+def train_prompts(corpus_dir: str | Path, config: KathleenConfig | None = None) -> list[str]:
+    """The distinct train-split prompts (never a dev or test prompt) as normalized transcripts,
+    sorted: text another recipe may speak, e.g. egs/synth's synthetic pretraining corpus."""
+    from asr.text import normalize_transcript
+
+    cfg = config or KathleenConfig()
+    transcripts = read_transcripts(locate(corpus_dir))
+    side = split_prompts([prompt_of(u) for u in transcripts], cfg)
+    return sorted({normalize_transcript(text, utt_id=utt) for utt, text in transcripts.items()
+                   if side[prompt_of(utt)] == "train"})
+
+
+def _add_prompts_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("text_out", type=Path, help="one prompt a line")
+    _add_args(parser)
+
+
+def _prompts_cli(args: argparse.Namespace) -> None:
+    from asr.utils.io import atomic_write
+
+    prompts = train_prompts(args.corpus_dir, KathleenConfig(args.seed, args.dev_fraction, args.test_fraction))
+    with atomic_write(args.text_out) as f:
+        f.writelines(p + "\n" for p in prompts)
+    print(f"{len(prompts)} train prompts -> {args.text_out}")
+
+
+TRAIN_PROMPTS = CorpusCommand("train-prompts", "write the train split's prompts (normalized), for other recipes' text",
+                              _add_prompts_args, _prompts_cli)
+
+
 REBASE = CorpusCommand("rebase-features", "copy another recipe's fbank manifest with its feature paths made absolute",
                        _add_rebase_args, _rebase_cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv, locate=locate, commands=[REBASE])
+    corpus_cli("kathleen", download, _prepare_cli, _add_args, argv=argv, locate=locate, commands=[REBASE, TRAIN_PROMPTS])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Training: lhotse batches with SpecAugment, warm-up schedule, checkpoints, and the train loop.
 
 ``python -m asr.training.train`` trains (and resumes): ``config`` (YAML keys), ``loop`` (``train``),
-``validation``, ``distributed``; the model's ``objectives`` supplies the loss terms. ``python -m asr.training.decode`` decodes
+``validation``, ``distributed``; the model's ``objectives`` supplies the loss terms. ``python -m asr.decoding.evaluate`` decodes
 a CutSet with an exported model dir and scores it.
 """
 

@@ -3,7 +3,7 @@
     python -m asr.training.report exp/transducer/decode
 
 Reads every ``<decode-dir>/<cuts-name>/wer_<method>_<chunk>.json`` written by
-``asr.training.decode`` and prints one row per test set and method, one column per chunk size.
+``asr.decoding.evaluate`` and prints one row per test set and method, one column per chunk size.
 """
 
 from __future__ import annotations
