@@ -425,6 +425,10 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
                           optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
     got, expected = tuned.model.state_dict(), source.state_dict()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
+    # without a model section the architecture is the source's, and the model dir serves as the lang dir
+    bare = _config(corpus, tmp_path / "bare", init_from=str(source_dir), lang_dir=str(source_dir), model={})
+    built, built_config = build_model(bare, vocab_size=8)
+    assert built_config == model_config
     wider = _config(corpus, tmp_path / "wider", init_from=str(source_dir), model__encoder_dim=48)
     with pytest.raises(ModelDirError, match="encoder_dim"):
         train(wider)

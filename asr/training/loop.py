@@ -54,12 +54,21 @@ ObjectivesFn = Callable[[Mapping[str, Any], LossConfig, int | None, int], LossTe
 
 
 def build_model(config: TrainConfig, vocab_size: int) -> tuple[torch.nn.Module, Any]:
-    """``asr.models.Transducer`` from ``config.model`` with the lang dir's vocabulary size."""
-    from asr.models import ModelConfig, Transducer
+    """``asr.models.Transducer`` from ``config.model`` with the lang dir's vocabulary size.
 
-    model_values = dict(config.model)
+    Fine-tuning (``init_from``) with no ``model`` section takes the architecture of the model dir
+    it starts from, so a fine-tuning config need not repeat it."""
+    from asr.models import ModelConfig, Transducer
+    from asr.models.model_dir import read_model_config
+
+    if config.model or not config.init_from:
+        model_values = dict(config.model)
+        source = "training config 'model'"
+    else:
+        model_values = read_model_config(config.init_from)[0].to_dict()
+        source = f"init_from {config.init_from}"
     model_values["vocab_size"] = vocab_size
-    model_config = ModelConfig.from_dict(model_values, source="training config 'model'")
+    model_config = ModelConfig.from_dict(model_values, source=source)
     return Transducer(model_config), model_config
 
 
