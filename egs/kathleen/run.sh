@@ -2,13 +2,17 @@
 # One US-English female speaker reading CMU ARCTIC prompts, 16 kHz (CC0).
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--token-type char] [--vocab-size 256]
-#            [--speed-perturb false] [--add-synth false] [--train-config conf/train.yaml]
-#            [--num-epochs N] [--nproc 1] [--force false]
+#            [--speed-perturb false] [--init-from ../synth/exp/transducer/model] [--add-synth false]
+#            [--train-config conf/finetune.yaml] [--num-epochs N] [--nproc 1] [--force false]
 #
 # --data-dir holds transcripts.tsv and wav/ (or kathleen/ with them, as ../shared/data does). The
 # recordings have no public download: point --data-dir at a local copy. Splits are prompt-disjoint
 # (every take of a prompt on one side; asr/corpora/kathleen.py): train, dev (5%), test (8%).
-# Stages: 0 locate, 1 prepare, 2 fbank, 3 lang (char, or BPE with --token-type bpe), 4-6 train/decode/score.
+# By default stage 4 fine-tunes the model that egs/synth trained on synthetic speech (run that recipe
+# first; its corpus speaks this corpus's training prompts, never its test prompts) with its tokens
+# and architecture; --init-from "" trains from scratch with --train-config conf/train.yaml.
+# Stages: 0 locate, 1 prepare, 2 non-speech cuts + fbank, 3 lang (char, or BPE with --token-type bpe),
+# 4 train, 5 decode, 6 WER table.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -22,9 +26,11 @@ seed=0
 token_type=char      # stage 3: char (a few hours of audio learn it fastest) or bpe (of --vocab-size)
 vocab_size=256
 speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
+init_from=../synth/exp/transducer/model  # stage 4: the model dir to fine-tune ("": train from scratch)
+nonspeech_per_kind=100  # stage 2: silence/noise/DC/hum cuts of each kind (split nonspeech); 0: none
 add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synth stages 0-2 first)
 synth_dir=../synth   # where that recipe keeps data/fbank/synth_cuts_train.jsonl.gz
-train_config=conf/train.yaml  # stage 4: model and training settings
+train_config=        # stage 4: default conf/finetune.yaml with --init-from, else conf/train.yaml
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
@@ -36,30 +42,47 @@ splits="train dev test"
 lang_dir=data/lang_char
 [ $token_type = bpe ] && lang_dir=data/lang_bpe_$vocab_size
 
+nonspeech_step=
+if [ "$nonspeech_per_kind" -gt 0 ]; then
+  splits="$splits nonspeech"
+  nonspeech_step="python -m asr.augment nonspeech data/manifests/${corpus}_cuts_nonspeech.jsonl.gz --audio-dir data/nonspeech_audio --num-per-kind $nonspeech_per_kind"
+fi
+
 steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj $nj --feats-cmd "$feats_cmd" \
-  --prepare-opts "--seed $seed" --speed-perturb $speed_perturb \
+  --prepare-opts "--seed $seed" --speed-perturb $speed_perturb --before-fbank "$nonspeech_step" \
   --splits "$splits" --model-type $token_type --vocab-size $vocab_size \
   $corpus "$data_dir" $lang_dir data/train/text
 
-# Stages 4-6 (train, decode, score) follow.
-# Stage 4 trains a small streaming transducer on train (train_sp with --speed-perturb true), plus
-# the synthesized corpus with --add-synth true (then with a tokenizer trained on both texts, in
-# exp/transducer_synth); stage 5 decodes test with full context and 320 ms chunks, greedy and
-# modified beam search; stage 6 prints the WER table.
+# Stage 4 fine-tunes --init-from (or trains from scratch) on train (train_sp with --speed-perturb
+# true) and the non-speech cuts, plus the synthesized corpus with --add-synth true (then with a
+# tokenizer trained on both texts, in exp/transducer_synth); stage 5 decodes test with full context
+# and 320 ms chunks, greedy and modified beam search; stage 6 prints the WER table.
 exp_dir=exp/transducer
 train_cuts=(data/fbank/${corpus}_cuts_train.jsonl.gz)
 $speed_perturb && train_cuts=(data/fbank/${corpus}_cuts_train_sp.jsonl.gz)
+[ "$nonspeech_per_kind" -gt 0 ] && train_cuts+=(data/fbank/${corpus}_cuts_nonspeech.jsonl.gz)
 train_lang=$lang_dir
+train_opts=
+if [ -n "$init_from" ]; then
+  # the model's own tokens: a lang dir rebuilt from this corpus's text would number them otherwise
+  train_lang=$init_from
+  train_opts="--set init_from=$init_from"
+  [ -n "$train_config" ] || train_config=conf/finetune.yaml
+fi
+[ -n "$train_config" ] || train_config=conf/train.yaml
 if $add_synth; then
+  [ -z "$init_from" ] || die "--add-synth true trains from scratch with a joint tokenizer: give --init-from '' too"
   exp_dir=exp/transducer_synth
   train_lang=${lang_dir}_synth
   # the synth manifest's feature paths are relative to its recipe dir: a copy with them rebased
   train_cuts+=(data/fbank/synth_cuts_train_from_synth_recipe.jsonl.gz)
 fi
-train_opts=
-[ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
+[ -n "$num_epochs" ] && train_opts="$train_opts --num-epochs $num_epochs"
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  if [ -n "$init_from" ] && [ ! -f "$init_from/config.json" ]; then
+    die "--init-from $init_from is not a model dir: run ../synth/run.sh first, or --init-from '' to train from scratch"
+  fi
   if $add_synth; then
     log "Stage 4a: add $synth_dir's training corpus; $token_type lang dir $train_lang from both texts"
     local/add_synth.sh --force $force --model-type $token_type --vocab-size $vocab_size \
