@@ -385,3 +385,37 @@ def test_feature_statistics_come_from_first_training_batch() -> None:
     model(feats + 100.0, lens, targets)  # later batches leave the statistics alone
     assert torch.equal(norm.mean, before)
     assert {"encoder.feature_norm.mean", "encoder.feature_norm.inv_std"} <= set(model.state_dict())
+
+
+@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+def test_ilmt_term_is_the_internal_lm_cross_entropy_over_non_blank_tokens(predictor: str) -> None:
+    """The ILM loss recomputed utterance by utterance, with the blank column cut out of the joiner's
+    output instead of masked, and independent of the audio."""
+    from asr.models.config import tiny_config
+    from asr.models.model import Transducer
+    from asr.training.config import LossConfig
+
+    torch.manual_seed(3)
+    model = Transducer(tiny_config(vocab_size=9, predictor=predictor)).eval()
+    targets = [[3, 1, 4, 1], [5], [], [2, 6]]
+    feats, lens = torch.randn(4, 90, 80), torch.tensor([90, 80, 70, 60])
+    out = model(feats, lens, targets, internal_lm=True)
+    expected, count = torch.tensor(0.0), 0
+    for seq in targets:
+        context = torch.tensor([[model.blank_id] + seq])
+        dec = model.predictor(context)[0]  # (U + 1, D)
+        hidden = torch.tanh(dec @ model.joiner.decoder_proj.weight.T + model.joiner.decoder_proj.bias)
+        logits = hidden @ model.joiner.output_linear.weight.T + model.joiner.output_linear.bias  # (U + 1, V)
+        non_blank = torch.cat([logits[:, : model.blank_id], logits[:, model.blank_id + 1:]], dim=1)
+        log_probs = non_blank.log_softmax(-1)
+        for u, token in enumerate(seq):
+            expected -= log_probs[u, token - 1 if token > model.blank_id else token]
+            count += 1
+    assert torch.allclose(out["ilm"], expected, rtol=1e-5) and int(out["num_tokens"]) == count
+    other = model(torch.randn(4, 90, 80) * 3, lens, targets, internal_lm=True)
+    assert torch.allclose(other["ilm"], out["ilm"]) and not torch.allclose(other["pruned"], out["pruned"])
+    terms = model.objectives({"features": feats, "feature_lens": lens, "targets": targets, "cut_ids": list("abcd")},
+                             LossConfig(ilm_loss_scale=0.3), step=None)
+    assert terms.terms["ilm"].weight == 0.3 and terms.terms["ilm"].normalizer == count
+    assert "ilm" not in model.objectives({"features": feats, "feature_lens": lens, "targets": targets,
+                                          "cut_ids": list("abcd")}, LossConfig(), step=None).terms

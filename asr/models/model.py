@@ -83,7 +83,7 @@ class Transducer(nn.Module):
     def forward(self, features: Tensor, feature_lens: Tensor, targets: Sequence[Sequence[int]],
                 prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0, delay_penalty: float = 0.0,
                 chunk_size: int = -1, left_context: int | None = None,
-                utterance_ids: Sequence[str] | None = None) -> dict[str, Tensor]:
+                utterance_ids: Sequence[str] | None = None, internal_lm: bool = False) -> dict[str, Tensor]:
         """Training losses.
 
         Args:
@@ -91,13 +91,16 @@ class Transducer(nn.Module):
           prune_range: s_range of the pruned loss; am_scale/lm_scale: smoothing of the simple loss;
           delay_penalty: latency penalty (k2's ``delay_penalty``);
           chunk_size/left_context: attention chunking (dynamic chunk training samples them).
+          internal_lm: also return ``"ilm"``, the internal LM's cross-entropy of the targets (ILMT).
         Returns:
-          ``{"simple", "pruned"[, "ctc"]}`` summed over the batch (not normalised) and
-          ``"num_frames"``: the total number of valid encoder frames, to normalise by.
+          ``{"simple", "pruned"[, "ctc"][, "ilm"]}`` summed over the batch (not normalised),
+          ``"num_frames"``: the total number of valid encoder frames, to normalise by, and with
+          ``internal_lm`` ``"num_tokens"``, the ILM term's normaliser.
         """
         encoder_out, encoder_lens = self.encode(features, feature_lens, chunk_size, left_context)
         self.validate_targets(targets, encoder_lens, utterance_ids)
-        result = self.transducer_losses(encoder_out, encoder_lens, targets, prune_range, am_scale, lm_scale, delay_penalty)
+        result = self.transducer_losses(encoder_out, encoder_lens, targets, prune_range, am_scale, lm_scale,
+                                        delay_penalty, internal_lm=internal_lm)
         if self.ctc is not None:
             y, y_lens = pad_targets(targets, self.blank_id, features.device)
             result["ctc"] = self.ctc.loss(self.ctc(encoder_out), encoder_lens, y, y_lens)
@@ -119,20 +122,27 @@ class Transducer(nn.Module):
           terms normalised by the number of valid encoder frames. The CTC loss is a metric
           (logged, not trained) while ``ctc_scale`` is 0.
         """
+        ilm_scale = getattr(loss, "ilm_loss_scale", 0.0)
         out = self(batch["features"], batch["feature_lens"], batch["targets"], chunk_size=chunk_size,
                    utterance_ids=batch["cut_ids"], prune_range=loss.prune_range, lm_scale=loss.lm_scale,
-                   am_scale=loss.am_scale)
+                   am_scale=loss.am_scale, internal_lm=ilm_scale > 0)
         simple_scale, pruned_scale = warmup_scales(loss, step)
         terms = {"simple": Objective(out["simple"], simple_scale), "pruned": Objective(out["pruned"], pruned_scale)}
         metrics = {}
         if "ctc" in out:
             (terms if loss.ctc_scale > 0 else metrics)["ctc"] = Objective(out["ctc"], loss.ctc_scale)
+        if "ilm" in out:
+            # per target token, not per frame: it is a language-model cross-entropy
+            terms["ilm"] = Objective(out["ilm"], ilm_scale, normalizer=max(float(out["num_tokens"]), 1.0))
         return LossTerms(terms, normalizer=float(out["num_frames"]), metrics=metrics)
 
     def transducer_losses(self, encoder_out: Tensor, encoder_lens: Tensor, targets: Sequence[Sequence[int]],
                           prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0,
-                          delay_penalty: float = 0.0) -> dict[str, Tensor]:
-        """Simple + pruned RNN-T losses (summed) of one output branch. encoder_out: (N, T, C)."""
+                          delay_penalty: float = 0.0, internal_lm: bool = False) -> dict[str, Tensor]:
+        """Simple + pruned RNN-T losses (summed) of one output branch. encoder_out: (N, T, C).
+
+        With ``internal_lm`` also ``"ilm"`` (summed ILM cross-entropy, ``internal_lm_log_probs``
+        of each next target token) and ``"num_tokens"``."""
         device = encoder_out.device
         y, y_lens = pad_targets(targets, self.blank_id, device)  # (N, U)
         sos_y = torch.cat([y.new_full((y.size(0), 1), self.blank_id), y], dim=1)  # (N, U + 1); U may be 0
@@ -158,11 +168,35 @@ class Transducer(nn.Module):
             logits=logits.float(), symbols=y, ranges=ranges, termination_symbol=self.blank_id, boundary=boundary,
             rnnt_type=rnnt_type, reduction="sum", delay_penalty=delay_penalty,
         )
-        return {"simple": simple_loss, "pruned": pruned_loss}
+        result = {"simple": simple_loss, "pruned": pruned_loss}
+        if internal_lm:
+            result["ilm"], result["num_tokens"] = self.internal_lm_loss(decoder_out[:, :-1], y, y_lens)
+        return result
 
     def internal_lm_logits(self, decoder_out: Tensor) -> Tensor:
         """ILM estimate: joiner logits with the encoder contribution removed. (..., D) -> (..., V)."""
         return self.joiner.output_without_encoder(self.joiner.project_decoder(decoder_out))
+
+    def internal_lm_log_probs(self, decoder_out: Tensor) -> Tensor:
+        """The internal LM as a distribution over the non-blank tokens: log-softmax of
+        ``internal_lm_logits`` with the blank removed (its log-prob is -inf). (..., D) -> (..., V).
+
+        The joiner scores blank and tokens together; with the encoder removed, blank's score says
+        nothing about the next token, so the ILM renormalises over the others (Meng et al., ILMT)."""
+        logits = self.internal_lm_logits(decoder_out).float()
+        logits[..., self.blank_id] = float("-inf")
+        return logits.log_softmax(dim=-1)
+
+    def internal_lm_loss(self, decoder_out: Tensor, y: Tensor, y_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Summed ILM cross-entropy of the targets and their count.
+
+        decoder_out: (N, U, D), the predictor output before each target token (start context first);
+        y: (N, U) padded targets; y_lens: (N,).
+        """
+        log_probs = self.internal_lm_log_probs(decoder_out)  # (N, U, V)
+        mask = torch.arange(y.size(1), device=y.device)[None, :] < y_lens[:, None]
+        token_log_probs = log_probs.gather(-1, y.clamp(min=0)[..., None])[..., 0]
+        return -token_log_probs.masked_fill(~mask, 0.0).sum(), y_lens.sum()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

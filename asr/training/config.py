@@ -31,6 +31,9 @@ class LossConfig:
     prune_range: int = 5
     lm_scale: float = 0.25
     am_scale: float = 0.0
+    #: ILMT: weight of the internal LM's cross-entropy on the transcripts (per token); makes the ILM a
+    #: real LM so text-only adaptation (``asr adapt``) works; 0: off
+    ilm_loss_scale: float = 0.0
 
 
 @dataclass
