@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "itn": ("asr.bin.itn", "inverse text normalization of lines on stdin"),
     "serve": ("asr.bin.serve", "streaming websocket decode server (sherpa-onnx protocol)"),
     "client": ("asr.bin.client", "stream audio files to a decode server"),
+    "lexicon": ("asr.bin.lexicon", "add words to a hybrid lang dir (rebuilds L, G, HLG) or show them"),
 }
 
 
