@@ -124,3 +124,17 @@ def test_bad_extra_word_changes_nothing(lang) -> None:
         add_words(lang_dir, ["FOO F XQ"], g2p=g2p, dictionary=DICTIONARY)
     assert (lang_dir / "extra_words.txt").read_text() == extra
     assert "FOO" not in read_symbols(lang_dir / "words.txt")
+
+
+class CachedCountingG2P(CountingG2P):
+    cache_key = "counting-g2p-v1"
+
+
+def test_g2p_predictions_are_cached_across_rebuilds(lang) -> None:
+    lang_dir, config, _ = lang
+    g2p = CachedCountingG2P()
+    prepare_hybrid_lang(lang_dir, config, g2p=g2p, dictionary=DICTIONARY)
+    add_words(lang_dir, [f"{NAME} {' '.join(NAME_PHONES)}"], g2p=g2p, dictionary=DICTIONARY)
+    add_words(lang_dir, ["QUICK"], g2p=g2p, dictionary=DICTIONARY)
+    assert g2p.calls == ["BLORP", "QUICK"]  # BLORP once, though the lexicon was rebuilt three times
+    assert "BLORP B L AO R P" in (lang_dir / "lexicon.txt").read_text().splitlines()

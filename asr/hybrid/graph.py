@@ -1,9 +1,14 @@
 """Decoding graphs for a phone-CTC hybrid first pass, with kaldifst as icefall and sherpa-onnx do.
 
     G   = kaldilm(ARPA)                       word acceptor, back-off arcs read #0
-    LG  = minimize_encoded(determinize_star(L_disambig o G)), then #k and #0 -> epsilon
-    H   = CTC topology over the tokens (blank 0, phones 1..P); input label = token id + 1
+    LG  = minimize_encoded(determinize_star(L_disambig o G))
+    H   = CTC topology over the tokens (blank 0, phones 1..P); input label = token id + 1, plus
+          a self-loop epsilon:#k on every state for each phone disambiguation symbol #k
     HLG = H o LG
+
+The self-loops are Kaldi's way (as in HCLG) of dropping the disambiguation symbols after
+determinization: H reads nothing while LG reads #k. G's back-off arcs are ``#0:<eps>``, so no
+word-side disambiguation symbol reaches LG's output.
 
 ``kaldi_decoder.DecodableCtc`` reads ``log_probs[t, ilabel - 1]``, which is why H shifts the
 token ids by one: label 0 stays epsilon.
@@ -19,10 +24,10 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
-from asr.hybrid.fst import GraphError, fst_from_arcs, load_fst, num_arcs, relabel, save_fst
+from asr.hybrid.fst import GraphError, fst_from_arcs, load_fst, num_arcs, save_fst
 
 import kaldifst  # noqa: E402  (asr.hybrid.fst explains a missing install)
 
@@ -32,12 +37,12 @@ from asr.lm.arpa import read_arpa
 logger = logging.getLogger(__name__)
 
 
-def build_ctc_topo(max_token_id: int) -> kaldifst.StdVectorFst:
+def build_ctc_topo(max_token_id: int, disambig_ids: Iterable[int] = ()) -> kaldifst.StdVectorFst:
     """The standard CTC topology: state k means "token k was the last one read" (0: blank).
 
     Reading token ``j`` (input label ``j + 1``) from state ``i != j`` outputs ``j`` (blank outputs
     epsilon) and moves to state ``j``; reading ``i`` again in state ``i`` is a repeat and outputs
-    nothing. Every state is final.
+    nothing. Every state is final. Each of ``disambig_ids`` gets a self-loop ``0:id`` on every state.
     """
     if max_token_id < 1:
         raise GraphError(f"a CTC topology needs at least one non-blank token, got max_token_id={max_token_id}")
@@ -45,6 +50,7 @@ def build_ctc_topo(max_token_id: int) -> kaldifst.StdVectorFst:
     for i in range(max_token_id + 1):
         for j in range(max_token_id + 1):
             arcs.append((i, j, j + 1, 0 if i == j else j, 0.0))
+        arcs += [(i, i, 0, d, 0.0) for d in disambig_ids]
     return fst_from_arcs(arcs, {i: 0.0 for i in range(max_token_id + 1)})
 
 
@@ -72,13 +78,6 @@ def make_g_fst(arpa: str | os.PathLike, words_txt: str | os.PathLike, max_order:
         return load_fst(out)
 
 
-@dataclass
-class GraphStats:
-    states: int
-    arcs: int
-    seconds: float
-
-
 def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
     """HLG for a CTC model over ``tokens.txt`` of ``lang_dir`` (see the module docstring)."""
     lang = lang_dir if isinstance(lang_dir, LangDir) else read_lang_dir(lang_dir)
@@ -91,9 +90,8 @@ def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -
         raise GraphError(f"{lang.path}: L o G is empty: the LM and the lexicon share no word")
     kaldifst.determinize_star(LG)
     kaldifst.minimize_encoded(LG)
-    LG = relabel(LG, ilabels_to_epsilon=lang.disambig_phone_ids, olabels_to_epsilon=lang.disambig_word_ids)
     kaldifst.arcsort(LG, sort_type="ilabel")
-    H = build_ctc_topo(lang.max_token_id)
+    H = build_ctc_topo(lang.max_token_id, sorted(lang.disambig_phone_ids))
     kaldifst.arcsort(H, sort_type="olabel")
     HLG = kaldifst.compose(H, LG)
     kaldifst.arcsort(HLG, sort_type="ilabel")

