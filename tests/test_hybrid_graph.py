@@ -20,7 +20,8 @@ kaldi_decoder = pytest.importorskip("kaldi_decoder")
 pytest.importorskip("kaldilm")
 
 from asr.hybrid.fst import num_arcs  # noqa: E402
-from asr.hybrid.graph import build_ctc_topo, build_hlg, make_g_fst  # noqa: E402
+from asr.hybrid.fst import GraphError  # noqa: E402
+from asr.hybrid.graph import build_ctc_topo, build_hlg, make_g_fst, make_grammar_fst  # noqa: E402
 from asr.hybrid.lang import LangOptions, LexiconError, read_symbols, write_lang_dir  # noqa: E402
 from asr.lm import KneserNeyOptions, NgramModel, estimate_kneser_ney, write_arpa  # noqa: E402
 from asr.text.lexicon import Lexicon  # noqa: E402
@@ -187,3 +188,45 @@ def test_ctc_topology_shape() -> None:
     assert (2, 3, 0, 2) in labels  # token 2 repeated: no output
     assert (2, 1, 0, 0) in labels  # blank: input label 1, no output
     assert (0, 3, 2, 2) in labels  # new token 2 after blank: output 2
+
+
+DIGITS = {
+    "ZERO": [("Z", "IH", "R", "OW"), ("Z", "IY", "R", "OW")],
+    "ONE": [("W", "AH", "N")],
+    "TWO": [("T", "UW")],
+    "SEVEN": [("S", "EH", "V", "AH", "N")],
+    "EIGHT": [("EY", "T")],
+    "YES": [("Y", "EH", "S")],
+    "NO": [("N", "OW")],
+}
+
+
+@pytest.fixture(scope="module")
+def digit_lang(tmp_path_factory: pytest.TempPathFactory):
+    return write_lang_dir(Lexicon(entries=dict(DIGITS)), tmp_path_factory.mktemp("digits"))
+
+
+@pytest.mark.parametrize(
+    "phones,grammar,loop,expected",
+    [
+        (["S", "EH", "V", "AH", "N"], ["ZERO", "ONE", "TWO", "SEVEN", "EIGHT"], False, ["SEVEN"]),
+        (["Z", "IY", "R", "OW"], ["ZERO", "ONE", "TWO", "SEVEN", "EIGHT"], False, ["ZERO"]),
+        # Two digits spoken, but the FSDD grammar allows one word: the output has one word.
+        (["W", "AH", "N", "T", "UW"], ["ZERO", "ONE", "TWO", "SEVEN", "EIGHT"], False, None),
+        (["Y", "EH", "S", "N", "OW", "N", "OW", "Y", "EH", "S"], ["YES", "NO"], True, ["YES", "NO", "NO", "YES"]),
+    ],
+)
+def test_grammar_graphs_for_fsdd_and_yesno(digit_lang, phones, grammar, loop, expected) -> None:
+    G = make_grammar_fst(digit_lang.path / "words.txt", grammar, loop=loop)
+    HLG = build_hlg(digit_lang, G)
+    log_probs = _posteriors(np.random.default_rng(0), [digit_lang.phones[p] for p in phones], digit_lang.max_token_id + 1, 10.0)
+    words = _decode(HLG, log_probs, digit_lang.words)[1]
+    if expected is None:
+        assert len(words) == 1 and words[0] in grammar
+    else:
+        assert words == expected
+
+
+def test_grammar_word_missing_from_words_txt(digit_lang) -> None:
+    with pytest.raises(GraphError, match=r"grammar words \['NINE'\] are not in .*words.txt"):
+        make_grammar_fst(digit_lang.path / "words.txt", ["ONE", "NINE"], loop=False)

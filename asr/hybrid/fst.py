@@ -1,4 +1,4 @@
-"""Small kaldifst helpers: build FSTs from arc lists, relabel, save atomically, count size.
+"""Small kaldifst helpers: build FSTs from arc lists, save and load them atomically, count arcs.
 
 kaldifst is an optional dependency (the ``hybrid`` extra): importing this module without it
 raises an ImportError that says how to install it.
@@ -38,29 +38,6 @@ def fst_from_arcs(arcs: Iterable[Arc], finals: Mapping[int, float], start: int =
     for state, cost in finals.items():
         fst.set_final(state, cost)
     return fst
-
-
-def arcs_of(fst: kaldifst.StdFst) -> tuple[list[Arc], dict[int, float]]:
-    """All arcs as (src, dst, ilabel, olabel, cost) and the final states with their costs."""
-    arcs: list[Arc] = []
-    finals: dict[int, float] = {}
-    for state in kaldifst.StateIterator(fst):
-        final = fst.final(state).value
-        if final != float("inf"):
-            finals[state] = final
-        for arc in kaldifst.ArcIterator(fst, state):
-            arcs.append((state, arc.nextstate, arc.ilabel, arc.olabel, arc.weight.value))
-    return arcs, finals
-
-
-def relabel(fst: kaldifst.StdFst, ilabels_to_epsilon: set[int] = frozenset(), olabels_to_epsilon: set[int] = frozenset()) -> kaldifst.StdVectorFst:
-    """A copy with the given input/output labels replaced by epsilon (0), e.g. disambiguation symbols."""
-    arcs, finals = arcs_of(fst)
-    return fst_from_arcs(
-        ((s, d, 0 if i in ilabels_to_epsilon else i, 0 if o in olabels_to_epsilon else o, w) for s, d, i, o, w in arcs),
-        finals,
-        start=fst.start,
-    )
 
 
 def num_arcs(fst: kaldifst.StdFst) -> int:

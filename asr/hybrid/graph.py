@@ -13,18 +13,21 @@ word-side disambiguation symbol reaches LG's output.
 ``kaldi_decoder.DecodableCtc`` reads ``log_probs[t, ilabel - 1]``, which is why H shifts the
 token ids by one: label 0 stays epsilon.
 
-CLI: ``python -m asr.hybrid.graph LANG_DIR G.arpa OUT_DIR`` writes ``G.fst`` and ``HLG.fst``.
+CLI: ``python -m asr.hybrid.graph LANG_DIR OUT_DIR --arpa G.arpa`` (or ``--one-of W...`` /
+``--loop-of W...`` for a closed-vocabulary grammar) writes ``G.fst`` and ``HLG.fst``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from asr.hybrid.fst import GraphError, fst_from_arcs, load_fst, num_arcs, save_fst
@@ -70,12 +73,48 @@ def make_g_fst(arpa: str | os.PathLike, words_txt: str | os.PathLike, max_order:
     missing = sorted(w for w in lm.vocab if w not in words)
     if missing:
         raise GraphError(f"{arpa}: {len(missing)} LM words are not in {words_txt}: {' '.join(missing[:20])}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _stderr_to_file(Path(tmp) / "kaldilm.log") as log:
         out = Path(tmp) / "G.fst"
-        kaldilm.arpa2fst(
-            str(arpa), str(out), disambig_symbol="#0", read_symbol_table=str(words_txt), max_order=max_order, max_arpa_warnings=0
-        )
+        try:
+            kaldilm.arpa2fst(
+                str(arpa), str(out), disambig_symbol="#0", read_symbol_table=str(words_txt), max_order=max_order, max_arpa_warnings=0
+            )
+        except Exception as e:
+            raise GraphError(f"kaldilm could not turn {arpa} into G: {e}\n{log.read_text(errors='replace')[-2000:]}") from None
         return load_fst(out)
+
+
+@contextlib.contextmanager
+def _stderr_to_file(path: Path) -> Iterator[Path]:
+    """Send what C++ code writes to fd 2 (kaldilm's progress lines) to ``path`` while inside."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield path
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def make_grammar_fst(words_txt: str | os.PathLike, words: Sequence[str], loop: bool) -> kaldifst.StdVectorFst:
+    """G for a closed vocabulary, every word equally likely: exactly one of ``words`` (``loop=False``,
+    e.g. an FSDD digit) or any non-empty sequence of them (``loop=True``, e.g. yesno).
+
+    A word missing from ``words_txt`` raises ``GraphError`` naming it.
+    """
+    table = read_symbols(words_txt)
+    missing = [w for w in words if w not in table]
+    if missing or not words:
+        raise GraphError(f"grammar words {missing or '(none)'} are not in {words_txt}")
+    cost = math.log(len(words))
+    arcs = [(0, 1, table[w], table[w], cost) for w in words]
+    if loop:
+        arcs += [(1, 1, table[w], table[w], cost) for w in words]
+    G = fst_from_arcs(arcs, {1: 0.0})
+    kaldifst.arcsort(G, sort_type="ilabel")
+    return G
 
 
 def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
@@ -101,13 +140,20 @@ def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m asr.hybrid.graph", description="Build G.fst and HLG.fst from a lang dir and an ARPA LM.")
     parser.add_argument("lang_dir", type=Path)
-    parser.add_argument("arpa", type=Path)
     parser.add_argument("out_dir", type=Path)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--arpa", type=Path, help="n-gram LM (G via kaldilm)")
+    source.add_argument("--one-of", nargs="+", metavar="WORD", help="grammar: exactly one of these words (FSDD digits)")
+    source.add_argument("--loop-of", nargs="+", metavar="WORD", help="grammar: any sequence of these words (yesno)")
     parser.add_argument("--max-order", type=int, default=3)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     start = time.perf_counter()
-    G = make_g_fst(args.arpa, args.lang_dir / "words.txt", args.max_order)
+    words_txt = args.lang_dir / "words.txt"
+    if args.arpa:
+        G = make_g_fst(args.arpa, words_txt, args.max_order)
+    else:
+        G = make_grammar_fst(words_txt, [w.upper() for w in args.one_of or args.loop_of], loop=bool(args.loop_of))
     HLG = build_hlg(args.lang_dir, G)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     save_fst(G, args.out_dir / "G.fst")

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from asr.errors import AsrError
 from asr.text.lexicon import SPECIAL_ENTRIES, Lexicon, load_cmudict, read_lexicon
 from asr.utils.io import atomic_write
@@ -51,7 +53,6 @@ class LexiconError(AsrError):
 @dataclass
 class LangOptions:
     sil_prob: float = 0.5  # probability of optional silence after each word (Kaldi's default)
-    position_dependent: bool = False  # kept False: CTC over plain phones
 
 
 @dataclass
@@ -112,6 +113,7 @@ def complete_lexicon(
     dictionary: Mapping[str, Sequence[Pron]] | None = None,
     extra: Mapping[str, Sequence[Pron] | None] | None = None,
     g2p: object | None = None,
+    progress: bool = True,
 ) -> tuple[Lexicon, list[str]]:
     """Pronunciations for ``words`` plus the ``extra`` words: given ones first, then cmudict, then G2P.
 
@@ -125,7 +127,7 @@ def complete_lexicon(
     lexicon = Lexicon()
     by_g2p: list[str] = []
     failed: list[str] = []
-    for word in wanted:
+    for word in tqdm(wanted, desc="lexicon", disable=not progress, leave=False, mininterval=2):
         given = extra.get(word)
         prons = list(given) if given else list(dictionary.get(word.upper(), ()))
         if not prons and g2p is not None:
