@@ -152,3 +152,27 @@ def test_asr_lexicon_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert asr_main(["lexicon", "show", str(lang_dir), "zorblax"]) == 0
     assert capsys.readouterr().out == "ZORBLAX Z AO R B L AE K S\n"
     assert _decode(lang_dir, ["Z", "AO", "R", "B", "L", "AE", "K", "S"]) == [NAME]
+
+
+def test_make_hybrid_lang_step(tmp_path: Path) -> None:
+    """recipes/steps/make_hybrid_lang.sh end to end, with a tiny G2P model for the one OOV word."""
+    import os
+    import subprocess
+    import sys
+
+    from asr.text.g2p import G2POptions, train_g2p
+
+    repo = Path(__file__).resolve().parents[1]
+    pairs = [(w, p) for w, prons in DICTIONARY.items() for p in prons] + [("BLOT", ("B", "L", "AA", "T")), ("ROB", ("R", "AA", "B"))]
+    train_g2p(pairs, G2POptions(order=3, align_iterations=2), progress=False).save(tmp_path / "g2p.gz")
+    (tmp_path / "text").write_text("utt1 THE CAT SAT ON THE MAT\nutt2 A DOG RAN\n")
+    (tmp_path / "lm.txt").write_text("THE DOG SAT ON A MAT\nBLORB SAT\n")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(repo)}
+    lang = tmp_path / "lang"
+    args = ["bash", "steps/make_hybrid_lang.sh", "--g2p-model", str(tmp_path / "g2p.gz"), str(lang), str(tmp_path / "text"), str(tmp_path / "lm.txt")]
+    run = subprocess.run(args, cwd=repo / "recipes", env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "pronounced by G2P: BLORB" in run.stderr
+    assert "BLORB" in read_symbols(lang / "words.txt") and (lang / "HLG.fst").is_file()
+    again = subprocess.run(args, cwd=repo / "recipes", env=env, capture_output=True, text=True, timeout=120)
+    assert "rebuilt nothing" in again.stdout
