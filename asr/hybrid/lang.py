@@ -12,26 +12,28 @@ Files written into LANG_DIR:
   ``#0:#0`` self-loop so G's back-off symbol passes through;
 - ``g2p_words.txt``: the words whose pronunciation came from G2P (also logged).
 
-CLI: ``python -m asr.hybrid.lang --text TEXT [--extra-words FILE] [--g2p-model M] LANG_DIR``.
+The stage that makes it from texts (with G, HLG and rebuild-what-changed) is ``asr.hybrid.prepare``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from tqdm import tqdm
 
 from asr.errors import AsrError
-from asr.text.lexicon import SPECIAL_ENTRIES, Lexicon, load_cmudict, read_lexicon
+from asr.text.lexicon import SPECIAL_ENTRIES, Lexicon, load_cmudict
 from asr.utils.io import atomic_write
+
+if TYPE_CHECKING:
+    import kaldifst
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,12 @@ OOV_WORD, OOV_PHONE = "<UNK>", "SPN"
 ARPABET = (
     "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH"
 ).split()
+
+
+class Pronouncer(Protocol):
+    """A G2P model: ``asr.text.g2p.G2PModel`` or anything with the same ``predict``."""
+
+    def predict(self, word: str) -> tuple[str, ...]: ...
 
 
 class LexiconError(AsrError):
@@ -112,18 +120,17 @@ def complete_lexicon(
     words: Iterable[str],
     dictionary: Mapping[str, Sequence[Pron]] | None = None,
     extra: Mapping[str, Sequence[Pron] | None] | None = None,
-    g2p: object | None = None,
+    g2p: Pronouncer | None = None,
     progress: bool = True,
 ) -> tuple[Lexicon, list[str]]:
     """Pronunciations for ``words`` plus the ``extra`` words: given ones first, then cmudict, then G2P.
 
     Returns the lexicon and the words G2P pronounced (sorted, also logged). Words nobody can
     pronounce raise ``LexiconError`` naming them: they are never dropped silently.
-    ``g2p`` is anything with ``predict(word) -> tuple of phones`` (``asr.text.g2p.G2PModel``).
     """
     dictionary = load_cmudict() if dictionary is None else dictionary
     extra = dict(extra or {})
-    wanted = sorted(set(words) | set(extra) - set(SPECIAL_ENTRIES))
+    wanted = sorted((set(words) | set(extra)) - set(SPECIAL_ENTRIES))
     lexicon = Lexicon()
     by_g2p: list[str] = []
     failed: list[str] = []
@@ -174,7 +181,7 @@ def make_lexicon_fst(
     sil_prob: float = 0.5,
     sil_disambig: str | None = None,
     word_disambig: str | None = None,
-):
+) -> kaldifst.StdVectorFst:
     """L as Kaldi's ``make_lexicon_fst.py --sil-prob``: states start(0), loop(1, final), sil(2).
 
     Each word leaves the loop state with its first phone (output: the word) and returns to it,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.hybrid.lang import LangOptions, complete_lexicon, read_extra_words, write_lang_dir
+from asr.hybrid.lang import LangOptions, Pronouncer, complete_lexicon, read_extra_words, write_lang_dir
 from asr.lm.__main__ import read_sentences
 from asr.lm.arpa import write_arpa
 from asr.lm.kneser_ney import KneserNeyOptions, estimate_kneser_ney
@@ -97,7 +97,7 @@ def _file_bytes(path: str | os.PathLike) -> bytes:
 def prepare_hybrid_lang(
     lang_dir: str | os.PathLike,
     config: HybridLangConfig,
-    g2p: object | None = None,
+    g2p: Pronouncer | None = None,
     dictionary: Mapping[str, Sequence[Pron]] | None = None,
 ) -> BuildReport:
     """Run the steps of the module docstring in ``lang_dir``; returns which ran and how long they took.
@@ -198,8 +198,8 @@ def prepare_hybrid_lang(
     return report
 
 
-def _load_g2p(path: str) -> Callable[[], object]:
-    def load() -> object:
+def _load_g2p(path: str) -> Callable[[], Pronouncer]:
+    def load() -> Pronouncer:
         from asr.text.g2p import G2PModel
 
         return G2PModel.load(path)
@@ -211,7 +211,7 @@ class _CachedG2P:
     """G2P predictions remembered across builds (keyed by the model's hash); the model itself is
     loaded only when a word is not in the cache, so adding a word with phones never loads it."""
 
-    def __init__(self, load: Callable[[], object], path: Path, key: str) -> None:
+    def __init__(self, load: Callable[[], Pronouncer], path: Path, key: str) -> None:
         self._load, self._model, self.path, self.key = load, None, path, key
         self.cache: dict[str, Pron] = {}
         if path.is_file():
@@ -237,7 +237,7 @@ class _CachedG2P:
 def add_words(
     lang_dir: str | os.PathLike,
     lines: list[str],
-    g2p: object | None = None,
+    g2p: Pronouncer | None = None,
     dictionary: Mapping[str, Sequence[Pron]] | None = None,
 ) -> BuildReport:
     """Append ``WORD [PHONES]`` lines to the lang dir's extra words and rebuild what they change."""
