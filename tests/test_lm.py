@@ -118,3 +118,19 @@ def test_bad_arpa_is_a_clear_error(tmp_path: Path, text: str, message: str) -> N
     good = tmp_path / "good.arpa"
     good.write_text(GOOD)
     assert read_arpa(good).log10_prob("a", ["<s>"]) == pytest.approx(-0.1)
+
+
+def test_lm_cli_normalizes_text_and_reads_kaldi_text(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from asr.lm.__main__ import main
+
+    (tmp_path / "a.txt").write_text("The cat sat.\n\nA cat ran!\n")
+    (tmp_path / "text").write_text("utt1 THE DOG SAT\n")
+    (tmp_path / "extra").write_text("zorblax Z AO R B L AE K S\n")
+    assert main(["--out", str(tmp_path / "lm.arpa"), "--order", "2", str(tmp_path / "a.txt")]) == 0
+    assert main(["--out", str(tmp_path / "k.arpa"), "--kaldi-text", "--extra-vocab", str(tmp_path / "extra"), str(tmp_path / "text")]) == 0
+    model = read_arpa(tmp_path / "lm.arpa")
+    assert model.order == 2 and sorted(model.vocab) == ["</s>", "<s>", "A", "CAT", "RAN", "SAT", "THE"]
+    assert ("THE", "CAT") in model.ngrams[1]
+    kaldi = read_arpa(tmp_path / "k.arpa")
+    assert sorted(kaldi.vocab) == ["</s>", "<s>", "DOG", "SAT", "THE", "ZORBLAX"]  # no utt1: it is the id
+    assert "2 sentences" in capsys.readouterr().out
