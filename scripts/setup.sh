@@ -27,7 +27,7 @@ if [ ! -e "$stamp" ]; then
   echo "setup: installing the package and its dependencies into .venv" >&2
   # torch first and pinned: the CPU wheel; any unpinned request would pull CUDA builds.
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[dev]"
+  .venv/bin/pip install -q -e ".[dev,hybrid]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
