@@ -404,7 +404,7 @@ def run_variants(variants: Sequence[Variant], config: TrainConfig, vocab: int, c
             batches = base if v.num_buckets is None else read_batches(cuts, tokenizer, config, v.num_buckets, count, opts.seed)
             res.padding_fraction = batches.padding_fraction
             model, model_config = fresh_model(config, vocab, opts.seed, v.model_overrides)
-            key = (v.num_buckets, tuple(sorted(v.model_overrides.items())))
+            key = (v.num_buckets, repr(sorted(v.model_overrides.items())))
             if key not in flop_cache:
                 i = opts.warmup
                 flops, _ = count_flops(model, batches.items[i], config, draw_chunk_size(model_config, i, opts.seed))
