@@ -24,7 +24,9 @@ What it prints:
    min..max spread: the machine is shared, so read ratios under ~1.1 as noise), the ratio to the
    baseline, achieved GFLOP/s against the peak, and the loss of its first step against the
    baseline's first step on the same batch and the same initial weights (rows that change the
-   batches or the model cannot be compared and say so).
+   batches or the model cannot be compared and say so). A second throughput column divides by
+   the process CPU time instead of wall time: for the one-thread rows it is what the step costs
+   on a core of its own, which a loaded machine's wall clock hides.
 
 Without ``--cuts`` the data are synthetic, shaped like the synth corpus (``egs/synth``):
 utterance durations log-normal around 5 s, clipped to 2-15 s, 80-dim features, character
@@ -91,6 +93,7 @@ class BenchOptions:
     frontend_threshold: float = 0.15
     interop_threads: int = 0
     seed: int = 0
+    gemm_size: int = 512
     child_variant: str = ""
 
 
@@ -127,6 +130,7 @@ class Batches:
 class VariantResult:
     name: str
     throughputs: list[float] = field(default_factory=list)  # audio s per wall s, one per round
+    cpu_throughputs: list[float] = field(default_factory=list)  # audio s per process CPU s, one per round
     first_loss: float = math.nan
     all_finite: bool = True
     gflop_per_audio_second: float = math.nan
@@ -437,13 +441,15 @@ def run_variants(variants: Sequence[Variant], config: TrainConfig, vocab: int, c
             res = results[v.name]
             torch.set_num_threads(v.threads)
             batches = state["batches"]
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for i in range(opts.warmup, count):
                 loss = train_step(state["model"], state["optimizer"], batches.items[i], config,
                                   draw_chunk_size(state["model_config"], i, opts.seed), v.bf16)
                 res.all_finite &= math.isfinite(loss)
-            seconds = time.perf_counter() - start
-            res.throughputs.append(sum(batches.audio_seconds[opts.warmup:]) / seconds)
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            audio = sum(batches.audio_seconds[opts.warmup:])
+            res.throughputs.append(audio / seconds)
+            res.cpu_throughputs.append(audio / cpu_seconds)
     return results
 
 
@@ -518,12 +524,13 @@ def parse_args(argv: Sequence[str] | None) -> BenchOptions:
     p.add_argument("--steps", type=int, default=4, help="timed steps per variant and round (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per variant first (default: %(default)s)")
     p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; rows show median and min..max")
-    p.add_argument("--quick", action="store_true", help="CI size: 40 short cuts, 2 steps, batch 20 s, no compile")
+    p.add_argument("--quick", action="store_true", help="CI size: 40 cuts, 2 timed steps, 20 s batches, small GEMM peak, no compile")
     p.add_argument("--skip", nargs="*", default=[], help="skip variants whose name contains any of these words")
     p.add_argument("--frontend-threshold", type=float, default=0.15,
                    help="add the cheaper front-end row when the front end takes at least this share of a step")
     p.add_argument("--interop-threads", type=int, default=0, help="inter-op pool size (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gemm-size", type=int, default=512, help="square GEMM of the peak measurement (default: %(default)s)")
     p.add_argument("--child-variant", default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.cuts and not a.lang_dir:
@@ -576,7 +583,10 @@ def report(config: TrainConfig, opts: BenchOptions, cuts: Any, tokenizer: Any, v
           f"{base.padding_fraction:.1%} padding over an epoch\n")
 
     # 1. peak
-    size = 512 if opts.quick else 2048
+    # 512 reaches the peak on this CPU (AVX-512 / AMX) in ~1 ms a product, short enough for the
+    # best of many runs to fall between other jobs' time slices; 2048 read 22 instead of 190
+    # GFLOP/s under load.
+    size = opts.gemm_size
     peaks = {}
     for threads in sorted({config.num_threads, 1, 2}):
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
@@ -630,12 +640,14 @@ def report(config: TrainConfig, opts: BenchOptions, cuts: Any, tokenizer: Any, v
             loss_cmp = "-"
         else:
             loss_cmp = f"{r.first_loss:.4f} ({(r.first_loss - baseline.first_loss) / abs(baseline.first_loss):+.2%})"
-        rows.append([v.name, fmt(tp, ".2f"), spread, fmt(tp / base_tp, ".2f"), fmt(gflops), fmt(100 * gflops / peak),
+        cpu_tp = statistics.median(r.cpu_throughputs) if r.cpu_throughputs else math.nan
+        rows.append([v.name, fmt(tp, ".2f"), spread, fmt(tp / base_tp, ".2f"), fmt(cpu_tp, ".2f"), fmt(gflops), fmt(100 * gflops / peak),
                      fmt(100 * r.padding_fraction), loss_cmp, "yes" if r.all_finite else "NO",
                      fmt(r.setup_seconds, ".1f") if v.compile_encoder else "", r.error or r.note or v.note])
     print(f"Variants: audio s per wall s (median, min..max over {opts.repeat} round(s) of {opts.steps} steps), "
-          "ratio to baseline, achieved GFLOP/s and % of the matmul peak of the same dtype and threads")
-    print_table(["variant", "audio s/s", "min..max", "ratio", "GFLOP/s", "% peak", "pad %",
+          "ratio to baseline,\naudio s per process CPU s (what a 1-thread row costs on a quiet core; a 2-thread row's spinning\n"
+          "threads count twice), achieved GFLOP/s (wall) and % of the matmul peak of the same dtype and threads")
+    print_table(["variant", "audio s/s", "min..max", "ratio", "per CPU s", "GFLOP/s", "% peak", "pad %",
                  "first loss (vs baseline)", "finite", "warm-up/compile s", "note"], rows)
     print(f"Baseline first loss {baseline.first_loss:.4f} per frame. Every row starts from the same weights; rows on the\n"
           "same batches must match it up to rounding (bf16: to its precision).")
