@@ -120,7 +120,7 @@ class Batches:
     """Batches read once and reused by every variant that keeps the baseline's batching."""
 
     items: list[dict[str, Any]]
-    load_seconds: list[float]
+    load_seconds: list[tuple[float, float]]  # (wall, CPU) per batch
     padding_fraction: float  # over a whole epoch of the sampler
     audio_seconds: list[float]  # valid audio per batch
     padded_frames: list[int]
@@ -209,12 +209,12 @@ def read_batches(cuts: Any, tokenizer: Any, config: TrainConfig, num_buckets: in
     loader = iter(make_dataloader(dataset, sampler_for(cuts, config, num_buckets, seed)))
     items, seconds = [], []
     for _ in range(count):
-        start = time.perf_counter()
+        start = stamp()
         try:
             batch = next(loader)
         except StopIteration:
             break
-        seconds.append(time.perf_counter() - start)
+        seconds.append(since(start))
         items.append(batch)
     if len(items) < count:
         raise SystemExit(f"the cuts give only {len(items)} batches at max_duration={data.max_duration}; "
@@ -286,6 +286,17 @@ def matmul_peak(threads: int, dtype: torch.dtype, size: int, seconds: float = 0.
 # ---------------------------------------------------------------------------- profile
 
 
+def stamp() -> tuple[float, float]:
+    """(wall, this thread's CPU) seconds. With one torch thread all compute runs on this thread, so
+    its CPU time is what a part costs on a core of its own, however loaded the machine is."""
+    return time.perf_counter(), time.thread_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = stamp()
+    return wall - start[0], cpu - start[1]
+
+
 class StepProfiler:
     """Wall time per part of a step from module hooks and loss-function wrappers (see docstring)."""
 
@@ -294,20 +305,21 @@ class StepProfiler:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model = model
-        self.totals: dict[str, float] = {}
+        self.totals: dict[str, tuple[float, float]] = {}
         self._handles: list[Any] = []
         self._patched: dict[str, Callable[..., Any]] = {}
-        self._starts: dict[int, float] = {}
+        self._starts: dict[int, tuple[float, float]] = {}
 
-    def add(self, part: str, seconds: float) -> None:
-        self.totals[part] = self.totals.get(part, 0.0) + seconds
+    def add(self, part: str, seconds: tuple[float, float]) -> None:
+        wall, cpu = self.totals.get(part, (0.0, 0.0))
+        self.totals[part] = (wall + seconds[0], cpu + seconds[1])
 
     def _hook(self, module: torch.nn.Module, part: str) -> None:
         def pre(*_: Any) -> None:
-            self._starts[id(module)] = time.perf_counter()
+            self._starts[id(module)] = stamp()
 
         def post(*_: Any) -> None:
-            self.add(part, time.perf_counter() - self._starts.pop(id(module)))
+            self.add(part, since(self._starts.pop(id(module))))
 
         self._handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
 
@@ -316,11 +328,11 @@ class StepProfiler:
         self._patched[name] = original
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = stamp()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(part, time.perf_counter() - start)
+                self.add(part, since(start))
 
         setattr(loss_functions, name, timed)
 
@@ -346,8 +358,9 @@ class StepProfiler:
 
 
 def profile_baseline(config: TrainConfig, vocab: int, batches: Batches, seed: int, threads: int,
-                     warmup: int) -> dict[str, float]:
-    """ms per step of each part, averaged over the timed batches (the first ``warmup`` are not timed)."""
+                     warmup: int) -> tuple[dict[str, float], dict[str, float]]:
+    """ms per step of each part, averaged over the timed batches (the first ``warmup`` are not
+    timed): wall time, and this thread's CPU time (see ``stamp``)."""
     torch.set_num_threads(threads)
     model, model_config = fresh_model(config, vocab, seed, {})
     optimizer = make_optimizer(model, config.optim)
@@ -357,36 +370,37 @@ def profile_baseline(config: TrainConfig, vocab: int, batches: Batches, seed: in
     timed = range(warmup, len(batches.items))
     with profiler:
         for i in timed:
-            last = time.perf_counter()
+            last = stamp()
 
             def marks(phase: str) -> None:
                 nonlocal last
-                now = time.perf_counter()
-                profiler.add(f"step: {phase}", now - last)
-                last = now
+                profiler.add(f"step: {phase}", since(last))
+                last = stamp()
 
             train_step(model, optimizer, batches.items[i], config, draw_chunk_size(model_config, i, seed), False, marks)
     n = len(timed)
-    t = {k: v / n * 1e3 for k, v in profiler.totals.items()}
-    enc = t.get("encoder (all)", 0.0)
-    front = t.get("encoder: subsampling front end (100 frames/s in)", 0.0)
-    norm = t.get("encoder: feature norm", 0.0)
-    losses = sum(t.get(p, 0.0) for p in set(StepProfiler.LOSS_PARTS.values()))
-    forward = t.get("step: forward", 0.0)
-    rows = {
-        "data loading + feature reading": statistics.mean(batches.load_seconds[warmup:]) * 1e3,
-        "encoder: feature norm": norm,
-        "encoder: subsampling front end (100 frames/s in)": front,
-        "encoder: conformer layers": enc - front - norm,
-        "predictor + joiner (+ simple-loss projections)": t.get("predictor + joiner", 0.0),
-        "loss: simple": t.get("loss: simple", 0.0),
-        "loss: pruning": t.get("loss: pruning", 0.0),
-        "loss: pruned": t.get("loss: pruned", 0.0),
-        "forward: rest (targets, masks, glue)": forward - enc - t.get("predictor + joiner", 0.0) - losses,
-        "backward (all parts)": t.get("step: backward", 0.0),
-        "grad clip + optimizer step": t.get("step: optimizer", 0.0),
-    }
-    return rows
+    per_clock = []
+    for clock in (0, 1):  # wall, CPU
+        t = {k: v[clock] / n * 1e3 for k, v in profiler.totals.items()}
+        enc = t.get("encoder (all)", 0.0)
+        front = t.get("encoder: subsampling front end (100 frames/s in)", 0.0)
+        norm = t.get("encoder: feature norm", 0.0)
+        heads = t.get("predictor + joiner", 0.0)
+        losses = sum(t.get(p, 0.0) for p in set(StepProfiler.LOSS_PARTS.values()))
+        per_clock.append({
+            "data loading + feature reading": statistics.mean(s[clock] for s in batches.load_seconds[warmup:]) * 1e3,
+            "encoder: feature norm": norm,
+            "encoder: subsampling front end (100 frames/s in)": front,
+            "encoder: conformer layers": enc - front - norm,
+            "predictor + joiner (+ simple-loss projections)": heads,
+            "loss: simple": t.get("loss: simple", 0.0),
+            "loss: pruning": t.get("loss: pruning", 0.0),
+            "loss: pruned": t.get("loss: pruned", 0.0),
+            "forward: rest (targets, masks, glue)": t.get("step: forward", 0.0) - enc - heads - losses,
+            "backward (all parts)": t.get("step: backward", 0.0),
+            "grad clip + optimizer step": t.get("step: optimizer", 0.0),
+        })
+    return per_clock[0], per_clock[1]
 
 
 # ---------------------------------------------------------------------------- variants
@@ -597,8 +611,8 @@ def report(config: TrainConfig, opts: BenchOptions, cuts: Any, tokenizer: Any, v
                  for t in sorted({config.num_threads, 1, 2})])
 
     # 2. profile
-    prof = profile_baseline(config, vocab, base, opts.seed, config.num_threads, opts.warmup)
-    total = sum(prof.values())
+    prof, prof_cpu = profile_baseline(config, vocab, base, opts.seed, config.num_threads, opts.warmup)
+    total, total_cpu = sum(prof.values()), sum(prof_cpu.values())
     model, model_config = fresh_model(config, vocab, opts.seed, {})
     _, per_module = count_flops(model, base.items[opts.warmup], config, draw_chunk_size(model_config, opts.warmup, opts.seed))
     print(f"Where a baseline step's time goes ({config.num_threads} thread(s), mean of {opts.steps} steps; "
@@ -609,12 +623,15 @@ def report(config: TrainConfig, opts: BenchOptions, cuts: Any, tokenizer: Any, v
     }
     all_flops = per_module.get("Global", 0.0)
     module_flops["predictor + joiner (+ simple-loss projections)"] = all_flops - per_module.get("Transducer.encoder", 0.0)
-    print_table(["part", "ms/step", "%", "GFLOP"],
-                [[k, fmt(v), fmt(100 * v / total), fmt(module_flops[k] / 1e9, ".2f") if k in module_flops else ""]
-                 for k, v in prof.items()] + [["total", fmt(total), "100.0", fmt(all_flops / 1e9, ".2f")]])
+    print_table(["part", "wall ms/step", "%", "CPU ms/step", "%", "GFLOP"],
+                [[k, fmt(v), fmt(100 * v / total), fmt(prof_cpu[k]), fmt(100 * prof_cpu[k] / total_cpu),
+                  fmt(module_flops[k] / 1e9, ".2f") if k in module_flops else ""] for k, v in prof.items()]
+                + [["total", fmt(total), "100.0", fmt(total_cpu), "100.0", fmt(all_flops / 1e9, ".2f")]])
     print("Backward time is not split by part; the GFLOP column counts each part's forward and backward\n"
-          "matmuls/convs/attention; the loss recursions and optimizer are elementwise and not counted.\n")
-    front_share = prof["encoder: subsampling front end (100 frames/s in)"] / total
+          "matmuls/convs/attention; the loss recursions and optimizer are elementwise and not counted.\n"
+          "CPU ms: the main thread's CPU time, the cost on a quiet core when the config runs 1 thread\n"
+          "(with more threads it misses the workers'); wall ms grows with the machine's other load.\n")
+    front_share = prof_cpu["encoder: subsampling front end (100 frames/s in)"] / total_cpu
 
     # 3. variants
     variants = make_variants(config, opts, front_share)
@@ -651,7 +668,7 @@ def report(config: TrainConfig, opts: BenchOptions, cuts: Any, tokenizer: Any, v
                  "first loss (vs baseline)", "finite", "warm-up/compile s", "note"], rows)
     print(f"Baseline first loss {baseline.first_loss:.4f} per frame. Every row starts from the same weights; rows on the\n"
           "same batches must match it up to rounding (bf16: to its precision).")
-    return {"peaks": {f"{k[0]}@{k[1]}": v for k, v in peaks.items()}, "profile_ms": prof,
+    return {"peaks": {f"{k[0]}@{k[1]}": v for k, v in peaks.items()}, "profile_ms": prof, "profile_cpu_ms": prof_cpu,
             "variants": {k: dataclasses.asdict(v) for k, v in results.items()}}
 
 

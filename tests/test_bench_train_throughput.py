@@ -55,7 +55,7 @@ def test_quick_mode_prints_every_row_with_positive_numbers(tmp_path: Path, capsy
                  "grad clip + optimizer step"):
         assert part in out
         assert result["profile_ms"][next(k for k in result["profile_ms"] if k.startswith(part))] >= 0
-    assert sum(result["profile_ms"].values()) > 0
+    assert sum(result["profile_ms"].values()) > 0 and sum(result["profile_cpu_ms"].values()) > 0
     assert all(v > 0 for v in result["peaks"].values())
 
     variants = result["variants"]
