@@ -456,10 +456,16 @@ def run_variants(variants: Sequence[Variant], config: TrainConfig, vocab: int, c
             torch.set_num_threads(v.threads)
             batches = state["batches"]
             start, cpu_start = time.perf_counter(), time.process_time()
-            for i in range(opts.warmup, count):
-                loss = train_step(state["model"], state["optimizer"], batches.items[i], config,
-                                  draw_chunk_size(state["model_config"], i, opts.seed), v.bf16)
-                res.all_finite &= math.isfinite(loss)
+            try:
+                for i in range(opts.warmup, count):
+                    loss = train_step(state["model"], state["optimizer"], batches.items[i], config,
+                                      draw_chunk_size(state["model_config"], i, opts.seed), v.bf16)
+                    res.all_finite &= math.isfinite(loss)
+            except Exception as e:  # e.g. a recompile failing on a new shape: report, keep the other rows
+                res.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+                traceback.print_exc(file=sys.stderr)
+                del states[v.name]
+                continue
             seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             audio = sum(batches.audio_seconds[opts.warmup:])
             res.throughputs.append(audio / seconds)
@@ -500,7 +506,7 @@ def make_variants(config: TrainConfig, opts: BenchOptions, front_end_share: floa
         Variant(f"buckets {buckets * 3}", t, num_buckets=buckets * 3),
         Variant("bf16 autocast", t, bf16=True),
         Variant("bf16 autocast, 2 threads", 2, bf16=True),
-        Variant("torch.compile(encoder)", t, compile_encoder=True, note="dynamic=True; compile time is its own column"),
+        Variant("torch.compile(encoder)", t, compile_encoder=True, note="dynamic=True; its warm-up column = compiling + one pass over all batches"),
     ]
     if "compile" in opts.skip or opts.quick:
         variants[-1].note = "skipped (--quick or --skip compile)"
