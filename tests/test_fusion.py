@@ -169,3 +169,25 @@ def test_train_token_lm_cli_tokenizes_with_the_model_and_writes_arpa(tmp_path: P
     assert train_token_lm_main(["--model-dir", str(tmp_path / "model"), "--text", str(empty), "--out",
                                 str(tmp_path / "never.arpa")]) == 1
     assert not (tmp_path / "never.arpa").exists()
+
+
+def test_streaming_recognizer_with_fusion_gives_the_offline_chunked_result(tmp_path: Path) -> None:
+    from asr.decoding import OnlineRecognizer, decode_waveforms
+    from asr.decoding.text import Detokenizer
+    from tiny_model import make_tiny_model_dir, synth_audio
+
+    loaded = make_tiny_model_dir(tmp_path, predictor="lstm", lstm_hidden_dim=16)
+    lm = tmp_path / "lm.arpa"
+    write_arpa(train_token_ngram([loaded.tokenizer.encode(t) for t in ("NINE EIGHT", "EIGHT NINE NINE")],
+                                 loaded.config.vocab_size, order=3), lm)
+    options = DecodingOptions(method="modified_beam_search_ilme", chunk_ms=160,
+                              method_options=(("lm", str(lm)), ("lm_scale", "0.8"), ("ilme_scale", "0.3")))
+    audio = [synth_audio(1.2, seed=7), synth_audio(0.9, seed=8)]
+    offline = [Detokenizer(loaded.tokenizer).text(h.tokens) for h in decode_waveforms(loaded, audio, options)]
+    recognizer = OnlineRecognizer(loaded, options)
+    streams = [recognizer.create_stream() for _ in audio]
+    for stream, samples in zip(streams, audio):
+        stream.accept_waveform(16000, samples)
+        stream.input_finished()
+    recognizer.decode_until_done(streams)
+    assert [recognizer.get_result(s).text for s in streams] == offline and any(offline)
