@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("asr.bin.serve", "streaming websocket decode server (sherpa-onnx protocol)"),
     "client": ("asr.bin.client", "stream audio files to a decode server"),
     "export": ("asr.bin.export", "export a model dir for deployment (ONNX for sherpa-onnx)"),
+    "adapt": ("asr.bin.adapt", "adapt a model dir to a new domain from text only (internal-LM adaptation)"),
     "lexicon": ("asr.bin.lexicon", "add words to a hybrid lang dir (rebuilds L, G, HLG) or show them"),
 }
 

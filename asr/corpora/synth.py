@@ -362,6 +362,9 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-voices", dest="show_voices", action="store_true", help="print the voices and exit")
     parser.add_argument("--extra-repeats", type=int, default=0,
                         help="speak every train-split line this many more times, into the split train_extra (uncapped)")
+    parser.add_argument("--test-fraction", type=float, default=SynthConfig.test_fraction,
+                        help="share of lines in test (held-out voices); 1 makes the whole text a test set")
+    parser.add_argument("--dev-fraction", type=float, default=SynthConfig.dev_fraction, help="share of lines in dev")
     parser.add_argument("--extra-train-text", dest="extra_train_texts", type=Path, action="append", default=[],
                         help="a text file whose lines are all training material (train_extra); repeatable")
 
@@ -369,13 +372,15 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
 def _prepare_cli(
     corpus_dir: Path, output_dir: Path, seed: int, repeats: int, max_hours: float | None, num_jobs: int, audio_dir: Path | None, show_voices: bool,
     extra_repeats: int = 0, extra_train_texts: Sequence[Path] = (),
+    test_fraction: float = SynthConfig.test_fraction, dev_fraction: float = SynthConfig.dev_fraction,
 ) -> dict[str, CutSet]:
     if show_voices:
         for voice in list_voices():
             print(voice.speaker, "(test only)" if voice.test_only else "")
         raise SystemExit(0)
     cfg = SynthConfig(seed=seed, repeats=repeats, max_hours=max_hours, num_jobs=num_jobs, audio_dir=audio_dir,
-                      extra_repeats=extra_repeats, extra_train_texts=tuple(extra_train_texts))
+                      extra_repeats=extra_repeats, extra_train_texts=tuple(extra_train_texts),
+                      test_fraction=test_fraction, dev_fraction=dev_fraction)
     return prepare(corpus_dir, output_dir, cfg)
 
 

@@ -9,6 +9,7 @@ here too (see ``asr.decoding.search``).
 from asr.decoding.beam_search import BeamSearchState, modified_beam_search
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME, GreedySearchState, greedy_search_batch
 from asr.decoding.hypothesis import Hypothesis
+from asr.decoding import ilme_fusion, lm_shallow_fusion  # noqa: F401 - register the fusion search methods
 from asr.decoding.options import DecodingOptions, add_decoding_arguments
 from asr.decoding.search import (SEARCH_METHODS, SearchMethod, SearchState, get_search, register_search,
                                  search_method_names)

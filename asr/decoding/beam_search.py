@@ -12,7 +12,7 @@ utterances. Registered as ``"modified_beam_search"`` (``asr.decoding.search``; `
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from asr.decoding.options import DecodingOptions
 
 Beam = list[Hypothesis]
+TokenScorer = Callable[[list[Hypothesis], Tensor], Tensor]
+"""Fusion hook of ``modified_beam_search_step``: (H hypotheses, their projected predictor outputs
+(H, J)) -> (H, V) scores added to the joiner's log-probs before the beam is pruned (an external
+LM's, minus the internal LM's); 0 in the blank column keeps the blank's score the transducer's."""
 
 
 @torch.no_grad()
@@ -77,10 +81,13 @@ def _log_add(a: float, b: float) -> float:
 
 @torch.no_grad()
 def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor,
-                              state: BeamSearchState, beam: int = 4) -> BeamSearchState:
+                              state: BeamSearchState, beam: int = 4,
+                              token_scores: TokenScorer | None = None) -> BeamSearchState:
     """Continue the N utterances of ``state`` over the next encoder frames.
 
-    encoder_out: (N, T, C); encoder_out_lens: (N,). Returns the new state.
+    encoder_out: (N, T, C); encoder_out_lens: (N,). Returns the new state. ``token_scores``
+    (fusion methods) adds its (H, V) scores to each frame's joiner log-probs; hypothesis scores
+    are then the fused scores.
     """
     if beam < 1:
         raise ValueError("beam must be >= 1")
@@ -97,6 +104,8 @@ def modified_beam_search_step(model: Transducer, encoder_out: Tensor, encoder_ou
         utt_of_hyp = torch.tensor([n for n in active for _ in beams[n]], device=encoder_out.device)
         dec = torch.stack([h.decoder_out for h in flat])  # (H, J)
         log_probs = model.joiner(enc_proj[utt_of_hyp, t], dec).log_softmax(dim=-1)  # (H, V)
+        if token_scores is not None:
+            log_probs = log_probs + token_scores(flat, dec)
         scores = log_probs + torch.tensor([h.log_prob for h in flat], device=log_probs.device)[:, None]
         vocab = scores.size(1)
         extend: list[tuple[int, Hypothesis, int]] = []  # (utterance, parent, token) needing a predictor step

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from asr.decoding.greedy import DEFAULT_MAX_SYM_PER_FRAME
@@ -103,7 +104,7 @@ class DecodingOptions:
     @property
     def tag(self) -> str:
         """Names a decoding run in output paths: ``<method>_full`` or ``<method>_chunk<N>ms``."""
-        settings = "".join(f"_{k}{v}" for k, v in self.method_options)
+        settings = "".join(f"_{k}{_path_safe(v)}" for k, v in self.method_options)
         return f"{self.method}{settings}_{'full' if self.chunk_ms is None else f'chunk{self.chunk_ms}ms'}"
 
     @classmethod
@@ -112,6 +113,14 @@ class DecodingOptions:
         return cls(method=args.method, beam=args.beam, chunk_ms=args.chunk_ms, left_context_ms=args.left_context_ms,
                    max_sym_per_frame=args.max_sym_per_frame, tail_padding_ms=args.tail_padding_ms,
                    method_options=tuple(getattr(args, "method_options", None) or ()))
+
+
+def _path_safe(value: str) -> str:
+    """A method option's value as part of a directory name: a path gives its file name (an LM
+    path would otherwise nest the output dirs), other unsafe characters become ``_``."""
+    if "/" in value:
+        value = value.rstrip("/").rpartition("/")[2]
+    return re.sub(r"[^\w.=+-]", "_", value)
 
 
 def parse_chunk_ms(value: str) -> int | None:

@@ -173,17 +173,19 @@ class Transducer(nn.Module):
             result["ilm"], result["num_tokens"] = self.internal_lm_loss(decoder_out[:, :-1], y, y_lens)
         return result
 
-    def internal_lm_logits(self, decoder_out: Tensor) -> Tensor:
-        """ILM estimate: joiner logits with the encoder contribution removed. (..., D) -> (..., V)."""
-        return self.joiner.output_without_encoder(self.joiner.project_decoder(decoder_out))
+    def internal_lm_logits(self, decoder_out: Tensor, projected: bool = False) -> Tensor:
+        """ILM estimate: joiner logits with the encoder contribution removed. (..., D) -> (..., V);
+        ``projected``: ``decoder_out`` is already ``joiner.project_decoder``'s output (..., J), as
+        search keeps it."""
+        return self.joiner.output_without_encoder(decoder_out if projected else self.joiner.project_decoder(decoder_out))
 
-    def internal_lm_log_probs(self, decoder_out: Tensor) -> Tensor:
+    def internal_lm_log_probs(self, decoder_out: Tensor, projected: bool = False) -> Tensor:
         """The internal LM as a distribution over the non-blank tokens: log-softmax of
         ``internal_lm_logits`` with the blank removed (its log-prob is -inf). (..., D) -> (..., V).
 
         The joiner scores blank and tokens together; with the encoder removed, blank's score says
         nothing about the next token, so the ILM renormalises over the others (Meng et al., ILMT)."""
-        logits = self.internal_lm_logits(decoder_out).float()
+        logits = self.internal_lm_logits(decoder_out, projected).float()
         logits[..., self.blank_id] = float("-inf")
         return logits.log_softmax(dim=-1)
 

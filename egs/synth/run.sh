@@ -19,6 +19,11 @@
 # marker) resumes.
 # Stages: 0 check synthesizers and pick the text, 1 synthesize + prepare, 2 non-speech cuts + fbank,
 # 3 lang (char, or BPE with --token-type bpe), 4 train, 5 decode, 6 WER table.
+# Text-only domain adaptation (ILMA, asr adapt) to number-rich sentences, from <data-dir>/itn:
+# 7 adaptation text + disjoint target test text, 8 synthesize the target test (held-out voices) +
+# fbank, 9 token n-gram LM of the adaptation text (fusion baselines), 10 asr adapt for each
+# --ilma-updates choice (the first is exp/transducer/model_ilma), 11 decode target and source tests
+# and print the table (bench/ilma.py; --ilma-extra-rows adds models, e.g. one trained without ILMT).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -42,8 +47,17 @@ train_config=conf/train.yaml  # stage 4: model and training settings
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
+ilma_updates="joiner-output joiner predictor+joiner"  # stage 10: one adapted model each; the first is model_ilma
+ilma_opts=           # stage 10: more asr adapt options, e.g. "--epochs 3 --kl-scale 1.0"
+ilma_num_test=200    # stage 7: target test sentences
+lm_order=6           # stage 9: token n-gram order
+lm_scale=0.3         # stage 11: shallow and ILME fusion LM weight
+ilme_scale=0.1       # stage 11: ILME fusion internal-LM weight
+ilma_chunk=320       # stage 11: decoding chunk in ms (or full)
+ilma_extra_rows=     # stage 11: more bench rows, e.g. '--row "no ILMT" exp/transducer_noilmt/model'
 . utils/parse_options.sh
 . utils/log.sh
+. utils/done_marker.sh
 
 corpus=synth
 splits="train dev test"
@@ -106,4 +120,73 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: WER table"
   python -m asr.training.report $exp_dir/decode
+fi
+
+# Text-only domain adaptation. Source domain: the LibriSpeech sentences above (test: the held-out
+# voices' test split). Target domain: number-rich sentences, the spoken forms of NeMo's ITN sets.
+ilma_dir=data/ilma
+itn_dir=$data_dir/itn
+target_cuts=data/fbank/synthnum_cuts_test.jsonl.gz
+lm=$exp_dir/lm/target_${lm_order}gram.arpa
+ilma_model() {  # the model dir of one --update choice: the first is model_ilma
+  local first=${ilma_updates%% *}
+  if [ "$1" == "$first" ]; then echo $exp_dir/model_ilma; else echo $exp_dir/model_ilma_$1; fi
+}
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: adaptation and target test text from $itn_dir"
+  if ! stage_done $ilma_dir text; then
+    for f in google_tn_train.jsonl LibriTTS.json; do
+      [ -f "$itn_dir/$f" ] || die "$itn_dir/$f not found: pass --data-dir with the itn/ data"
+    done
+    [ -f $lang_dir/tokens.txt ] || die "$lang_dir/tokens.txt not found: run stage 3 first"
+    python local/prepare_ilma_text.py --lang-dir $lang_dir --exclude "$text" --num-test $ilma_num_test --seed $seed \
+      $ilma_dir "$itn_dir/google_tn_train.jsonl" "$itn_dir/LibriTTS.json"
+    mark_done $ilma_dir text
+  fi
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: synthesize the target test with the held-out test voices, fbank"
+  if ! stage_done $ilma_dir synth; then
+    python -m asr.corpora.synth prepare $ilma_dir/target_test_text.txt $ilma_dir/manifests --seed $seed \
+      --test-fraction 1 --dev-fraction 0 --num-jobs $num_jobs --audio-dir data/synthnum_audio
+    cp $ilma_dir/manifests/${corpus}_cuts_test.jsonl.gz data/manifests/synthnum_cuts_test.jsonl.gz
+    mark_done $ilma_dir synth
+  fi
+  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force data/manifests/synthnum_cuts_test.jsonl.gz data/fbank
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: token ${lm_order}-gram of the adaptation text ($lm)"
+  if ! stage_done $exp_dir/lm target_lm; then
+    python -m asr.lm.train_token_lm --model-dir $exp_dir/model --text $ilma_dir/adapt_text.txt --order $lm_order --out $lm
+    mark_done $exp_dir/lm target_lm
+  fi
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  for update in $ilma_updates; do
+    out=$(ilma_model $update)
+    log "Stage 10: asr adapt --update $update -> $out"
+    stage_done $exp_dir ilma_$update && continue
+    # shellcheck disable=SC2086  # $ilma_opts is a list of options
+    asr adapt --model-dir $exp_dir/model --text $ilma_dir/adapt_text.txt --out-dir $out --update $update --overwrite $ilma_opts
+    mark_done $exp_dir ilma_$update
+  done
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: decode target and source tests, table ($exp_dir/ilma_bench/table.md)"
+  rows=(--row "ILMT only (unadapted)" $exp_dir/model)
+  for update in $ilma_updates; do
+    rows+=(--row "ILMA $update" $(ilma_model $update))
+  done
+  rows+=(--row "shallow fusion" $exp_dir/model modified_beam_search_lm_shallow_fusion lm=$lm lm_scale=$lm_scale)
+  rows+=(--row "ILME fusion" $exp_dir/model modified_beam_search_ilme lm=$lm lm_scale=$lm_scale ilme_scale=$ilme_scale)
+  eval "extra=($ilma_extra_rows)"  # quoted labels with spaces
+  force_opt=
+  [ "$force" == true ] && force_opt=--force
+  python $ASR_ROOT/bench/ilma.py --target-cuts $target_cuts --source-cuts data/fbank/${corpus}_cuts_test.jsonl.gz \
+    --out-dir $exp_dir/ilma_bench --chunk-ms $ilma_chunk $force_opt "${rows[@]}" "${extra[@]}"
 fi

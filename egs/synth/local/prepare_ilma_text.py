@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Target-domain text for the ILMA experiment: number-rich sentences in their spoken form.
+
+    local/prepare_ilma_text.py [--lang-dir data/lang_char] [--exclude SOURCE_TEXT] [--num-test 200] \\
+        [--seed 0] [--all-lines] OUT_DIR ITN_FILE [ITN_FILE ...]
+
+ITN_FILEs are NeMo's ITN evaluation sets (``google_tn_train.jsonl``, ``LibriTTS.json``: one JSON
+object a line with the written ``text`` and its spoken form ``gt_normalized``). Each spoken form is
+normalized like a training transcript (``asr.text.normalize_transcript``: case folded to the
+recipe's upper case, punctuation removed). Kept: lines whose written form holds a digit (the
+number-rich domain; ``--all-lines`` keeps every line), that are not empty and, with
+``--lang-dir``, that the recipe's tokenizer can represent (spoken forms with leftover digits or
+foreign letters are dropped and counted). Duplicates are removed, and so is every sentence that
+occurs in (or inside a line of) an ``--exclude`` text: LibriTTS comes from LibriSpeech, whose
+sentences the source model trains on. A seeded random ``--num-test``
+of the sentences become the target test text, disjoint from the adaptation text (no sentence in
+both). Writes OUT_DIR/adapt_text.txt, OUT_DIR/target_test_text.txt and OUT_DIR/info.json
+atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+from asr.errors import TokenizerError
+from asr.text.normalize import normalize_transcript
+from asr.text.tokenizer import Tokenizer
+from asr.utils.io import atomic_write
+
+
+def read_spoken_forms(path: Path, all_lines: bool) -> tuple[list[str], Counter[str]]:
+    """Normalized spoken forms of one ITN file, and counts of what was dropped and why."""
+    kept, dropped = [], Counter()
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                written, spoken = record["text"], record["gt_normalized"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise SystemExit(f"{path}:{number}: not an ITN record with 'text' and 'gt_normalized' ({e})")
+            if not all_lines and not any(ch.isdigit() for ch in written):
+                dropped["no number in the written form"] += 1
+                continue
+            text = normalize_transcript(spoken, allow_empty=True)
+            if not text:
+                dropped["empty after normalization"] += 1
+                continue
+            kept.append(text)
+    return kept, dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("itn_files", nargs="+", type=Path)
+    parser.add_argument("--lang-dir", type=Path, help="drop sentences this lang dir's tokenizer cannot represent")
+    parser.add_argument("--num-test", type=int, default=200, help="sentences held out for the target test")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exclude", type=Path, action="append", default=[],
+                        help="source-domain text (one sentence a line): drop sentences found in it (repeatable)")
+    parser.add_argument("--all-lines", action="store_true", help="keep sentences without numbers too")
+    args = parser.parse_args(argv)
+    tokenizer = Tokenizer.load(args.lang_dir) if args.lang_dir else None
+    sentences: list[str] = []
+    dropped: Counter[str] = Counter()
+    for path in args.itn_files:
+        if not path.is_file():
+            raise SystemExit(f"{path}: ITN file not found")
+        kept, why = read_spoken_forms(path, args.all_lines)
+        sentences += kept
+        dropped += why
+    excluded_lines = [normalize_transcript(line, allow_empty=True)
+                      for path in args.exclude for line in path.read_text(encoding="utf-8").splitlines()]
+    excluded_text = "\n".join(f" {line} " for line in excluded_lines)  # spaces: whole words only
+    unique, seen = [], set()
+    for text in sentences:
+        if text in seen:
+            dropped["duplicate"] += 1
+            continue
+        seen.add(text)
+        if excluded_text and f" {text} " in excluded_text:
+            dropped["in an --exclude text"] += 1
+            continue
+        if tokenizer is not None:
+            try:
+                tokenizer.encode(text)
+            except TokenizerError:
+                dropped["characters outside the token set"] += 1
+                continue
+        unique.append(text)
+    if len(unique) <= args.num_test:
+        raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test sentences ({dict(dropped)})")
+    order = list(range(len(unique)))
+    random.Random(args.seed).shuffle(order)
+    test_ids = set(order[:args.num_test])
+    test = [unique[i] for i in sorted(test_ids)]
+    adapt = [unique[i] for i in range(len(unique)) if i not in test_ids]
+    for name, lines in (("adapt_text.txt", adapt), ("target_test_text.txt", test)):
+        with atomic_write(args.out_dir / name) as f:
+            f.write("".join(line + "\n" for line in lines))
+    info = {"sources": [str(p) for p in args.itn_files], "adapt_sentences": len(adapt), "test_sentences": len(test),
+            "adapt_words": sum(len(s.split()) for s in adapt), "test_words": sum(len(s.split()) for s in test),
+            "dropped": dict(dropped), "seed": args.seed, "all_lines": args.all_lines}
+    with atomic_write(args.out_dir / "info.json") as f:
+        json.dump(info, f, indent=1)
+    print(f"{args.out_dir}: {len(adapt)} adaptation sentences, {len(test)} target test sentences; dropped {dict(dropped)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
