@@ -67,8 +67,12 @@ class DataConfig:
 
 
 def cut_text(cut: Any) -> str:
-    """The transcript of a cut: its supervisions' texts joined by spaces."""
-    return " ".join(s.text.strip() for s in cut.supervisions if s.text is not None and s.text.strip())
+    """The transcript of a cut: its supervisions' texts joined by spaces, in start-time order.
+
+    A single-talker model trained on a multi-talker cut learns this serialized text; a SURT model
+    (``AsrDataset(num_channels=2)``) gets per-channel targets instead (``asr.data.heat``)."""
+    sups = sorted(cut.supervisions, key=lambda s: (s.start, s.start + s.duration))
+    return " ".join(s.text.strip() for s in sups if s.text is not None and s.text.strip())
 
 
 def encode_cut(cut: Any, tokenizer: TokenEncoder) -> list[int]:
@@ -110,12 +114,17 @@ class AsrDataset(torch.utils.data.Dataset):
 
     Returns a dict with ``features`` (N, T, F) float32, ``feature_lens`` (N,) int64,
     ``targets`` (list of N token-id lists; None without a tokenizer, for decoding),
-    ``cut_ids`` and ``texts`` (N strings each).
+    ``cut_ids`` and ``texts`` (N strings each). With ``num_channels > 1`` (SURT) also
+    ``channel_targets``: N lists of ``num_channels`` token-id lists, the HEAT-assigned utterances
+    of each channel, each followed by ``eos_id`` when it is given (``asr.data.heat``).
     """
 
-    def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None) -> None:
+    def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None,
+                 num_channels: int = 1, eos_id: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.spec_augment = spec_augment
+        self.num_channels = num_channels
+        self.eos_id = eos_id
 
     def __getitem__(self, cuts: CutSet) -> dict[str, Any]:
         cuts = cuts.sort_by_duration(ascending=False)
@@ -123,7 +132,14 @@ class AsrDataset(torch.utils.data.Dataset):
         features, feature_lens = collate_features(cuts)
         if self.spec_augment is not None:
             features = self.spec_augment(features)
+        extra: dict[str, Any] = {}
+        if self.num_channels > 1 and self.tokenizer is not None:
+            from asr.data.heat import channel_targets
+
+            extra["channel_targets"] = [channel_targets(cut, self.tokenizer, self.num_channels, self.eos_id)
+                                        for cut in cuts]
         return {
+            **extra,
             "features": features,
             "feature_lens": feature_lens.to(torch.int64),
             "targets": targets,
