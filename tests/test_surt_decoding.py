@@ -141,8 +141,36 @@ def test_single_talker_model_gives_one_channel(tmp_path) -> None:
 def test_chunk_must_hold_whole_mask_segments(surt: LoadedModel) -> None:
     with pytest.raises(ValueError, match="segment"):
         MultiChannelRecognizer(surt, DecodingOptions(chunk_ms=120))
-    with pytest.raises(ValueError, match="greedy_search"):
-        MultiChannelRecognizer(surt, DecodingOptions(chunk_ms=320, method="modified_beam_search"))
+    from asr.decoding.greedy import GreedySearch
+    from asr.decoding.search import register_search, unregister_search
+
+    register_search("surt_test_other_search")(type("OtherSearch", (GreedySearch,), {}))
+    try:
+        with pytest.raises(ValueError, match="greedy_search and modified_beam_search"):
+            MultiChannelRecognizer(surt, DecodingOptions(chunk_ms=320, method="surt_test_other_search"))
+    finally:
+        unregister_search("surt_test_other_search")
+
+
+def test_modified_beam_search_per_channel(surt: LoadedModel) -> None:
+    from asr.decoding.beam_search import modified_beam_search
+
+    options = DecodingOptions(chunk_ms=CHUNK_MS, method="modified_beam_search", beam=3)
+    audio = synth_audio(3.0, seed=6)
+    # without endpoints the stream's channels are the offline beam search over the chunked masked forward
+    plain = MultiChannelRecognizer(surt, options, ChannelEndpointOptions(use_eos=False, rule=None))
+    (result,) = transcribe_channels(plain, [audio])
+    feats = torch.from_numpy(compute_fbank(audio, 16000, surt.feature_options))[None]
+    feats, lens = pad_tail(feats, torch.tensor([feats.size(1)]), tail_padding_frames(options.tail_padding_ms, 10))
+    with torch.no_grad():
+        out, out_lens = surt.model.forward_encoder(feats, lens, 8, surt.config.left_context_frames)
+        hyps = modified_beam_search(surt.model, out, out_lens, beam=3)
+    assert [s.token_ids for s in sorted(result.segments, key=lambda s: s.channel)] == [h.tokens for h in hyps if h.tokens]
+    # with <eos>: segments hold no <eos>, and the beam keeps going after each one
+    (ended,) = transcribe_channels(MultiChannelRecognizer(surt, options, ChannelEndpointOptions(rule=None)), [audio])
+    eos = surt.config.eos_id
+    assert sum(s.eos for s in ended.segments) >= 2
+    assert all(eos not in s.token_ids and s.token_ids for s in ended.segments)
 
 
 def test_long_session_keeps_bounded_state(surt: LoadedModel) -> None:

@@ -2,11 +2,14 @@
 
 ``MultiChannelRecognizer`` streams audio through a SURT model (``asr.models.SurtModel``: C output
 channels) or a single-talker transducer (one channel), chunk by chunk, with the registered
-greedy search over the ``N * C`` channel rows (stream-major, as the model stacks them). After
+greedy search over the ``N * C`` channel rows (stream-major, as the model stacks them); ``greedy_search`` and
+``modified_beam_search`` (``options.method``) both work. After
 each chunk, every channel is checked for the end of a segment:
 
-- ``<eos>`` (the model's ``config.eos_id``): the tokens before it become a final segment
-  (``eos=True``), its text is reset to the tokens after it; the predictor context is *kept*
+- ``<eos>`` (the model's ``config.eos_id``) in the channel's best hypothesis: the tokens before it
+  become a final segment (``eos=True``), its text is reset to the tokens after it (beam search
+  keeps the hypotheses that share the finalized prefix, with it removed, and drops the others:
+  a final segment is not revised); the predictor context is *kept*
   (it has seen the ``<eos>``, as in training, where a channel's target is its utterances
   joined by ``<eos>``);
 - otherwise the fallback rule (sherpa-onnx's rule 2 by default: 1.2 s of trailing blanks after
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 
 from asr.decoding.endpoint import EndpointRule, rule_activated
+from asr.decoding.beam_search import BeamSearchState
 from asr.decoding.greedy import GreedySearchState
 from asr.decoding.hypothesis import Hypothesis
 from asr.decoding.online import OnlineStream
@@ -89,7 +93,7 @@ class MultiChannelResult:
 class ChannelStream(OnlineStream):
     """An ``OnlineStream`` whose search state has one row per output channel, with per-channel segments."""
 
-    def __init__(self, fbank: OnlineFbank, encoder_state: Any, search_state: GreedySearchState,
+    def __init__(self, fbank: OnlineFbank, encoder_state: Any, search_state: GreedySearchState | BeamSearchState,
                  tail_padding_frames: int, num_channels: int) -> None:
         super().__init__(fbank, encoder_state, search_state, tail_padding_frames)
         self.num_channels = num_channels
@@ -97,8 +101,27 @@ class ChannelStream(OnlineStream):
         self.final_segments: list[ChannelSegment] = []
         self.flushed = False
 
+    def channel_hypotheses(self, channel: int) -> list[Hypothesis]:
+        """The live hypotheses of a channel (one for greedy search, the beam for beam search)."""
+        state = self.search_state
+        return [state.hyps[channel]] if isinstance(state, GreedySearchState) else state.beams[channel]
+
     def channel_hypothesis(self, channel: int) -> Hypothesis:
-        return self.search_state.hyps[channel]
+        """The channel's best hypothesis of the current segment."""
+        return max(self.channel_hypotheses(channel), key=lambda h: h.log_prob)
+
+    def drop_prefix(self, channel: int, length: int) -> None:
+        """Remove the first ``length`` tokens of the channel's best hypothesis from the segment:
+        hypotheses sharing them keep the rest, the others are dropped."""
+        best = self.channel_hypothesis(channel)
+        prefix = best.tokens[:length]
+        kept = []
+        for hyp in self.channel_hypotheses(channel):
+            if hyp.tokens[:length] == prefix:
+                hyp.tokens, hyp.timestamps = hyp.tokens[length:], hyp.timestamps[length:]
+                kept.append(hyp)
+        if isinstance(self.search_state, BeamSearchState):
+            self.search_state.beams[channel] = kept
 
     def pop_segments(self) -> list[ChannelSegment]:
         """The segments finalized since the last call (a server sends and forgets them)."""
@@ -108,8 +131,7 @@ class ChannelStream(OnlineStream):
 
 class MultiChannelRecognizer:
     """Batched streaming decoding of SURT (C channels) or transducer (1 channel) models with
-    per-channel endpoints (module docstring). Greedy search only: a segment split at ``<eos>``
-    needs one hypothesis per channel."""
+    per-channel endpoints (module docstring)."""
 
     def __init__(self, loaded: LoadedModel, options: DecodingOptions | None = None,
                  endpoint: ChannelEndpointOptions | None = None, itn: Itn | None = None) -> None:
@@ -118,8 +140,9 @@ class MultiChannelRecognizer:
         self.options = options or DecodingOptions(chunk_ms=DEFAULT_STREAMING_CHUNK_MS)
         if self.options.chunk_ms is None:
             raise ValueError("streaming needs a chunk: set DecodingOptions.chunk_ms")
-        if self.options.method != "greedy_search":
-            raise ValueError(f"multi-channel decoding supports greedy_search only, got {self.options.method!r}")
+        if self.options.method not in ("greedy_search", "modified_beam_search"):
+            raise ValueError(f"multi-channel decoding supports greedy_search and modified_beam_search, "
+                             f"got {self.options.method!r}")
         config = loaded.config
         self.search = self.options.search
         self.endpoint = endpoint or ChannelEndpointOptions()
@@ -186,14 +209,15 @@ class MultiChannelRecognizer:
         else:
             out, out_lens, state = self.model.encoder.infer(chunk, chunk_lens,
                                                             EncoderState.stack([s.encoder_state for s in ready]))
-        search_state = GreedySearchState.stack([s.search_state for s in ready])
+        state_type = type(ready[0].search_state)
+        search_state = state_type.stack([s.search_state for s in ready])
         search_state = self.search.step(self.model, out, out_lens, search_state, self.options)
         c = self.num_channels
         searches = search_state.unstack()
         frames = out_lens.tolist()
         for i, (s, enc) in enumerate(zip(ready, state.unstack())):
             s.encoder_state = enc
-            s.search_state = GreedySearchState.stack(searches[i * c:(i + 1) * c])
+            s.search_state = state_type.stack(searches[i * c:(i + 1) * c])
             s.num_feature_frames_consumed += real[i]
             s.num_tail_frames_pending -= lens[i] - real[i]
             s.num_processed_frames += frames[i * c]
@@ -221,14 +245,15 @@ class MultiChannelRecognizer:
                 k = hyp.tokens.index(self.eos_id)
                 self._finalize(stream, c, hyp.tokens[:k], hyp.timestamps[:k], True, now)
                 stream.channel_segment_start[c] = hyp.timestamps[k] + 1
-                hyp.tokens, hyp.timestamps = hyp.tokens[k + 1:], hyp.timestamps[k + 1:]
+                stream.drop_prefix(c, k + 1)
+                hyp = stream.channel_hypothesis(c)
             rule = self.endpoint.rule
             if rule is not None and hyp.tokens:
                 trailing = stream.num_processed_frames - (hyp.timestamps[-1] + 1)
                 length = stream.num_processed_frames - stream.channel_segment_start[c]
                 if rule_activated(rule, trailing * self.frame_shift_s, length * self.frame_shift_s):
                     self._finalize(stream, c, hyp.tokens, hyp.timestamps, False, now)
-                    hyp.tokens, hyp.timestamps = [], []
+                    stream.drop_prefix(c, len(hyp.tokens))
                     stream.channel_segment_start[c] = stream.num_processed_frames
 
     def _flush(self, stream: ChannelStream) -> None:
@@ -240,7 +265,7 @@ class MultiChannelRecognizer:
         for c in range(stream.num_channels):
             hyp = stream.channel_hypothesis(c)
             self._finalize(stream, c, hyp.tokens, hyp.timestamps, False, end)
-            hyp.tokens, hyp.timestamps = [], []
+            stream.drop_prefix(c, len(hyp.tokens))
         stream.flushed = True
 
     def decode_until_done(self, streams: list[ChannelStream]) -> None:
