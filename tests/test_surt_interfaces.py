@@ -87,3 +87,25 @@ def test_transcribe_jsonl_single_talker(tmp_path, capsys) -> None:
 
     assert line["channels"][0] == transcribe(loaded, [audio], DecodingOptions(chunk_ms=320))[0]
     assert all(seg["channel"] == 0 and seg["eos"] is False for seg in line["segments"])
+
+
+def test_server_sends_channel_segments_like_transcribe(surt_dir) -> None:
+    from asr.server import BackgroundServer, ServerConfig, StreamingClient, WorkerConfig
+
+    loaded, _ = surt_dir
+    audio = synth_audio(3.0, seed=9)
+    options = DecodingOptions(chunk_ms=320)
+    (expected,) = transcribe_channels(MultiChannelRecognizer(loaded, options), [audio])
+    recognizer = MultiChannelRecognizer(loaded, options)
+    with BackgroundServer(recognizer, ServerConfig(port=0, worker=WorkerConfig(endpoint=None))) as srv:
+        result = StreamingClient(srv.url, chunk_ms=100, itn=False).transcribe_samples_sync(audio, 16000)
+    finals = [m for m in result.messages if m["is_final"] and not m["is_eof"]]
+    for c in (0, 1):  # each channel's finals in order (channels interleave by when they ended)
+        assert [m["text"] for m in finals if m["channel"] == c] == [s.text for s in expected.segments if s.channel == c]
+    assert len(finals) == len(expected.segments) > 4
+    eofs = [m for m in result.messages if m["is_eof"]]
+    assert sorted(m["channel"] for m in eofs) == [0, 1] and all(m["text"] == "" for m in eofs)
+    assert all("channel" in m for m in result.messages)
+    # per-channel segment numbers count up from 0
+    for c in (0, 1):
+        assert [m["segment"] for m in finals if m["channel"] == c] == list(range(sum(m["channel"] == c for m in finals)))
