@@ -189,3 +189,26 @@ def test_long_session_keeps_bounded_state(surt: LoadedModel) -> None:
     assert len({s[0] for s in sizes[2:]}) == 1  # state tensors do not grow
     assert max(s[1] for s in sizes) < 32  # undecoded frames stay under one chunk
     assert max(s[2] for s in sizes) < 200  # segments end, the current one stays short
+
+
+def test_single_output_paths_refuse_surt(surt: LoadedModel) -> None:
+    from asr.decoding import OnlineRecognizer, decode_waveforms
+    from asr.errors import ModelDirError
+    from asr.export.onnx import check_exportable
+
+    with pytest.raises(ValueError, match="MultiChannelRecognizer"):
+        OnlineRecognizer(surt, DecodingOptions(chunk_ms=320))
+    with pytest.raises(ValueError, match="MultiChannelRecognizer"):
+        decode_waveforms(surt, [synth_audio(0.5, seed=1)])
+    with pytest.raises(ModelDirError, match="architecture='surt'"):
+        check_exportable(surt)
+
+
+def test_a_channel_that_only_says_eos_gives_no_segment(tmp_path) -> None:
+    """After silence a trained SURT emits nothing, or at most <eos>: no empty segments come out."""
+    loaded = make_surt_dir(tmp_path, blank_bias=0.0)
+    with torch.no_grad():
+        loaded.model.joiner.output_linear.bias[loaded.config.eos_id] += 50.0  # every emission is <eos>
+    (result,) = transcribe_channels(MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=CHUNK_MS)),
+                                    [synth_audio(2.0, seed=3)])
+    assert result.segments == [] and result.channels == ["", ""]
