@@ -47,9 +47,9 @@ def run_streaming(model: SurtModel, x: torch.Tensor, lens: torch.Tensor, chunk: 
     return torch.cat(outs, dim=1)
 
 
-@pytest.mark.parametrize("chunk,left", [(2, 4), (4, 8), (8, 8)])
-def test_streaming_equals_masked_full_forward(chunk: int, left: int) -> None:
-    model = randomized_surt()
+@pytest.mark.parametrize("chunk,left,joint", [(2, 4, False), (4, 8, True), (8, 8, False)])
+def test_streaming_equals_masked_full_forward(chunk: int, left: int, joint: bool) -> None:
+    model = randomized_surt(channel_joint_layer=joint)
     lens = torch.tensor([75, 41, 9])  # partial last chunks, different per stream
     x = torch.randn(3, 75, 80)
     with torch.no_grad():
@@ -129,3 +129,16 @@ def test_config_rejects_bad_surt_settings() -> None:
     with pytest.raises(ValueError, match="eos_id"):
         tiny_config(vocab_size=VOCAB, eos_id=0)
     assert surt_config().output_channels == 2 and tiny_config().output_channels == 1
+
+
+def test_channel_joint_layer_lets_a_channel_see_the_other() -> None:
+    model = randomized_surt(channel_joint_layer=True)
+    enc = torch.randn(4, 5, 32)  # 2 streams x 2 channels
+    with torch.no_grad():
+        base = model.join_channels(enc)
+        changed = enc.clone()
+        changed[1] += 1.0  # stream 0, channel 1
+        out = model.join_channels(changed)
+    assert (out[0] - base[0]).abs().max() > 1e-3  # channel 0 of the same stream sees it
+    torch.testing.assert_close(out[2:], base[2:])  # the other stream does not
+    assert randomized_surt().join_channels(enc) is enc

@@ -72,6 +72,9 @@ class ModelConfig:
     unmix_dim: int = 128
     unmix_blocks: int = 2
     unmix_segment_frames: int = 32
+    #: SURT: a per-frame linear layer across the channels' encoder outputs (residual), so each
+    #: channel can see what the other is recognizing (icefall's optional joint encoder layer)
+    channel_joint_layer: bool = False
     #: id of the end-of-sentence token (``<eos>``, a tokenizer user symbol) or -1 for none; SURT
     #: targets end each utterance with it, and decoding finalizes a channel's segment on it
     eos_id: int = -1

@@ -3,7 +3,8 @@
 A ``MaskEstimator`` (asr/models/unmixing.py, a causal DPRNN) turns the mixture's fbank
 ``x (N, T, F)`` into C ReLU masks; the masked features ``m_c * x`` are stacked on the batch axis,
 stream-major (row ``n * C + c`` is stream n's channel c), and go through the transducer's one
-shared encoder, predictor and joiner. Everything downstream of the masks is ``Transducer``'s, so
+shared encoder, predictor and joiner (with ``channel_joint_layer`` a per-frame linear layer across
+the channels' encoder outputs follows). Everything downstream of the masks is ``Transducer``'s, so
 every search method runs on SURT's ``(N * C, T', D)`` encoder output as on N * C utterances.
 
 Training (``objectives``): the pruned RNN-T loss of every channel against its HEAT target
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from asr.models.config import ModelConfig
 from asr.models.encoder import EncoderState
@@ -94,6 +95,19 @@ class SurtModel(Transducer):
         super().__init__(config)
         self.unmixer = MaskEstimator(config.feature_dim, config.unmix_dim, config.unmix_blocks,
                                      config.unmix_segment_frames, config.num_channels)
+        c, d = config.num_channels, config.encoder_dim
+        self.channel_joint = nn.Linear(c * d, c * d) if config.channel_joint_layer else None
+
+    def join_channels(self, encoder_out: Tensor) -> Tensor:
+        """The optional joint layer: (N * C, T, D) stream-major -> the same, each frame of every
+        channel plus a linear map of all channels' frames at that time (per frame: streams as is)."""
+        if self.channel_joint is None:
+            return encoder_out
+        nc, t, d = encoder_out.shape
+        c = self.num_channels
+        frames = encoder_out.reshape(nc // c, c, t, d).permute(0, 2, 1, 3).reshape(nc // c, t, c * d)
+        mixed = self.channel_joint(frames).reshape(nc // c, t, c, d).permute(0, 2, 1, 3).reshape(nc, t, d)
+        return encoder_out + mixed
 
     @property
     def num_channels(self) -> int:
@@ -113,7 +127,8 @@ class SurtModel(Transducer):
                         left_context: int | None = None) -> tuple[Tensor, Tensor]:
         """Mixture (N, T, F) -> ((N * C, T', D) encoder output of every channel, (N * C,) lengths)."""
         masked, lens = self.unmix(features, feature_lens)
-        return self.encode(masked, lens, chunk_size, left_context)
+        out, out_lens = self.encode(masked, lens, chunk_size, left_context)
+        return self.join_channels(out), out_lens
 
     def forward(self, features: Tensor, feature_lens: Tensor, channel_targets: Sequence[Sequence[Sequence[int]]],  # type: ignore[override]
                 prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0, eos_penalty: float = 0.0,
@@ -140,6 +155,7 @@ class SurtModel(Transducer):
         masked = masks * features[:, None]
         encoder_out, encoder_lens = self.encode(masked.reshape(n * c, t, f), feature_lens.repeat_interleave(c),
                                                 chunk_size, left_context)
+        encoder_out = self.join_channels(encoder_out)
         self.validate_targets(targets, encoder_lens, names)
         if eos_penalty != 0.0 and self.eos_id is None:
             raise ValueError("eos_penalty needs a model with an <eos> token (config.eos_id)")
@@ -196,7 +212,7 @@ class SurtModel(Transducer):
         n, c, t, f = masks.shape
         masked = (masks * chunk[:, None]).reshape(n * c, t, f)
         out, out_lens, encoder_state = self.encoder.infer(masked, chunk_lens.repeat_interleave(c), states.encoder)
-        return out, out_lens, SurtState(unmix_state, encoder_state, c)
+        return self.join_channels(out), out_lens, SurtState(unmix_state, encoder_state, c)
 
 
 def build_model(config: ModelConfig) -> Transducer:
