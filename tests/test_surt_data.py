@@ -6,6 +6,7 @@ import itertools
 import random
 
 import numpy as np
+import torch
 import pytest
 from lhotse import CutSet, SupervisionSegment
 
@@ -153,3 +154,35 @@ def test_dataset_gives_channel_targets(tmp_path, eos_tokenizer):
         assert sum(t.count(eos) for t in targets) == len(cut.supervisions)
         assert targets == channel_targets(cut, eos_tokenizer, 2, eos)
     assert "channel_targets" not in AsrDataset(eos_tokenizer)[cuts]
+
+
+def test_channel_sources_sum_to_the_mixture_and_feed_the_mask_loss(tmp_path, eos_tokenizer):
+    from asr.audio import load_audio
+    from asr.features import FbankOptions, compute_fbank
+    from asr.features.compute import compute_features
+
+    cfg = SessionConfig(num_sessions=3, min_utterances=1, max_utterances=3, seed=2)
+    mono = materialize(simulate_sessions(_pool(tmp_path), cfg), tmp_path / "mix", progress=False, write_sources=True)
+    for cut in mono:
+        mix = load_audio(cut.recording.sources[0].source)
+        src = [load_audio(p) for p in cut.custom["channel_sources"]]
+        np.testing.assert_allclose(src[0] + src[1], mix, atol=2e-4)  # 16-bit wav rounding
+        # each channel holds exactly its HEAT utterances: silent outside them
+        for c, utts in enumerate(channel_utterances(cut_utterances(cut))):
+            speech = np.zeros(mix.size, dtype=bool)
+            for u in utts:
+                speech[int(u.start * 16000):int(u.end * 16000)] = True
+            assert np.abs(src[c][~speech]).max(initial=0.0) < 1e-3
+            if utts:
+                assert np.abs(src[c][speech]).max() > 0.05
+    cuts = compute_features(mono, tmp_path / "feats", progress_bar=False)
+    batch = AsrDataset(eos_tokenizer, num_channels=2, eos_id=1, source_features=True)[cuts]
+    feats = batch["source_features"]
+    assert feats.shape[:2] == (len(cuts), 2) and feats.shape[2:] == batch["features"].shape[1:]
+    first = cuts[batch["cut_ids"][0]]
+    expected = compute_fbank(load_audio(first.custom["channel_sources"][1], 16000), 16000, FbankOptions())
+    torch.testing.assert_close(feats[0, 1, :expected.shape[0]], torch.from_numpy(expected))
+    plain = materialize(simulate_sessions(_pool(tmp_path), cfg), tmp_path / "plain", progress=False)
+    with pytest.raises(Exception, match="channel sources"):
+        AsrDataset(eos_tokenizer, num_channels=2, eos_id=1, source_features=True)[
+            compute_features(plain, tmp_path / "feats2", progress_bar=False)]

@@ -100,10 +100,12 @@ def test_objectives_per_channel_with_eos_penalty_ctc_and_mask_loss() -> None:
     targets = [[[3, 4, EOS, 5, EOS], [6, EOS]], [[7, 8, EOS], []]]  # one channel empty
     batch = {"features": x, "feature_lens": lens, "channel_targets": targets, "cut_ids": ["a", "b"],
              "source_features": torch.randn(2, 2, 64, 80)}
-    loss = LossConfig(ctc_scale=0.2, mask_loss_scale=0.2, warm_step=0)
-    terms = model.objectives(batch, loss, step=None)
+    loss = LossConfig(ctc_scale=0.2, mask_loss_scale=0.2, warm_step=10)
+    terms = model.objectives(batch, loss, step=5)
     assert isinstance(terms, LossTerms)
-    assert set(terms.terms) == {"simple", "pruned", "ctc", "mask"}
+    assert set(terms.terms) == {"simple", "pruned", "ctc", "mask"} and terms.terms["mask"].weight == pytest.approx(0.1)
+    assert "mask" in model.objectives(batch, loss, step=None).metrics  # after warm-up: logged only
+    assert "mask" in model.objectives(batch, loss, step=10).metrics
     total = terms.total()
     assert torch.isfinite(total)
     total.backward()

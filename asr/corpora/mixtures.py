@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
-from lhotse.cut import Cut
+from lhotse.cut import Cut, MixedCut, PaddingCut
 from tqdm import tqdm
 
 from asr.errors import DataDirError
@@ -202,13 +202,44 @@ def simulate_sessions(cuts: CutSet, config: SessionConfig | None = None) -> CutS
     return CutSet.from_cuts(sessions)
 
 
-def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> CutSet:
+def write_channel_sources(cut: Cut, audio_dir: Path, scale: float, num_channels: int = 2) -> list[str]:
+    """For SURT's mask loss: the audio of each HEAT channel of a ``MixedCut`` (the sum of the
+    tracks assigned to it, at their levels in the mix, times ``scale``), written to
+    ``audio_dir/<id>-src<c>.wav``; returns the paths. A channel without speech is silence."""
+    from asr.audio import save_audio
+    from asr.data.heat import heat_assign
+
+    if isinstance(cut, MixedCut):
+        tracks = [t for t in cut.tracks if not isinstance(t.cut, PaddingCut)]
+        # one (1, samples) array per audible track, positioned and scaled as in the mix
+        audio = np.concatenate([np.asarray(a)[:1] for a in cut.load_audio(mixed=False)], axis=0)
+        if audio.shape[0] != len(tracks):
+            raise DataDirError(f"cut {cut.id}: {audio.shape[0]} audio tracks but {len(tracks)} non-padding tracks")
+        spans = [(t.offset, t.offset + t.cut.duration) for t in tracks]
+    else:  # a one-utterance session is a plain cut: all of it is channel 0
+        audio = cut.load_audio()[:1]
+        spans = [(0.0, cut.duration)]
+    channels = heat_assign(spans, num_channels)
+    paths = []
+    for c in range(num_channels):
+        source = np.zeros(audio.shape[1], dtype=np.float32)
+        for k, channel in enumerate(channels):
+            if channel == c:
+                source += audio[k].astype(np.float32)
+        path = audio_dir / f"{cut.id}-src{c}.wav"
+        save_audio(path, source * scale, cut.sampling_rate)
+        paths.append(str(path))
+    return paths
+
+
+def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True, write_sources: bool = False) -> CutSet:
     """Write each (mixed) cut's audio to ``audio_dir/<id>.wav`` and return ``MonoCut``s.
 
     Supervisions keep their start offsets, speakers and texts; their ids become
     ``<speaker>-<id>-<k>`` (speaker first: Kaldi's sort order for the utterances of a data dir).
     A mixture whose peak exceeds 1 is scaled down to 0.99 peak (no clipping). Existing files are
-    reused, so an interrupted run resumes.
+    reused, so an interrupted run resumes. ``write_sources``: also each HEAT channel's source audio
+    (``write_channel_sources``, same scaling), listed in the cut's ``custom["channel_sources"]``.
     """
     from asr.audio import save_audio
 
@@ -217,12 +248,14 @@ def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> C
     for cut in tqdm(list(cuts), desc="mixing", disable=not progress):
         path = audio_dir / f"{cut.id}.wav"
         sample_rate = cut.sampling_rate
-        if not path.exists():
+        sources = [str(audio_dir / f"{cut.id}-src{c}.wav") for c in range(2)]
+        if not path.exists() or (write_sources and not all(Path(p).exists() for p in sources)):
             audio = cut.load_audio()[0].astype(np.float32)
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-            if peak > 1.0:
-                audio *= 0.99 / peak
-            save_audio(path, audio, sample_rate)
+            scale = 0.99 / peak if peak > 1.0 else 1.0
+            if write_sources:
+                sources = write_channel_sources(cut, audio_dir, scale)
+            save_audio(path, audio * scale, sample_rate)  # last: its presence marks the cut done
         recording = Recording.from_file(path, recording_id=cut.id)
         supervisions = [
             SupervisionSegment(
@@ -238,7 +271,9 @@ def materialize(cuts: CutSet, audio_dir: str | Path, progress: bool = True) -> C
             )
             for k, sup in enumerate(sorted(cut.supervisions, key=lambda s: (s.start, s.speaker or "")))
         ]
-        out.append(MonoCut(id=cut.id, start=0.0, duration=recording.duration, channel=0, recording=recording, supervisions=supervisions))
+        custom = {"channel_sources": sources} if write_sources else None
+        out.append(MonoCut(id=cut.id, start=0.0, duration=recording.duration, channel=0, recording=recording,
+                           supervisions=supervisions, custom=custom))
     return CutSet.from_cuts(out)
 
 
@@ -262,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(simulate_sessions) instead of one utterance per talker")
     parser.add_argument("--min-utterances", type=int, default=SessionConfig.min_utterances)
     parser.add_argument("--no-overlap-prob", type=float, default=SessionConfig.no_overlap_prob)
+    parser.add_argument("--write-sources", action="store_true",
+                        help="also write each HEAT channel's source audio (<id>-src<c>.wav) for SURT's mask loss")
     args = parser.parse_args(argv)
     if args.max_utterances > 0:
         session_cfg = SessionConfig(args.num_mixtures, min(args.min_utterances, args.max_utterances), args.max_utterances,
@@ -271,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         cfg = MixtureConfig(args.num_mixtures, args.min_overlap, args.max_overlap, args.max_level_db, args.seed)
         simulated = simulate_two_talker(read_cuts(args.cuts_in), cfg)
-    mixed = materialize(simulated, args.audio_dir)
+    mixed = materialize(simulated, args.audio_dir, write_sources=args.write_sources)
     write_cuts(mixed, args.cuts_out)
     print(f"{len(mixed)} mixtures, {sum(c.duration for c in mixed) / 3600:.3f} h -> {args.cuts_out}")
 

@@ -176,8 +176,9 @@ class SurtModel(Transducer):
     def objectives(self, batch: Mapping[str, Any], loss: LossConfig, step: int | None,
                    chunk_size: int = -1) -> LossTerms:
         """SURT's weighted terms: ``simple`` and ``pruned`` over all channels (icefall's warm-up),
-        ``ctc`` at ``ctc_scale`` (a metric while 0), ``mask`` at ``mask_loss_scale`` per feature
-        frame when the batch has ``source_features``. The batch needs ``channel_targets``
+        ``ctc`` at ``ctc_scale`` (a metric while 0), ``mask`` per feature frame when the batch has
+        ``source_features``, at ``mask_loss_scale`` at step 0 fading linearly to 0 at ``warm_step``
+        (a warm-up aid for the masks; a metric after it and in validation). The batch needs ``channel_targets``
         (``AsrDataset(num_channels=C, eos_id=...)``)."""
         if batch.get("channel_targets") is None:
             raise ValueError("a SURT batch needs 'channel_targets' (AsrDataset(tokenizer, num_channels=C, eos_id=...))")
@@ -191,7 +192,9 @@ class SurtModel(Transducer):
         if "ctc" in out:
             (terms if loss.ctc_scale > 0 else metrics)["ctc"] = Objective(out["ctc"], loss.ctc_scale)
         if "mask" in out:
-            scale = getattr(loss, "mask_loss_scale", 0.0)
+            # a warm-up aid: full weight at step 0, fading to 0 at warm_step (and 0 in validation)
+            fade = 0.0 if step is None or loss.warm_step <= 0 else max(0.0, 1.0 - step / loss.warm_step)
+            scale = getattr(loss, "mask_loss_scale", 0.0) * fade
             (terms if scale > 0 else metrics)["mask"] = Objective(out["mask"], scale,
                                                                   normalizer=max(float(out["num_feature_frames"]), 1.0))
         return LossTerms(terms, normalizer=float(out["num_frames"]), metrics=metrics)

@@ -215,7 +215,8 @@ def train(
     channels: dict[str, Any] = {}
     if model_config.output_channels > 1 or model_config.architecture == "surt":
         channels = {"num_channels": model_config.output_channels,
-                    "eos_id": model_config.eos_id if model_config.eos_id >= 0 else None}
+                    "eos_id": model_config.eos_id if model_config.eos_id >= 0 else None,
+                    "source_features": config.loss.mask_loss_scale > 0}
     ctx = _EpochContext(
         config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
         sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build(), **channels), info=info,

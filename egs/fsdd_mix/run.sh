@@ -4,7 +4,7 @@
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
-#            [--single-talker-model ../fsdd/exp/transducer_idx/model]
+#            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -15,7 +15,9 @@
 #     wavs in data/mix/<split>/
 #   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
-#   5 train SURT: exp/surt (the model dir the issue names: exp/surt/model; <eos>, no penalty),
+#     (--mask-loss > 0: also each channel's source audio, <id>-src<c>.wav, for the mask loss)
+#   5 train SURT (--mask-loss S: the masked features' MSE against the sources at weight S, fading
+#     out over the warm-up, as icefall's 0.2): exp/surt (the model dir the issue names: exp/surt/model; <eos>, no penalty),
 #     exp/surt_noeos (no <eos> in the targets: rule endpointing), exp/surt_ep<P> per --eos-penalties
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
 set -euo pipefail
@@ -34,6 +36,7 @@ num_dev=150
 num_test=300
 eos_penalties="0.005 0.01 0.02"
 single_talker_model=../fsdd/exp/transducer_idx/model
+mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 . utils/parse_options.sh
 . utils/log.sh
@@ -57,6 +60,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       dev) n=$num_dev; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
       test) n=$num_test; opts="--min-utterances 2 --max-utterances 2 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
     esac
+    [ "$mask_loss" == 0 ] || [ $split == test ] || opts="$opts --write-sources"
     # shellcheck disable=SC2086  # a list of options
     python -m asr.corpora.mixtures data/manifests/fsdd_conn_cuts_${split}.jsonl.gz \
       data/manifests/fsddmix_cuts_${split}.jsonl.gz --audio-dir data/mix/$split --num-mixtures $n \
@@ -83,14 +87,16 @@ fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   dev=data/fbank/fsddmix_cuts_dev.jsonl.gz
   train=data/fbank/fsddmix_cuts_train.jsonl.gz
+  mask_opt="--set loss.mask_loss_scale=$mask_loss"
   log "Stage 5: train SURT exp/surt (<eos>, no latency penalty)"
-  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force $train_config $lang_dir exp/surt $dev $train
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt" \
+    $train_config $lang_dir exp/surt $dev $train
   log "Stage 5: train SURT without <eos> (rule endpointing) -> exp/surt_noeos"
-  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "--set model.eos_id=-1" \
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set model.eos_id=-1" \
     $train_config $lang_dir exp/surt_noeos $dev $train
   for p in $eos_penalties; do
     log "Stage 5: train SURT with the <eos> latency penalty $p -> exp/surt_ep$p"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "--set loss.eos_penalty=$p" \
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set loss.eos_penalty=$p" \
       $train_config $lang_dir exp/surt_ep$p $dev $train
   done
 fi
