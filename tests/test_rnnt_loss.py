@@ -427,3 +427,87 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(LossInputError, match="ranges"):
         rnnt_loss_pruned(torch.randn(2, 3, 2, 4), symbols, torch.zeros(2, 3, 3, dtype=torch.int64))
 
+
+
+def brute_force_eos_score(logits: torch.Tensor, symbols: list[int], num_frames: int, rnnt_type: str,
+                          eos_id: int, eos_penalty: float, blank: int = 0) -> torch.Tensor:
+    """log sum over every alignment, each emission of ``eos_id`` at frame t scored
+    ``+ eos_penalty * ((T_n - 1) / 2 - t)``, every other arc as it is."""
+    logp = logits.log_softmax(dim=-1)
+    U = len(symbols)
+    offset = (num_frames - 1) / 2
+    scores = []
+    if rnnt_type == "regular":
+        moves = num_frames + U
+        for emit_at in itertools.combinations(range(moves - 1), U):
+            t = u = 0
+            score = logits.new_zeros(())
+            for i in range(moves):
+                if i in emit_at:
+                    bonus = eos_penalty * (offset - t) if symbols[u] == eos_id else 0.0
+                    score = score + logp[t, u, symbols[u]] + bonus
+                    u += 1
+                else:
+                    score = score + logp[t, u, blank]
+                    t += 1
+            scores.append(score)
+    else:
+        for emit_at in itertools.combinations(range(num_frames), U):
+            u = 0
+            score = logits.new_zeros(())
+            for t in range(num_frames):
+                if t in emit_at:
+                    bonus = eos_penalty * (offset - t) if symbols[u] == eos_id else 0.0
+                    score = score + logp[t, u, symbols[u]] + bonus
+                    u += 1
+                else:
+                    score = score + logp[t, u, blank]
+            scores.append(score)
+    return torch.logsumexp(torch.stack(scores), dim=0)
+
+
+@pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
+def test_eos_latency_penalty_matches_brute_force(rnnt_type: str) -> None:
+    """The <eos> penalty on the full, simple (am + lm) and pruned losses equals enumeration of every
+    alignment with the bonus on <eos> arcs only, value and gradient; other symbols are untouched."""
+    torch.manual_seed(1)
+    N, T, U, V, eos = 3, 5, 3, 5, 1
+    symbols = torch.tensor([[2, 1, 3], [1, 4, 1], [3, 2, 4]])  # <eos> mid, at both ends, absent
+    frame_lens, symbol_lens = [5, 4, 5], [3, 3, 3]
+    boundary = make_boundary(symbol_lens, frame_lens)
+    logits = torch.randn(N, T, U + 1, V, dtype=torch.float64, requires_grad=True)
+    for penalty in (0.0, 0.5, -0.3):
+        reference = torch.stack([
+            -brute_force_eos_score(logits[n], symbols[n, : symbol_lens[n]].tolist(), frame_lens[n], rnnt_type, eos, penalty)
+            for n in range(N)])
+        loss = rnnt_loss(logits, symbols, boundary, termination_symbol=0, rnnt_type=rnnt_type, reduction="none",
+                         eos_penalty=penalty, eos_id=eos)
+        torch.testing.assert_close(loss, reference)
+        (grad,) = torch.autograd.grad(loss.sum(), logits, retain_graph=True)
+        (grad_ref,) = torch.autograd.grad(reference.sum(), logits, retain_graph=True)
+        torch.testing.assert_close(grad, grad_ref)
+        # pruned with a window covering every position is the full loss
+        ranges = torch.arange(U + 1).expand(N, T, U + 1).contiguous()
+        pruned = rnnt_loss_pruned(logits, symbols, ranges, termination_symbol=0, boundary=boundary, rnnt_type=rnnt_type,
+                                  reduction="none", eos_penalty=penalty, eos_id=eos)
+        torch.testing.assert_close(pruned, reference)
+    # the utterance without <eos> does not feel the penalty; the others do
+    plain = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none").detach()
+    penalised = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none", eos_penalty=0.5,
+                          eos_id=eos).detach()
+    assert float(plain[2]) == pytest.approx(float(penalised[2]), abs=1e-12)
+    assert abs(float(plain[0] - penalised[0])) > 1e-4
+    # simple loss: am + lm logits
+    am = torch.randn(N, T, V, dtype=torch.float64)
+    lm = torch.randn(N, U + 1, V, dtype=torch.float64)
+    simple = rnnt_loss_simple(lm, am, symbols, termination_symbol=0, boundary=boundary, rnnt_type=rnnt_type,
+                              reduction="none")
+    smoothed = rnnt_loss_smoothed(lm, am, symbols, termination_symbol=0, lm_only_scale=0.0, am_only_scale=0.0,
+                                  boundary=boundary, rnnt_type=rnnt_type, reduction="none", eos_penalty=0.5, eos_id=eos)
+    joint = am[:, :, None, :] + lm[:, None, :, :]
+    ref_simple = torch.stack([
+        -brute_force_eos_score(joint[n], symbols[n].tolist(), frame_lens[n], rnnt_type, eos, 0.5) for n in range(N)])
+    torch.testing.assert_close(smoothed, ref_simple)
+    assert float(simple[2]) == pytest.approx(float(smoothed[2]))
+    with pytest.raises(LossInputError, match="eos_id"):
+        rnnt_loss(logits, symbols, boundary, eos_penalty=0.5)

@@ -23,6 +23,11 @@ file formats:
     cp = concatenated minimum-permutation WER (speaker-attributed); orc = optimal reference
     combination WER (each reference utterance goes to its best stream).
 
+  --endpoints: REF is a cuts manifest (.jsonl.gz, each supervision an utterance with its times) or
+    `SESSION SPEAKER START END` lines; HYP is `asr transcribe --format jsonl` output. Prints EP50 and
+    EP90 (median / 90th percentile of endpoint minus end of speech), the early-cutoff rate (endpoint
+    more than 200 ms before the end of speech) and missed endpoints (asr/scoring/endpoints.py).
+
 example output:
   %WER 12.50 [ 3 / 24, 1 ins, 1 del, 1 sub ]
   %SER 33.33 [ 1 / 3 ]
@@ -38,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alignments", type=Path, help="write per-utterance alignments here")
     parser.add_argument("--per-speaker", type=Path, metavar="UTT2SPK", help="print a per-speaker breakdown")
     parser.add_argument("--multi-talker", choices=("cp", "orc"), help="score multi-talker output with cpWER or ORC-WER")
+    parser.add_argument("--endpoints", action="store_true", help="score segment endpoints (EP50, EP90, early cutoff, missed)")
 
 
 def _score_multi_talker(args: argparse.Namespace) -> int:
@@ -55,6 +61,11 @@ def _score_multi_talker(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.endpoints:
+        from asr.scoring.endpoints import read_hypothesis, read_reference, score_endpoints
+
+        print(score_endpoints(read_reference(args.ref), read_hypothesis(args.hyp)).line())
+        return 0
     if args.multi_talker:
         return _score_multi_talker(args)
     result = compute_wer(read_text_file(args.ref, "reference"), read_text_file(args.hyp, "hypothesis"))

@@ -68,11 +68,17 @@ def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
 
 
 def build_recognizer(model_dir: Path, options: DecodingOptions) -> Any:
-    """Load a model dir into an ``OnlineRecognizer``; returns (recognizer, loaded model)."""
+    """Load a model dir into an ``OnlineRecognizer`` (a SURT model: a ``MultiChannelRecognizer``
+    whose channels end segments on <eos> or rule 2; results carry "channel"); returns
+    (recognizer, loaded model)."""
     from asr.decoding.online import OnlineRecognizer
     from asr.models import load_model_dir
 
     loaded = load_model_dir(model_dir)
+    if loaded.config.output_channels > 1:
+        from asr.decoding.surt import MultiChannelRecognizer
+
+        return MultiChannelRecognizer(loaded, options), loaded
     return OnlineRecognizer(loaded, options), loaded
 
 

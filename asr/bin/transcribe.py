@@ -10,6 +10,13 @@ flags and their defaults are those of ``asr serve`` and ``python -m asr.decoding
 server's own function (``asr.decoding.text.normalize_final_text``), so a file gives the text a
 server session gives for it. A file that cannot be read is reported on stderr, the others are
 still decoded, and the exit status is 1.
+
+``--format jsonl`` prints one JSON line per file, ``{"id", "channels": [text, ...], "segments":
+[{"channel", "text", "start", "end", "endpoint", "eos"}]}`` (``asr.decoding.surt``): a SURT model
+(``architecture="surt"``) gives one channel per output, a single-talker model one; segments end
+on ``<eos>`` or by ``--endpoint-silence`` seconds of trailing blanks (sherpa's rule 2). A SURT
+model's plain output is ``stem<TAB>text0<TAB>text1``. SURT always streams (320 ms chunks unless
+``--chunk-ms`` says otherwise).
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--max-offline-seconds", type=float, default=120.0,
                         help="offline, longer files are streamed with the largest training chunk (memory bound)")
+    parser.add_argument("--format", choices=("plain", "jsonl"), default="plain",
+                        help="plain: stem<TAB>text (one text per channel for SURT); jsonl: channels and timed segments")
+    parser.add_argument("--endpoint-silence", type=float, default=1.2,
+                        help="jsonl/SURT: seconds of trailing blanks that end a channel's segment without <eos> "
+                             "(sherpa's rule 2); 0: only <eos> and the end of input")
+    parser.add_argument("--no-eos", action="store_true", help="jsonl/SURT: ignore the model's <eos> (rule endpoints only)")
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ...)")
 
 
@@ -80,6 +93,22 @@ def transcribe(loaded: LoadedModel, waveforms: list[np.ndarray], options: Decodi
     return [normalize_final_text(text, itn) for text in texts]
 
 
+def _multi_channel_recognizer(loaded: LoadedModel, options: DecodingOptions, args: argparse.Namespace,
+                              itn: Itn | None):
+    """SURT, or any model with ``--format jsonl``: per-channel segments (``asr.decoding.surt``),
+    streamed with ``--chunk-ms`` or 320 ms."""
+    from asr.decoding.endpoint import EndpointRule
+    from asr.decoding.options import DEFAULT_STREAMING_CHUNK_MS
+    from asr.decoding.surt import ChannelEndpointOptions, MultiChannelRecognizer
+
+    if args.endpoint_silence < 0:
+        raise ValueError(f"--endpoint-silence must be >= 0, got {args.endpoint_silence}")
+    rule = EndpointRule(True, args.endpoint_silence, 0.0) if args.endpoint_silence > 0 else None
+    if options.chunk_ms is None:
+        options = options.replace(chunk_ms=DEFAULT_STREAMING_CHUNK_MS)
+    return MultiChannelRecognizer(loaded, options, ChannelEndpointOptions(use_eos=not args.no_eos, rule=rule), itn)
+
+
 def main(args: argparse.Namespace) -> int:
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
@@ -93,6 +122,13 @@ def main(args: argparse.Namespace) -> int:
     except (AsrError, ValueError, OSError) as e:
         print(f"asr transcribe: error: {e}", file=sys.stderr)
         return 2
+    multi_channel = args.format == "jsonl" or loaded.config.output_channels > 1
+    if multi_channel:
+        try:
+            recognizer = _multi_channel_recognizer(loaded, options, args, itn)
+        except ValueError as e:
+            print(f"asr transcribe: error: {e}", file=sys.stderr)
+            return 2
     failed = 0
     rate = loaded.feature_options.sample_rate
     files: list[Path] = list(args.files)
@@ -109,7 +145,13 @@ def main(args: argparse.Namespace) -> int:
                 except AsrError as e:
                     print(f"asr transcribe: error: {e}", file=sys.stderr)
                     failed += 1
-            if waveforms:
+            if waveforms and multi_channel:
+                from asr.decoding.surt import transcribe_channels
+
+                for name, result in zip(names, transcribe_channels(recognizer, waveforms)):
+                    line = result.to_json(name) if args.format == "jsonl" else "\t".join([name, *result.channels])
+                    print(line, flush=True)
+            elif waveforms:
                 texts = transcribe(loaded, waveforms, options, args.max_offline_seconds, itn)
                 for name, text in zip(names, texts):
                     print(f"{name}\t{text}", flush=True)

@@ -15,17 +15,21 @@ from asr.decoding.search import (SEARCH_METHODS, SearchMethod, SearchState, get_
                                  search_method_names)
 from asr.decoding.offline import decode_features, decode_waveforms
 from asr.decoding.online import OnlineRecognizer, OnlineStream, RecognitionResult
+from asr.decoding.surt import ChannelEndpointOptions, MultiChannelRecognizer, MultiChannelResult
 from asr.decoding.tail_padding import DEFAULT_TAIL_PADDING_MS, TAIL_PADDING_VALUE, pad_tail
 from asr.decoding.text import Detokenizer, normalize_final_text
 
 __all__ = [
     "BeamSearchState",
+    "ChannelEndpointOptions",
     "DEFAULT_MAX_SYM_PER_FRAME",
     "DEFAULT_TAIL_PADDING_MS",
     "DecodingOptions",
     "Detokenizer",
     "GreedySearchState",
     "Hypothesis",
+    "MultiChannelRecognizer",
+    "MultiChannelResult",
     "OnlineRecognizer",
     "OnlineStream",
     "RecognitionResult",

@@ -29,6 +29,9 @@ def decode_features(model: Transducer, features: torch.Tensor, feature_lens: tor
     and ``python -m asr.decoding.evaluate``.
     """
     config = model.config
+    if config.output_channels > 1:
+        raise ValueError("a SURT model has one output per channel: decode it with asr.decoding.surt."
+                         "MultiChannelRecognizer (asr transcribe --format jsonl), not the single-output path")
     chunk = options.chunk_frames(config.frame_shift_ms)
     left = None if chunk < 0 else options.left_context_frames(config.frame_shift_ms, config.left_context_frames)
     x, lens = pad_tail(features, feature_lens, tail_padding_frames(options.tail_padding_ms, feature_frame_shift_ms))

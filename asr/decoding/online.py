@@ -163,6 +163,9 @@ class OnlineRecognizer:
         if self.options.chunk_ms is None:
             raise ValueError("streaming needs a chunk: set DecodingOptions.chunk_ms (full context is offline only)")
         config = loaded.config
+        if config.output_channels > 1:
+            raise ValueError("a SURT model has one output per channel: stream it with "
+                             "asr.decoding.surt.MultiChannelRecognizer, not OnlineRecognizer")
         self.search = self.options.search
         self.chunk_frames = self.options.chunk_frames(config.frame_shift_ms)
         self.chunk_feature_frames = self.chunk_frames * config.subsampling_factor

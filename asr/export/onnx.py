@@ -258,6 +258,9 @@ def tokens_digest(tokens_path: Path) -> str:
 def check_exportable(loaded: LoadedModel) -> None:
     """Raise ``ModelDirError`` for a model sherpa-onnx's streaming transducer cannot run as ours runs."""
     config, problems = loaded.config, []
+    if config.architecture != "transducer":
+        problems.append(f"architecture={config.architecture!r}: sherpa-onnx runs single-output transducers "
+                        "(SURT's mask estimator and channels have no sherpa-onnx counterpart)")
     if config.predictor != "stateless":
         problems.append(f"predictor={config.predictor!r}: sherpa-onnx's transducer decoder has no state, "
                         "export needs the stateless predictor")

@@ -103,6 +103,8 @@ def rnnt_loss_smoothed(
     reduction: str = "mean",
     return_grad: bool = False,
     delay_penalty: float = 0.0,
+    eos_penalty: float = 0.0,
+    eos_id: int | None = None,
 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
     """Simple (am + lm) RNN-T loss with LM-only / AM-only smoothing, as k2.
 
@@ -117,6 +119,8 @@ def rnnt_loss_smoothed(
         return_grad: also return ``(px_grad, py_grad)``, occupation probabilities of shapes
             (N, U, T+1 | T) and (N, U+1, T), for ``get_rnnt_prune_ranges``.
         delay_penalty: k2's delay penalty (0 disables it).
+        eos_penalty, eos_id: the delay penalty on symbol ``eos_id``'s arcs only
+            (``asr.losses.rnnt.add_symbol_delay_penalty``).
 
     Returns:
         loss, or ``(loss, (px_grad, py_grad))`` when return_grad.
@@ -129,7 +133,8 @@ def rnnt_loss_smoothed(
     px, py = get_rnnt_logprobs_smoothed(
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
     )
-    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, return_grad)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, return_grad, symbols=symbols,
+                        eos_id=eos_id, eos_penalty=eos_penalty)
 
 
 def rnnt_loss_simple(
@@ -287,6 +292,8 @@ def rnnt_loss_pruned(
     rnnt_type: str = "regular",
     reduction: str = "mean",
     delay_penalty: float = 0.0,
+    eos_penalty: float = 0.0,
+    eos_id: int | None = None,
 ) -> Tensor:
     """RNN-T loss with the joiner evaluated only inside the pruning windows.
 
@@ -297,6 +304,7 @@ def rnnt_loss_pruned(
         termination_symbol: blank id.  boundary: (N, 4) or None.
         rnnt_type: "regular" or "modified".  reduction: "mean", "sum" or "none".
         delay_penalty: k2's delay penalty (0 disables it).
+        eos_penalty, eos_id: the delay penalty on symbol ``eos_id``'s arcs only.
     """
     if not isinstance(logits, Tensor) or logits.dim() != 4:
         raise LossInputError(f"rnnt_loss_pruned: logits must be (N, T, s_range, V), got {getattr(logits, 'shape', logits)}")
@@ -312,4 +320,5 @@ def rnnt_loss_pruned(
     if bool((ranges < 0).any()) or bool((ranges > U).any()):
         raise LossInputError(f"rnnt_loss_pruned: ranges must lie in [0, U={U}]")
     px, py = get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary, rnnt_type)
-    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, symbols=symbols, eos_id=eos_id,
+                        eos_penalty=eos_penalty)

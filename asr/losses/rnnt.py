@@ -135,6 +135,28 @@ def add_delay_penalty(px: Tensor, boundary: Tensor, delay_penalty: float) -> Ten
     return px + penalty * delay_penalty
 
 
+def add_symbol_delay_penalty(px: Tensor, symbols: Tensor, boundary: Tensor, penalty: float,
+                             symbol_id: int | None) -> Tensor:
+    """The latency penalty on one symbol (SURT's ``<eos>``): k2's delay penalty on that symbol's arcs only.
+
+    Adds ``penalty * ((T_n - 1) / 2 - t)`` to ``px[n, s, t]`` wherever ``symbols[n, s] ==
+    symbol_id``, i.e. to the log-prob of emitting that symbol at frame t; every other arc is
+    unchanged. A path emitting the symbol at frame t gains ``penalty * ((T_n - 1) / 2 - t)``: the
+    earlier the symbol, the higher the path's score, which pulls the end-of-sentence token toward
+    the end of speech instead of a comfortable delay after it. Summed over the k occurrences in a
+    path, the bonus is ``penalty * sum_i ((T_n - 1) / 2 - t_i)``; as with k2's penalty, the
+    ``(T_n - 1) / 2`` centre keeps the total near zero for uniformly spread emissions, so the loss
+    stays comparable across penalties. px: (N, S, T+1 | T), symbols (N, S).
+    """
+    if penalty == 0.0 or symbol_id is None:
+        return px
+    N, S, T0 = px.shape
+    offset = (boundary[:, 3].to(px.dtype) - 1) / 2
+    time_term = offset.reshape(N, 1, 1) - torch.arange(T0, device=px.device, dtype=px.dtype).reshape(1, 1, T0)
+    is_symbol = (symbols[:, :S] == symbol_id).to(px.dtype).reshape(N, S, 1)
+    return px + penalty * is_symbol * time_term
+
+
 def reduce_loss(scores: Tensor, reduction: str) -> Tensor:
     """Per-utterance log-probs (N,) -> loss: "none" (N,), "sum" or "mean" over utterances."""
     if reduction == "none":
@@ -152,13 +174,20 @@ def lattice_loss(
     reduction: str,
     delay_penalty: float,
     return_grad: bool = False,
+    symbols: Tensor | None = None,
+    eos_id: int | None = None,
+    eos_penalty: float = 0.0,
 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
-    """The common tail of every loss: delay penalty, lattice recursion, reduction.
+    """The common tail of every loss: delay penalties, lattice recursion, reduction.
 
-    px (N, S, T+1 | T), py (N, S+1, T). Returns the loss, and with return_grad also the
-    occupation probabilities ``(px_grad, py_grad)``.
+    px (N, S, T+1 | T), py (N, S+1, T), symbols (N, S) (needed for ``eos_penalty``). Returns the
+    loss, and with return_grad also the occupation probabilities ``(px_grad, py_grad)``.
     """
     px = add_delay_penalty(px, boundary, delay_penalty)
+    if eos_penalty != 0.0:
+        if eos_id is None or symbols is None:
+            raise LossInputError("eos_penalty needs eos_id (the end-of-sentence token's id)")
+        px = add_symbol_delay_penalty(px, symbols, boundary, eos_penalty, eos_id)
     if return_grad:
         scores, grads = mutual_information_recursion(px, py, boundary, return_grad=True)
         return reduce_loss(scores, reduction), grads
@@ -261,6 +290,8 @@ def rnnt_loss(
     rnnt_type: str = "regular",
     reduction: str = "mean",
     delay_penalty: float = 0.0,
+    eos_penalty: float = 0.0,
+    eos_id: int | None = None,
 ) -> Tensor:
     """Full RNN-T loss (negative total log-prob of the targets).
 
@@ -272,6 +303,8 @@ def rnnt_loss(
         rnnt_type: "regular" or "modified".
         reduction: "mean" (over utterances), "sum" or "none" (N,).
         delay_penalty: k2's delay penalty on symbol emission time (0 disables it).
+        eos_penalty, eos_id: the same penalty on the arcs of symbol ``eos_id`` alone
+            (``add_symbol_delay_penalty``; SURT's end-of-sentence latency penalty).
 
     Returns:
         The loss; a scalar, or (N,) for reduction "none".
@@ -281,4 +314,5 @@ def rnnt_loss(
     N, T, S1, V = logits.shape
     boundary = check_rnnt_args(symbols, N, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
     px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
-    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty)
+    return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, symbols=symbols, eos_id=eos_id,
+                        eos_penalty=eos_penalty)

@@ -63,6 +63,21 @@ class ModelConfig:
     use_ctc: bool = False
     #: "regular" (several symbols per frame) or "modified" (at most one) RNN-T topology in training
     rnnt_type: str = "regular"
+    #: "transducer" (one output) or "surt" (asr/models/surt.py: a mask-estimation front end
+    #: unmixes the input into ``num_channels`` streams through the shared encoder/predictor/joiner)
+    architecture: str = "transducer"
+    # SURT only (asr/models/unmixing.py): output channels, mask estimator width, DPRNN blocks and
+    # its segment in feature frames (a streaming chunk must hold a whole number of segments)
+    num_channels: int = 2
+    unmix_dim: int = 128
+    unmix_blocks: int = 2
+    unmix_segment_frames: int = 32
+    #: SURT: a per-frame linear layer across the channels' encoder outputs (residual), so each
+    #: channel can see what the other is recognizing (icefall's optional joint encoder layer)
+    channel_joint_layer: bool = False
+    #: id of the end-of-sentence token (``<eos>``, a tokenizer user symbol) or -1 for none; SURT
+    #: targets end each utterance with it, and decoding finalizes a channel's segment on it
+    eos_id: int = -1
 
     def __post_init__(self) -> None:
         self.subsampling_channels = tuple(self.subsampling_channels)  # JSON gives lists
@@ -88,8 +103,21 @@ class ModelConfig:
             problems.append(f"chunk_sizes={self.chunk_sizes} must be positive")
         if self.left_context_frames < 0:
             problems.append(f"left_context_frames={self.left_context_frames} < 0")
+        if self.architecture not in ("transducer", "surt"):
+            problems.append(f"architecture={self.architecture!r} is not 'transducer' or 'surt'")
+        elif self.architecture == "surt" and (self.num_channels < 1 or self.unmix_blocks < 1 or self.unmix_dim < 2
+                                              or self.unmix_segment_frames < 1):
+            problems.append(f"SURT needs num_channels, unmix_blocks, unmix_segment_frames >= 1 and unmix_dim >= 2, got "
+                            f"{self.num_channels}, {self.unmix_blocks}, {self.unmix_segment_frames}, {self.unmix_dim}")
+        if not (self.eos_id == -1 or 0 <= self.eos_id < self.vocab_size) or self.eos_id == self.blank_id:
+            problems.append(f"eos_id={self.eos_id} must be -1 or a non-blank id below vocab_size={self.vocab_size}")
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    @property
+    def output_channels(self) -> int:
+        """Output channels of the model: ``num_channels`` for SURT, 1 for a transducer."""
+        return self.num_channels if self.architecture == "surt" else 1
 
     @property
     def subsampling_factor(self) -> int:

@@ -21,6 +21,7 @@ from asr.errors import ModelDirError, TokenizerError
 from asr.features import FbankOptions
 from asr.models.config import ModelConfig
 from asr.models.model import Transducer
+from asr.models.surt import build_model
 from asr.text.tokenizer import Tokenizer
 from asr.utils.io import atomic_path, atomic_write
 
@@ -65,7 +66,7 @@ def save_model_dir(path: str | Path, model: Transducer, config: ModelConfig, lan
     path, lang_dir = Path(path), Path(lang_dir)
     if not (lang_dir / TOKENS).is_file():
         raise ModelDirError(f"{lang_dir}: lang dir has no {TOKENS}")
-    check_state_dict(Transducer(config), model.state_dict(), "save_model_dir")
+    check_state_dict(build_model(config), model.state_dict(), "save_model_dir")
     path.mkdir(parents=True, exist_ok=True)
     for name in (TOKENS, BPE_MODEL):
         if (lang_dir / name).is_file():
@@ -118,7 +119,7 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Load
         state = state["model"]  # a training checkpoint rather than bare weights
     if not isinstance(state, dict):
         raise ModelDirError(f"{weights}: expected a state dict, got {type(state).__name__}")
-    model = Transducer(config)
+    model = build_model(config)
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state)
     try:

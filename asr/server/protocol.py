@@ -180,6 +180,7 @@ def result_message(
     is_eof: bool,
     processed_ms: float,
     received_ms: float,
+    channel: int | None = None,
 ) -> str:
     """A result as JSON, with sherpa-onnx's keys (``OnlineRecognizerResult::AsJsonString``):
     timestamps in seconds from the segment start rounded to 2 decimals, start_time in seconds."""
@@ -194,6 +195,8 @@ def result_message(
         "processed_ms": _round(processed_ms, 1),
         "received_ms": _round(received_ms, 1),
     }
+    if channel is not None:  # a multi-channel (SURT) model: which output channel this result is
+        obj["channel"] = channel
     return json.dumps(obj, ensure_ascii=False)
 
 

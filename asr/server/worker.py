@@ -329,6 +329,9 @@ class DecodeWorker:
 
     def _after_decode(self, s: Session) -> None:
         stream = s.stream
+        if hasattr(stream, "pop_segments"):  # a multi-channel recognizer (asr.decoding.surt) endpoints itself
+            self._after_decode_channels(s)
+            return
         result = self.recognizer.get_result(stream)
         now = time.monotonic()
         latency = now - s.ready_since
@@ -360,6 +363,41 @@ class DecodeWorker:
         if s.ready:  # the audio already fed holds another step; it arrived with the last message fed
             s.ready_since, s.ready_ms = s.last_fed_arrival, s.fed_ms
 
+    def _after_decode_channels(self, s: Session) -> None:
+        """SURT: every segment a channel finalized (``<eos>``, its rule, or the end of input) goes
+        out as ``is_final`` with its ``channel``; changed channel texts as partials."""
+        stream = s.stream
+        received_ms = s.ready_ms
+        for seg in stream.pop_segments():
+            self._send_channel(s, seg.channel, seg.text, seg.token_ids, seg.start, is_final=True, is_eof=False,
+                               received_ms=received_ms)
+            self.metrics.endpoint_latency_seconds.observe(time.monotonic() - s.ready_since)
+        last = getattr(s, "channel_texts", None) or [""] * stream.num_channels
+        partials = self.recognizer.partial_texts(stream)
+        for c, text in enumerate(partials):
+            if text and (text != last[c] or self.config.partials == "every-step"):
+                hyp = stream.channel_hypothesis(c)
+                start = hyp.timestamps[0] * self.frame_shift_s if hyp.timestamps else 0.0
+                self._send_channel(s, c, text, hyp.tokens, start, is_final=False, is_eof=False, received_ms=received_ms)
+        s.channel_texts = partials  # type: ignore[attr-defined]
+        s.ready = self.recognizer.is_ready(stream)
+        if s.ready:
+            s.ready_since, s.ready_ms = s.last_fed_arrival, s.fed_ms
+
+    def _send_channel(self, s: Session, channel: int, text: str, token_ids: list[int], start: float, *,
+                      is_final: bool, is_eof: bool, received_ms: float) -> None:
+        if is_final and s.itn:
+            text = normalize_final_text(text, self.itn, f"session {s.id} channel {channel}")
+        segments = getattr(s, "channel_segments", None) or {}
+        self._emit(s, result_message(
+            text=text, tokens=self._token_strings(list(token_ids)), timestamps=[], segment=segments.get(channel, 0),
+            start_time=start, is_final=is_final, is_eof=is_eof,
+            processed_ms=s.stream.num_processed_frames * self.frame_shift_s * 1000.0, received_ms=received_ms,
+            channel=channel))
+        if is_final:
+            segments[channel] = segments.get(channel, 0) + 1
+            s.channel_segments = segments  # type: ignore[attr-defined]
+
     def _new_segment(self, s: Session) -> None:
         s.frames_before_segment = s.processed_frames
         self.recognizer.reset(s.stream)
@@ -368,9 +406,19 @@ class DecodeWorker:
         s.last_text = ""
 
     def _finish_session(self, s: Session) -> None:
-        """Input finished and fully decoded: the last segment's final (``is_eof``), then Done!."""
-        result = self.recognizer.get_result(s.stream)
-        self._send_result(s, result, is_final=True, is_eof=True, received_ms=s.fed_ms)
+        """Input finished and fully decoded: the last segment's final (``is_eof``), then Done!.
+        A multi-channel session ends with one empty ``is_eof`` final per channel."""
+        if hasattr(s.stream, "pop_segments"):
+            if not s.stream.flushed:
+                self.recognizer.decode_streams([s.stream])
+            for seg in s.stream.pop_segments():
+                self._send_channel(s, seg.channel, seg.text, seg.token_ids, seg.start, is_final=True, is_eof=False,
+                                   received_ms=s.fed_ms)
+            for c in range(s.stream.num_channels):
+                self._send_channel(s, c, "", [], 0.0, is_final=True, is_eof=True, received_ms=s.fed_ms)
+        else:
+            result = self.recognizer.get_result(s.stream)
+            self._send_result(s, result, is_final=True, is_eof=True, received_ms=s.fed_ms)
         self.metrics.final_latency_seconds.observe(time.monotonic() - s.finish_time)
         self._emit(s, DONE_REPLY)
         self._emit(s, None)

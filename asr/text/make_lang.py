@@ -38,11 +38,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m asr.text.make_lang", description=__doc__.split("\n")[0])
     parser.add_argument("--model-type", choices=MODEL_TYPES, default="bpe")
     parser.add_argument("--vocab-size", type=int, default=500, help="tokens including <blk> and <unk>")
+    parser.add_argument("--user-symbol", dest="user_symbols", action="append", default=[],
+                        help="a never-split symbol right after <blk> (repeatable), e.g. <eos> for SURT")
     parser.add_argument("lang_dir", type=Path)
     parser.add_argument("text_files", type=Path, nargs="+", help="Kaldi text files (<utt-id> <transcript>)")
     args = parser.parse_args(argv)
     tokenizer = train_tokenizer(read_transcripts(args.text_files), args.lang_dir, args.vocab_size,
-                                model_type=args.model_type)
+                                model_type=args.model_type, user_symbols=args.user_symbols)
     print(f"{args.lang_dir}: {tokenizer.vocab_size} tokens")
 
 

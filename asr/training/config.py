@@ -34,6 +34,10 @@ class LossConfig:
     #: ILMT: weight of the internal LM's cross-entropy on the transcripts (per token); makes the ILM a
     #: real LM so text-only adaptation (``asr adapt``) works; 0: off
     ilm_loss_scale: float = 0.0
+    #: SURT: latency penalty on the <eos> arcs (``asr.losses.rnnt.add_symbol_delay_penalty``); 0: off
+    eos_penalty: float = 0.0
+    #: SURT: weight of the masked features' MSE against the sources (batches with ``source_features``)
+    mask_loss_scale: float = 0.0
 
 
 @dataclass

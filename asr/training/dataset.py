@@ -67,8 +67,12 @@ class DataConfig:
 
 
 def cut_text(cut: Any) -> str:
-    """The transcript of a cut: its supervisions' texts joined by spaces."""
-    return " ".join(s.text.strip() for s in cut.supervisions if s.text is not None and s.text.strip())
+    """The transcript of a cut: its supervisions' texts joined by spaces, in start-time order.
+
+    A single-talker model trained on a multi-talker cut learns this serialized text; a SURT model
+    (``AsrDataset(num_channels=2)``) gets per-channel targets instead (``asr.data.heat``)."""
+    sups = sorted(cut.supervisions, key=lambda s: (s.start, s.start + s.duration))
+    return " ".join(s.text.strip() for s in sups if s.text is not None and s.text.strip())
 
 
 def encode_cut(cut: Any, tokenizer: TokenEncoder) -> list[int]:
@@ -110,26 +114,64 @@ class AsrDataset(torch.utils.data.Dataset):
 
     Returns a dict with ``features`` (N, T, F) float32, ``feature_lens`` (N,) int64,
     ``targets`` (list of N token-id lists; None without a tokenizer, for decoding),
-    ``cut_ids`` and ``texts`` (N strings each).
+    ``cut_ids`` and ``texts`` (N strings each). With ``source_features`` (SURT's mask loss) also
+    ``source_features`` (N, C, T, F): fbank of each channel's source audio (the cut's
+    ``custom["channel_sources"]``, from ``materialize(..., write_sources=True)``). With ``num_channels > 1`` (SURT) also
+    ``channel_targets``: N lists of ``num_channels`` token-id lists, the HEAT-assigned utterances
+    of each channel, each followed by ``eos_id`` when it is given (``asr.data.heat``).
     """
 
-    def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None) -> None:
+    def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None,
+                 num_channels: int = 1, eos_id: int | None = None, source_features: bool = False) -> None:
         self.tokenizer = tokenizer
         self.spec_augment = spec_augment
+        self.num_channels = num_channels
+        self.eos_id = eos_id
+        self.source_features = source_features
 
     def __getitem__(self, cuts: CutSet) -> dict[str, Any]:
         cuts = cuts.sort_by_duration(ascending=False)
         targets = [encode_cut(cut, self.tokenizer) for cut in cuts] if self.tokenizer is not None else None
         features, feature_lens = collate_features(cuts)
+        extra: dict[str, Any] = {}
+        if self.source_features:
+            # before SpecAugment: the mask loss compares masked (clean) mixture features with the sources
+            extra["source_features"] = channel_source_features(cuts, features.shape, self.num_channels)
         if self.spec_augment is not None:
             features = self.spec_augment(features)
+        if self.num_channels > 1 and self.tokenizer is not None:
+            from asr.data.heat import channel_targets
+
+            extra["channel_targets"] = [channel_targets(cut, self.tokenizer, self.num_channels, self.eos_id)
+                                        for cut in cuts]
         return {
+            **extra,
             "features": features,
             "feature_lens": feature_lens.to(torch.int64),
             "targets": targets,
             "cut_ids": [cut.id for cut in cuts],
             "texts": [cut_text(cut) for cut in cuts],
         }
+
+
+def channel_source_features(cuts: CutSet, shape: torch.Size, num_channels: int) -> torch.Tensor:
+    """(N, C, T, F) fbank of each cut's channel source wavs, frames aligned with the mixture's
+    (same samples, same fbank), zero beyond each source; ``DataDirError`` naming a cut without them."""
+    from asr.audio import load_audio
+    from asr.features import FbankOptions, compute_fbank
+
+    n, t, f = shape
+    opts = FbankOptions()
+    out = torch.zeros(n, num_channels, t, f)
+    for i, cut in enumerate(cuts):
+        paths = (cut.custom or {}).get("channel_sources")
+        if not paths or len(paths) != num_channels:
+            raise DataDirError(f"cut {cut.id}: no {num_channels} channel sources for the mask loss (simulate the "
+                               "sessions with 'python -m asr.corpora.mixtures ... --write-sources')")
+        for c, path in enumerate(paths):
+            feats = torch.from_numpy(compute_fbank(load_audio(path, opts.sample_rate), opts.sample_rate, opts))[:t]
+            out[i, c, :feats.size(0)] = feats
+    return out
 
 
 def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

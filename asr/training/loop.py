@@ -58,7 +58,7 @@ def build_model(config: TrainConfig, vocab_size: int) -> tuple[torch.nn.Module, 
 
     Fine-tuning (``init_from``) with no ``model`` section takes the architecture of the model dir
     it starts from, so a fine-tuning config need not repeat it."""
-    from asr.models import ModelConfig, Transducer
+    from asr.models import ModelConfig, build_model
     from asr.models.model_dir import read_model_config
 
     if config.model or not config.init_from:
@@ -69,7 +69,7 @@ def build_model(config: TrainConfig, vocab_size: int) -> tuple[torch.nn.Module, 
         source = f"init_from {config.init_from}"
     model_values["vocab_size"] = vocab_size
     model_config = ModelConfig.from_dict(model_values, source=source)
-    return Transducer(model_config), model_config
+    return build_model(model_config), model_config
 
 
 def draw_chunk_size(model_config: Any, step: int, seed: int) -> int:
@@ -211,12 +211,18 @@ def train(
 
         writer = SummaryWriter(log_dir=str(exp_dir / "tensorboard"), purge_step=progress.global_step)
 
+    # SURT models train on per-channel targets with <eos> (asr.data.heat); transducers on the text
+    channels: dict[str, Any] = {}
+    if model_config.output_channels > 1 or model_config.architecture == "surt":
+        channels = {"num_channels": model_config.output_channels,
+                    "eos_id": model_config.eos_id if model_config.eos_id >= 0 else None,
+                    "source_features": config.loss.mask_loss_scale > 0}
     ctx = _EpochContext(
         config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
-        sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build()), info=info,
+        sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build(), **channels), info=info,
         device=device, writer=writer, model_config=model_config, tokens=tokens, losses=[], on_batch=on_batch,
     )
-    dev_dataset = AsrDataset(tokenizer, spec_augment=None)
+    dev_dataset = AsrDataset(tokenizer, spec_augment=None, **channels)
     finished = True
     for epoch in range(progress.epoch, config.num_epochs + 1):
         scheduler.step_epoch(epoch - 1)

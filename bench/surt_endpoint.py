@@ -1,0 +1,135 @@
+"""SURT endpointing table (issue 13): ORC-WER, EP50, EP90, early cutoff and RTF side by side.
+
+    python bench/surt_endpoint.py --mixtures egs/fsdd_mix/data/manifests/fsddmix_cuts_test.jsonl.gz \
+        --sources egs/fsdd_mix/data/manifests/fsdd_conn_cuts_test.jsonl.gz \
+        --single-talker egs/fsdd/exp/transducer_idx/model \
+        --surt egs/fsdd_mix/exp/surt_noeos/model egs/fsdd_mix/exp/surt/model egs/fsdd_mix/exp/surt_ep0.01/model \
+        [--chunk-ms 320] [--limit N] [--out-dir DIR]
+
+Rows (all streamed with ``--chunk-ms`` chunks, greedy search, one thread, in this one run):
+
+- the single-talker model on the mixtures (one channel, rule-2 endpoints: 1.2 s of trailing blanks);
+- the single-talker model on the same strings unmixed (the WER floor; endpoints not scored);
+- every SURT model dir given: ``<eos>`` endpoints where the model has ``<eos>`` (``config.eos_id``),
+  rule 2 as the fallback (and the only endpointer of a model without ``<eos>``).
+
+ORC-WER: ``asr.scoring.multi_talker_wer(..., "orc")`` of the channels against the talkers'
+strings; endpoints: ``asr.scoring.endpoints`` against the supervisions' end times. RTF: process
+CPU time / audio seconds, both channels together. ``--out-dir`` keeps each row's jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from meeteval.io import SegLST
+
+from asr.data.manifests import read_cuts
+from asr.decoding.options import DecodingOptions
+from asr.decoding.surt import ChannelEndpointOptions, MultiChannelRecognizer, transcribe_channels
+from asr.models import load_model_dir
+from asr.scoring import compute_wer, multi_talker_wer
+from asr.scoring.endpoints import RefUtterance, score_endpoints
+
+
+def load_waveforms(cuts, sample_rate: int) -> list[np.ndarray]:
+    return [cut.resample(sample_rate).load_audio()[0].astype(np.float32) for cut in cuts]
+
+
+def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None):
+    loaded = load_model_dir(model_dir)
+    recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms), ChannelEndpointOptions())
+    results = []
+    start = time.process_time()
+    for i in range(0, len(waves), batch):
+        results.extend(transcribe_channels(recognizer, waves[i:i + batch]))
+    cpu = time.process_time() - start
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(r.to_json(i) + "\n" for i, r in zip(ids, results)), encoding="utf-8")
+    return loaded, results, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mixtures", type=Path, required=True, help="two-talker test sessions (supervisions with times)")
+    parser.add_argument("--sources", type=Path, help="the single-talker cuts the sessions were mixed from")
+    parser.add_argument("--single-talker", type=Path, help="a single-talker model dir")
+    parser.add_argument("--surt", type=Path, nargs="*", default=[], help="SURT model dirs, one row each")
+    parser.add_argument("--chunk-ms", type=int, default=320)
+    parser.add_argument("--limit", type=int, default=0, help="first N sessions only (0: all)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--out-dir", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    sessions = sorted(read_cuts(args.mixtures), key=lambda c: c.id)
+    if args.limit:
+        sessions = sessions[:args.limit]
+    ref_segments = SegLST([{"session_id": c.id, "speaker": s.speaker, "words": s.text}
+                           for c in sessions for s in sorted(c.supervisions, key=lambda s: s.start)])
+    reference = {c.id: [RefUtterance(c.id, s.speaker or "", s.start, s.start + s.duration) for s in c.supervisions]
+                 for c in sessions}
+    audio_seconds = sum(c.duration for c in sessions)
+    ids = [c.id for c in sessions]
+    rows = []
+
+    def score(name: str, results, cpu: float) -> None:
+        hyp = SegLST([{"session_id": i, "speaker": str(k), "words": text}
+                      for i, r in zip(ids, results) for k, text in enumerate(r.channels)])
+        wer, _ = multi_talker_wer(ref_segments, hyp, "orc")
+        ep = score_endpoints(reference, {i: {k: sorted(s.endpoint for s in r.segments if s.channel == k)
+                                             for k in range(len(r.channels))} for i, r in zip(ids, results)})
+        rows.append((name, f"{wer.wer:.2f}", f"{ep.ep50:.3f}", f"{ep.ep90:.3f}", f"{100 * ep.early_cutoff_rate:.2f}%",
+                     f"{100 * ep.missed_rate:.2f}%", f"{cpu / audio_seconds:.3f}"))
+
+    waves_by_rate: dict[int, list[np.ndarray]] = {}
+
+    def waves(rate: int) -> list[np.ndarray]:
+        if rate not in waves_by_rate:
+            waves_by_rate[rate] = load_waveforms(sessions, rate)
+        return waves_by_rate[rate]
+
+    if args.single_talker:
+        rate = load_model_dir(args.single_talker).feature_options.sample_rate
+        _, results, cpu = run_row(args.single_talker, ids, waves(rate), args.chunk_ms, args.batch,
+                                  args.out_dir / "single_talker_mix.jsonl" if args.out_dir else None)
+        score("single-talker model on the mixtures (rule 2)", results, cpu)
+        if args.sources:
+            sources = {s.id: c for c in read_cuts(args.sources) for s in c.supervisions}
+            used = [sources[s.custom["source"]] for c in sessions for s in c.supervisions
+                    if s.custom and s.custom.get("source") in sources]
+            unique = list({c.id: c for c in used}.values())
+            _, results, cpu = run_row(args.single_talker, [c.id for c in unique], load_waveforms(unique, rate),
+                                      args.chunk_ms, args.batch, None)
+            wer = compute_wer({c.id: c.supervisions[0].text for c in unique},
+                              {c.id: " ".join(r.channels) for c, r in zip(unique, results)})
+            seconds = sum(c.duration for c in unique)
+            rows.append(("single-talker model on the strings unmixed (floor)", f"{wer.wer:.2f}", "-", "-", "-", "-",
+                         f"{cpu / seconds:.3f}"))
+    for model_dir in args.surt:
+        loaded = load_model_dir(model_dir)
+        rate = loaded.feature_options.sample_rate
+        _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch,
+                                  args.out_dir / f"{model_dir.parent.name}.jsonl" if args.out_dir else None)
+        eos = "<eos>" if loaded.config.eos_id >= 0 else "no <eos>, rule 2"
+        score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
+
+    header = ("system", "ORC-WER %", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
+    print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if not rows:
+        print("(no systems given)")
+    assert not any(math.isnan(float(r[6])) for r in rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Two-talker FSDD: SURT with <eos> endpointing and a latency penalty (issue 13), on sessions
+# simulated from FSDD connected digit strings of the recording-disjoint (*_idx) splits.
+#
+#   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
+#            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
+#            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
+#
+# Stages:
+#   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
+#   1 prepare FSDD (isolated + connected strings, *_idx splits) -> data/manifests/fsdd_cuts_*.jsonl.gz
+#   2 simulate sessions from the connected strings of each split (asr.corpora.mixtures):
+#     train/dev: 1-3 alternating utterances of two speakers, overlap ratio uniform in 0..1 (10% none);
+#     test: exactly two utterances (two-talker mixtures) -> data/manifests/fsddmix_cuts_<split>.jsonl.gz,
+#     wavs in data/mix/<split>/
+#   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
+#   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
+#     (--mask-loss > 0: also each channel's source audio, <id>-src<c>.wav, for the mask loss)
+#   5 train SURT (--mask-loss S: the masked features' MSE against the sources at weight S, fading
+#     out over the warm-up, as icefall's 0.2): exp/surt (the model dir the issue names: exp/surt/model; <eos>, no penalty),
+#     exp/surt_noeos (no <eos> in the targets: rule endpointing), exp/surt_ep<P> per --eos-penalties
+#   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+
+stage=0
+stop_stage=100
+data_dir=download
+nj=2
+seed=0
+force=false
+num_train=2000
+num_dev=150
+num_test=300
+eos_penalties="0.005 0.01 0.02"
+single_talker_model=../fsdd/exp/transducer_idx/model
+mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
+nproc=1
+. utils/parse_options.sh
+. utils/log.sh
+. utils/done_marker.sh
+
+lang_dir=data/lang_char_eos
+train_config=conf/train_surt.yaml
+
+steps/data_stages.sh --stage $stage --stop-stage $(( stop_stage < 1 ? stop_stage : 1 )) --force $force --nj $nj \
+  --feats-cmd "$feats_cmd" --prepare-opts "--seed $seed" --splits "train_idx dev_idx test_idx" \
+  fsdd "$data_dir" $lang_dir data/train_idx/text
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: simulate two-talker sessions from the connected strings"
+  for split in train dev test; do
+    if stage_done data/manifests mix_$split; then log "sessions of $split done, skipping"; continue; fi
+    python -m asr.corpora.fsdd connected data/manifests/fsdd_cuts_${split}_idx.jsonl.gz \
+      data/manifests/fsdd_conn_cuts_${split}.jsonl.gz
+    case $split in
+      train) n=$num_train; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
+      dev) n=$num_dev; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
+      test) n=$num_test; opts="--min-utterances 2 --max-utterances 2 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
+    esac
+    [ "$mask_loss" == 0 ] || [ $split == test ] || opts="$opts --write-sources"
+    # shellcheck disable=SC2086  # a list of options
+    python -m asr.corpora.mixtures data/manifests/fsdd_conn_cuts_${split}.jsonl.gz \
+      data/manifests/fsddmix_cuts_${split}.jsonl.gz --audio-dir data/mix/$split --num-mixtures $n \
+      --seed $((seed + 17)) $opts
+    mark_done data/manifests mix_$split
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: fbank of the sessions"
+  steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
+    data/manifests/fsddmix_cuts_{train,dev,test}.jsonl.gz data/fbank
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: char lang dir with <eos> -> $lang_dir"
+  if ! stage_done $lang_dir lang; then
+    python -m asr.text.make_lang --model-type char --vocab-size 32 --user-symbol "<eos>" $lang_dir data/train_idx/text
+    [ "$(awk '$1 == "<eos>" {print $2}' $lang_dir/tokens.txt)" == 1 ] || die "$lang_dir: <eos> is not token 1"
+    mark_done $lang_dir lang
+  fi
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  dev=data/fbank/fsddmix_cuts_dev.jsonl.gz
+  train=data/fbank/fsddmix_cuts_train.jsonl.gz
+  mask_opt="--set loss.mask_loss_scale=$mask_loss"
+  log "Stage 5: train SURT exp/surt (<eos>, no latency penalty)"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt" \
+    $train_config $lang_dir exp/surt $dev $train
+  log "Stage 5: train SURT without <eos> (rule endpointing) -> exp/surt_noeos"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set model.eos_id=-1" \
+    $train_config $lang_dir exp/surt_noeos $dev $train
+  for p in $eos_penalties; do
+    log "Stage 5: train SURT with the <eos> latency penalty $p -> exp/surt_ep$p"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set loss.eos_penalty=$p" \
+      $train_config $lang_dir exp/surt_ep$p $dev $train
+  done
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
+  surt_dirs="exp/surt_noeos/model exp/surt/model"
+  for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
+  # shellcheck disable=SC2086  # lists of model dirs
+  python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
+    --sources data/manifests/fsdd_conn_cuts_test.jsonl.gz --single-talker "$single_talker_model" \
+    --surt $surt_dirs --out-dir exp/bench | tee exp/bench_table.md
+fi

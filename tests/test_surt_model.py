@@ -1,0 +1,146 @@
+"""SURT model: streaming (chunk by chunk, carried state) equals the masked full forward, the
+intra-segment BiLSTM stays within its segment, state batch operations, and the training objectives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from asr.models import SurtModel, build_model, tiny_config
+from asr.models.objectives import LossTerms
+from asr.models.surt import SurtState
+from asr.training.config import LossConfig
+from tiny_model import single_thread  # noqa: F401 (autouse fixture)
+
+VOCAB, EOS = 12, 1
+
+
+def surt_config(**overrides):
+    base = dict(architecture="surt", unmix_dim=16, unmix_blocks=2, unmix_segment_frames=8, eos_id=EOS)
+    base.update(overrides)
+    return tiny_config(vocab_size=VOCAB, **base)
+
+
+def randomized_surt(seed: int = 0, **overrides) -> SurtModel:
+    torch.manual_seed(seed)
+    model = build_model(surt_config(**overrides)).eval()
+    assert isinstance(model, SurtModel)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+        model.encoder.feature_norm.set_statistics(torch.randn(80), torch.rand(80) + 0.5)
+        model.unmixer.feature_norm.set_statistics(torch.randn(80), torch.rand(80) + 0.5)
+    return model
+
+
+def run_streaming(model: SurtModel, x: torch.Tensor, lens: torch.Tensor, chunk: int, left: int) -> torch.Tensor:
+    step = 4 * chunk
+    x = F.pad(x, (0, 0, 0, (-x.size(1)) % step))
+    states = model.init_states(x.size(0), left)
+    outs = []
+    for start in range(0, x.size(1), step):
+        # round trip through per-stream states every chunk, as the recognizer does
+        states = SurtState.stack(states.unstack())
+        out, _, states = model.infer(x[:, start:start + step], (lens - start).clamp(0, step), states)
+        outs.append(out)
+    return torch.cat(outs, dim=1)
+
+
+@pytest.mark.parametrize("chunk,left,joint", [(2, 4, False), (4, 8, True), (8, 8, False)])
+def test_streaming_equals_masked_full_forward(chunk: int, left: int, joint: bool) -> None:
+    model = randomized_surt(channel_joint_layer=joint)
+    lens = torch.tensor([75, 41, 9])  # partial last chunks, different per stream
+    x = torch.randn(3, 75, 80)
+    with torch.no_grad():
+        full, full_lens = model.forward_encoder(x, lens, chunk, left)
+        streamed = run_streaming(model, x, lens, chunk, left)
+    c = model.num_channels
+    assert full.size(0) == 3 * c and full_lens.tolist() == [19] * c + [11] * c + [3] * c
+    for row, n in enumerate(full_lens.tolist()):
+        torch.testing.assert_close(streamed[row, :n], full[row, :n], atol=1e-4, rtol=0)
+    # the channels differ (two masks), and a padded batch equals each stream alone
+    assert (full[0, :10] - full[1, :10]).abs().max() > 1e-3
+    with torch.no_grad():
+        alone, _ = model.forward_encoder(x[1:2, :41], lens[1:2], chunk, left)
+    torch.testing.assert_close(alone[:, :11], full[2:4, :11], atol=1e-4, rtol=0)
+
+
+def test_masks_look_back_across_segments_but_not_ahead() -> None:
+    model = randomized_surt()
+    x = torch.randn(1, 40, 80)
+    lens = torch.tensor([40])
+    with torch.no_grad():
+        base = model.unmixer(x, lens)
+        later = x.clone()
+        later[:, 20:] += 3.0  # inside segment 2 (frames 16..23) and after
+        changed = model.unmixer(later, lens)
+        earlier = x.clone()
+        earlier[:, 3] += 3.0  # segment 0
+        back = model.unmixer(earlier, lens)
+    # no look-ahead beyond the segment: frames of segments 0 and 1 unchanged
+    torch.testing.assert_close(changed[:, :, :16], base[:, :, :16])
+    # within segment 2 the BiLSTM sees frame 20 from frame 16 (no latency cost inside a chunk)
+    assert (changed[:, :, 16:20] - base[:, :, 16:20]).abs().max() > 1e-4
+    # the inter-segment LSTM carries segment 0 forward
+    assert (back[:, :, 8:] - base[:, :, 8:]).abs().max() > 1e-4
+    assert (base >= 0).all()
+
+
+def test_infer_rejects_chunks_that_split_a_segment() -> None:
+    model = randomized_surt()
+    with pytest.raises(ValueError, match="segment"):
+        model.infer(torch.randn(1, 12, 80), torch.tensor([12]), model.init_states(1, 4))
+
+
+def test_objectives_per_channel_with_eos_penalty_ctc_and_mask_loss() -> None:
+    model = randomized_surt(use_ctc=True).train()
+    x = torch.randn(2, 64, 80)
+    lens = torch.tensor([64, 50])
+    targets = [[[3, 4, EOS, 5, EOS], [6, EOS]], [[7, 8, EOS], []]]  # one channel empty
+    batch = {"features": x, "feature_lens": lens, "channel_targets": targets, "cut_ids": ["a", "b"],
+             "source_features": torch.randn(2, 2, 64, 80)}
+    loss = LossConfig(ctc_scale=0.2, mask_loss_scale=0.2, warm_step=10)
+    terms = model.objectives(batch, loss, step=5)
+    assert isinstance(terms, LossTerms)
+    assert set(terms.terms) == {"simple", "pruned", "ctc", "mask"} and terms.terms["mask"].weight == pytest.approx(0.1)
+    assert "mask" in model.objectives(batch, loss, step=None).metrics  # after warm-up: logged only
+    assert "mask" in model.objectives(batch, loss, step=10).metrics
+    total = terms.total()
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.unmixer.output.weight.grad is not None and model.unmixer.output.weight.grad.abs().sum() > 0
+    # channel rows are stream-major: the same targets in the other channel order give another loss
+    swapped = dict(batch, channel_targets=[t[::-1] for t in targets], source_features=None)
+    with torch.no_grad():
+        a = model(x, lens, targets)["pruned"]
+        b = model(x, lens, swapped["channel_targets"])["pruned"]
+        penalised = model(x, lens, targets, eos_penalty=0.5)["pruned"]
+    assert abs(float(a - b)) > 1e-3 and abs(float(a - penalised)) > 1e-3
+    with pytest.raises(ValueError, match="2 token lists"):
+        model(x, lens, [[[3]], [[4]]])
+    with pytest.raises(ValueError, match="channel_targets"):
+        model.objectives({"features": x, "feature_lens": lens, "targets": [[3], [4]]}, loss, None)
+    with pytest.raises(ValueError, match="eos"):
+        build_model(surt_config(eos_id=-1))(x, lens, targets, eos_penalty=0.5)
+
+
+def test_config_rejects_bad_surt_settings() -> None:
+    with pytest.raises(ValueError, match="architecture"):
+        tiny_config(architecture="sort")
+    with pytest.raises(ValueError, match="eos_id"):
+        tiny_config(vocab_size=VOCAB, eos_id=0)
+    assert surt_config().output_channels == 2 and tiny_config().output_channels == 1
+
+
+def test_channel_joint_layer_lets_a_channel_see_the_other() -> None:
+    model = randomized_surt(channel_joint_layer=True)
+    enc = torch.randn(4, 5, 32)  # 2 streams x 2 channels
+    with torch.no_grad():
+        base = model.join_channels(enc)
+        changed = enc.clone()
+        changed[1] += 1.0  # stream 0, channel 1
+        out = model.join_channels(changed)
+    assert (out[0] - base[0]).abs().max() > 1e-3  # channel 0 of the same stream sees it
+    torch.testing.assert_close(out[2:], base[2:])  # the other stream does not
+    assert randomized_surt().join_channels(enc) is enc

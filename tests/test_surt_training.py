@@ -1,0 +1,60 @@
+"""SURT through the ordinary training loop: sessions -> features -> <eos> lang dir -> a few steps
+with the latency penalty -> an exported SURT model dir that decodes with `asr transcribe`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from lhotse import CutSet
+
+from asr.audio import save_audio
+from asr.cli import main as cli_main
+from asr.corpora.common import make_cut
+from asr.corpora.mixtures import SessionConfig, materialize, simulate_sessions
+from asr.models import SurtModel, load_model_dir, tiny_config
+from asr.text.tokenizer import train_tokenizer
+from asr.training.config import load_train_config
+from asr.training.loop import train
+from conftest import make_tone
+from tiny_model import single_thread  # noqa: F401
+
+
+def test_surt_trains_and_exports(tmp_path, capsys) -> None:
+    from asr.features.compute import compute_features
+
+    cuts, texts = [], ["YES NO", "NO", "YES YES NO"]
+    for s, speaker in enumerate(("a", "b")):
+        for u, text in enumerate(texts):
+            path = tmp_path / f"{speaker}{u}.wav"
+            save_audio(path, make_tone(250 + 300 * s + 40 * u, 0.5 + 0.2 * u, amplitude=0.3), 16000)
+            cuts.append(make_cut(f"{speaker}-{u}", path, text, speaker))
+    sessions = simulate_sessions(CutSet.from_cuts(cuts), SessionConfig(num_sessions=6, min_utterances=1,
+                                                                       max_utterances=3, seed=0))
+    mono = materialize(sessions, tmp_path / "mix", progress=False)
+    with_feats = compute_features(mono, tmp_path / "feats", progress_bar=False)
+    with_feats.to_file(tmp_path / "cuts.jsonl.gz")
+    tok = train_tokenizer(texts * 3, tmp_path / "lang", 12, model_type="char", user_symbols=["<eos>"])
+    assert tok.token_to_id("<eos>") == 1
+    model = tiny_config().to_dict()
+    model.pop("vocab_size")
+    model.update(architecture="surt", unmix_dim=16, unmix_blocks=1, unmix_segment_frames=16, eos_id=1,
+                 chunk_sizes=[4, 8])
+    values = {"exp_dir": str(tmp_path / "exp"), "train_cuts": [str(tmp_path / "cuts.jsonl.gz")],
+              "dev_cuts": [str(tmp_path / "cuts.jsonl.gz")], "lang_dir": str(tmp_path / "lang"), "model": model,
+              "data": {"max_duration": 8, "spec_augment": {"enabled": False}},
+              "optim": {"base_lr": 0.005, "warmup_batches": 2, "lr_batches": 100},
+              "loss": {"warm_step": 4, "eos_penalty": 0.01}, "num_epochs": 2, "save_every_n": 0,
+              "log_every_n": 1000, "num_threads": 1, "average_last": 1}
+    config = load_train_config(None, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in values.items()])
+    result = train(config)
+    assert result.finished and all(np.isfinite(result.losses)) and len(result.losses) >= 2
+    loaded = load_model_dir(result.export_dir)
+    assert isinstance(loaded.model, SurtModel) and loaded.config.eos_id == 1
+    save_audio(tmp_path / "in.wav", mono[0].load_audio()[0], 16000)
+    assert cli_main(["transcribe", "--no-itn", "--model-dir", str(result.export_dir), "--format", "jsonl",
+                     str(tmp_path / "in.wav")]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["id"] == "in" and len(line["channels"]) == 2
