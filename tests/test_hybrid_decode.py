@@ -146,3 +146,148 @@ def test_empty_input_gives_an_empty_hypothesis(token_lang) -> None:
     stream = HlgStream(graph, HlgOptions())
     stream.accept(np.zeros((0, 5), dtype=np.float32))
     assert stream.best().words == [] and nbest_from_log_probs(graph, np.zeros((0, 5), np.float32), HlgOptions())[0].words == []
+
+
+# ---------------------------------------------------------------------------------------------
+# With a tiny transducer that has a CTC head (random weights: it emits tokens, not sense)
+
+DIGIT_WORDS = ["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "ZERO", "OH"]
+
+
+@pytest.fixture(scope="module")
+def hybrid_dir(tmp_path_factory: pytest.TempPathFactory):
+    from tiny_model import make_tiny_model_dir
+
+    from asr.hybrid.decode import save_hybrid_model_dir
+
+    root = tmp_path_factory.mktemp("hybrid")
+    make_tiny_model_dir(root, seed=3, use_ctc=True)
+    rng = np.random.default_rng(0)
+    (root / "lm.txt").write_text("\n".join(" ".join(rng.choice(DIGIT_WORDS, size=4)) for _ in range(30)) + "\n")
+    prepare_hybrid_lang(root / "lang_hybrid", HybridLangConfig(texts=[str(root / "lm.txt")], tokens_dir=str(root / "model")))
+    save_hybrid_model_dir(root / "hybrid", root / "model", root / "lang_hybrid")
+    return root
+
+
+def _sharpen_ctc(hybrid, scale: float = 8.0) -> None:
+    """Random weights give flat CTC posteriors; scaling the head makes the best path emit words."""
+    with torch.no_grad():
+        hybrid.loaded.model.ctc.output.weight.mul_(scale)
+
+
+def test_hybrid_model_dir_refuses_a_graph_for_other_words_or_tokens(hybrid_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from asr.hybrid.decode import load_hybrid_model_dir, save_hybrid_model_dir
+
+    hybrid = load_hybrid_model_dir(hybrid_dir / "hybrid")
+    assert hybrid.loaded.model.ctc is not None and "SEVEN" in hybrid.graph.spellings
+    copy = tmp_path / "copy"
+    shutil.copytree(hybrid_dir / "hybrid", copy)
+    words = (copy / "words.txt").read_text().splitlines()
+    words[1], words[2] = words[2].split()[0] + " 1", words[1].split()[0] + " 2"  # two ids swapped
+    (copy / "words.txt").write_text("\n".join(words) + "\n")
+    with pytest.raises(ModelDirError, match="words.txt: not the words.txt HLG.fst was built"):
+        load_hybrid_model_dir(copy)
+    with pytest.raises(ModelDirError, match="not a hybrid model dir"):
+        load_hybrid_model_dir(hybrid_dir / "model")
+    # a lang dir spelled in another model's tokens is refused when the hybrid dir is made
+    from tiny_model import make_tiny_model_dir
+
+    other = tmp_path / "other"
+    other_tokens = train_tokenizer(["ABC DEF"], other / "lang", 20, model_type="char")
+    assert other_tokens.vocab_size > 0
+    shutil.copyfile(other / "lang" / "tokens.txt", tmp_path / "tokens.txt")
+    lang = tmp_path / "lang"
+    shutil.copytree(hybrid_dir / "lang_hybrid", lang)
+    shutil.copyfile(other / "lang" / "tokens.txt", lang / "tokens.txt")
+    with pytest.raises(ModelDirError, match="tokens.txt differs"):
+        save_hybrid_model_dir(tmp_path / "bad", hybrid_dir / "model", lang)
+    make_tiny_model_dir(tmp_path / "noctc")
+    with pytest.raises(ModelDirError, match="no CTC head"):
+        save_hybrid_model_dir(tmp_path / "bad2", tmp_path / "noctc" / "model", hybrid_dir / "lang_hybrid")
+
+
+def test_streaming_hybrid_equals_offline_with_the_same_chunk(hybrid_dir: Path) -> None:
+    from tiny_model import synth_audio
+
+    from asr.decoding import DecodingOptions
+    from asr.hybrid.decode import HybridRecognizer, decode_hybrid, load_hybrid_model_dir
+
+    hybrid = load_hybrid_model_dir(hybrid_dir / "hybrid")
+    _sharpen_ctc(hybrid)
+    options = DecodingOptions(chunk_ms=160)
+    audio = [synth_audio(1.6, seed=1), synth_audio(0.9, seed=2)]
+    offline = decode_hybrid(hybrid, audio, options)
+    assert any(h.words for h in offline)
+    recognizer = HybridRecognizer(hybrid, options)
+    streams = [recognizer.create_stream() for _ in audio]
+    for stream, samples in zip(streams, audio):
+        for start in range(0, len(samples), 1234):  # arbitrary packet sizes
+            stream.accept_waveform(16000, samples[start:start + 1234])
+        stream.input_finished()
+    recognizer.decode_until_done(streams)
+    for stream, hyp in zip(streams, offline):
+        result = recognizer.get_result(stream)
+        assert result.text == hyp.text
+        assert recognizer.first_pass(stream).word_starts == hyp.word_starts
+    assert all(w in hybrid.graph.spellings for h in offline for w in h.words)
+
+
+def test_transducer_log_likelihoods_batched_equal_one_by_one(hybrid_dir: Path) -> None:
+    from asr.hybrid.cascade import transducer_log_likelihoods
+    from asr.models import load_model_dir
+
+    loaded = load_model_dir(hybrid_dir / "model")
+    enc = torch.randn(9, loaded.config.encoder_dim)
+    seqs = [loaded.tokenizer.encode(t) for t in ["ONE", "SEVEN TWO", "OH"]] + [[]]
+    batched = transducer_log_likelihoods(loaded.model, enc, seqs)
+    single = [transducer_log_likelihoods(loaded.model, enc, [s])[0] for s in seqs]
+    assert batched == pytest.approx(single, abs=1e-4)
+    assert all(x < 0 for x in batched)
+    # log p(y|x) over every y of up to 1 token with T = 1 sums to 1: blank, or one token then blank
+    one = enc[:1]
+    everything = [[]] + [[t] for t in range(1, loaded.config.vocab_size)]
+    assert math.fsum(math.exp(x) for x in transducer_log_likelihoods(loaded.model, one, everything)) < 1.0 + 1e-5
+
+
+def test_cascade_keeps_an_added_word_and_only_outputs_lexicon_words(hybrid_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tiny_model import synth_audio
+
+    from asr.hybrid.cascade import Cascade, RescoreOptions
+    from asr.hybrid.decode import load_hybrid_model_dir, save_hybrid_model_dir
+    from asr.hybrid.prepare import add_words
+    from asr.models import load_model_dir
+
+    e2e = load_model_dir(hybrid_dir / "model")
+    lang = tmp_path / "lang"
+    shutil.copytree(hybrid_dir / "lang_hybrid", lang)
+    tokenizer = e2e.tokenizer
+    frames = [0] * 3
+    for word in ["NINER", "TWO"]:
+        for t in tokenizer.encode(word):
+            frames += [t, 0]
+    log_probs = np.full((len(frames), tokenizer.vocab_size), -12.0, dtype=np.float32)
+    log_probs[np.arange(len(frames)), frames] = 0.0
+    enc = torch.randn(len(frames), e2e.config.encoder_dim)
+    e2e_only = RescoreOptions(am_weight=0.0, lm_weight=0.0, e2e_weight=1.0)
+
+    before = Cascade(e2e, load_hybrid_model_dir(hybrid_dir / "hybrid"), rescore_options=e2e_only)
+    assert "NINER" not in before.second_pass(log_probs, enc).split()
+    report = add_words(lang, ["NINER"])
+    assert report.rebuilt == ["lexicon", "lang", "lm", "G", "HLG"]
+    save_hybrid_model_dir(tmp_path / "hybrid", hybrid_dir / "model", lang)
+    after = Cascade(e2e, load_hybrid_model_dir(tmp_path / "hybrid"), rescore_options=e2e_only)
+    assert after.shared_encoder
+    assert after.second_pass(log_probs, enc).split()[0] == "NINER"
+
+    # Whole files: segments with times inside the audio, every word from the lexicon.
+    audio = synth_audio(2.5, seed=4)
+    _sharpen_ctc(after.hybrid)
+    (result,) = after.decode([audio])
+    lexicon = set(after.hybrid.graph.spellings)
+    assert result.segments and set(result.text.split()) <= lexicon
+    assert all(0 <= s.start < s.end <= 2.5 + 0.2 for s in result.segments)
+    assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
