@@ -291,3 +291,25 @@ def test_cascade_keeps_an_added_word_and_only_outputs_lexicon_words(hybrid_dir: 
     assert result.segments and set(result.text.split()) <= lexicon
     assert all(0 <= s.start < s.end <= 2.5 + 0.2 for s in result.segments)
     assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
+
+
+def test_transcribe_cli_runs_the_hybrid_alone_and_the_cascade(hybrid_dir: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    import soundfile as sf
+    from tiny_model import synth_audio
+
+    from asr.cli import main
+
+    wav = tmp_path / "utt.wav"
+    sf.write(wav, synth_audio(1.2, seed=7), 16000)
+    assert main(["transcribe", "--model-dir", str(hybrid_dir / "hybrid"), "--no-itn", "--format", "jsonl", str(wav)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["name"] == "utt" and all(w["start"] <= w["end"] for w in record["words"])
+    assert main(["transcribe", "--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "hybrid"),
+                 "--no-itn", "--format", "jsonl", "--chunk-ms", "160", str(wav)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"name", "text", "first_pass", "segments"}
+    assert main(["transcribe", "--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "model"),
+                 "--no-itn", str(wav)]) == 2
+    assert "not a hybrid model dir" in capsys.readouterr().err

@@ -10,6 +10,9 @@ flags and their defaults are those of ``asr serve`` and ``python -m asr.decoding
 server's own function (``asr.decoding.text.normalize_final_text``), so a file gives the text a
 server session gives for it. A file that cannot be read is reported on stderr, the others are
 still decoded, and the exit status is 1.
+
+A hybrid model dir (``hybrid.json``) runs the CTC-HLG first pass alone, and ``--first-pass
+HYBRID_DIR`` the cascade with ``--model-dir``'s transducer as second pass (``asr.hybrid.transcribe``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from asr.decoding.online import OnlineRecognizer
 from asr.decoding.options import DecodingOptions, add_decoding_arguments, add_itn_argument
 from asr.decoding.text import Detokenizer, Itn, load_itn, normalize_final_text
 from asr.errors import AsrError, AudioError
+from asr.hybrid.transcribe import add_hybrid_arguments
 from asr.models import LoadedModel, load_model_dir
 
 
@@ -40,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-offline-seconds", type=float, default=120.0,
                         help="offline, longer files are streamed with the largest training chunk (memory bound)")
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ...)")
+    add_hybrid_arguments(parser)
 
 
 def transcribe_streaming(recognizer: OnlineRecognizer, waveforms: list[np.ndarray]) -> list[str]:
@@ -81,6 +86,10 @@ def transcribe(loaded: LoadedModel, waveforms: list[np.ndarray], options: Decodi
 
 
 def main(args: argparse.Namespace) -> int:
+    import asr.hybrid.transcribe as hybrid
+
+    if hybrid.uses_hybrid(args):  # a hybrid model dir, or the cascade (--first-pass)
+        return hybrid.main(args)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     try:
