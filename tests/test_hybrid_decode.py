@@ -313,3 +313,33 @@ def test_transcribe_cli_runs_the_hybrid_alone_and_the_cascade(hybrid_dir: Path, 
     assert main(["transcribe", "--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "model"),
                  "--no-itn", str(wav)]) == 2
     assert "not a hybrid model dir" in capsys.readouterr().err
+
+
+def test_evaluate_scores_hybrid_and_cascade_on_cuts(hybrid_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    import soundfile as sf
+    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+    from tiny_model import synth_audio
+
+    from asr.decoding import DecodingOptions
+    from asr.features.compute import compute_features
+    from asr.hybrid.cascade import RescoreOptions
+    from asr.hybrid.evaluate import evaluate
+
+    cuts = []
+    for i, text in enumerate(["ONE TWO", "SEVEN NINER"]):
+        sf.write(tmp_path / f"u{i}.wav", synth_audio(1.0, seed=i), 16000)
+        rec = Recording.from_file(tmp_path / f"u{i}.wav", recording_id=f"u{i}")
+        sup = SupervisionSegment(id=f"u{i}", recording_id=f"u{i}", start=0.0, duration=rec.duration, text=text)
+        cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=rec.duration, channel=0, recording=rec, supervisions=[sup]))
+    compute_features(CutSet.from_cuts(cuts), tmp_path / "feats", progress_bar=False).to_file(tmp_path / "cuts.jsonl.gz")
+    options, hlg = DecodingOptions(chunk_ms=160), HlgOptions()
+    hybrid = evaluate(str(hybrid_dir / "hybrid"), str(tmp_path / "cuts.jsonl.gz"), str(tmp_path / "out"), options, hlg,
+                      RescoreOptions())
+    assert hybrid.record["oov_rate"] == pytest.approx(0.25)  # NINER is not in the lexicon
+    cascade = evaluate(str(hybrid_dir / "model"), str(tmp_path / "cuts.jsonl.gz"), str(tmp_path / "out"), options, hlg,
+                       RescoreOptions(), first_pass=str(hybrid_dir / "hybrid"))
+    assert cascade.record["method"] == "cascade" and "first_pass_wer" in cascade.record
+    assert json.loads((tmp_path / "out" / "wer_hybrid_160ms.json").read_text())["num_utterances"] == 2
+    assert (tmp_path / "out" / "cascade_160ms" / "segments.jsonl").read_text().count("\n") == 2

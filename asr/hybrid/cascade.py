@@ -33,7 +33,7 @@ from asr import losses
 from asr.decoding.options import DecodingOptions
 from asr.errors import AsrError, ModelDirError
 from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, _sha256, ctc_log_probs,
-                               encode_waveforms, nbest_from_log_probs, split_at_pauses)
+                               encode_features, encode_waveforms, nbest_from_log_probs, split_at_pauses)
 from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import LoadedModel
 from asr.text.tokenizer import Tokenizer
@@ -136,8 +136,15 @@ class Cascade:
         self.pause_frames = max(1, round(self.hlg_options.pause_ms / e2e.config.frame_shift_ms))
 
     def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
+        """Whole waveforms at the models' sample rate."""
         first_enc = encode_waveforms(self.hybrid.loaded, waveforms, self.options)
         e2e_enc = first_enc if self.shared_encoder else encode_waveforms(self.e2e, waveforms, self.options)
+        return [self._decode_one(f, e) for f, e in zip(first_enc, e2e_enc)]
+
+    def decode_features(self, features: Sequence[torch.Tensor]) -> list[CascadeResult]:
+        """Whole utterances' raw fbank (T_i, F), as stored with cuts."""
+        first_enc = encode_features(self.hybrid.loaded, features, self.options)
+        e2e_enc = first_enc if self.shared_encoder else encode_features(self.e2e, features, self.options)
         return [self._decode_one(f, e) for f, e in zip(first_enc, e2e_enc)]
 
     def _decode_one(self, first_enc: torch.Tensor, e2e_enc: torch.Tensor) -> CascadeResult:

@@ -458,18 +458,24 @@ def load_hybrid_model_dir(path: str | os.PathLike, device: str | torch.device = 
 
 @torch.no_grad()
 def encode_waveforms(loaded: LoadedModel, waveforms: Sequence[np.ndarray], options: DecodingOptions) -> list[torch.Tensor]:
-    """Each waveform's encoder output (T_i, C): tail-padded fbank, full context or ``options.chunk_ms``
-    chunks (the masks ``OnlineRecognizer``'s chunks equal), as ``decode_waveforms`` encodes."""
-    opts, model = loaded.feature_options, loaded.model
-    feats = [torch.from_numpy(compute_fbank(w, opts.sample_rate, opts)) for w in waveforms]
-    lens = torch.tensor([f.size(0) for f in feats], dtype=torch.int64)
-    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-    x, lens = pad_tail(x, lens, tail_padding_frames(options.tail_padding_ms, opts.frame_shift_ms))
+    """Each waveform's encoder output (T_i, C), as ``encode_features`` gives for its fbank."""
+    opts = loaded.feature_options
+    return encode_features(loaded, [torch.from_numpy(compute_fbank(w, opts.sample_rate, opts)) for w in waveforms], options)
+
+
+@torch.no_grad()
+def encode_features(loaded: LoadedModel, features: Sequence[torch.Tensor], options: DecodingOptions) -> list[torch.Tensor]:
+    """Each (T_i, F) fbank's encoder output (T'_i, C): tail-padded, full context or ``options.chunk_ms``
+    chunks (the masks ``OnlineRecognizer``'s chunks equal), as ``decode_features`` encodes."""
+    model = loaded.model
+    lens = torch.tensor([f.size(0) for f in features], dtype=torch.int64)
+    x = torch.nn.utils.rnn.pad_sequence(list(features), batch_first=True)
+    x, lens = pad_tail(x, lens, tail_padding_frames(options.tail_padding_ms, loaded.feature_options.frame_shift_ms))
     chunk = options.chunk_frames(model.config.frame_shift_ms)
     left = None if chunk < 0 else options.left_context_frames(model.config.frame_shift_ms, model.config.left_context_frames)
     device = next(model.parameters()).device
     enc, enc_lens = model.encode(x.to(device), lens.to(device), chunk, left)
-    return [enc[i, : int(enc_lens[i])] for i in range(len(waveforms))]
+    return [enc[i, : int(enc_lens[i])] for i in range(len(features))]
 
 
 @torch.no_grad()
@@ -481,9 +487,16 @@ def ctc_log_probs(model: Transducer, encoder_out: torch.Tensor) -> np.ndarray:
 def decode_hybrid(hybrid: HybridModel, waveforms: Sequence[np.ndarray], options: DecodingOptions | None = None,
                   hlg_options: HlgOptions | None = None) -> list[HlgHypothesis]:
     """The hybrid alone: each waveform's best path over HLG (words and word times in frames)."""
-    options, hlg_options = options or DecodingOptions(), hlg_options or HlgOptions()
+    options = options or DecodingOptions()
+    return decode_hybrid_encoded(hybrid, encode_waveforms(hybrid.loaded, waveforms, options), hlg_options)
+
+
+def decode_hybrid_encoded(hybrid: HybridModel, encoder_outs: Sequence[torch.Tensor],
+                          hlg_options: HlgOptions | None = None) -> list[HlgHypothesis]:
+    """Best paths over HLG of encoder outputs (T_i, C) of the hybrid's model."""
+    hlg_options = hlg_options or HlgOptions()
     out = []
-    for enc in encode_waveforms(hybrid.loaded, waveforms, options):
+    for enc in encoder_outs:
         stream = HlgStream(hybrid.graph, hlg_options)
         stream.accept(ctc_log_probs(hybrid.loaded.model, enc))
         out.append(stream.best())
