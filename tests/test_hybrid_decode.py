@@ -87,7 +87,7 @@ def test_best_path_and_nbest_equal_brute_force(token_lang, seed: int) -> None:
     words = [["ANNE", "ON"], ["NO", "A"], ["KNOW", "ANN", "A"]][seed]
     log_probs = _log_probs(tokenizer, words, seed, sharp=2.0)
     expected = _brute_force(tokenizer, lm, log_probs)
-    options = HlgOptions(beam=1000.0, max_active=100000, lattice_beam=8.0, nbest=5)
+    options = HlgOptions(beam=1000.0, max_active=100000, nbest_beam=1000.0, lattice_beam=8.0, nbest=5)
     stream = HlgStream(graph, options)
     stream.accept(log_probs)
     best = stream.best()

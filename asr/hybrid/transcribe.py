@@ -34,6 +34,7 @@ def add_hybrid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hlg-max-active", type=int, default=3000)
     group.add_argument("--acoustic-scale", type=float, default=1.0, help="CTC log-prob scale in the first pass")
     group.add_argument("--nbest", type=int, default=10, help="first-pass hypotheses rescored per segment")
+    group.add_argument("--nbest-beam", type=float, default=8.0, help="search beam of the n-best lattice pass")
     group.add_argument("--lattice-beam", type=float, default=6.0)
     group.add_argument("--pause-ms", type=int, default=480, help="a pause this long between words ends a segment")
     group.add_argument("--am-weight", type=float, default=0.3, help="cascade: weight of the first-pass AM score")
@@ -46,7 +47,7 @@ def add_hybrid_arguments(parser: argparse.ArgumentParser) -> None:
 def hlg_options_from_args(args: argparse.Namespace):
     from asr.hybrid.decode import HlgOptions
 
-    return HlgOptions(beam=args.hlg_beam, max_active=args.hlg_max_active, lattice_beam=args.lattice_beam,
+    return HlgOptions(beam=args.hlg_beam, max_active=args.hlg_max_active, nbest_beam=args.nbest_beam, lattice_beam=args.lattice_beam,
                       nbest=args.nbest, acoustic_scale=args.acoustic_scale, pause_ms=args.pause_ms)
 
 
