@@ -1,5 +1,6 @@
 """HEC: the transducer alone, the hybrid first pass alone and the cascade, side by side on the same
-cuts: WER and RTF of each, the cascade's relative WER change against both, the OOV rate against
+cuts: WER and RTF of each, the cascade's relative WER change against both, the other second
+pass (transducer beam search biased toward the first pass's words, "biased"), the OOV rate against
 the first pass's lexicon, and the graph's size and build time (issue 11).
 
     python bench/cascade.py --e2e-model-dir egs/kathleen/exp/transducer/model \
@@ -15,6 +16,7 @@ targets are stated (first-pass RTF <= 0.1, cascade RTF <= 0.2).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -69,17 +71,21 @@ def main(argv: list[str] | None = None) -> int:
         e2e_rtf = e2e.decode_seconds / max(e2e.audio_seconds, 1e-9)
         hybrid = evaluate(args.hybrid_dir, cuts, str(out / "hybrid"), options, hlg, rescore)
         cascade = evaluate(args.e2e_model_dir, cuts, str(out / "cascade"), options, hlg, rescore, first_pass=args.hybrid_dir)
+        biased = evaluate(args.e2e_model_dir, cuts, str(out / "cascade"), options, hlg,
+                          dataclasses.replace(rescore, method="biased_search"), first_pass=args.hybrid_dir)
+        words = sum(len(r.split()) for r in e2e.refs.values())
         rows.append((name, e2e.wer, e2e_rtf, hybrid.wer, hybrid.record["rtf"], cascade.wer, cascade.record["rtf"],
-                     hybrid.record["oov_rate"], e2e.refs and sum(len(r.split()) for r in e2e.refs.values())))
+                     hybrid.record["oov_rate"], words, biased.wer, biased.record["rtf"]))
 
     config = json.loads((Path(args.hybrid_dir) / "hybrid.json").read_text())
     graph_mb = (Path(args.hybrid_dir) / "HLG.fst").stat().st_size / 2**20
-    headers = ["test set", "E2E WER", "RTF", "hybrid WER", "RTF", "cascade WER", "RTF", "vs E2E", "vs hybrid", "OOV %", "words"]
+    headers = ["test set", "E2E WER", "RTF", "hybrid WER", "RTF", "cascade WER", "RTF", "vs E2E", "vs hybrid",
+               "biased WER", "RTF", "OOV %", "words"]
     body = []
-    for name, ew, er, hw, hr, cw, cr, oov, words in rows:
+    for name, ew, er, hw, hr, cw, cr, oov, words, bw, br in rows:
         rel = lambda base: f"{100 * (cw - base) / base:+.1f}%" if base > 0 else "-"  # noqa: E731
         body.append([name, f"{ew:.2f}", f"{er:.3f}", f"{hw:.2f}", f"{hr:.3f}", f"{cw:.2f}", f"{cr:.3f}", rel(ew), rel(hw),
-                     f"{100 * oov:.2f}", str(words)])
+                     f"{bw:.2f}", f"{br:.3f}", f"{100 * oov:.2f}", str(words)])
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
     print(f"chunk {args.chunk_ms} ms, E2E {args.method}, nbest {hlg.nbest}, weights am {rescore.am_weight} "
           f"lm {rescore.lm_weight} e2e {rescore.e2e_weight}; one thread")

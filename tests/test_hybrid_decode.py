@@ -310,6 +310,9 @@ def test_transcribe_cli_runs_the_hybrid_alone_and_the_cascade(hybrid_dir: Path, 
                  "--no-itn", "--format", "jsonl", "--chunk-ms", "160", str(wav)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert set(record) == {"name", "text", "first_pass", "segments"}
+    assert main(["transcribe", "--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "hybrid"),
+                 "--no-itn", "--second-pass", "biased_search", "--bias-bonus", "2", str(wav)]) == 0
+    assert capsys.readouterr().out.startswith("utt\t")
     assert main(["transcribe", "--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "model"),
                  "--no-itn", str(wav)]) == 2
     assert "not a hybrid model dir" in capsys.readouterr().err
@@ -343,3 +346,26 @@ def test_evaluate_scores_hybrid_and_cascade_on_cuts(hybrid_dir: Path, tmp_path: 
     assert cascade.record["method"] == "cascade" and "first_pass_wer" in cascade.record
     assert json.loads((tmp_path / "out" / "wer_hybrid_160ms.json").read_text())["num_utterances"] == 2
     assert (tmp_path / "out" / "cascade_160ms" / "segments.jsonl").read_text().count("\n") == 2
+
+
+def test_biased_beam_search_without_bonus_is_modified_beam_search_and_the_bonus_pulls_to_first_pass_words(hybrid_dir: Path) -> None:
+    from asr.decoding.beam_search import modified_beam_search
+    from asr.decoding.text import Detokenizer
+    from asr.hybrid.biased_search import biased_beam_search
+    from asr.models import load_model_dir
+
+    loaded = load_model_dir(hybrid_dir / "model")
+    pieces = [loaded.tokenizer.id_to_token(i) for i in range(loaded.tokenizer.vocab_size)]
+    detok = Detokenizer(loaded.tokenizer)
+    torch.manual_seed(0)
+    for seed in range(3):
+        enc = torch.randn(1, 12, loaded.config.encoder_dim) * 2
+        (reference,) = modified_beam_search(loaded.model, enc, torch.tensor([12]), beam=4)
+        plain = biased_beam_search(loaded.model, enc[0], pieces, {"SEVEN"}, beam=4, bonus=0.0)
+        assert plain.tokens == reference.tokens and plain.log_prob == pytest.approx(reference.log_prob, abs=1e-5)
+        biased = biased_beam_search(loaded.model, enc[0], pieces, {"SEVEN", "ONE"}, beam=4, bonus=20.0)
+        words = detok.text(biased.tokens).split()
+        # a huge bonus leaves only first-pass words (the last may be cut off by the end of the frames)
+        assert set(words[:-1]) <= {"SEVEN", "ONE"}
+        first_pass_words = sum(w in {"SEVEN", "ONE"} for w in words)
+        assert first_pass_words > sum(w in {"SEVEN", "ONE"} for w in detok.text(plain.tokens).split())

@@ -11,7 +11,11 @@ sequence log-likelihood log p(y|x) over the segment's encoder frames (the full R
 AM is the CTC log-likelihood of the hypothesis' best alignment, LM the n-gram log-probability
 (natural log), both from the first pass. The weights are options, to be tuned on dev.
 
-The second pass only chooses among first-pass hypotheses, all made of lexicon words, so it never
+The other way (``RescoreOptions(method="biased_search")``): the transducer's modified beam search
+over the segment, biased toward the words of its n-best (``asr.hybrid.biased_search``); it can
+write words the first pass missed, so it does not guarantee lexicon words.
+
+Rescoring only chooses among first-pass hypotheses, all made of lexicon words, so it never
 produces a word outside the lexicon and a word added to it (``asr lexicon add``) that the first
 pass recognizes stays recognizable. A hypothesis the transducer's tokenizer cannot spell gets no
 transducer score (-inf) and loses to every one it can.
@@ -39,13 +43,25 @@ from asr.models.model_dir import LoadedModel
 from asr.text.tokenizer import Tokenizer
 
 
+SECOND_PASS_METHODS = ("rescore", "biased_search")
+
+
 @dataclass(frozen=True)
 class RescoreOptions:
-    """Interpolation weights of the second pass (see the module docstring)."""
+    """The second pass: ``method`` "rescore" (interpolation weights below, see the module
+    docstring) or "biased_search" (``asr.hybrid.biased_search``: modified beam search of
+    ``beam`` paths with ``bias_bonus`` per token toward the words of the segment's n-best)."""
 
     am_weight: float = 0.3
     lm_weight: float = 0.5
     e2e_weight: float = 1.0
+    method: str = "rescore"
+    bias_bonus: float = 1.5
+    beam: int = 4
+
+    def __post_init__(self) -> None:
+        if self.method not in SECOND_PASS_METHODS:
+            raise ValueError(f"second pass {self.method!r}: choose one of {', '.join(SECOND_PASS_METHODS)}")
 
 
 @torch.no_grad()
@@ -161,8 +177,18 @@ class Cascade:
         return CascadeResult(" ".join(s.text for s in segments if s.text), segments, best.text)
 
     def second_pass(self, log_probs: np.ndarray, e2e_enc: torch.Tensor) -> str:
-        """The rescored best text of one segment's frames."""
+        """The second pass's text of one segment's frames."""
         nbest = nbest_from_log_probs(self.hybrid.graph, log_probs, self.hlg_options)
+        if self.rescore_options.method == "biased_search":
+            from asr.decoding.text import Detokenizer
+            from asr.hybrid.biased_search import biased_beam_search
+
+            tokenizer = self.e2e.tokenizer
+            pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+            words = {w for h in nbest for w in h.words}
+            hyp = biased_beam_search(self.e2e.model, e2e_enc, pieces, words, self.rescore_options.beam,
+                                     self.rescore_options.bias_bonus)
+            return Detokenizer(tokenizer).text(hyp.tokens)
         scored = rescore(self.e2e.model, self.e2e.tokenizer, e2e_enc, nbest, self.rescore_options)
         if not math.isfinite(scored[0].score):  # no hypothesis the transducer can spell: the first pass's
             return nbest[0].text

@@ -67,7 +67,8 @@ def evaluate(model_dir: str, cuts_path: str, out_dir: str, options: DecodingOpti
     if missing:
         raise ModelDirError(f"{cuts_path}: cuts without features, e.g. {missing[:3]} (run the feature stage)")
     chunk = "full" if options.chunk_ms is None else str(options.chunk_ms)
-    tag = f"{'cascade' if cascade else 'hybrid'}_{chunk}" + ("ms" if options.chunk_ms else "")
+    kind = "hybrid" if cascade is None else ("cascade" if rescore_options.method == "rescore" else "cascade_biased")
+    tag = f"{kind}_{chunk}" + ("ms" if options.chunk_ms else "")
     refs = {c.id: cut_text(c) for c in cuts}
     hyps, first, segments = {}, {}, []
     audio_seconds = sum(c.duration for c in cuts)
@@ -99,7 +100,7 @@ def evaluate(model_dir: str, cuts_path: str, out_dir: str, options: DecodingOpti
     summary = (f"{result.summary()} {cuts_name} {tag} [decode {elapsed:.1f} s for {audio_seconds:.1f} s audio, "
                f"RTF {rtf:.4f}, OOV {100 * oov:.2f}%]")
     total = result.total
-    record = {"cuts": cuts_name, "method": "cascade" if cascade else "hybrid", "chunk": chunk, "wer": total.wer,
+    record = {"cuts": cuts_name, "method": kind, "chunk": chunk, "wer": total.wer,
               "num_ref_words": total.ref_words, "insertions": total.insertions, "deletions": total.deletions,
               "substitutions": total.substitutions, "num_utterances": len(refs), "model_dir": str(model_dir),
               "first_pass": first_pass, "decode_seconds": elapsed, "audio_seconds": audio_seconds, "rtf": rtf,

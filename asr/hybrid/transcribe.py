@@ -40,6 +40,9 @@ def add_hybrid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--am-weight", type=float, default=0.3, help="cascade: weight of the first-pass AM score")
     group.add_argument("--lm-weight", type=float, default=0.5, help="cascade: weight of the first-pass LM score")
     group.add_argument("--e2e-weight", type=float, default=1.0, help="cascade: weight of the transducer's log p(y|x)")
+    group.add_argument("--second-pass", choices=("rescore", "biased_search"), default="rescore",
+                       help="cascade: rescore the n-best, or beam search biased toward its words")
+    group.add_argument("--bias-bonus", type=float, default=1.5, help="biased_search: log bonus per matching token")
     if not any("--format" in action.option_strings for action in parser._actions):
         group.add_argument("--format", choices=("text", "jsonl"), default="text", help="output lines")
 
@@ -54,7 +57,8 @@ def hlg_options_from_args(args: argparse.Namespace):
 def rescore_options_from_args(args: argparse.Namespace):
     from asr.hybrid.cascade import RescoreOptions
 
-    return RescoreOptions(am_weight=args.am_weight, lm_weight=args.lm_weight, e2e_weight=args.e2e_weight)
+    return RescoreOptions(am_weight=args.am_weight, lm_weight=args.lm_weight, e2e_weight=args.e2e_weight,
+                          method=args.second_pass, bias_bonus=args.bias_bonus, beam=getattr(args, "beam", 4))
 
 
 def uses_hybrid(args: argparse.Namespace) -> bool:
