@@ -369,3 +369,69 @@ def test_biased_beam_search_without_bonus_is_modified_beam_search_and_the_bonus_
         assert set(words[:-1]) <= {"SEVEN", "ONE"}
         first_pass_words = sum(w in {"SEVEN", "ONE"} for w in words)
         assert first_pass_words > sum(w in {"SEVEN", "ONE"} for w in detok.text(plain.tokens).split())
+
+
+def test_streaming_cascade_final_is_the_second_pass_over_the_streamed_frames(hybrid_dir: Path) -> None:
+    from tiny_model import synth_audio
+
+    from asr.decoding import DecodingOptions
+    from asr.hybrid.cascade import Cascade, CascadeRecognizer
+    from asr.hybrid.decode import ctc_log_probs, encode_waveforms, load_hybrid_model_dir
+    from asr.models import load_model_dir
+
+    hybrid = load_hybrid_model_dir(hybrid_dir / "hybrid")
+    _sharpen_ctc(hybrid)
+    options = DecodingOptions(chunk_ms=160)
+    cascade = Cascade(load_model_dir(hybrid_dir / "model"), hybrid, options)
+    recognizer = CascadeRecognizer(cascade, options)
+    audio = synth_audio(1.5, seed=9)
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, audio)
+    recognizer.decode_streams([stream])
+    partial = recognizer.get_result(stream).text
+    assert partial == recognizer.first_pass(stream).text  # before the end: the first pass
+    stream.input_finished()
+    recognizer.decode_until_done([stream])
+    (enc,) = encode_waveforms(hybrid.loaded, [audio], options)
+    expected = cascade.second_pass(ctc_log_probs(hybrid.loaded.model, enc), enc)
+    assert expected and recognizer.get_result(stream).text == expected
+    other = Cascade(load_model_dir(hybrid_dir / "model"), hybrid, options)
+    other.shared_encoder = False
+    with pytest.raises(ModelDirError, match="streaming needs one encoder"):
+        CascadeRecognizer(other, options)
+
+
+def test_serve_with_first_pass_sends_second_pass_finals(hybrid_dir: Path, tmp_path: Path, capsys) -> None:
+    """``asr serve --model-dir E2E --first-pass HYBRID``: a client's final is the cascade's second
+    pass over the streamed frames; a hybrid dir alone serves the first pass."""
+    import argparse
+
+    import soundfile as sf
+    from tiny_model import synth_audio
+
+    from asr.bin.serve import add_arguments, build_recognizer
+    from asr.cli import main as cli_main
+    from asr.decoding.options import DecodingOptions
+    from asr.hybrid.cascade import CascadeRecognizer
+    from asr.hybrid.decode import HybridRecognizer, ctc_log_probs, encode_waveforms
+    from asr.server import BackgroundServer, ServerConfig, WorkerConfig
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--model-dir", str(hybrid_dir / "model"), "--first-pass", str(hybrid_dir / "hybrid"),
+                              "--chunk-ms", "160", "--no-endpoint"])
+    recognizer, _ = build_recognizer(args.model_dir, DecodingOptions.from_args(args), args)
+    assert isinstance(recognizer, CascadeRecognizer)
+    hybrid = recognizer.cascade.hybrid
+    _sharpen_ctc(hybrid)
+    audio = synth_audio(1.5, seed=11)
+    sf.write(tmp_path / "a.wav", audio, 16000)
+    (enc,) = encode_waveforms(hybrid.loaded, [audio], recognizer.options)
+    expected = recognizer.cascade.second_pass(ctc_log_probs(hybrid.loaded.model, enc), enc)
+    worker = WorkerConfig(max_batch_size=4, endpoint=None, num_threads=1)
+    with BackgroundServer(recognizer, ServerConfig(port=0, itn=False, worker=worker)) as srv:
+        assert cli_main(["client", "--url", srv.url, str(tmp_path / "a.wav")]) == 0
+        got = capsys.readouterr().out.strip()
+    assert expected and got.split("\t")[-1] == expected
+    args = parser.parse_args(["--model-dir", str(hybrid_dir / "hybrid")])
+    assert isinstance(build_recognizer(args.model_dir, DecodingOptions.from_args(args), args)[0], HybridRecognizer)

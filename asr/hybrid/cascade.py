@@ -36,7 +36,9 @@ import torch
 from asr import losses
 from asr.decoding.options import DecodingOptions
 from asr.errors import AsrError, ModelDirError
-from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, _sha256, ctc_log_probs,
+from asr.decoding.endpoint import EndpointConfig, detect_endpoint
+from asr.decoding.online import OnlineStream, RecognitionResult
+from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, HybridRecognizer, _sha256, ctc_log_probs,
                                encode_features, encode_waveforms, nbest_from_log_probs, split_at_pauses)
 from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import LoadedModel
@@ -193,3 +195,44 @@ class Cascade:
         if not math.isfinite(scored[0].score):  # no hypothesis the transducer can spell: the first pass's
             return nbest[0].text
         return " ".join(scored[0].words)
+
+
+class CascadeRecognizer(HybridRecognizer):
+    """Streaming cascade for ``asr serve``: partials are the first pass's best path; a segment's
+    final (at an endpoint of ``endpoint``, the rules the server applies to the same frame counts,
+    or at the end of the input) is the second pass over the segment's frames.
+
+    Needs the transducer the hybrid dir was built from (one encoder serves both passes).
+    """
+
+    def __init__(self, cascade: Cascade, options: DecodingOptions | None = None, endpoint: EndpointConfig | None = None) -> None:
+        if not cascade.shared_encoder:
+            raise ModelDirError(f"streaming cascade: {cascade.e2e.path} is not the model {cascade.hybrid.path} was built "
+                                "from (hybrid.json's model_sha256); streaming needs one encoder for both passes")
+        super().__init__(cascade.hybrid, options, cascade.hlg_options, keep_encoder=True)
+        self.cascade, self.endpoint = cascade, endpoint
+        self._finals: dict[int, tuple[tuple[int, int], str]] = {}
+
+    def is_segment_end(self, stream: OnlineStream) -> bool:
+        if stream.finalized:
+            return True
+        return self.endpoint is not None and detect_endpoint(
+            self.endpoint, stream.num_processed_frames - stream.segment_start_frame,
+            stream.num_trailing_blank_frames, self.frame_shift_s)
+
+    def get_result(self, stream: OnlineStream) -> RecognitionResult:
+        result = super().get_result(stream)
+        if not self.is_segment_end(stream):
+            return result
+        first = stream.search_state.streams[0]
+        key = (stream.segment, first.num_frames)
+        cached = self._finals.get(id(stream))
+        if cached is None or cached[0] != key:
+            text = self.cascade.second_pass(first.log_probs, first.encoder_out) if first.num_frames else ""
+            self._finals[id(stream)] = cached = (key, text)
+        result.text = cached[1]
+        return result
+
+    def reset(self, stream: OnlineStream) -> None:
+        self._finals.pop(id(stream), None)
+        super().reset(stream)

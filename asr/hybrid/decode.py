@@ -182,18 +182,23 @@ class HlgStream:
     starts a new decoder). The log-probs of the segment are kept for the n-best at its end.
     """
 
-    def __init__(self, graph: HlgGraph, options: HlgOptions, frame_offset: int = 0) -> None:
+    def __init__(self, graph: HlgGraph, options: HlgOptions, frame_offset: int = 0, keep_encoder: bool = False) -> None:
         self.graph, self.options, self.frame_offset = graph, options, frame_offset
+        self.keep_encoder = keep_encoder
+        self.encoder_chunks: list[torch.Tensor] = []  # with keep_encoder: the segment's encoder frames
         self.decoder = kaldi_decoder.FasterDecoder(
             graph.hlg, kaldi_decoder.FasterDecoderOptions(beam=options.beam, max_active=options.max_active))
         self.decoder.init_decoding()
         self.num_frames = 0
         self.chunks: list[np.ndarray] = []
 
-    def accept(self, log_probs: np.ndarray) -> None:
-        """Decode the next frames: (T, V) CTC log-probs, unscaled."""
+    def accept(self, log_probs: np.ndarray, encoder_out: torch.Tensor | None = None) -> None:
+        """Decode the next frames: (T, V) CTC log-probs, unscaled (and their (T, C) encoder frames,
+        kept for a second pass when the stream keeps them)."""
         if log_probs.shape[0] == 0:
             return
+        if self.keep_encoder and encoder_out is not None:
+            self.encoder_chunks.append(encoder_out.detach().clone())
         log_probs = np.ascontiguousarray(log_probs, dtype=np.float32)
         self.chunks.append(log_probs)
         scaled = log_probs * np.float32(self.options.acoustic_scale)
@@ -215,9 +220,14 @@ class HlgStream:
         hyp = best_path_hypothesis(lattice, self.graph, self.options.acoustic_scale)
         return shift_frames(hyp, self.frame_offset)
 
+    @property
+    def encoder_out(self) -> torch.Tensor:
+        """(T, C) the kept encoder frames of the segment."""
+        return torch.cat(self.encoder_chunks) if self.encoder_chunks else torch.zeros(0, 0)
+
     def next_segment(self) -> HlgStream:
         """A fresh decoder for the frames that follow this one's."""
-        return HlgStream(self.graph, self.options, self.frame_offset + self.num_frames)
+        return HlgStream(self.graph, self.options, self.frame_offset + self.num_frames, self.keep_encoder)
 
 
 def shift_frames(hyp: HlgHypothesis, offset: int) -> HlgHypothesis:
@@ -535,18 +545,20 @@ class CtcHlgSearch(SearchMethod):
 
     name = "ctc_hlg"
 
-    def __init__(self, graph: HlgGraph, options: HlgOptions) -> None:
-        self.graph, self.hlg_options = graph, options
+    def __init__(self, graph: HlgGraph, options: HlgOptions, keep_encoder: bool = False) -> None:
+        self.graph, self.hlg_options, self.keep_encoder = graph, options, keep_encoder
 
     def init_state(self, model: Transducer, batch_size: int, device: torch.device | str = "cpu") -> CtcHlgSearchState:
-        return CtcHlgSearchState([HlgStream(self.graph, self.hlg_options) for _ in range(batch_size)])
+        return CtcHlgSearchState([HlgStream(self.graph, self.hlg_options, keep_encoder=self.keep_encoder)
+                                  for _ in range(batch_size)])
 
     @torch.no_grad()
     def step(self, model: Transducer, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor,
              state: CtcHlgSearchState, options: DecodingOptions) -> CtcHlgSearchState:
         log_probs = model.ctc(encoder_out).float().cpu().numpy()
         for i, stream in enumerate(state.streams):
-            stream.accept(log_probs[i, : int(encoder_out_lens[i])])
+            n = int(encoder_out_lens[i])
+            stream.accept(log_probs[i, :n], encoder_out[i, :n])
         return state
 
 
@@ -554,11 +566,12 @@ class HybridRecognizer(OnlineRecognizer):
     """``OnlineRecognizer`` whose search is the CTC-HLG first pass: partials are the best path so
     far over HLG, words from the graph. ``options.method`` is ignored."""
 
-    def __init__(self, hybrid: HybridModel, options: DecodingOptions | None = None, hlg_options: HlgOptions | None = None) -> None:
+    def __init__(self, hybrid: HybridModel, options: DecodingOptions | None = None, hlg_options: HlgOptions | None = None,
+                 keep_encoder: bool = False) -> None:
         super().__init__(hybrid.loaded, options)
         self.hybrid = hybrid
         self.hlg_options = hlg_options or HlgOptions()
-        self.search = CtcHlgSearch(hybrid.graph, self.hlg_options)
+        self.search = CtcHlgSearch(hybrid.graph, self.hlg_options, keep_encoder)
 
     def first_pass(self, stream: OnlineStream, final: bool | None = None) -> HlgHypothesis:
         """The current segment's best path (``final``: end in a final state; default: once the

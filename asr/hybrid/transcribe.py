@@ -25,8 +25,9 @@ from asr.decoding.options import DecodingOptions
 from asr.errors import AsrError, AudioError
 
 
-def add_hybrid_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hybrid flags of ``asr transcribe`` (and ``bench/cascade.py``)."""
+def add_hybrid_arguments(parser: argparse.ArgumentParser, output_format: bool = True) -> None:
+    """The hybrid flags of ``asr transcribe``, ``asr serve`` (``output_format=False``),
+    ``python -m asr.hybrid.evaluate`` and ``bench/cascade.py``."""
     group = parser.add_argument_group("hybrid first pass and cascade")
     group.add_argument("--first-pass", type=Path, metavar="HYBRID_DIR",
                        help="run the cascade: this hybrid model dir's CTC-HLG first pass, --model-dir's transducer second")
@@ -43,7 +44,7 @@ def add_hybrid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--second-pass", choices=("rescore", "biased_search"), default="rescore",
                        help="cascade: rescore the n-best, or beam search biased toward its words")
     group.add_argument("--bias-bonus", type=float, default=1.5, help="biased_search: log bonus per matching token")
-    if not any("--format" in action.option_strings for action in parser._actions):
+    if output_format and not any("--format" in action.option_strings for action in parser._actions):
         group.add_argument("--format", choices=("text", "jsonl"), default="text", help="output lines")
 
 
@@ -64,6 +65,23 @@ def rescore_options_from_args(args: argparse.Namespace):
 def uses_hybrid(args: argparse.Namespace) -> bool:
     """A hybrid model dir (``hybrid.json``; checked without importing kaldifst) or the cascade."""
     return args.first_pass is not None or (Path(args.model_dir) / "hybrid.json").is_file()
+
+
+def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOptions, endpoint=None):
+    """``asr serve``'s recognizer for a hybrid model dir (first pass alone) or ``--first-pass``
+    (the cascade; ``endpoint`` the server's rules, so finals come from the second pass);
+    returns (recognizer, loaded model)."""
+    from asr.hybrid.cascade import Cascade, CascadeRecognizer
+    from asr.hybrid.decode import HybridRecognizer, load_hybrid_model_dir
+    from asr.models import load_model_dir
+
+    hlg_options = hlg_options_from_args(args)
+    if args.first_pass is None:
+        hybrid = load_hybrid_model_dir(args.model_dir)
+        return HybridRecognizer(hybrid, options, hlg_options), hybrid.loaded
+    e2e = load_model_dir(args.model_dir)
+    cascade = Cascade(e2e, load_hybrid_model_dir(args.first_pass), options, hlg_options, rescore_options_from_args(args))
+    return CascadeRecognizer(cascade, options, endpoint), e2e
 
 
 def _long_file_options(options: DecodingOptions, loaded, samples: np.ndarray, max_offline_seconds: float) -> DecodingOptions:
