@@ -435,3 +435,25 @@ def test_serve_with_first_pass_sends_second_pass_finals(hybrid_dir: Path, tmp_pa
     assert expected and got.split("\t")[-1] == expected
     args = parser.parse_args(["--model-dir", str(hybrid_dir / "hybrid")])
     assert isinstance(build_recognizer(args.model_dir, DecodingOptions.from_args(args), args)[0], HybridRecognizer)
+
+
+def test_audio_shorter_than_a_chunk_and_empty_audio_behave_like_the_transducer_path(hybrid_dir: Path) -> None:
+    from asr.decoding import DecodingOptions
+    from asr.errors import AudioError
+    from asr.hybrid.cascade import Cascade
+    from asr.hybrid.decode import HybridRecognizer, decode_hybrid, load_hybrid_model_dir
+    from asr.models import load_model_dir
+
+    hybrid = load_hybrid_model_dir(hybrid_dir / "hybrid")
+    short = np.zeros(800, dtype=np.float32)  # 50 ms: less than one 160 ms chunk
+    options = DecodingOptions(chunk_ms=160)
+    assert isinstance(decode_hybrid(hybrid, [short], options)[0].words, list)
+    assert isinstance(Cascade(load_model_dir(hybrid_dir / "model"), hybrid, options).decode([short])[0].text, str)
+    recognizer = HybridRecognizer(hybrid, options)
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, short)
+    stream.input_finished()
+    recognizer.decode_until_done([stream])
+    assert recognizer.get_result(stream).text == decode_hybrid(hybrid, [short], options)[0].text
+    with pytest.raises(AudioError, match="empty audio"):
+        recognizer.create_stream().input_finished()
