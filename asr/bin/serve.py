@@ -11,6 +11,10 @@ default of ``asr transcribe --itn`` and normalizes finals with the same function
 
 Logs are JSON lines on stderr (one per session event); ``GET /health`` and ``GET /metrics``
 (Prometheus) are served on the same port. SIGINT/SIGTERM shut down gracefully.
+
+A hybrid model dir as ``--model-dir`` serves the CTC-HLG first pass alone; ``--first-pass
+HYBRID_DIR`` serves the cascade: partials from the first pass, each final (endpoint or end of
+input) from the transducer's second pass (``asr.hybrid.cascade.CascadeRecognizer``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--rule{i}-min-utterance-length", type=float, default=rule.min_utterance_length, metavar="S"
         )
     parser.add_argument("--log-level", default="INFO", help="logging level (JSON lines on stderr)")
+    from asr.hybrid.transcribe import add_hybrid_arguments
+
+    add_hybrid_arguments(parser, output_format=False)
 
 
 def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
@@ -67,13 +74,22 @@ def endpoint_config_from_args(args: argparse.Namespace) -> EndpointConfig:
     return EndpointConfig(*rules)
 
 
-def build_recognizer(model_dir: Path, options: DecodingOptions) -> Any:
+def build_recognizer(model_dir: Path, options: DecodingOptions, args: argparse.Namespace | None = None) -> Any:
     """Load a model dir into an ``OnlineRecognizer`` (a SURT model: a ``MultiChannelRecognizer``
     whose channels end segments on <eos> or rule 2; results carry "channel"); returns
-    (recognizer, loaded model)."""
+    (recognizer, loaded model).
+
+    With ``args`` naming a hybrid model dir or ``--first-pass``, the hybrid or cascade recognizer
+    (``asr.hybrid.transcribe.build_streaming_recognizer``)."""
     from asr.decoding.online import OnlineRecognizer
     from asr.models import load_model_dir
 
+    if args is not None:
+        import asr.hybrid.transcribe as hybrid
+
+        if hybrid.uses_hybrid(args):
+            endpoint = endpoint_config_from_args(args) if args.endpoint else None
+            return hybrid.build_streaming_recognizer(args, options, endpoint)
     loaded = load_model_dir(model_dir)
     if loaded.config.output_channels > 1:
         from asr.decoding.surt import MultiChannelRecognizer
@@ -88,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        recognizer, loaded = build_recognizer(args.model_dir, DecodingOptions.from_args(args))
+        recognizer, loaded = build_recognizer(args.model_dir, DecodingOptions.from_args(args), args)
         itn = load_itn(required=bool(args.itn)) if args.itn is not False else None
     except (ValueError, OSError) as exc:  # AsrError (bad model dir, ITN files) is a ValueError
         print(f"asr serve: {exc}", file=sys.stderr)

@@ -17,6 +17,9 @@ still decoded, and the exit status is 1.
 on ``<eos>`` or by ``--endpoint-silence`` seconds of trailing blanks (sherpa's rule 2). A SURT
 model's plain output is ``stem<TAB>text0<TAB>text1``. SURT always streams (320 ms chunks unless
 ``--chunk-ms`` says otherwise).
+
+A hybrid model dir (``hybrid.json``) runs the CTC-HLG first pass alone, and ``--first-pass
+HYBRID_DIR`` the cascade with ``--model-dir``'s transducer as second pass (``asr.hybrid.transcribe``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from asr.decoding.online import OnlineRecognizer
 from asr.decoding.options import DecodingOptions, add_decoding_arguments, add_itn_argument
 from asr.decoding.text import Detokenizer, Itn, load_itn, normalize_final_text
 from asr.errors import AsrError, AudioError
+from asr.hybrid.transcribe import add_hybrid_arguments
 from asr.models import LoadedModel, load_model_dir
 
 
@@ -53,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(sherpa's rule 2); 0: only <eos> and the end of input")
     parser.add_argument("--no-eos", action="store_true", help="jsonl/SURT: ignore the model's <eos> (rule endpoints only)")
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ...)")
+    add_hybrid_arguments(parser)
 
 
 def transcribe_streaming(recognizer: OnlineRecognizer, waveforms: list[np.ndarray]) -> list[str]:
@@ -110,6 +115,10 @@ def _multi_channel_recognizer(loaded: LoadedModel, options: DecodingOptions, arg
 
 
 def main(args: argparse.Namespace) -> int:
+    import asr.hybrid.transcribe as hybrid
+
+    if hybrid.uses_hybrid(args):  # a hybrid model dir, or the cascade (--first-pass)
+        return hybrid.main(args)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     try:

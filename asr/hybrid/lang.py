@@ -1,4 +1,12 @@
-"""Kaldi-style ``lang`` dir for a phone-level hybrid system, as ``utils/prepare_lang.sh`` makes it.
+"""Kaldi-style ``lang`` dirs: phone-level (``utils/prepare_lang.sh``) or spelled in a CTC model's tokens.
+
+Two kinds share the layout and the graph building (``asr.hybrid.graph.build_hlg``):
+
+- phone lang dir (``write_lang_dir``): the ARPAbet lexicon below, for a phone acoustic model;
+- token lang dir (``write_token_lang_dir``, icefall's ``prepare_lang_bpe.py``): each word spelled
+  in the sentencepiece tokens of a transducer's CTC head, so HLG decodes that head's posteriors.
+  ``phones.txt`` then lists the model's tokens with their ids (blank excepted: ``<eps>`` is 0),
+  ``tokens.txt`` is the model's own, and L has no optional silence (blank covers it).
 
 Files written into LANG_DIR:
 
@@ -190,8 +198,10 @@ def make_lexicon_fst(
     """
     from asr.hybrid.fst import fst_from_arcs
 
+    if sil_prob == 0.0:
+        return _make_lexicon_fst_without_silence(entries, phones, words, word_disambig)
     if not 0.0 < sil_prob < 1.0:
-        raise LexiconError(f"sil_prob must be strictly between 0 and 1, got {sil_prob}")
+        raise LexiconError(f"sil_prob must be in [0, 1) (0: no optional silence), got {sil_prob}")
     sil_cost, no_sil_cost = -math.log(sil_prob), -math.log(1.0 - sil_prob)
     start, loop, sil = 0, 1, 2
     arcs = [(start, loop, 0, 0, no_sil_cost), (start, sil, 0, 0, sil_cost)]
@@ -216,6 +226,29 @@ def make_lexicon_fst(
     if word_disambig is not None:
         arcs.append((loop, loop, phones[word_disambig], words[word_disambig], 0.0))
     return fst_from_arcs(arcs, {loop: 0.0}, start=start)
+
+
+def _make_lexicon_fst_without_silence(
+    entries: Sequence[tuple[str, Pron]], phones: Mapping[str, int], words: Mapping[str, int], word_disambig: str | None
+) -> kaldifst.StdVectorFst:
+    """L for CTC tokens (icefall's ``lexicon_to_fst_no_sil``): one loop state, start and final,
+    each word a path from it back to it with the word on its first arc."""
+    from asr.hybrid.fst import fst_from_arcs
+
+    loop, next_state, arcs = 0, 1, []
+    for word, pron in entries:
+        if not pron:
+            raise LexiconError(f"word {word} has an empty spelling")
+        ids = [phones[p] for p in pron]
+        state = loop
+        for i, phone in enumerate(ids):
+            dst = loop if i == len(ids) - 1 else next_state
+            arcs.append((state, dst, phone, words[word] if i == 0 else 0, 0.0))
+            if dst != loop:
+                state, next_state = dst, next_state + 1
+    if word_disambig is not None:
+        arcs.append((loop, loop, phones[word_disambig], words[word_disambig], 0.0))
+    return fst_from_arcs(arcs, {loop: 0.0}, start=loop)
 
 
 def write_symbols(table: Mapping[str, int], path: str | os.PathLike) -> None:
@@ -292,3 +325,81 @@ def read_lang_dir(lang_dir: str | os.PathLike) -> LangDir:
         if not (lang_dir / name).is_file():
             raise LexiconError(f"{lang_dir}: no {name}: not a lang dir (make it with python -m asr.hybrid.lang)")
     return LangDir(path=lang_dir, words=read_symbols(lang_dir / "words.txt"), phones=read_symbols(lang_dir / "phones.txt"))
+
+
+class TokenSpeller(Protocol):
+    """What spells words in a model's tokens: ``asr.text.tokenizer.Tokenizer`` (``encode``, ``id_to_token``)."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def id_to_token(self, token_id: int) -> str: ...
+
+
+def spell_words(words: Iterable[str], tokenizer: TokenSpeller) -> dict[str, Pron]:
+    """Each word as the token pieces the tokenizer encodes it to (icefall's ``prepare_lang_bpe.py``).
+
+    A word the tokenizer cannot represent (a character outside its vocabulary), or spells with a
+    piece that looks like a disambiguation symbol, raises ``LexiconError`` naming the words.
+    """
+    out: dict[str, Pron] = {}
+    bad: list[str] = []
+    for word in sorted(set(words) - set(SPECIAL_ENTRIES)):
+        try:
+            pieces = tuple(tokenizer.id_to_token(i) for i in tokenizer.encode(word))
+        except AsrError:
+            bad.append(word)
+            continue
+        if not pieces or any(p.startswith("#") or p == EPS for p in pieces):
+            bad.append(word)
+            continue
+        out[word] = pieces
+    if bad:
+        raise LexiconError(f"{len(bad)} words cannot be spelled in the model's tokens (characters outside its "
+                           f"vocabulary): {' '.join(bad[:20])}{' ...' if len(bad) > 20 else ''}")
+    return out
+
+
+def read_token_table(path: str | os.PathLike) -> dict[str, int]:
+    """A model's ``tokens.txt`` (``<blk> 0`` first); anything else raises ``LexiconError``."""
+    tokens = read_symbols(path)
+    if tokens.get(BLANK) != 0:
+        raise LexiconError(f"{path}: token 0 must be {BLANK} (a CTC model's tokens.txt)")
+    return tokens
+
+
+def write_token_lang_dir(spellings: Mapping[str, Pron], tokens_txt: str | os.PathLike,
+                         lang_dir: str | os.PathLike) -> LangDir:
+    """A lang dir whose "phones" are the CTC tokens of ``tokens_txt`` (see the module docstring).
+
+    ``spellings`` maps each word to its token pieces (``spell_words``). ``phones.txt`` keeps every
+    token's id (``<eps>`` takes blank's 0; ``#0..#K`` follow the last token), so an HLG input label
+    is again ``token id + 1``; ``tokens.txt`` is copied. Returns the lang dir.
+    """
+    from asr.hybrid.fst import save_fst
+
+    lang_dir = Path(lang_dir)
+    tokens = read_token_table(tokens_txt)
+    entries = [(w, tuple(p)) for w, p in sorted(spellings.items())]
+    unknown = sorted({p for _, pron in entries for p in pron if p not in tokens or p == BLANK})
+    if unknown:
+        raise LexiconError(f"spellings use pieces {unknown[:10]} that are not in {tokens_txt}")
+    clash = [t for t in tokens if t.startswith("#") or t == EPS]
+    if clash:
+        raise LexiconError(f"{tokens_txt}: tokens {clash} clash with the lang dir's reserved symbols")
+    disambig_entries, max_disambig = add_disambig_symbols(entries)
+    phones = {EPS: 0, **{t: i for t, i in tokens.items() if t != BLANK}}
+    first = max(tokens.values()) + 1
+    phones.update({f"#{k}": first + k for k in range(max_disambig + 1)})
+    words = {w: i for i, w in enumerate([EPS] + [w for w, _ in entries] + ["#0", "<s>", "</s>"])}
+
+    lang_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(lang_dir / "lexicon.txt") as f:
+        f.writelines(f"{w} {' '.join(p)}\n" for w, p in entries)
+    with atomic_write(lang_dir / "lexicon_disambig.txt") as f:
+        f.writelines(f"{w} {' '.join(p)}\n" for w, p in disambig_entries)
+    write_symbols(phones, lang_dir / "phones.txt")
+    write_symbols(words, lang_dir / "words.txt")
+    write_symbols(tokens, lang_dir / "tokens.txt")
+    save_fst(make_lexicon_fst(entries, phones, words, sil_prob=0.0), lang_dir / "L.fst")
+    save_fst(make_lexicon_fst(disambig_entries, phones, words, sil_prob=0.0, word_disambig="#0"), lang_dir / "L_disambig.fst")
+    return LangDir(path=lang_dir, words=words, phones=phones)

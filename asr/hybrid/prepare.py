@@ -8,12 +8,17 @@ Steps, each keyed by a hash of everything it reads (kept in ``LANG_DIR/.build_ha
     G        G.arpa, words.txt              -> G.fst (kaldilm)
     HLG      L_disambig.fst, G.fst, tokens  -> HLG.fst
 
+With ``tokens_dir`` (a transducer model dir, or a lang dir with ``bpe.model`` and ``tokens.txt``)
+the lexicon spells each word in that model's tokens instead (``asr.hybrid.lang.spell_words``) and
+the lang step writes a token lang dir, so HLG decodes the model's CTC head; extra words then need
+no phones.
+
 Rerunning with the same inputs rebuilds nothing; adding a word reruns the steps it reaches and
 never retrains G2P. The config is saved as ``LANG_DIR/config.json`` so ``asr lexicon add`` can
 rerun the stage with one more word.
 
 CLI: ``python -m asr.hybrid.prepare LANG_DIR --text TEXT ... [--kaldi-text TEXT ...]
-[--extra-words FILE] [--g2p-model MODEL.gz]``.
+[--extra-words FILE] [--g2p-model MODEL.gz] [--tokens-dir MODEL_DIR]``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.hybrid.lang import LangOptions, Pronouncer, complete_lexicon, read_extra_words, write_lang_dir
+from asr.hybrid.lang import (LangOptions, Pronouncer, complete_lexicon, read_extra_words, spell_words,
+                             write_lang_dir, write_token_lang_dir)
 from asr.lm.__main__ import read_sentences
 from asr.lm.arpa import write_arpa
 from asr.lm.kneser_ney import KneserNeyOptions, estimate_kneser_ney
@@ -54,6 +60,7 @@ class HybridLangConfig:
     lm_order: int = 3
     sil_prob: float = 0.5
     build_graph: bool = True
+    tokens_dir: str | None = None  # spell words in this model's tokens (a token lang dir) instead of phones
 
     def save(self, path: Path) -> None:
         with atomic_write(path) as f:
@@ -140,6 +147,8 @@ def prepare_hybrid_lang(
                 raise AsrError(f"{lang_dir}: the LM texts {config.texts + config.kaldi_texts} hold no sentences")
         return sentences
 
+    if config.tokens_dir:
+        return _prepare_token_lang(lang_dir, config, step, get_sentences, text_bytes, kaldi_bytes, extra_bytes, report)
     extra = read_extra_words(config.extra_words) if config.extra_words else {}
     if g2p is None and config.g2p_model:
         g2p_key = _hash(_file_bytes(config.g2p_model))
@@ -179,6 +188,61 @@ def prepare_hybrid_lang(
     if not config.build_graph:
         return report
 
+    _graph_steps(lang_dir, config, step)
+    return report
+
+
+def _prepare_token_lang(lang_dir: Path, config: HybridLangConfig, step: Callable, get_sentences: Callable[[], list[list[str]]],
+                        text_bytes: list[bytes], kaldi_bytes: list[bytes], extra_bytes: bytes, report: BuildReport) -> BuildReport:
+    """The token-lexicon variant of the steps: spell, lang, lm, G, HLG (see the module docstring)."""
+    from asr.text.tokenizer import Tokenizer
+
+    tokens_dir = Path(config.tokens_dir)
+    tokens_bytes = _file_bytes(tokens_dir / "tokens.txt") + _file_bytes(tokens_dir / "bpe.model")
+    extra = read_extra_word_list(config.extra_words) if config.extra_words else []
+
+    def make_lexicon() -> None:
+        words = {w for s in get_sentences() for w in s} | set(extra)
+        spellings = spell_words(words, Tokenizer.load(tokens_dir))
+        with atomic_write(lang_dir / "lexicon_words.txt") as f:
+            f.writelines(f"{w} {' '.join(p)}\n" for w, p in sorted(spellings.items()))
+
+    step("lexicon", _hash(*text_bytes, b"|", *kaldi_bytes, b"|", extra_bytes, tokens_bytes), ["lexicon_words.txt"], make_lexicon)
+
+    def make_lang() -> None:
+        lines = (lang_dir / "lexicon_words.txt").read_text(encoding="utf-8").splitlines()
+        spellings = {line.split()[0]: tuple(line.split()[1:]) for line in lines if line.strip()}
+        write_token_lang_dir(spellings, tokens_dir / "tokens.txt", lang_dir)
+
+    step("lang", _hash(_file_bytes(lang_dir / "lexicon_words.txt"), tokens_bytes, "tokens"),
+         ["words.txt", "L.fst", "L_disambig.fst", "tokens.txt"], make_lang)
+
+    def make_lm() -> None:
+        model = estimate_kneser_ney(get_sentences(), KneserNeyOptions(order=config.lm_order), extra_vocab=sorted(extra))
+        write_arpa(model, lang_dir / "G.arpa")
+
+    step("lm", _hash(*text_bytes, b"|", *kaldi_bytes, str(config.lm_order), " ".join(sorted(extra))), ["G.arpa"], make_lm)
+    if config.build_graph:
+        _graph_steps(lang_dir, config, step)
+    return report
+
+
+def read_extra_word_list(path: str | os.PathLike) -> list[str]:
+    """Words (first field a line, upper-cased) of an extra-words file for a token lang dir, which
+    spells them itself: a line that also gives phones raises ``AsrError`` naming it."""
+    words = []
+    for line_no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith(";"):
+            continue
+        if len(fields) > 1:
+            raise AsrError(f"{path}:{line_no}: {fields[0]}: a token lang dir spells words in the model's tokens; "
+                           "give the word without phones")
+        words.append(fields[0].upper())
+    return words
+
+
+def _graph_steps(lang_dir: Path, config: HybridLangConfig, step: Callable) -> None:
     from asr.hybrid.fst import load_fst, save_fst
     from asr.hybrid.graph import build_hlg, make_g_fst
 
@@ -195,7 +259,6 @@ def prepare_hybrid_lang(
         ["HLG.fst"],
         lambda: save_fst(build_hlg(lang_dir, load_fst(lang_dir / "G.fst")), lang_dir / "HLG.fst"),
     )
-    return report
 
 
 def _load_g2p(path: str) -> Callable[[], Pronouncer]:
@@ -247,8 +310,8 @@ def add_words(
     old = extra_path.read_text(encoding="utf-8") if extra_path.is_file() else ""
     with atomic_write(extra_path) as f:
         f.write(old + ("" if not old or old.endswith("\n") else "\n") + "".join(line.strip() + "\n" for line in lines))
-    try:
-        read_extra_words(extra_path)  # a bad line is an error before anything else changes
+    try:  # a bad line is an error before anything else changes
+        read_extra_word_list(extra_path) if config.tokens_dir else read_extra_words(extra_path)
     except AsrError:
         with atomic_write(extra_path) as f:
             f.write(old)
@@ -267,11 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lm-order", type=int, default=3)
     parser.add_argument("--sil-prob", type=float, default=0.5)
     parser.add_argument("--no-graph", action="store_true", help="stop after G.arpa")
+    parser.add_argument("--tokens-dir", help="spell words in this model dir's tokens (a CTC-head HLG) instead of phones")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = HybridLangConfig(
         texts=args.text, kaldi_texts=args.kaldi_text, extra_words=args.extra_words, g2p_model=args.g2p_model,
-        lm_order=args.lm_order, sil_prob=args.sil_prob, build_graph=not args.no_graph,
+        lm_order=args.lm_order, sil_prob=args.sil_prob, build_graph=not args.no_graph, tokens_dir=args.tokens_dir,
     )
     report = prepare_hybrid_lang(args.lang_dir, config)
     print(_summary(args.lang_dir, report))

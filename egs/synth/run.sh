@@ -24,6 +24,8 @@
 # fbank, 9 token n-gram LM of the adaptation text (fusion baselines), 10 asr adapt for each
 # --ilma-updates choice (the first is exp/transducer/model_ilma), 11 decode target and source tests
 # and print the table (bench/ilma.py; --ilma-extra-rows adds models, e.g. one trained without ILMT).
+# Hybrid first pass and HEC cascade: 12 hybrid lang/LM/HLG, 13 decode hybrid, 14 decode cascade,
+# 15 hybrid and cascade WER tables.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -189,4 +191,49 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   [ "$force" == true ] && force_opt=--force
   python $ASR_ROOT/bench/ilma.py --target-cuts $target_cuts --source-cuts data/fbank/${corpus}_cuts_test.jsonl.gz \
     --out-dir $exp_dir/ilma_bench --chunk-ms $ilma_chunk $force_opt "${rows[@]}" "${extra[@]}"
+fi
+
+# LM text for the hybrid stages: training transcripts (stage 12 adds data/train/text) plus the other
+# text in <data-dir>/text, but never the file the test sentences were drawn from.
+HYBRID_LM_TEXTS=()
+[ -f data/train_extra/text ] && HYBRID_LM_TEXTS+=(data/train_extra/text_lm)
+for f in "$data_dir"/text/*.txt; do
+  [ -f "$f" ] && ! [ "$f" -ef "$text" ] && HYBRID_LM_TEXTS+=("$f")
+done
+HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz"
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ] && [ -f data/train_extra/text ]; then
+  cut -d' ' -f2- data/train_extra/text > data/train_extra/text_lm  # sentence-per-line
+fi
+
+# Stages 12-15: the hybrid first pass and the HEC cascade (asr/hybrid, issue 11). The transducer's
+# CTC head decodes an HLG whose lexicon spells each word in the model's tokens (icefall's
+# prepare_lang_bpe); G is a 3-gram (modified Kneser-Ney) on the training transcripts and
+# <data-dir>/text (HYBRID_LM_TEXTS below), never test transcripts. 12 lang + LM + HLG + the hybrid
+# model dir exp/hybrid/model, 13 decode the hybrid alone, 14 the cascade (first pass, then transducer
+# rescoring of each segment's n-best), 15 both tables. Add a word later: asr lexicon add
+# data/lang_hybrid WORD, then rerun stage 12 (only what changed is rebuilt).
+hybrid_lang=data/lang_hybrid
+hybrid_dir=exp/hybrid/model
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: token lexicon, LM and HLG from $exp_dir/model -> $hybrid_lang, hybrid model dir $hybrid_dir"
+  [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
+  steps/make_hybrid_lang.sh --tokens-dir $exp_dir/model $hybrid_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  python -m asr.hybrid.model_dir $exp_dir/model $hybrid_lang $hybrid_dir
+fi
+
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: decode with the hybrid alone (full context and 320 ms chunks)"
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+    $hybrid_dir exp/hybrid/decode ${HYBRID_TEST_CUTS}
+fi
+
+if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: decode with the cascade: hybrid first pass, $exp_dir/model second pass"
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --first-pass $hybrid_dir --force $force \
+    $exp_dir/model exp/cascade/decode ${HYBRID_TEST_CUTS}
+fi
+
+if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
+  log "Stage 15: WER tables (transducer, hybrid, cascade)"
+  python -m asr.training.report $exp_dir/decode exp/hybrid/decode exp/cascade/decode
 fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Hybrid first-pass lang dir, LM and decoding graph (issue 11) with asr.hybrid.prepare:
 # lexicon (cmudict, then G2P for the rest), words/phones/tokens.txt, L.fst, L_disambig.fst,
-# G.arpa (modified Kneser-Ney), G.fst (kaldilm) and HLG.fst for a phone-CTC model.
+# G.arpa (modified Kneser-Ney), G.fst (kaldilm) and HLG.fst for a phone-CTC model; with
+# --tokens-dir MODEL_DIR the words are spelled in that transducer's tokens instead (no G2P), and
+# HLG decodes its CTC head (a token lang dir, asr.hybrid.lang.write_token_lang_dir).
 #
-#   steps/make_hybrid_lang.sh [--g2p-model exp/g2p/g2p.arpa.gz] [--extra-words FILE] [--lm-order 3]
-#       LANG_DIR KALDI_TEXT [TEXT ...]
+#   steps/make_hybrid_lang.sh [--g2p-model exp/g2p/g2p.arpa.gz] [--tokens-dir MODEL_DIR] [--extra-words FILE]
+#       [--lm-order 3] LANG_DIR KALDI_TEXT [TEXT ...]
 #
 # KALDI_TEXT is the training transcripts (utt-id words...); each TEXT is more LM text, one sentence
 # a line. Never pass test transcripts. The G2P model is trained first when the file is missing
@@ -16,6 +18,7 @@ set -euo pipefail
 g2p_model=exp/g2p/g2p.arpa.gz
 extra_words=
 lm_order=3
+tokens_dir=
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -26,12 +29,17 @@ fi
 lang_dir=$1 kaldi_text=$2; shift 2
 for f in "$kaldi_text" "$@"; do [ -f "$f" ] || die "$f does not exist"; done
 
-if [ ! -f "$g2p_model" ]; then
-  log "training the G2P model on cmudict -> $g2p_model"
-  python -m asr.text.g2p train "$g2p_model"
-fi
 extra=()
 [ -n "$extra_words" ] && extra=(--extra-words "$extra_words")
+if [ -n "$tokens_dir" ]; then
+  [ -f "$tokens_dir/tokens.txt" ] || die "$tokens_dir has no tokens.txt: not a model dir"
+  extra+=(--tokens-dir "$tokens_dir")
+else
+  if [ ! -f "$g2p_model" ]; then
+    log "training the G2P model on cmudict -> $g2p_model"
+    python -m asr.text.g2p train "$g2p_model"
+  fi
+  extra+=(--g2p-model "$g2p_model")
+fi
 log "lang dir, LM and HLG -> $lang_dir"
-python -m asr.hybrid.prepare "$lang_dir" --kaldi-text "$kaldi_text" --text "$@" \
-  --g2p-model "$g2p_model" --lm-order "$lm_order" "${extra[@]}"
+python -m asr.hybrid.prepare "$lang_dir" --kaldi-text "$kaldi_text" --text "$@" --lm-order "$lm_order" "${extra[@]}"

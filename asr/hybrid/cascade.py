@@ -1,0 +1,238 @@
+"""HEC: the hybrid first pass, then the transducer as a second pass at each segment's end.
+
+For each file: encode once, CTC-HLG best path over the whole file (word times), split it at
+pauses (``asr.hybrid.decode.split_at_pauses``), and per segment take the first pass's n-best
+(``nbest_from_log_probs`` on the segment's frames) and rescore it with the transducer's exact
+sequence log-likelihood log p(y|x) over the segment's encoder frames (the full RNN-T loss,
+``asr.losses.rnnt_loss`` with ``reduction="none"``, all hypotheses in one batch):
+
+    score = am_weight * AM + lm_weight * LM + e2e_weight * log p(y|x)
+
+AM is the CTC log-likelihood of the hypothesis' best alignment, LM the n-gram log-probability
+(natural log), both from the first pass. The weights are options, to be tuned on dev.
+
+The other way (``RescoreOptions(method="biased_search")``): the transducer's modified beam search
+over the segment, biased toward the words of its n-best (``asr.hybrid.biased_search``); it can
+write words the first pass missed, so it does not guarantee lexicon words.
+
+Rescoring only chooses among first-pass hypotheses, all made of lexicon words, so it never
+produces a word outside the lexicon and a word added to it (``asr lexicon add``) that the first
+pass recognizes stays recognizable. A hypothesis the transducer's tokenizer cannot spell gets no
+transducer score (-inf) and loses to every one it can.
+
+When the transducer is the model the hybrid dir was built from (same ``model.pt``), one encoder
+run serves both passes; otherwise each model encodes the audio, with the same chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from asr import losses
+from asr.decoding.options import DecodingOptions
+from asr.errors import AsrError, ModelDirError
+from asr.decoding.endpoint import EndpointConfig, detect_endpoint
+from asr.decoding.online import OnlineStream, RecognitionResult
+from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, HybridRecognizer, _sha256, ctc_log_probs,
+                               encode_features, encode_waveforms, nbest_from_log_probs, split_at_pauses)
+from asr.models.model import Transducer, pad_targets
+from asr.models.model_dir import LoadedModel
+from asr.text.tokenizer import Tokenizer
+
+
+SECOND_PASS_METHODS = ("rescore", "biased_search")
+
+
+@dataclass(frozen=True)
+class RescoreOptions:
+    """The second pass: ``method`` "rescore" (interpolation weights below, see the module
+    docstring) or "biased_search" (``asr.hybrid.biased_search``: modified beam search of
+    ``beam`` paths with ``bias_bonus`` per token toward the words of the segment's n-best)."""
+
+    am_weight: float = 0.3
+    lm_weight: float = 0.5
+    e2e_weight: float = 1.0
+    method: str = "rescore"
+    bias_bonus: float = 1.5
+    beam: int = 4
+
+    def __post_init__(self) -> None:
+        if self.method not in SECOND_PASS_METHODS:
+            raise ValueError(f"second pass {self.method!r}: choose one of {', '.join(SECOND_PASS_METHODS)}")
+
+
+@torch.no_grad()
+def transducer_log_likelihoods(model: Transducer, encoder_out: torch.Tensor, token_seqs: Sequence[Sequence[int]]) -> list[float]:
+    """log p(y|x) of each token sequence given the same encoder frames (T, C): minus the full
+    RNN-T loss over all alignments, the hypotheses batched (padded to the longest)."""
+    if not token_seqs:
+        return []
+    n, blank = len(token_seqs), model.blank_id
+    y, y_lens = pad_targets(token_seqs, blank, encoder_out.device)
+    sos_y = torch.cat([y.new_full((n, 1), blank), y], dim=1)  # (N, U + 1)
+    decoder_out = model.joiner.project_decoder(model.predictor(sos_y))  # (N, U + 1, J)
+    enc = model.joiner.project_encoder(encoder_out)[None].expand(n, -1, -1)  # (N, T, J)
+    logits = model.joiner(enc[:, :, None, :], decoder_out[:, None, :, :])  # (N, T, U + 1, V)
+    boundary = torch.zeros(n, 4, dtype=torch.int64, device=encoder_out.device)
+    boundary[:, 2] = y_lens
+    boundary[:, 3] = encoder_out.size(0)
+    loss = losses.rnnt_loss(logits.float(), y, boundary=boundary, termination_symbol=blank,
+                            rnnt_type=model.config.rnnt_type, reduction="none")
+    return (-loss).tolist()
+
+
+@dataclass
+class ScoredHypothesis:
+    words: list[str]
+    am_score: float
+    lm_score: float
+    e2e_score: float
+    score: float
+
+
+def rescore(model: Transducer, tokenizer: Tokenizer, encoder_out: torch.Tensor, nbest: Sequence[HlgHypothesis],
+            options: RescoreOptions) -> list[ScoredHypothesis]:
+    """The n-best with transducer scores and interpolated totals, best first."""
+    spelled, seqs = [], []
+    for k, hyp in enumerate(nbest):
+        try:
+            seqs.append(tokenizer.encode(hyp.text) if hyp.words else [])
+            spelled.append(k)
+        except AsrError:
+            pass
+    e2e = dict(zip(spelled, transducer_log_likelihoods(model, encoder_out, seqs)))
+    out = []
+    for k, hyp in enumerate(nbest):
+        e = e2e.get(k, -math.inf)
+        total = options.am_weight * hyp.am_score + options.lm_weight * hyp.lm_score + options.e2e_weight * e
+        out.append(ScoredHypothesis(hyp.words, hyp.am_score, hyp.lm_score, e, total))
+    out.sort(key=lambda h: -h.score if math.isfinite(h.score) else math.inf)
+    return out
+
+
+@dataclass
+class CascadeSegment:
+    """A segment: speech start/end in seconds from the file start, the cascade's text and the
+    first pass's 1-best text of the same stretch."""
+
+    start: float
+    end: float
+    text: str
+    first_pass: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CascadeResult:
+    text: str
+    segments: list[CascadeSegment] = field(default_factory=list)
+    first_pass: str = ""
+
+
+class Cascade:
+    """Hybrid first pass + transducer second pass over whole files (see the module docstring)."""
+
+    def __init__(self, e2e: LoadedModel, hybrid: HybridModel, options: DecodingOptions | None = None,
+                 hlg_options: HlgOptions | None = None, rescore_options: RescoreOptions | None = None) -> None:
+        self.e2e, self.hybrid = e2e, hybrid
+        self.options = options or DecodingOptions()
+        self.hlg_options = hlg_options or HlgOptions()
+        self.rescore_options = rescore_options or RescoreOptions()
+        if e2e.config.frame_shift_ms != hybrid.loaded.config.frame_shift_ms:
+            raise ModelDirError(f"{e2e.path} and {hybrid.path}: encoder frame shifts differ "
+                                f"({e2e.config.frame_shift_ms} vs {hybrid.loaded.config.frame_shift_ms} ms)")
+        weights = e2e.path / "model.pt"
+        self.shared_encoder = weights.is_file() and _sha256(weights) == hybrid.model_sha256
+        self.frame_shift_s = e2e.config.frame_shift_s
+        self.pause_frames = max(1, round(self.hlg_options.pause_ms / e2e.config.frame_shift_ms))
+
+    def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
+        """Whole waveforms at the models' sample rate."""
+        first_enc = encode_waveforms(self.hybrid.loaded, waveforms, self.options)
+        e2e_enc = first_enc if self.shared_encoder else encode_waveforms(self.e2e, waveforms, self.options)
+        return [self._decode_one(f, e) for f, e in zip(first_enc, e2e_enc)]
+
+    def decode_features(self, features: Sequence[torch.Tensor]) -> list[CascadeResult]:
+        """Whole utterances' raw fbank (T_i, F), as stored with cuts."""
+        first_enc = encode_features(self.hybrid.loaded, features, self.options)
+        e2e_enc = first_enc if self.shared_encoder else encode_features(self.e2e, features, self.options)
+        return [self._decode_one(f, e) for f, e in zip(first_enc, e2e_enc)]
+
+    def _decode_one(self, first_enc: torch.Tensor, e2e_enc: torch.Tensor) -> CascadeResult:
+        log_probs = ctc_log_probs(self.hybrid.loaded.model, first_enc)
+        stream = HlgStream(self.hybrid.graph, self.hlg_options)
+        stream.accept(log_probs)
+        best = stream.best()
+        segments = []
+        num_frames = min(log_probs.shape[0], e2e_enc.size(0))
+        for seg in split_at_pauses(best, num_frames, self.pause_frames):
+            text = self.second_pass(log_probs[seg.cut_start:seg.cut_end], e2e_enc[seg.cut_start:seg.cut_end])
+            segments.append(CascadeSegment(round(seg.start * self.frame_shift_s, 3), round(seg.end * self.frame_shift_s, 3),
+                                           text, " ".join(seg.words)))
+        return CascadeResult(" ".join(s.text for s in segments if s.text), segments, best.text)
+
+    def second_pass(self, log_probs: np.ndarray, e2e_enc: torch.Tensor) -> str:
+        """The second pass's text of one segment's frames."""
+        nbest = nbest_from_log_probs(self.hybrid.graph, log_probs, self.hlg_options)
+        if self.rescore_options.method == "biased_search":
+            from asr.decoding.text import Detokenizer
+            from asr.hybrid.biased_search import biased_beam_search
+
+            tokenizer = self.e2e.tokenizer
+            pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+            words = {w for h in nbest for w in h.words}
+            hyp = biased_beam_search(self.e2e.model, e2e_enc, pieces, words, self.rescore_options.beam,
+                                     self.rescore_options.bias_bonus)
+            return Detokenizer(tokenizer).text(hyp.tokens)
+        scored = rescore(self.e2e.model, self.e2e.tokenizer, e2e_enc, nbest, self.rescore_options)
+        if not math.isfinite(scored[0].score):  # no hypothesis the transducer can spell: the first pass's
+            return nbest[0].text
+        return " ".join(scored[0].words)
+
+
+class CascadeRecognizer(HybridRecognizer):
+    """Streaming cascade for ``asr serve``: partials are the first pass's best path; a segment's
+    final (at an endpoint of ``endpoint``, the rules the server applies to the same frame counts,
+    or at the end of the input) is the second pass over the segment's frames.
+
+    Needs the transducer the hybrid dir was built from (one encoder serves both passes).
+    """
+
+    def __init__(self, cascade: Cascade, options: DecodingOptions | None = None, endpoint: EndpointConfig | None = None) -> None:
+        if not cascade.shared_encoder:
+            raise ModelDirError(f"streaming cascade: {cascade.e2e.path} is not the model {cascade.hybrid.path} was built "
+                                "from (hybrid.json's model_sha256); streaming needs one encoder for both passes")
+        super().__init__(cascade.hybrid, options, cascade.hlg_options, keep_encoder=True)
+        self.cascade, self.endpoint = cascade, endpoint
+        self._finals: dict[int, tuple[tuple[int, int], str]] = {}
+
+    def is_segment_end(self, stream: OnlineStream) -> bool:
+        if stream.finalized:
+            return True
+        return self.endpoint is not None and detect_endpoint(
+            self.endpoint, stream.num_processed_frames - stream.segment_start_frame,
+            stream.num_trailing_blank_frames, self.frame_shift_s)
+
+    def get_result(self, stream: OnlineStream) -> RecognitionResult:
+        result = super().get_result(stream)
+        if not self.is_segment_end(stream):
+            return result
+        first = stream.search_state.streams[0]
+        key = (stream.segment, first.num_frames)
+        cached = self._finals.get(id(stream))
+        if cached is None or cached[0] != key:
+            text = self.cascade.second_pass(first.log_probs, first.encoder_out) if first.num_frames else ""
+            self._finals[id(stream)] = cached = (key, text)
+        result.text = cached[1]
+        return result
+
+    def reset(self, stream: OnlineStream) -> None:
+        self._finals.pop(id(stream), None)
+        super().reset(stream)

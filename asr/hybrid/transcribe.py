@@ -1,0 +1,141 @@
+"""``asr transcribe`` with a hybrid model dir: the hybrid alone, or the HEC cascade.
+
+    asr transcribe --model-dir HYBRID_DIR a.wav                      # first pass alone (CTC-HLG)
+    asr transcribe --model-dir E2E_DIR --first-pass HYBRID_DIR a.wav  # hybrid, then transducer rescoring
+
+Text output is ``<file-stem>\\t<text>`` as for the transducer; ``--format jsonl`` prints one JSON
+object a file: ``{"name", "text", "words": [{"word", "start", "end"}]}`` for the hybrid alone,
+``{"name", "text", "first_pass", "segments": [{"start", "end", "text", "first_pass"}]}`` for the
+cascade (times in seconds from the file start). The decoding flags (``--chunk-ms`` ...) choose the
+encoder's chunking as for the transducer; ``--method`` does not apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.audio import load_audio
+from asr.decoding.options import DecodingOptions
+from asr.errors import AsrError, AudioError
+
+
+def add_hybrid_arguments(parser: argparse.ArgumentParser, output_format: bool = True) -> None:
+    """The hybrid flags of ``asr transcribe``, ``asr serve`` (``output_format=False``),
+    ``python -m asr.hybrid.evaluate`` and ``bench/cascade.py``."""
+    group = parser.add_argument_group("hybrid first pass and cascade")
+    group.add_argument("--first-pass", type=Path, metavar="HYBRID_DIR",
+                       help="run the cascade: this hybrid model dir's CTC-HLG first pass, --model-dir's transducer second")
+    group.add_argument("--hlg-beam", type=float, default=12.0, help="first-pass search beam")
+    group.add_argument("--hlg-max-active", type=int, default=3000)
+    group.add_argument("--acoustic-scale", type=float, default=1.0, help="CTC log-prob scale in the first pass")
+    group.add_argument("--nbest", type=int, default=10, help="first-pass hypotheses rescored per segment")
+    group.add_argument("--nbest-beam", type=float, default=8.0, help="search beam of the n-best lattice pass")
+    group.add_argument("--lattice-beam", type=float, default=6.0)
+    group.add_argument("--pause-ms", type=int, default=480, help="a pause this long between words ends a segment")
+    group.add_argument("--am-weight", type=float, default=0.3, help="cascade: weight of the first-pass AM score")
+    group.add_argument("--lm-weight", type=float, default=0.5, help="cascade: weight of the first-pass LM score")
+    group.add_argument("--e2e-weight", type=float, default=1.0, help="cascade: weight of the transducer's log p(y|x)")
+    group.add_argument("--second-pass", choices=("rescore", "biased_search"), default="rescore",
+                       help="cascade: rescore the n-best, or beam search biased toward its words")
+    group.add_argument("--bias-bonus", type=float, default=1.5, help="biased_search: log bonus per matching token")
+    if output_format and not any("--format" in action.option_strings for action in parser._actions):
+        group.add_argument("--format", choices=("text", "jsonl"), default="text", help="output lines")
+
+
+def hlg_options_from_args(args: argparse.Namespace):
+    from asr.hybrid.decode import HlgOptions
+
+    return HlgOptions(beam=args.hlg_beam, max_active=args.hlg_max_active, nbest_beam=args.nbest_beam, lattice_beam=args.lattice_beam,
+                      nbest=args.nbest, acoustic_scale=args.acoustic_scale, pause_ms=args.pause_ms)
+
+
+def rescore_options_from_args(args: argparse.Namespace):
+    from asr.hybrid.cascade import RescoreOptions
+
+    return RescoreOptions(am_weight=args.am_weight, lm_weight=args.lm_weight, e2e_weight=args.e2e_weight,
+                          method=args.second_pass, bias_bonus=args.bias_bonus, beam=getattr(args, "beam", 4))
+
+
+def uses_hybrid(args: argparse.Namespace) -> bool:
+    """A hybrid model dir (``hybrid.json``; checked without importing kaldifst) or the cascade."""
+    return args.first_pass is not None or (Path(args.model_dir) / "hybrid.json").is_file()
+
+
+def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOptions, endpoint=None):
+    """``asr serve``'s recognizer for a hybrid model dir (first pass alone) or ``--first-pass``
+    (the cascade; ``endpoint`` the server's rules, so finals come from the second pass);
+    returns (recognizer, loaded model)."""
+    from asr.hybrid.cascade import Cascade, CascadeRecognizer
+    from asr.hybrid.decode import HybridRecognizer, load_hybrid_model_dir
+    from asr.models import load_model_dir
+
+    hlg_options = hlg_options_from_args(args)
+    if args.first_pass is None:
+        hybrid = load_hybrid_model_dir(args.model_dir)
+        return HybridRecognizer(hybrid, options, hlg_options), hybrid.loaded
+    e2e = load_model_dir(args.model_dir)
+    cascade = Cascade(e2e, load_hybrid_model_dir(args.first_pass), options, hlg_options, rescore_options_from_args(args))
+    return CascadeRecognizer(cascade, options, endpoint), e2e
+
+
+def _long_file_options(options: DecodingOptions, loaded, samples: np.ndarray, max_offline_seconds: float) -> DecodingOptions:
+    """Full context needs memory quadratic in the length: longer files use the largest training chunk."""
+    if options.chunk_ms is not None or samples.size <= max_offline_seconds * loaded.feature_options.sample_rate:
+        return options
+    return options.replace(chunk_ms=max(loaded.config.chunk_sizes, default=32) * loaded.config.frame_shift_ms)
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr.hybrid.cascade import Cascade
+    from asr.hybrid.decode import decode_hybrid, load_hybrid_model_dir
+    from asr.models import load_model_dir
+
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    try:
+        options = DecodingOptions.from_args(args)
+        hlg_options = hlg_options_from_args(args)
+        if args.first_pass is not None:
+            hybrid = load_hybrid_model_dir(args.first_pass)
+            cascade = Cascade(load_model_dir(args.model_dir), hybrid, options, hlg_options, rescore_options_from_args(args))
+        else:
+            hybrid, cascade = load_hybrid_model_dir(args.model_dir), None
+        loaded = hybrid.loaded
+        options.chunk_frames(loaded.config.frame_shift_ms)
+    except (AsrError, ValueError, OSError) as e:
+        print(f"asr transcribe: error: {e}", file=sys.stderr)
+        return 2
+    jsonl = getattr(args, "format", "text") == "jsonl"
+    shift = loaded.config.frame_shift_s
+    rate = loaded.feature_options.sample_rate
+    failed = 0
+    for path in args.files:
+        try:
+            samples = load_audio(path, rate)
+            if samples.size < rate // 100:
+                raise AudioError(f"{path}: audio too short ({samples.size} samples < one 10 ms frame)")
+        except AsrError as e:
+            print(f"asr transcribe: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        file_options = _long_file_options(options, loaded, samples, args.max_offline_seconds)
+        if cascade is not None:
+            cascade.options = file_options
+            result = cascade.decode([samples])[0]
+            record = {"name": path.stem, "text": result.text, "first_pass": result.first_pass,
+                      "segments": [s.to_dict() for s in result.segments]}
+        else:
+            hyp = decode_hybrid(hybrid, [samples], file_options, hlg_options)[0]
+            record = {"name": path.stem, "text": hyp.text,
+                      "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
+                                for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
+        print(json.dumps(record) if jsonl else f"{record['name']}\t{record['text']}", flush=True)
+    if failed:
+        print(f"asr transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
