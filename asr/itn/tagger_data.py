@@ -40,6 +40,9 @@ from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags
 from asr.utils.io import atomic_write
 
 TEST_PERCENT = 20
+# Google TN sentences held out for the benchmark (issue 15): never used to train the tagger.
+GOOGLE_TN_DEV_PERCENT = 25
+_GOOGLE_TN_SALT = "google-tn-dev-v1"  # fixes the split; changing it would leak dev into training
 
 NUMBER_WORDS = frozenset(
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -98,6 +101,36 @@ def read_libritts(path: str | Path, split: str | None = None) -> list[dict]:
             except (json.JSONDecodeError, KeyError) as e:
                 raise DataDirError(f"{path}:{n}: not a LibriTTS ITN row ({e})") from e
             if split is None or libritts_split(row["text"]) == split:
+                rows.append(row)
+    return rows
+
+
+def google_tn_split(written: str) -> str:
+    """``"dev"`` for a fixed ``GOOGLE_TN_DEV_PERCENT`` of Google TN sentences (salted MD5 of the
+    written text, so duplicates of a sentence fall on the same side), else ``"train"``."""
+    h = int(hashlib.md5((_GOOGLE_TN_SALT + written).encode("utf-8")).hexdigest()[:8], 16)
+    return "dev" if h % 100 < GOOGLE_TN_DEV_PERCENT else "train"
+
+
+def read_google_tn(path: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of google_tn_train.jsonl (``text`` written and cased, ``gt_normalized`` spoken),
+    optionally one split of :func:`google_tn_split`."""
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        raise DataDirError(f"{path}: Google TN sentences not found")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                written, spoken = row["text"], row["gt_normalized"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise DataDirError(f"{path}:{n}: not a Google TN row ({e})") from e
+            if not isinstance(written, str) or not isinstance(spoken, str):
+                raise DataDirError(f"{path}:{n}: text and gt_normalized must be strings")
+            if split is None or google_tn_split(written) == split:
                 rows.append(row)
     return rows
 
