@@ -388,3 +388,56 @@ def test_training_learns_synthetic_spans(grammars, tmp_path):
     tagger.save(tmp_path / "tiny.pt")
     reloaded = evaluate(Tagger.load(tmp_path / "tiny.pt"), dev_set)
     assert abs(reloaded["token_acc"] - metrics["token_acc"]) < 0.02
+
+
+# Issue 15: false conversions are worse than none. Expected outputs written by hand.
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("he had two dogs and four cats", "he had two dogs and four cats"),  # roman fired on "two"
+        ("one , two , three", "one , two , three"),
+        ("he played wing half for the club", "he played wing half for the club"),
+        ("an hour and a half later", "an hour and a half later"),
+        ("this plan was first enacted in nineteen eighty four", "this plan was first enacted in 1984"),
+        ("the second and third attempts failed", "the second and third attempts failed"),
+        ("chapter fourteen", "chapter XIV"),
+        ("louis the fourteenth was king", "louis XIV was king"),
+        ("in the nineteen eighties", "in the 1980s"),
+    ],
+)
+def test_no_false_conversions(itn, text, written):
+    assert itn(text) == written
+
+
+def test_context_allows_rules():
+    from asr.itn.normalizer import context_allows
+
+    assert context_allows("roman", ["fourteen"], ["the", "chapter"])
+    assert context_allows("roman", ["two"], ["world", "war"])
+    assert context_allows("roman", ["the", "eighth"], ["henry"])
+    assert not context_allows("roman", ["two"], ["he", "had"])
+    assert not context_allows("roman", ["the", "eighth"], ["on"])  # "on the eighth" is a date
+    assert not context_allows("roman", ["four"], [])
+    assert not context_allows("ordinal", ["first"], ["was"])
+    assert context_allows("ordinal", ["twenty", "first"], ["was"])
+    assert not context_allows("fraction", ["a", "half"], ["and"])
+    assert context_allows("fraction", ["two", "and", "a", "half"], [])
+
+
+def test_case_and_punctuation_of_input_are_kept(itn):
+    # Cased input with punctuation tokens (Google TN style): only the span changes.
+    assert itn("Call Me At five five five one two three four , Please .") == "Call Me At 555-1234 , Please ."
+    assert itn("He Said ( in nineteen ninety nine ) That") == "He Said ( in 1999 ) That"
+
+
+def test_streaming_with_punctuation_matches_offline(itn):
+    text = "Retrieved , on march fifth twenty eleven , from ( the ) archive at two thirty p m ."
+    stream = StreamingItn(itn)
+    words = text.split()
+    seen = ""
+    for k in range(1, len(words) + 1):
+        stable, _ = stream.update(" ".join(words[:k]))
+        assert stable.startswith(seen)
+        seen = stable
+    stable, tentative = stream.finish()
+    assert stable == itn(text) and tentative == ""

@@ -28,6 +28,48 @@ _NEVER_ALONE = frozenset({"a", "one", "second", "may", "march", "oh", "o"})
 # How many untagged words a rejected span may grow by on its right ("two thirty" + "p m").
 MAX_EXTEND = 2
 
+# Roman numerals are written only where the words before call for them; anywhere else a
+# "roman" tag is a false conversion ("two" -> "II", "nineteen eighties" -> "XIX eighties").
+# Headings take a plain number ("chapter fourteen" -> "chapter XIV"); the list is what LibriTTS
+# writes Roman numerals after.
+ROMAN_HEADINGS = frozenset(
+    "chapter chap part book volume vol canto letter lecture section act scene appendix corollary "
+    "story song class study psalm article stave epistle".split())
+# Regnal names take "the" + ordinal ("louis the fourteenth" -> "louis XIV").
+REGNAL_NAMES = frozenset(
+    "louis charles henry henri james george william edward philip clement richard rameses "
+    "valentinian urban frederick pius napoleon paul constantine theodosius innocent sixtus "
+    "alexander julius michael otto john gregory conrad francis leo benedict boniface peter ivan "
+    "catherine elizabeth mary anne victor ferdinand alfonso gustavus christian nicholas rudolph "
+    "leopold ptolemy darius antiochus sancho pedro frederic wilhelm friedrich ludwig".split())
+# "world war two" -> "world war II".
+_ROMAN_AFTER_PAIR = frozenset({("world", "war")})
+# Ordinals written as words in running text: "first" -> "1st" mid-sentence is a false
+# conversion (Google TN writes "first".."ninth" as words 97% of the time).
+_WORD_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth".split())
+# "half" / "a half" in prose ("wing half", "an hour and a half") stay words; "one half" and
+# "two and a half" are numbers.
+_PROSE_FRACTIONS = frozenset({"half", "a half"})
+# Words of left context that :meth:`InverseTextNormalizer.resolve_spans` may look at.
+CONTEXT_WORDS = 2
+
+
+def context_allows(category: str, words: list[str], before: list[str]) -> bool:
+    """Whether a span of ``category`` over ``words`` may be converted after the words ``before``
+    (the last :data:`CONTEXT_WORDS` of them matter). Grammars see spans without context; these
+    rules veto the conversions whose context says they are not numbers."""
+    span = " ".join(w.lower() for w in words)
+    prev = [w.lower() for w in before[-CONTEXT_WORDS:]]
+    if category == "roman":
+        if words and words[0].lower() == "the":
+            return bool(prev) and prev[-1] in REGNAL_NAMES
+        return bool(prev) and (prev[-1] in ROMAN_HEADINGS or tuple(prev[-2:]) in _ROMAN_AFTER_PAIR)
+    if category == "ordinal":
+        return span not in _WORD_ORDINALS
+    if category == "fraction":
+        return span not in _PROSE_FRACTIONS
+    return True
+
 
 class _Grammars(Protocol):
     def normalize(self, category: str, spoken: str) -> str | None: ...
@@ -58,6 +100,26 @@ class _Tokenized:
 def _tokenize(text: str) -> _Tokenized:
     ms = list(_TOKEN.finditer(text))
     return _Tokenized(text, [m.group() for m in ms], [m.start() for m in ms], [m.end() for m in ms])
+
+
+def is_word(token: str) -> bool:
+    """Tokens with a letter or digit are words; the rest (",", "(", "``") is punctuation."""
+    return any(ch.isalnum() for ch in token)
+
+
+def tag_words(tagger: Tagger, sentences: list[list[str]]) -> list[list[int]]:
+    """Tags for each token, with punctuation hidden from the tagger and tagged O.
+
+    The tagger is trained on ASR-style words; punctuation in cased input ("born 17 april ,")
+    would be unknown tokens that shift its context. Hiding it also keeps spans from crossing it.
+    """
+    words = [[t for t in toks if is_word(t)] for toks in sentences]
+    word_tags = tagger.tag(words)
+    out = []
+    for toks, tags in zip(sentences, word_tags):
+        it = iter(tags)
+        out.append([next(it) if is_word(t) else 0 for t in toks])
+    return out
 
 
 def _render(tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
@@ -127,7 +189,7 @@ class InverseTextNormalizer:
 
     def _run_batch(self, texts: list[str]) -> list[tuple[str, list[ItnSpan]]]:
         toks = [_tokenize(t) for t in texts]
-        tags = self.tagger.tag([t.tokens for t in toks])
+        tags = tag_words(self.tagger, [t.tokens for t in toks])
         return [_render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
 
     def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
@@ -137,7 +199,7 @@ class InverseTextNormalizer:
         """
         return self.resolve_spans(tokens, tags)[0]
 
-    def resolve_spans(self, tokens: list[str], tags: list[int]
+    def resolve_spans(self, tokens: list[str], tags: list[int], before: list[str] | None = None
                       ) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
         """(span, written) for accepted spans, and the token range ``[lo, hi)`` each run of spans
         depended on (its words, plus the words it may have grown by): a streaming commit point
@@ -153,10 +215,14 @@ class InverseTextNormalizer:
         * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
           words on the right (and by the untagged word before, when it opens with ``I-``), and
           with the other categories tagged inside it;
-        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself.
-        Every decision depends only on the words of one run of touching spans and the
-        ``MAX_EXTEND`` words around it (what streaming relies on).
+        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
+        * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
+          span rule out (Roman numerals outside headings and regnal names, "first", "half").
+        ``before`` are the words preceding ``tokens`` (streaming passes the committed ones).
+        Every decision depends only on the words of one run of touching spans, the
+        ``MAX_EXTEND`` words after it and ``CONTEXT_WORDS`` before it (what streaming relies on).
         """
+        before = list(before or [])
         categories = self.tagger.cfg.categories
         out: list[tuple[TokenSpan, str]] = []
         reach: list[tuple[int, int]] = []
@@ -176,12 +242,13 @@ class InverseTextNormalizer:
                             break
                     else:
                         grew |= self._emit(current, current_cats, tokens, tags, out,
-                                           extend_left and current[0].start == run_start)
+                                           extend_left and current[0].start == run_start, before)
                         current = None
                 if current is None:
                     current, current_cats = (span, self._normalize(span.category, tokens, span)), cats
             if current is not None:
-                grew |= self._emit(current, current_cats, tokens, tags, out, extend_left and current[0].start == run_start)
+                grew |= self._emit(current, current_cats, tokens, tags, out,
+                                   extend_left and current[0].start == run_start, before)
             lo = run[0][0].start - (1 if extend_left else 0)
             hi = run[-1][0].end + (MAX_EXTEND if grew else 0)
             reach.append((lo, hi))
@@ -205,9 +272,17 @@ class InverseTextNormalizer:
         return out, reach
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
-              tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool) -> bool:
+              tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool,
+              before: list[str]) -> bool:
         """Append the span's conversion to ``out`` if any; True when it tried growing the span."""
         span, written = current
+
+        def allowed(sp: TokenSpan) -> bool:
+            preceding = (before + tokens)[max(0, len(before) + sp.start - CONTEXT_WORDS):len(before) + sp.start]
+            return context_allows(sp.category, tokens[sp.start:sp.end], preceding)
+
+        if written is not None and not allowed(span):
+            written = None
         word = tokens[span.start].lower() if span.end - span.start == 1 else ""
         if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
             return False
@@ -226,9 +301,11 @@ class InverseTextNormalizer:
                 wider.append(TokenSpan(span.start - 1, span.end, span.category))
             for cat in dict.fromkeys(reversed(cats)):
                 for candidate in wider + ([span] if cat != span.category else []):
-                    if (written := self._normalize(cat, tokens, candidate)) is not None:
-                        span = TokenSpan(candidate.start, candidate.end, cat)
+                    typed = TokenSpan(candidate.start, candidate.end, cat)
+                    if (written := self._normalize(cat, tokens, candidate)) is not None and allowed(typed):
+                        span = typed
                         break
+                    written = None
                 if written is not None:
                     break
         if written is not None:
@@ -297,15 +374,24 @@ class StreamingItn:
     def _step(self, final: bool) -> tuple[str, str]:
         tagger = self.itn.tagger
         tokens = self._tokens
-        ctx = max(0, self._committed - tagger.cfg.receptive_left)
-        tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
+        # Tags count words only (punctuation is hidden from the tagger): take enough tokens
+        # before the commit point to hold its whole left receptive field in words.
+        ctx, seen = self._committed, 0
+        while ctx > 0 and seen < tagger.cfg.receptive_left:
+            ctx -= 1
+            seen += is_word(tokens[ctx])
+        tags = tag_words(tagger, [tokens[ctx:]])[0][self._committed - ctx:]
         tail = tokens[self._committed:]
-        spans, reach = self.itn.resolve_spans(tail, tags)
+        spans, reach = self.itn.resolve_spans(tail, tags, before=tokens[max(0, self._committed - CONTEXT_WORDS):self._committed])
         cut = len(tail) if final else 0
         if not final:
             # Commit before a word whose tag is final and that no run of spans (with the words
             # it depended on) straddles. Every tag before it is final too, so is every decision.
-            settled = len(tokens) - self.itn.lookahead - self.margin - self._committed
+            ahead, settled = 0, len(tokens)  # first token with lookahead + margin words after it
+            while settled > self._committed and ahead < self.itn.lookahead + self.margin:
+                settled -= 1
+                ahead += is_word(tokens[settled])
+            settled -= self._committed
             for c in range(min(settled, len(tail)) - 1, 0, -1):
                 if all(not (lo < c < hi) for lo, hi in reach):
                     cut = c
