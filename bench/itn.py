@@ -105,9 +105,14 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 def _category_cases() -> list[tuple[str, str, str]]:
     """(category, spoken, written) of the project's own hand-written grammar cases that have a
     conversion (``tests/test_itn_grammars.py``), run here through the whole pipeline."""
-    from tests.test_itn_grammars import CASES
+    import importlib.util
 
-    return [(c, s, w) for c, s, w in CASES if w is not None]
+    # By path: some installed packages ship a top-level ``tests`` package that would shadow ours.
+    spec = importlib.util.spec_from_file_location("itn_grammar_cases", REPO / "tests" / "test_itn_grammars.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(c, s, w) for c, s, w in module.CASES if w is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
