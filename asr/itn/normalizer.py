@@ -71,6 +71,66 @@ def context_allows(category: str, words: list[str], before: list[str]) -> bool:
     return True
 
 
+_MONTH = "(January|February|March|April|May|June|July|August|September|October|November|December)"
+_DAY_FIRST = re.compile(rf"^(?:the )?(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? {_MONTH}(?:,? (\d{{4}}))?$")
+_MONTH_FIRST = re.compile(rf"^{_MONTH} (\d{{1,2}})(?:,? (\d{{4}}))?$")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_GROUPED = frozenset({"cardinal", "ordinal", "decimal", "money", "measure"})
+DATE_ORDERS = ("spoken", "mdy", "dmy")
+
+
+@dataclass(frozen=True)
+class ItnStyle:
+    """How written forms look where conventions differ.
+
+    ``thousands_separator``: "15,000" (True, default) or "15000"; years, times and telephone
+    numbers never take one. ``date_order``: ``"spoken"`` (default) writes a date in the order it
+    was said ("march third" -> "March 3", "the seventeenth of april nineteen eighty one" ->
+    "17 April 1981", "the fifteenth of august" -> "the 15th of August"); ``"mdy"`` always writes
+    "April 17, 1981" / "August 15"; ``"dmy"`` always "17 April 1981" / "15 August".
+    """
+
+    thousands_separator: bool = True
+    date_order: str = "spoken"
+
+    def __post_init__(self) -> None:
+        if self.date_order not in DATE_ORDERS:
+            raise ValueError(f"ITN style: date order {self.date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> "ItnStyle":
+        """``"thousands=off,date=dmy"``: comma-separated ``key=value`` (keys ``thousands`` on/off,
+        ``date`` spoken/mdy/dmy); an empty string is the default style."""
+        values: dict[str, object] = {}
+        for item in filter(None, (x.strip() for x in spec.split(","))):
+            key, _, value = item.partition("=")
+            if key == "thousands" and value in ("on", "off"):
+                values["thousands_separator"] = value == "on"
+            elif key == "date" and value in DATE_ORDERS:
+                values["date_order"] = value
+            else:
+                raise ValueError(f"ITN style: cannot read {item!r} (expected thousands=on|off or "
+                                 f"date={'|'.join(DATE_ORDERS)})")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def apply(self, category: str, written: str) -> str:
+        """``written`` (a grammar's output for ``category``) in this style."""
+        if not self.thousands_separator and category in _GROUPED:
+            written = _THOUSANDS_COMMA.sub("", written)
+        if category == "date" and self.date_order != "spoken":
+            if m := _DAY_FIRST.match(written):
+                day, month, year = m.groups()
+            elif m := _MONTH_FIRST.match(written):
+                month, day, year = m.groups()
+            else:
+                return written  # years, decades, ranges: no order to choose
+            if self.date_order == "mdy":
+                written = f"{month} {day}" + (f", {year}" if year else "")
+            else:
+                written = f"{day} {month}" + (f" {year}" if year else "")
+        return written
+
+
 class _Grammars(Protocol):
     def normalize(self, category: str, spoken: str) -> str | None: ...
 
@@ -149,6 +209,8 @@ class InverseTextNormalizer:
         grammars: an object with ``normalize(category, spoken) -> str | None``; default
             ``wfst.itn.GrammarSet.load()`` (compiled grammars from the disk cache).
         memo_size: how many (category, spoken span) conversions to remember.
+        style: an :class:`ItnStyle` or its string form (``"thousands=off,date=dmy"``); default
+            thousands separators on, dates in the spoken order.
 
     Latency: the tagger is far too small to gain from intra-op threads, and on a busy machine
     PyTorch's thread pool costs it ten times its arithmetic. Processes that mostly run ITN
@@ -157,7 +219,7 @@ class InverseTextNormalizer:
     """
 
     def __init__(self, tagger: Tagger | str | Path | None = None, grammars: _Grammars | None = None,
-                 memo_size: int = 4096) -> None:
+                 memo_size: int = 4096, style: ItnStyle | str | None = None) -> None:
         if tagger is None or isinstance(tagger, (str, Path)):
             tagger = Tagger.load(tagger or PRETRAINED_TAGGER)
         if grammars is None:
@@ -168,6 +230,7 @@ class InverseTextNormalizer:
         self.grammars = grammars
         self.lookahead = tagger.cfg.lookahead
         self.memo_size = memo_size
+        self.style = ItnStyle.parse(style) if isinstance(style, str) else (style or ItnStyle())
         self._memo: OrderedDict[tuple[str, str], str | None] = OrderedDict()
 
     # -- offline -------------------------------------------------------------------------------
@@ -324,6 +387,8 @@ class InverseTextNormalizer:
             return self._memo[key]
         try:
             written = self.grammars.normalize(*key)
+            if written is not None:
+                written = self.style.apply(category, written)
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
             written = None
         self._memo[key] = written
