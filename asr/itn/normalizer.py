@@ -346,6 +346,13 @@ class InverseTextNormalizer:
 
         if written is not None and not allowed(span):
             written = None
+        if span.category == "cardinal":
+            # "world war two" is a name written "World War II" whatever the tagger thought.
+            preceding = (before + tokens)[max(0, len(before) + span.start - 2):len(before) + span.start]
+            if tuple(w.lower() for w in preceding) in _ROMAN_AFTER_PAIR:
+                roman = self._normalize("roman", tokens, span)
+                if roman is not None:
+                    span, written = TokenSpan(span.start, span.end, "roman"), roman
         word = tokens[span.start].lower() if span.end - span.start == 1 else ""
         if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
             return False

@@ -99,7 +99,9 @@ def build_normalizer() -> pynini.Fst:
     # data writes it ("the seventeenth of april nineteen eighty one" -> "17 April 1981");
     # without one, LibriTTS's "the 15th of August" (110 of 127 day-first dates) is kept.
     plain_day = (ordinal_digits() @ _days())
-    compact_first = optional(delete("the ")) + plain_day + delete(" of ") + insert(" ") + months
+    # "the" is how it is usually said, so the verbalizer's canonical reading keeps it.
+    the_said = pynini.union(delete("the "), add_weight(pynini.accep(""), 0.1))
+    compact_first = the_said + plain_day + delete(" of ") + insert(" ") + months
     day_first_year = pynini.union(add_weight(day_first + pynini.accep(" ") + years, VARIANT),
                                   compact_first + pynini.accep(" ") + years)
     # "twenty five july twenty twelve" / "seventeenth april" -> "25 July 2012" / "17 April".
