@@ -176,6 +176,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("telephone", "five five five", None),
     ("telephone", "one two three four five six seven eight", None),
     ("telephone", "hello", None),
+    ("electronic", "w w w dot example dot com today", None),  # two words are never one label
     ("electronic", "john dot smith at gmail dot com", "john.smith@gmail.com"),
     ("electronic", "j o h n at gmail dot com", "john@gmail.com"),
     ("electronic", "john one two three at example dot org", "john123@example.org"),

@@ -47,8 +47,8 @@ _ROMAN_AFTER_PAIR = frozenset({("world", "war")})
 # Ordinals written as words in running text: "first" -> "1st" mid-sentence is a false
 # conversion (Google TN writes "first".."ninth" as words 97% of the time).
 _WORD_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth".split())
-# "half" / "a half" in prose ("wing half", "an hour and a half") stay words; "one half" and
-# "two and a half" are numbers.
+# "half" / "a half" in prose ("wing half", "an hour and a half") stay words, as does any
+# "a <denominator>"; "one half" and "two and a half" are numbers.
 _PROSE_FRACTIONS = frozenset({"half", "a half"})
 # Words of left context that :meth:`InverseTextNormalizer.resolve_spans` may look at.
 CONTEXT_WORDS = 2
@@ -67,7 +67,8 @@ def context_allows(category: str, words: list[str], before: list[str]) -> bool:
     if category == "ordinal":
         return span not in _WORD_ORDINALS
     if category == "fraction":
-        return span not in _PROSE_FRACTIONS
+        # "a third and final season", "a quarter of them": an article and a denominator is prose.
+        return span not in _PROSE_FRACTIONS and not (len(words) == 2 and words[0].lower() == "a")
     return True
 
 
@@ -276,8 +277,8 @@ class InverseTextNormalizer:
         * spans that touch (``B-`` right after a span) are joined when a grammar of either
           category accepts the joined words ("forty/B-cardinal two percent/B-measure" -> 42%);
         * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
-          words on the right (and by the untagged word before, when it opens with ``I-``), and
-          with the other categories tagged inside it;
+          words on the right (and by the untagged word before, when it opens with ``I-``), with
+          the other categories tagged inside it, then without its last word;
         * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
         * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
           span rule out (Roman numerals outside headings and regnal names, "first", "half").
@@ -312,7 +313,8 @@ class InverseTextNormalizer:
             if current is not None:
                 grew |= self._emit(current, current_cats, tokens, tags, out,
                                    extend_left and current[0].start == run_start, before)
-            lo = run[0][0].start - (1 if extend_left else 0)
+            # One word to the left: an I- opening may take it, and a date may take its "the".
+            lo = run[0][0].start - 1
             hi = run[-1][0].end + (MAX_EXTEND if grew else 0)
             reach.append((lo, hi))
             run.clear()
@@ -346,6 +348,14 @@ class InverseTextNormalizer:
 
         if written is not None and not allowed(span):
             written = None
+        if (span.category == "date" and written is not None and span.start > 0 and tags[span.start - 1] <= 0
+                and tokens[span.start - 1].lower() == "the" and (not out or out[-1][0].end < span.start)):
+            # The tagger often leaves out the "the" of "the twenty fourth of november nineteen
+            # forty two"; the grammar writes the whole as "24 November 1942", dropping it.
+            wider_span = TokenSpan(span.start - 1, span.end, "date")
+            wider = self._normalize("date", tokens, wider_span)
+            if wider is not None:
+                span, written = wider_span, wider
         if span.category == "cardinal":
             # "world war two" is a name written "World War II" whatever the tagger thought.
             preceding = (before + tokens)[max(0, len(before) + span.start - 2):len(before) + span.start]
@@ -369,8 +379,13 @@ class InverseTextNormalizer:
             wider = [TokenSpan(span.start, span.end + r, span.category) for r in range(right, 0, -1)]
             if extend_left and (not out or out[-1][0].end < span.start):
                 wider.append(TokenSpan(span.start - 1, span.end, span.category))
+            # The tagger also overshoots by a word ("dot com today"): the span without its last
+            # word is tried after the wider ones (never leaving a lone ambiguous word).
+            shorter = [TokenSpan(span.start, span.end - 1, span.category)] if (
+                span.end - span.start >= 2 and not (span.end - span.start == 2
+                                                     and tokens[span.start].lower() in _NEVER_ALONE)) else []
             for cat in dict.fromkeys(reversed(cats)):
-                for candidate in wider + ([span] if cat != span.category else []):
+                for candidate in wider + ([span] if cat != span.category else []) + shorter:
                     typed = TokenSpan(candidate.start, candidate.end, cat)
                     if (written := self._normalize(cat, tokens, candidate)) is not None and allowed(typed):
                         span = typed
