@@ -434,6 +434,7 @@ def test_training_learns_synthetic_spans(grammars, tmp_path):
         ("he played wing half for the club", "he played wing half for the club"),
         ("an hour and a half later", "an hour and a half later"),
         ("renewed for a third and final season", "renewed for a third and final season"),
+        ("served at grantham and kingston upon hull", "served at grantham and kingston upon hull"),
         ("this plan was first enacted in nineteen eighty four", "this plan was first enacted in 1984"),
         ("the second and third attempts failed", "the second and third attempts failed"),
         ("chapter fourteen", "chapter XIV"),
@@ -468,6 +469,8 @@ def test_context_allows_rules():
     assert context_allows("ordinal", ["twenty", "first"], ["was"])
     assert not context_allows("fraction", ["a", "half"], ["and"])
     assert not context_allows("fraction", ["a", "quarter"], ["for"])
+    assert not context_allows("whitelist", ["and"], ["simon"])
+    assert context_allows("whitelist", ["doctor"], ["said"])
     assert context_allows("fraction", ["two", "and", "a", "half"], [])
 
 
