@@ -52,7 +52,7 @@ UNITS: list[tuple[str, str, str]] = [
     ("kilovolt", "kilovolts", "kV"), ("millivolt", "millivolts", "mV"), ("decibel", "decibels", "dB"),
     ("pascal", "pascals", "Pa"), ("kilopascal", "kilopascals", "kPa"), ("millibar", "millibars", "mbar"),
     ("mile per gallon", "miles per gallon", "mpg"), ("foot per second", "feet per second", "ft/s"),
-    ("kilometer per second", "kilometers per second", "km/s"), ("megabit", "megabits", "Mb"),
+    ("kilometer per second", "kilometers per second", "km/s"), ("megabit", "megabits", "Mbit"),
     ("megabit per second", "megabits per second", "Mbps"), ("milliliter per hour", "milliliters per hour", "ml/h"),
     ("megaton", "megatons", "Mt"), ("light year", "light years", "ly"),
     ("kilogram per square meter", "kilograms per square meter", "kg/m²"),
