@@ -1,8 +1,17 @@
 """ITN benchmark: this toolkit's tagger + WFST ITN against NeMo's English InverseNormalizer.
 
-Both systems normalize the same sentences in one run: the held-out LibriTTS test split
-(``asr.itn.tagger_data.libritts_split``: a fixed 20% of ``itn/LibriTTS.json`` by hash of the written
-text, never used to train the tagger).
+Both systems normalize the same sentences in one run:
+
+* the held-out LibriTTS test split (``asr.itn.tagger_data.libritts_split``: a fixed 20% of
+  ``itn/LibriTTS.json`` by hash of the written text, never used to train the tagger);
+* the Google TN dev split (``asr.itn.tagger_data.google_tn_split``: a fixed 25% of
+  ``itn/google_tn_train.jsonl`` by salted hash, never used to train the tagger). Input is the
+  spoken side lower-cased; a sentence is right when its comparison form, with thousands
+  separators removed, equals the written side's. Reported overall, on the sentences that need a
+  change ("converted right") and on those that need none ("left intact": 100% minus the false
+  conversion rate);
+* the project's own hand-written per-category grammar cases (``tests/test_itn_grammars.py``),
+  each phrase run alone through the whole pipeline, exact and ignoring case/thousands separators.
 
 Input (``--input``):
   ``spoken`` (default): the ``gt_normalized`` field in ASR style (``asr.itn.forms.asr_style``:
@@ -33,17 +42,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from asr.itn.forms import asr_style, comparison_form  # noqa: E402
-from asr.itn.tagger_data import read_libritts  # noqa: E402
+from asr.itn.tagger_data import read_google_tn, read_libritts  # noqa: E402
 
 
 def _percentile(xs: list[float], q: float) -> float:
@@ -84,12 +94,33 @@ def _load_time(tagger: str | None) -> dict[str, float]:
     return {k: min(r[k] for r in runs) for k in runs[0]}
 
 
+def _google_form(text: str) -> str:
+    """Issue 15's scoring of Google TN sentences: comparison form, thousands separators dropped."""
+    return _THOUSANDS.sub("", comparison_form(text))
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def _category_cases() -> list[tuple[str, str, str]]:
+    """(category, spoken, written) of the project's own hand-written grammar cases that have a
+    conversion (``tests/test_itn_grammars.py``), run here through the whole pipeline."""
+    import importlib.util
+
+    # By path: some installed packages ship a top-level ``tests`` package that would shadow ours.
+    spec = importlib.util.spec_from_file_location("itn_grammar_cases", REPO / "tests" / "test_itn_grammars.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(c, s, w) for c, s, w in module.CASES if w is not None]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--tagger", default=None, help="tagger file (default: the shipped one)")
     p.add_argument("--input", choices=["spoken", "transcript"], default="spoken")
-    p.add_argument("--limit", type=int, default=0, help="first N test sentences only (0: all)")
+    p.add_argument("--limit", type=int, default=0, help="first N sentences of each set only (0: all)")
     p.add_argument("--ours-only", action="store_true", help="skip NeMo (recipe evaluation)")
     p.add_argument("--nemo-cache-dir", type=Path, default=REPO / "bench" / ".cache" / "nemo_itn")
     p.add_argument("--errors-out", type=Path, default=None, help="write our wrong sentences here (JSON lines)")
@@ -104,42 +135,76 @@ def main(argv: list[str] | None = None) -> int:
     from wfst.itn import GrammarSet
 
     rows = read_libritts(args.data_dir / "itn" / "LibriTTS.json", split="test")
+    gtn_rows = read_google_tn(args.data_dir / "itn" / "google_tn_train.jsonl", split="dev")
     if args.limit:
-        rows = rows[: args.limit]
+        rows, gtn_rows = rows[: args.limit], gtn_rows[: args.limit]
     field = "gt_normalized" if args.input == "spoken" else "transcript"
     inputs = [asr_style(r.get(field) or "") for r in rows]
     refs = [comparison_form(r["text"]) for r in rows]
+    # Google TN's spoken side keeps its punctuation tokens; lower-cased as ASR output would be.
+    gtn_inputs = [r["gt_normalized"].lower() for r in gtn_rows]
+    gtn_refs = [_google_form(r["text"]) for r in gtn_rows]
+    needs_change = [_google_form(x) != ref for x, ref in zip(gtn_inputs, gtn_refs)]
+    cases = _category_cases()
 
     grammars = GrammarSet.load()
     itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars)
-    results: dict[str, tuple[list[str], list[float]]] = {"identity": (inputs, [])}
-    results["ours"] = _timed(itn, inputs)
-    batch_t = time.perf_counter()
-    batch_out = itn.normalize_batch(inputs)
-    batch_s = time.perf_counter() - batch_t
-    assert batch_out == results["ours"][0], "batched and single normalization differ"
-
+    systems: dict[str, Callable[[str], str]] = {"identity": lambda s: s, "ours": itn}
     if not args.ours_only:
         from nemo_text_processing.inverse_text_normalization.inverse_normalize import InverseNormalizer
 
         args.nemo_cache_dir.mkdir(parents=True, exist_ok=True)
         nemo = InverseNormalizer(lang="en", cache_dir=str(args.nemo_cache_dir), overwrite_cache=False)
-        results["nemo"] = _timed(lambda s: nemo.inverse_normalize(s, verbose=False), inputs)
+        systems["nemo"] = lambda s: nemo.inverse_normalize(s, verbose=False)
 
-    def accuracy(outs: list[str]) -> float:
-        return sum(comparison_form(o) == r for o, r in zip(outs, refs)) / max(len(refs), 1)
+    outs: dict[str, dict[str, list[str]]] = {}
+    times: dict[str, list[float]] = {}
+    for name, fn in systems.items():
+        o1, t1 = _timed(fn, inputs)
+        o2, t2 = _timed(fn, gtn_inputs)
+        o3, _ = _timed(fn, [s for _, s, _ in cases])
+        outs[name] = {"libritts": o1, "google": o2, "cases": o3}
+        times[name] = t1 + t2
+    batch_t = time.perf_counter()
+    batch_out = itn.normalize_batch(inputs)
+    batch_s = time.perf_counter() - batch_t
+    assert batch_out == outs["ours"]["libritts"], "batched and single normalization differ"
+    names = list(systems)
 
-    print(f"# LibriTTS test split: {len(rows)} sentences, input = {args.input} ({field} in ASR style)")
-    print(f"{'system':<10} {'sent_acc':>9} {'p50_ms':>8} {'p95_ms':>8} {'mean_ms':>8}")
-    for name, (outs, times) in results.items():
-        lat = (f"{1000 * _percentile(times, 50):8.2f} {1000 * _percentile(times, 95):8.2f} "
-               f"{1000 * statistics.mean(times):8.2f}" if times else f"{'-':>8} {'-':>8} {'-':>8}")
-        print(f"{name:<10} {100 * accuracy(outs):8.2f}% {lat}")
+    def pct(hits: list[bool]) -> str:
+        return f"{100 * sum(hits) / max(len(hits), 1):6.1f}%"
+
+    print(f"# LibriTTS test split ({len(rows)} sentences, input = {field} in ASR style), Google TN dev split "
+          f"({len(gtn_rows)} sentences, {sum(needs_change)} needing a change; input = gt_normalized lower-cased, "
+          f"scored ignoring case, punctuation and thousands separators)")
+    print(f"{'measure':<44}" + "".join(f"{n:>10}" for n in names))
+    table: list[tuple[str, Callable[[str], list[bool]]]] = [
+        ("LibriTTS test, sentence accuracy",
+         lambda n: [comparison_form(o) == r for o, r in zip(outs[n]["libritts"], refs)]),
+        ("Google TN dev, overall",
+         lambda n: [_google_form(o) == r for o, r in zip(outs[n]["google"], gtn_refs)]),
+        ("  needing a change: converted right",
+         lambda n: [_google_form(o) == r for o, r, c in zip(outs[n]["google"], gtn_refs, needs_change) if c]),
+        ("  needing none: left intact",
+         lambda n: [_google_form(o) == r for o, r, c in zip(outs[n]["google"], gtn_refs, needs_change) if not c]),
+        (f"category test phrases ({len(cases)}), exact",
+         lambda n: [o == w for o, (_, _, w) in zip(outs[n]["cases"], cases)]),
+        ("  same, ignoring case and thousands sep.",
+         lambda n: [_google_form(o) == _google_form(w) for o, (_, _, w) in zip(outs[n]["cases"], cases)]),
+    ]
+    for label, hits in table:
+        print(f"{label:<44}" + "".join(f"{pct(hits(n)):>10}" for n in names))
+    for cat in dict.fromkeys(c for c, _, _ in cases):
+        idx = [k for k, (c, _, _) in enumerate(cases) if c == cat]
+        row = "".join(f"{pct([outs[n]['cases'][k] == cases[k][2] for k in idx]):>10}" for n in names)
+        print(f"{'  ' + cat + f' ({len(idx)}), exact':<44}{row}")
+    for q in (50, 95):
+        print(f"{f'latency p{q}, ms (both sets)':<44}" + "".join(
+            f"{1000 * _percentile(times[n], q):10.3f}" if n != "identity" else f"{'-':>10}" for n in names))
     print(f"ours batched: {1000 * batch_s / max(len(inputs), 1):.2f} ms/sentence (one normalize_batch call)")
-    if "nemo" in results:
-        ours_t, nemo_t = results["ours"][1], results["nemo"][1]
-        print(f"latency ratio nemo/ours: p50 {_percentile(nemo_t, 50) / _percentile(ours_t, 50):.1f}x, "
-              f"p95 {_percentile(nemo_t, 95) / _percentile(ours_t, 95):.1f}x")
+    if "nemo" in times:
+        print(f"latency ratio nemo/ours: p50 {_percentile(times['nemo'], 50) / _percentile(times['ours'], 50):.1f}x, "
+              f"p95 {_percentile(times['nemo'], 95) / _percentile(times['ours'], 95):.1f}x")
 
     tagger_path = Path(args.tagger) if args.tagger else Path(__import__("asr.itn", fromlist=["x"]).PRETRAINED_TAGGER)
     tagger_bytes = tagger_path.stat().st_size
@@ -159,14 +224,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.errors_out:
         with open(args.errors_out, "w", encoding="utf-8") as f:
-            for k, (r, x, o, ref) in enumerate(zip(rows, inputs, results["ours"][0], refs)):
-                if comparison_form(o) != ref:
-                    extra = {}
-                    if "nemo" in results:
-                        extra["nemo"] = results["nemo"][0][k]
-                    f.write(json.dumps({"input": x, "ours": o, "text": r["text"], **extra}, ensure_ascii=False) + "\n")
+            for set_name, set_rows, set_inputs, set_refs, form in (
+                    ("libritts", rows, inputs, refs, comparison_form),
+                    ("google", gtn_rows, gtn_inputs, gtn_refs, _google_form)):
+                for k, (r, x, ref) in enumerate(zip(set_rows, set_inputs, set_refs)):
+                    o = outs["ours"][set_name][k]
+                    if form(o) != ref:
+                        extra = {"nemo": outs["nemo"][set_name][k]} if "nemo" in outs else {}
+                        f.write(json.dumps({"set": set_name, "input": x, "ours": o, "text": r["text"], **extra},
+                                           ensure_ascii=False) + "\n")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

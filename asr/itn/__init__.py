@@ -3,7 +3,7 @@
 ``from asr.itn import InverseTextNormalizer``; ``InverseTextNormalizer()("on march third")``.
 """
 
-from asr.itn.normalizer import PRETRAINED_TAGGER, InverseTextNormalizer, ItnSpan, StreamingItn
+from asr.itn.normalizer import PRETRAINED_TAGGER, InverseTextNormalizer, ItnSpan, ItnStyle, StreamingItn
 from asr.itn.tagger import Tagger, TaggerConfig
 
-__all__ = ["InverseTextNormalizer", "ItnSpan", "StreamingItn", "Tagger", "TaggerConfig", "PRETRAINED_TAGGER"]
+__all__ = ["InverseTextNormalizer", "ItnSpan", "ItnStyle", "StreamingItn", "Tagger", "TaggerConfig", "PRETRAINED_TAGGER"]

@@ -28,6 +28,113 @@ _NEVER_ALONE = frozenset({"a", "one", "second", "may", "march", "oh", "o"})
 # How many untagged words a rejected span may grow by on its right ("two thirty" + "p m").
 MAX_EXTEND = 2
 
+# Roman numerals are written only where the words before call for them; anywhere else a
+# "roman" tag is a false conversion ("two" -> "II", "nineteen eighties" -> "XIX eighties").
+# Headings take a plain number ("chapter fourteen" -> "chapter XIV"); the list is what LibriTTS
+# writes Roman numerals after.
+ROMAN_HEADINGS = frozenset(
+    "chapter chap part book volume vol canto letter lecture section act scene appendix corollary "
+    "story song class study psalm article stave epistle".split())
+# Regnal names take "the" + ordinal ("louis the fourteenth" -> "louis XIV").
+REGNAL_NAMES = frozenset(
+    "louis charles henry henri james george william edward philip clement richard rameses "
+    "valentinian urban frederick pius napoleon paul constantine theodosius innocent sixtus "
+    "alexander julius michael otto john gregory conrad francis leo benedict boniface peter ivan "
+    "catherine elizabeth mary anne victor ferdinand alfonso gustavus christian nicholas rudolph "
+    "leopold ptolemy darius antiochus sancho pedro frederic wilhelm friedrich ludwig".split())
+# "world war two" -> "world war II".
+_ROMAN_AFTER_PAIR = frozenset({("world", "war")})
+# Ordinals written as words in running text: "first" -> "1st" mid-sentence is a false
+# conversion (Google TN writes "first".."ninth" as words 97% of the time).
+_WORD_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth".split())
+# "half" / "a half" in prose ("wing half", "an hour and a half") stay words, as does any
+# "a <denominator>"; "one half" and "two and a half" are numbers.
+_PROSE_FRACTIONS = frozenset({"half", "a half"})
+# Words of left context that :meth:`InverseTextNormalizer.resolve_spans` may look at.
+CONTEXT_WORDS = 2
+
+
+def context_allows(category: str, words: list[str], before: list[str]) -> bool:
+    """Whether a span of ``category`` over ``words`` may be converted after the words ``before``
+    (the last :data:`CONTEXT_WORDS` of them matter). Grammars see spans without context; these
+    rules veto the conversions whose context says they are not numbers."""
+    span = " ".join(w.lower() for w in words)
+    prev = [w.lower() for w in before[-CONTEXT_WORDS:]]
+    if category == "roman":
+        if words and words[0].lower() == "the":
+            return bool(prev) and prev[-1] in REGNAL_NAMES
+        return bool(prev) and (prev[-1] in ROMAN_HEADINGS or tuple(prev[-2:]) in _ROMAN_AFTER_PAIR)
+    if category == "ordinal":
+        return span not in _WORD_ORDINALS
+    if category == "whitelist":
+        # "and" -> "&" was the commonest false conversion on Google TN ("library and archives");
+        # it writes "&" for 6% of its "and"s, too few to guess from a few words of context.
+        return span != "and"
+    if category == "fraction":
+        # "a third and final season", "a quarter of them": an article and a denominator is prose.
+        return span not in _PROSE_FRACTIONS and not (len(words) == 2 and words[0].lower() == "a")
+    return True
+
+
+_MONTH = "(January|February|March|April|May|June|July|August|September|October|November|December)"
+_DAY_FIRST = re.compile(rf"^(?:the )?(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? {_MONTH}(?:,? (\d{{4}}))?$")
+_MONTH_FIRST = re.compile(rf"^{_MONTH} (\d{{1,2}})(?:,? (\d{{4}}))?$")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_GROUPED = frozenset({"cardinal", "ordinal", "decimal", "money", "measure"})
+DATE_ORDERS = ("spoken", "mdy", "dmy")
+
+
+@dataclass(frozen=True)
+class ItnStyle:
+    """How written forms look where conventions differ.
+
+    ``thousands_separator``: "15,000" (True, default) or "15000"; years, times and telephone
+    numbers never take one. ``date_order``: ``"spoken"`` (default) writes a date in the order it
+    was said ("march third" -> "March 3", "the seventeenth of april nineteen eighty one" ->
+    "17 April 1981", "the fifteenth of august" -> "the 15th of August"); ``"mdy"`` always writes
+    "April 17, 1981" / "August 15"; ``"dmy"`` always "17 April 1981" / "15 August".
+    """
+
+    thousands_separator: bool = True
+    date_order: str = "spoken"
+
+    def __post_init__(self) -> None:
+        if self.date_order not in DATE_ORDERS:
+            raise ValueError(f"ITN style: date order {self.date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> "ItnStyle":
+        """``"thousands=off,date=dmy"``: comma-separated ``key=value`` (keys ``thousands`` on/off,
+        ``date`` spoken/mdy/dmy); an empty string is the default style."""
+        values: dict[str, object] = {}
+        for item in filter(None, (x.strip() for x in spec.split(","))):
+            key, _, value = item.partition("=")
+            if key == "thousands" and value in ("on", "off"):
+                values["thousands_separator"] = value == "on"
+            elif key == "date" and value in DATE_ORDERS:
+                values["date_order"] = value
+            else:
+                raise ValueError(f"ITN style: cannot read {item!r} (expected thousands=on|off or "
+                                 f"date={'|'.join(DATE_ORDERS)})")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def apply(self, category: str, written: str) -> str:
+        """``written`` (a grammar's output for ``category``) in this style."""
+        if not self.thousands_separator and category in _GROUPED:
+            written = _THOUSANDS_COMMA.sub("", written)
+        if category == "date" and self.date_order != "spoken":
+            if m := _DAY_FIRST.match(written):
+                day, month, year = m.groups()
+            elif m := _MONTH_FIRST.match(written):
+                month, day, year = m.groups()
+            else:
+                return written  # years, decades, ranges: no order to choose
+            if self.date_order == "mdy":
+                written = f"{month} {day}" + (f", {year}" if year else "")
+            else:
+                written = f"{day} {month}" + (f" {year}" if year else "")
+        return written
+
 
 class _Grammars(Protocol):
     def normalize(self, category: str, spoken: str) -> str | None: ...
@@ -60,6 +167,26 @@ def _tokenize(text: str) -> _Tokenized:
     return _Tokenized(text, [m.group() for m in ms], [m.start() for m in ms], [m.end() for m in ms])
 
 
+def is_word(token: str) -> bool:
+    """Tokens with a letter or digit are words; the rest (",", "(", "``") is punctuation."""
+    return any(ch.isalnum() for ch in token)
+
+
+def tag_words(tagger: Tagger, sentences: list[list[str]]) -> list[list[int]]:
+    """Tags for each token, with punctuation hidden from the tagger and tagged O.
+
+    The tagger is trained on ASR-style words; punctuation in cased input ("born 17 april ,")
+    would be unknown tokens that shift its context. Hiding it also keeps spans from crossing it.
+    """
+    words = [[t for t in toks if is_word(t)] for toks in sentences]
+    word_tags = tagger.tag(words)
+    out = []
+    for toks, tags in zip(sentences, word_tags):
+        it = iter(tags)
+        out.append([next(it) if is_word(t) else 0 for t in toks])
+    return out
+
+
 def _render(tok: _Tokenized, spans: list[tuple[TokenSpan, str]]) -> tuple[str, list[ItnSpan]]:
     """The text with each span replaced by its written form, and the spans with offsets."""
     pieces: list[str] = []
@@ -87,6 +214,8 @@ class InverseTextNormalizer:
         grammars: an object with ``normalize(category, spoken) -> str | None``; default
             ``wfst.itn.GrammarSet.load()`` (compiled grammars from the disk cache).
         memo_size: how many (category, spoken span) conversions to remember.
+        style: an :class:`ItnStyle` or its string form (``"thousands=off,date=dmy"``); default
+            thousands separators on, dates in the spoken order.
 
     Latency: the tagger is far too small to gain from intra-op threads, and on a busy machine
     PyTorch's thread pool costs it ten times its arithmetic. Processes that mostly run ITN
@@ -95,7 +224,7 @@ class InverseTextNormalizer:
     """
 
     def __init__(self, tagger: Tagger | str | Path | None = None, grammars: _Grammars | None = None,
-                 memo_size: int = 4096) -> None:
+                 memo_size: int = 4096, style: ItnStyle | str | None = None) -> None:
         if tagger is None or isinstance(tagger, (str, Path)):
             tagger = Tagger.load(tagger or PRETRAINED_TAGGER)
         if grammars is None:
@@ -106,6 +235,7 @@ class InverseTextNormalizer:
         self.grammars = grammars
         self.lookahead = tagger.cfg.lookahead
         self.memo_size = memo_size
+        self.style = ItnStyle.parse(style) if isinstance(style, str) else (style or ItnStyle())
         self._memo: OrderedDict[tuple[str, str], str | None] = OrderedDict()
 
     # -- offline -------------------------------------------------------------------------------
@@ -127,7 +257,7 @@ class InverseTextNormalizer:
 
     def _run_batch(self, texts: list[str]) -> list[tuple[str, list[ItnSpan]]]:
         toks = [_tokenize(t) for t in texts]
-        tags = self.tagger.tag([t.tokens for t in toks])
+        tags = tag_words(self.tagger, [t.tokens for t in toks])
         return [_render(t, self.convert_spans(t.tokens, g)) for t, g in zip(toks, tags)]
 
     def convert_spans(self, tokens: list[str], tags: list[int]) -> list[tuple[TokenSpan, str]]:
@@ -137,7 +267,7 @@ class InverseTextNormalizer:
         """
         return self.resolve_spans(tokens, tags)[0]
 
-    def resolve_spans(self, tokens: list[str], tags: list[int]
+    def resolve_spans(self, tokens: list[str], tags: list[int], before: list[str] | None = None
                       ) -> tuple[list[tuple[TokenSpan, str]], list[tuple[int, int]]]:
         """(span, written) for accepted spans, and the token range ``[lo, hi)`` each run of spans
         depended on (its words, plus the words it may have grown by): a streaming commit point
@@ -151,12 +281,16 @@ class InverseTextNormalizer:
         * spans that touch (``B-`` right after a span) are joined when a grammar of either
           category accepts the joined words ("forty/B-cardinal two percent/B-measure" -> 42%);
         * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
-          words on the right (and by the untagged word before, when it opens with ``I-``), and
-          with the other categories tagged inside it;
-        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself.
-        Every decision depends only on the words of one run of touching spans and the
-        ``MAX_EXTEND`` words around it (what streaming relies on).
+          words on the right (and by the untagged word before, when it opens with ``I-``), with
+          the other categories tagged inside it, then without its last word;
+        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
+        * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
+          span rule out (Roman numerals outside headings and regnal names, "first", "half").
+        ``before`` are the words preceding ``tokens`` (streaming passes the committed ones).
+        Every decision depends only on the words of one run of touching spans, the
+        ``MAX_EXTEND`` words after it and ``CONTEXT_WORDS`` before it (what streaming relies on).
         """
+        before = list(before or [])
         categories = self.tagger.cfg.categories
         out: list[tuple[TokenSpan, str]] = []
         reach: list[tuple[int, int]] = []
@@ -176,13 +310,15 @@ class InverseTextNormalizer:
                             break
                     else:
                         grew |= self._emit(current, current_cats, tokens, tags, out,
-                                           extend_left and current[0].start == run_start)
+                                           extend_left and current[0].start == run_start, before)
                         current = None
                 if current is None:
                     current, current_cats = (span, self._normalize(span.category, tokens, span)), cats
             if current is not None:
-                grew |= self._emit(current, current_cats, tokens, tags, out, extend_left and current[0].start == run_start)
-            lo = run[0][0].start - (1 if extend_left else 0)
+                grew |= self._emit(current, current_cats, tokens, tags, out,
+                                   extend_left and current[0].start == run_start, before)
+            # One word to the left: an I- opening may take it, and a date may take its "the".
+            lo = run[0][0].start - 1
             hi = run[-1][0].end + (MAX_EXTEND if grew else 0)
             reach.append((lo, hi))
             run.clear()
@@ -205,9 +341,32 @@ class InverseTextNormalizer:
         return out, reach
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
-              tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool) -> bool:
+              tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool,
+              before: list[str]) -> bool:
         """Append the span's conversion to ``out`` if any; True when it tried growing the span."""
         span, written = current
+
+        def allowed(sp: TokenSpan) -> bool:
+            preceding = (before + tokens)[max(0, len(before) + sp.start - CONTEXT_WORDS):len(before) + sp.start]
+            return context_allows(sp.category, tokens[sp.start:sp.end], preceding)
+
+        if written is not None and not allowed(span):
+            written = None
+        if (span.category == "date" and written is not None and span.start > 0 and tags[span.start - 1] <= 0
+                and tokens[span.start - 1].lower() == "the" and (not out or out[-1][0].end < span.start)):
+            # The tagger often leaves out the "the" of "the twenty fourth of november nineteen
+            # forty two"; the grammar writes the whole as "24 November 1942", dropping it.
+            wider_span = TokenSpan(span.start - 1, span.end, "date")
+            wider = self._normalize("date", tokens, wider_span)
+            if wider is not None:
+                span, written = wider_span, wider
+        if span.category == "cardinal":
+            # "world war two" is a name written "World War II" whatever the tagger thought.
+            preceding = (before + tokens)[max(0, len(before) + span.start - 2):len(before) + span.start]
+            if tuple(w.lower() for w in preceding) in _ROMAN_AFTER_PAIR:
+                roman = self._normalize("roman", tokens, span)
+                if roman is not None:
+                    span, written = TokenSpan(span.start, span.end, "roman"), roman
         word = tokens[span.start].lower() if span.end - span.start == 1 else ""
         if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
             return False
@@ -224,11 +383,18 @@ class InverseTextNormalizer:
             wider = [TokenSpan(span.start, span.end + r, span.category) for r in range(right, 0, -1)]
             if extend_left and (not out or out[-1][0].end < span.start):
                 wider.append(TokenSpan(span.start - 1, span.end, span.category))
+            # The tagger also overshoots by a word ("dot com today"): the span without its last
+            # word is tried after the wider ones (never leaving a lone ambiguous word).
+            shorter = [TokenSpan(span.start, span.end - 1, span.category)] if (
+                span.end - span.start >= 2 and not (span.end - span.start == 2
+                                                     and tokens[span.start].lower() in _NEVER_ALONE)) else []
             for cat in dict.fromkeys(reversed(cats)):
-                for candidate in wider + ([span] if cat != span.category else []):
-                    if (written := self._normalize(cat, tokens, candidate)) is not None:
-                        span = TokenSpan(candidate.start, candidate.end, cat)
+                for candidate in wider + ([span] if cat != span.category else []) + shorter:
+                    typed = TokenSpan(candidate.start, candidate.end, cat)
+                    if (written := self._normalize(cat, tokens, candidate)) is not None and allowed(typed):
+                        span = typed
                         break
+                    written = None
                 if written is not None:
                     break
         if written is not None:
@@ -247,6 +413,8 @@ class InverseTextNormalizer:
             return self._memo[key]
         try:
             written = self.grammars.normalize(*key)
+            if written is not None:
+                written = self.style.apply(category, written)
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
             written = None
         self._memo[key] = written
@@ -297,15 +465,24 @@ class StreamingItn:
     def _step(self, final: bool) -> tuple[str, str]:
         tagger = self.itn.tagger
         tokens = self._tokens
-        ctx = max(0, self._committed - tagger.cfg.receptive_left)
-        tags = tagger.tag([tokens[ctx:]])[0][self._committed - ctx:]
+        # Tags count words only (punctuation is hidden from the tagger): take enough tokens
+        # before the commit point to hold its whole left receptive field in words.
+        ctx, seen = self._committed, 0
+        while ctx > 0 and seen < tagger.cfg.receptive_left:
+            ctx -= 1
+            seen += is_word(tokens[ctx])
+        tags = tag_words(tagger, [tokens[ctx:]])[0][self._committed - ctx:]
         tail = tokens[self._committed:]
-        spans, reach = self.itn.resolve_spans(tail, tags)
+        spans, reach = self.itn.resolve_spans(tail, tags, before=tokens[max(0, self._committed - CONTEXT_WORDS):self._committed])
         cut = len(tail) if final else 0
         if not final:
             # Commit before a word whose tag is final and that no run of spans (with the words
             # it depended on) straddles. Every tag before it is final too, so is every decision.
-            settled = len(tokens) - self.itn.lookahead - self.margin - self._committed
+            ahead, settled = 0, len(tokens)  # first token with lookahead + margin words after it
+            while settled > self._committed and ahead < self.itn.lookahead + self.margin:
+                settled -= 1
+                ahead += is_word(tokens[settled])
+            settled -= self._committed
             for c in range(min(settled, len(tail)) - 1, 0, -1):
                 if all(not (lo < c < hi) for lo, hi in reach):
                     cut = c

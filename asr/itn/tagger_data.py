@@ -1,6 +1,6 @@
 """Training data for the ITN tagger: labelled word sequences in ASR style.
 
-Two sources, both with BIO labels (``asr.itn.tags``):
+Three sources, all with BIO labels (``asr.itn.tags``):
 
 * **Synthetic**: written expressions drawn at random per category (``$12.50``, ``March 3``,
   ``555-1234``, ...), verbalized by the category grammar (``GrammarSet.verbalize``), and
@@ -14,8 +14,14 @@ Two sources, both with BIO labels (``asr.itn.tags``):
   :func:`asr.itn.forms.comparison_form`). Matching spans get that category; tokens of a region no
   grammar explains get no label (masked); tokens equal on both sides are ``O``.
 
+* **Verbalized written sentences** (the TN direction, :func:`verbalized_sentences`): the
+  written side of Google TN's train split, each semiotic token spoken by the category
+  verbalizers in several variants; its real spoken side is labelled like LibriTTS too. Its
+  sentences that need no change are the negative examples (number words used as words).
+
 A fixed 20% of LibriTTS, chosen by a hash of the written text, is the test split: it is never
-used for training and the benchmark measures on it (:func:`libritts_split`).
+used for training and the benchmark measures on it (:func:`libritts_split`); likewise a fixed
+25% of Google TN (:func:`google_tn_split`).
 
 CLI: ``python -m asr.itn.tagger_data --data-dir ../shared/data --out-dir egs/itn/data``.
 """
@@ -27,6 +33,7 @@ import difflib
 import hashlib
 import json
 import random
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from functools import partial
@@ -40,6 +47,9 @@ from asr.itn.tags import CATEGORIES, IGNORE_TAG, TokenSpan, spans_to_tags
 from asr.utils.io import atomic_write
 
 TEST_PERCENT = 20
+# Google TN sentences held out for the benchmark (issue 15): never used to train the tagger.
+GOOGLE_TN_DEV_PERCENT = 25
+_GOOGLE_TN_SALT = "google-tn-dev-v1"  # fixes the split; changing it would leak dev into training
 
 NUMBER_WORDS = frozenset(
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -49,6 +59,9 @@ NUMBER_WORDS = frozenset(
     "thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth hundredth thousandth half "
     "quarter dollars dollar cents cent pounds percent".split()
 )
+
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_GROUPED = frozenset({"cardinal", "ordinal", "decimal", "money", "measure"})
 
 # When several grammars explain a span, the most specific one labels it.
 _PRIORITY = ("telephone", "electronic", "money", "measure", "time", "date", "decimal", "fraction",
@@ -102,6 +115,36 @@ def read_libritts(path: str | Path, split: str | None = None) -> list[dict]:
     return rows
 
 
+def google_tn_split(written: str) -> str:
+    """``"dev"`` for a fixed ``GOOGLE_TN_DEV_PERCENT`` of Google TN sentences (salted MD5 of the
+    written text, so duplicates of a sentence fall on the same side), else ``"train"``."""
+    h = int(hashlib.md5((_GOOGLE_TN_SALT + written).encode("utf-8")).hexdigest()[:8], 16)
+    return "dev" if h % 100 < GOOGLE_TN_DEV_PERCENT else "train"
+
+
+def read_google_tn(path: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of google_tn_train.jsonl (``text`` written and cased, ``gt_normalized`` spoken),
+    optionally one split of :func:`google_tn_split`."""
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        raise DataDirError(f"{path}: Google TN sentences not found")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                written, spoken = row["text"], row["gt_normalized"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise DataDirError(f"{path}:{n}: not a Google TN row ({e})") from e
+            if not isinstance(written, str) or not isinstance(spoken, str):
+                raise DataDirError(f"{path}:{n}: text and gt_normalized must be strings")
+            if split is None or google_tn_split(written) == split:
+                rows.append(row)
+    return rows
+
+
 class SpanMatcher:
     """Which category grammar maps a spoken word span to a written one (memoized)."""
 
@@ -122,6 +165,14 @@ class SpanMatcher:
         for c in self.categories:
             if self.normalized(c, spoken) == written:
                 return c
+        # Labels only pick the category: "2,700" written and "2700" normalized are one number
+        # (but never a year, date or phone number: those take no separators).
+        if _THOUSANDS_COMMA.search(written):
+            plain = _THOUSANDS_COMMA.sub("", written)
+            for c in self.categories:
+                if c in _GROUPED and (out := self.normalized(c, spoken)) is not None and \
+                        _THOUSANDS_COMMA.sub("", out) == plain:
+                    return c
         return None
 
 
@@ -163,7 +214,31 @@ def _segment(spoken: list[str], spoken_cmp: list[str], written: list[str], match
     return spans[::-1]
 
 
-def label_libritts(row: dict, matcher: SpanMatcher, context: int = 2) -> TaggedSentence | None:
+def _label_region(words: list[str], spoken_cmp: list[str], written: list[str], tags: list[int],
+                  region: tuple[int, int, int, int], matcher: SpanMatcher, context: int, mask: bool) -> bool:
+    """Label the differing region ``words[i1:i2]`` <-> ``written[j1:j2]`` in ``tags``; False when
+    no segmentation explains it (its words are then masked if ``mask``)."""
+    i1, i2, j1, j2 = region
+    # Widen by a few equal words on each side: "july | twenty second" -> "july 22" is one date.
+    a1, a2 = max(0, i1 - context), min(len(words), i2 + context)
+    b1, b2 = j1 - (i1 - a1), j2 + (a2 - i2)
+    if b1 < 0 or b2 > len(written) or spoken_cmp[a1:i1] != written[b1:j1] or spoken_cmp[i2:a2] != written[j2:b2]:
+        a1, a2, b1, b2 = i1, i2, j1, j2
+    spans = _segment(words[a1:a2], spoken_cmp[a1:a2], written[b1:b2], matcher)
+    if spans is None:
+        if mask:
+            for k in range(i1, i2):
+                tags[k] = IGNORE_TAG
+        return False
+    labels = spans_to_tags(a2 - a1, spans)
+    for k in range(a1, a2):
+        # Context words keep an earlier label unless a span covers them.
+        if (i1 <= k < i2) or labels[k - a1] != 0:
+            tags[k] = labels[k - a1]
+    return True
+
+
+def label_libritts(row: dict, matcher: SpanMatcher, context: int = 2, max_gap: int = 2) -> TaggedSentence | None:
     """Tag the ASR-style spoken form of one LibriTTS row by aligning it with the written form."""
     words = asr_style(row["gt_normalized"]).split()
     if not words:
@@ -172,24 +247,25 @@ def label_libritts(row: dict, matcher: SpanMatcher, context: int = 2) -> TaggedS
     written = comparison_form(row["text"]).split()
     tags = [0] * len(words)
     ops = difflib.SequenceMatcher(a=spoken_cmp, b=written, autojunk=False).get_opcodes()
+    # Differing regions split by one or two equal words are one expression more often than not:
+    # "the twenty second of | october | twenty eleven" -> "22 | October | 2011" is one date.
+    # Merge them; the segmentation below copies the equal words inside a region.
+    regions: list[list[tuple[int, int, int, int]]] = []
+    last_equal = 0
     for op, i1, i2, j1, j2 in ops:
         if op == "equal":
-            continue
-        # Widen by a few equal words on each side: "july | twenty second" -> "july 22" is one date.
-        a1, a2 = max(0, i1 - context), min(len(words), i2 + context)
-        b1, b2 = j1 - (i1 - a1), j2 + (a2 - i2)
-        if b1 < 0 or b2 > len(written) or spoken_cmp[a1:i1] != written[b1:j1] or spoken_cmp[i2:a2] != written[j2:b2]:
-            a1, a2, b1, b2 = i1, i2, j1, j2
-        spans = _segment(words[a1:a2], spoken_cmp[a1:a2], written[b1:b2], matcher)
-        if spans is None:
-            for k in range(i1, i2):
-                tags[k] = IGNORE_TAG
-            continue
-        region = spans_to_tags(a2 - a1, spans)
-        for k in range(a1, a2):
-            # Context words keep an earlier label unless a span covers them.
-            if (i1 <= k < i2) or region[k - a1] != 0:
-                tags[k] = region[k - a1]
+            last_equal = i2 - i1
+        elif regions and last_equal <= max_gap:
+            regions[-1].append((i1, i2, j1, j2))
+        else:
+            regions.append([(i1, i2, j1, j2)])
+    for parts in regions:
+        merged = (parts[0][0], parts[-1][1], parts[0][2], parts[-1][3])
+        # When the merged region has no segmentation, its parts are labelled one by one.
+        for i1, i2, j1, j2 in [merged] if _label_region(words, spoken_cmp, written, tags, merged, matcher,
+                                                        context, mask=len(parts) == 1) else parts:
+            if len(parts) > 1:
+                _label_region(words, spoken_cmp, written, tags, (i1, i2, j1, j2), matcher, context, mask=True)
     return TaggedSentence(words, tags, "libritts")
 
 
@@ -266,8 +342,11 @@ def _date(rng: random.Random) -> str:
         return f"{m} {d}"
     if r < 0.65:
         return f"{m} {d}, {_year(rng)}"
-    if r < 0.8:
+    if r < 0.72:
         return f"{m} {_year(rng)}"
+    if r < 0.82:
+        # Day-first with a year, as Google TN writes it ("17 April 1981").
+        return f"{d} {m} {_year(rng)}"
     if r < 0.9:
         return str(_year(rng))
     return f"{rng.randint(1, 12)}/{d}/{_year(rng)}"
@@ -421,6 +500,93 @@ def synthetic_sentences(carriers: list[list[str]], grammars: Grammars, num_sente
     return out
 
 
+# Categories tried on a written window, most specific first; roman is left to the real pairs
+# (whether "II" is said "two" or "the second" depends on context a window does not show).
+_VERBALIZED = [c for c in _PRIORITY if c != "roman"]
+_SEMIOTIC = re.compile(r"[\d$%@£€¥&]")
+
+
+def _window_text(tokens: list[str]) -> str:
+    """Google TN's space-split written tokens as the grammars write them: "16 , 1938" -> "16, 1938",
+    "$ 749,003" -> "$749,003", "3 %" -> "3%"."""
+    text = " ".join(tokens)
+    text = re.sub(r" ([,%])", r"\1", text)
+    return re.sub(r"([$£€¥]) ", r"\1", text)
+
+
+def verbalized_sentences(rows: list[dict], grammars: Grammars, variants: int = 2, seed: int = 0,
+                         max_window: int = 5, show_progress: bool = True) -> list[TaggedSentence]:
+    """Training sentences made in the TN direction from written sentences (issue 15).
+
+    Each row's ``text`` (written, tokens split by spaces, as in Google TN) is scanned left to
+    right; at a token with a digit or a symbol the longest window (up to ``max_window`` tokens)
+    that some category's verbalizer reads is replaced by one of its spoken variants (the
+    canonical one first, then random others) and tagged with that category. Other words are
+    kept in ASR style and tagged ``O``. A sentence with a digit that no verbalizer reads is
+    skipped: its spoken form is unknown. ``variants`` spoken versions are made per sentence.
+    """
+    rng = random.Random(seed)
+    categories = [c for c in _VERBALIZED if c in set(grammars.categories)]
+    out: list[TaggedSentence] = []
+    cache: dict[str, tuple[str, list[str]] | None] = {}
+
+    def reading(window: str) -> tuple[str, list[str]] | None:
+        if window not in cache:
+            cache[window] = None
+            for cat in categories:
+                spoken = grammars.verbalize_all(cat, window, limit=4)
+                if spoken:
+                    cache[window] = (cat, spoken)
+                    break
+        return cache[window]
+
+    for row in tqdm(rows, desc="verbalize written sentences", disable=not show_progress):
+        tokens = row["text"].split()
+        k, ok = 0, True
+        found: list[tuple[int, int, str, list[str]]] = []
+        while k < len(tokens):
+            if not _SEMIOTIC.search(tokens[k]):
+                k += 1
+                continue
+            hit = None
+            # The window may start a word or two before the digit ("March 5 , 2011", "$ 5").
+            for start in (k - 2, k - 1, k):
+                if start < 0 or (found and start < found[-1][1]):
+                    continue
+                for end in range(min(len(tokens), start + max_window), k, -1):
+                    r = reading(_window_text(tokens[start:end]))
+                    if r is not None:
+                        hit = (start, end, r[0], r[1])
+                        break
+                if hit:
+                    break
+            if hit is None:
+                ok = False
+                break
+            found.append(hit)
+            k = hit[1]
+        if not ok or not found:
+            continue
+        for v in range(variants):
+            words: list[str] = []
+            tags: list[int] = []
+            pos = 0
+            for start, end, cat, spoken in found:
+                plain = asr_style(" ".join(tokens[pos:start])).split()
+                words += plain
+                tags += [0] * len(plain)
+                said = spoken[0] if v == 0 or len(spoken) == 1 else rng.choice(spoken)
+                expr = asr_style(said).split()
+                words += expr
+                tags += spans_to_tags(len(expr), [TokenSpan(0, len(expr), cat)])
+                pos = end
+            plain = asr_style(" ".join(tokens[pos:])).split()
+            words += plain
+            tags += [0] * len(plain)
+            out.append(TaggedSentence(words, tags, "verbalized"))
+    return out
+
+
 def write_jsonl(path: str | Path, sentences: list[TaggedSentence]) -> None:
     with atomic_write(path) as f:
         for s in sentences:
@@ -451,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-synthetic", type=int, default=25000)
     p.add_argument("--dev-percent", type=int, default=5, help="of the LibriTTS train split, for validation")
     p.add_argument("--libritts-repeat", type=int, default=2, help="copies of the real pairs in train.jsonl")
+    p.add_argument("--verbalized-variants", type=int, default=3,
+                   help="spoken versions of each Google TN train sentence made by the verbalizers")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -458,6 +626,12 @@ def main(argv: list[str] | None = None) -> int:
     matcher = SpanMatcher(grammars)
     rows = read_libritts(args.data_dir / "itn" / "LibriTTS.json", split="train")
     labelled = [s for r in tqdm(rows, desc="label LibriTTS train") if (s := label_libritts(r, matcher))]
+    # Google TN's train split (its dev split is the benchmark's): labelled the same way. Half
+    # of its sentences need no change: they are the negative examples, number words used as
+    # words ("first enacted", "a half") that must stay words.
+    gtn_path = args.data_dir / "itn" / "google_tn_train.jsonl"
+    gtn_rows = read_google_tn(gtn_path, split="train") if gtn_path.is_file() else []
+    labelled += [s for r in tqdm(gtn_rows, desc="label Google TN train") if (s := label_libritts(r, matcher))]
     rng = random.Random(args.seed)
     rng.shuffle(labelled)
     n_dev = len(labelled) * args.dev_percent // 100
@@ -465,12 +639,16 @@ def main(argv: list[str] | None = None) -> int:
     carriers = carrier_sentences(args.data_dir / "text")
     carriers += [s.words for s in real_train if all(t == 0 for t in s.tags)]
     synthetic = synthetic_sentences(carriers, grammars, args.num_synthetic, seed=args.seed)
-    write_jsonl(args.out_dir / "train.jsonl", real_train * args.libritts_repeat + synthetic)
+    # The TN direction: Google TN's written train sentences spoken by our own verbalizers, with
+    # several variants each, so every category is seen in real context.
+    verbalized = verbalized_sentences(gtn_rows, grammars, variants=args.verbalized_variants, seed=args.seed)
+    write_jsonl(args.out_dir / "train.jsonl", real_train * args.libritts_repeat + synthetic + verbalized)
     write_jsonl(args.out_dir / "dev.jsonl", dev)
     spans = sum(sum(1 for t in s.tags if t > 0 and t % 2 == 1) for s in labelled)
     masked = sum(1 for s in labelled if IGNORE_TAG in s.tags)
     print(f"LibriTTS train rows {len(rows)}: {spans} labelled spans, {masked} sentences with masked words; "
-          f"dev {len(dev)}; synthetic {len(synthetic)}; carriers {len(carriers)}")
+          f"Google TN train rows {len(gtn_rows)}; dev {len(dev)}; synthetic {len(synthetic)}; "
+          f"verbalized {len(verbalized)}; carriers {len(carriers)}")
     return 0
 
 

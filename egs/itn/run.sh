@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # ITN tagger recipe: training data -> tagger training -> evaluation -> export into the package.
 #
-#   ./run.sh [--stage 0] [--stop-stage 3] [--data-dir ../../../shared/data] [--num-synthetic 25000]
+#   ./run.sh [--stage 0] [--stop-stage 3] [--data-dir ../../../shared/data] [--num-synthetic 12000]
 #
-# Stage 0 data:     labelled sentences (synthetic insertions + LibriTTS train pairs) -> data/
+# Stage 0 data:     labelled sentences (synthetic insertions, LibriTTS and Google TN train pairs,
+#                   Google TN written train sentences spoken by our verbalizers) -> data/
 # Stage 1 train:    python -m asr.itn.train_tagger -> exp/tagger.pt (quantized, shippable)
-# Stage 2 evaluate: tagger + grammars on the held-out LibriTTS test split (bench/itn.py --ours-only)
+# Stage 2 evaluate: tagger + grammars on the held-out LibriTTS test and Google TN dev splits
+#                   (bench/itn.py --ours-only)
 # Stage 3 export:   copy exp/tagger.pt to asr/itn/pretrained/tagger.pt (what the package ships)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,8 +17,8 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=3
 data_dir=$(cd ../../.. && pwd)/shared/data
-num_synthetic=25000
-epochs=15
+num_synthetic=12000
+epochs=10
 d_model=96
 ff_dim=192
 num_layers=3
@@ -52,7 +54,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: evaluate on the held-out LibriTTS test split"
+  log "Stage 2: evaluate on the held-out LibriTTS test and Google TN dev splits"
   python ../../bench/itn.py --data-dir "$data_dir" --tagger exp/tagger.pt --ours-only | tee exp/eval.txt
 fi
 

@@ -1,6 +1,6 @@
 """Cardinal numbers: "two thousand and twenty four" -> "2024", "fifteen thousand" -> "15,000".
 
-Accepted: zero, 1 .. 999,999,999,999 in words ("a hundred", "one hundred and five",
+Accepted: zero, 1 .. 10^24 - 1 in words (scale words up to sextillion) ("a hundred", "one hundred and five",
 "thirteen hundred" -> 1300), and year-style pairs ("nineteen ninety nine" -> 1999,
 "twenty oh five" -> 2005) at a small extra cost. Written form: plain digits up to 9999,
 comma groups from 10,000 on (LibriTTS style). The building blocks here (digit words, the
@@ -32,7 +32,9 @@ from wfst.itn.common import (
 DIGITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
 TIES = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-SCALES = ["thousand", "million", "billion"]
+# Short-scale words up to 10^21 (issue 15: "seventeen sextillion ..." was cut into pieces).
+SCALES = ["thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion"]
+MAX_DIGITS = 3 * (len(SCALES) + 1)
 
 
 def digit() -> pynini.Fst:
@@ -101,26 +103,23 @@ def _last_group_after_scale() -> pynini.Fst:
     return pynini.union(hundreds_group(allow_a=False), _and() + below).optimize()
 
 
+def _groups(k: int, first: bool) -> pynini.Fst:
+    """A spoken number in 1 .. 1000**k - 1 -> exactly ``3k`` digits, zero padded.
+
+    Built from the top group down (the group with scale word ``SCALES[k - 2]``, or none, then the
+    rest), so the grammar grows linearly with the number of scale words. ``first``: the number
+    starts here ("a thousand" is allowed only there).
+    """
+    if k == 1:
+        return hundreds_group() if first else _last_group_after_scale()
+    top = _scale_group(SCALES[k - 2], first)
+    rest = pynini.union(insert("000" * (k - 1)), delete_space + _groups(k - 1, first=False))
+    return pynini.union(top + rest, insert("000") + _groups(k - 1, first)).optimize()
+
+
 def number_digits() -> pynini.Fst:
-    """1 .. 999,999,999,999 in words -> digits without separators or leading zeros."""
-    first_slots = [_scale_group(s, first=True) for s in reversed(SCALES)] + [hundreds_group()]
-    later_slots = [_scale_group(s, first=False) for s in reversed(SCALES)] + [_last_group_after_scale()]
-    alternatives = []
-    for mask in range(1, 16):  # which of billions, millions, thousands, units are spoken
-        fst: pynini.Fst | None = None
-        pending = ""
-        for i in range(4):
-            if not (mask >> (3 - i)) & 1:
-                pending += "000"
-                continue
-            part = first_slots[i] if fst is None else later_slots[i]
-            if pending:
-                part = insert(pending) + part
-                pending = ""
-            fst = part if fst is None else join(fst, part)
-        assert fst is not None
-        alternatives.append(fst + insert(pending) if pending else fst)
-    padded = pynini.union(*alternatives).optimize()
+    """1 .. 10^24 - 1 in words -> digits without separators or leading zeros."""
+    padded = _groups(len(SCALES) + 1, first=True)
     strip_zeros = pynini.closure(delete("0")) + pynini.difference(DIGIT, "0") + pynini.closure(DIGIT)
     return (padded @ strip_zeros).optimize()
 
@@ -148,7 +147,7 @@ def year_pair() -> pynini.Fst:
 def format_with_commas(comma_from: int = 5) -> pynini.Fst:
     """Digit string (no leading zero) -> written: as is below ``comma_from`` digits, comma groups from there."""
     options = []
-    for n in range(1, 13):
+    for n in range(1, MAX_DIGITS + 1):
         if n < comma_from:
             options.append(pynini.closure(DIGIT, n, n))
         else:
@@ -159,7 +158,7 @@ def format_with_commas(comma_from: int = 5) -> pynini.Fst:
 
 
 def cardinal_digits(years: bool = True) -> pynini.Fst:
-    """Spoken cardinal -> plain digits (no commas): zero, 1..999,999,999,999, optionally year forms."""
+    """Spoken cardinal -> plain digits (no commas): zero, 1 .. 10^24 - 1, optionally year forms."""
     options = [zero(), number_digits(), add_weight(hundreds_of_teens(), VARIANT)]
     if years:
         options.append(add_weight(year_pair(), UNUSUAL))

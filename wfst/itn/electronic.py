@@ -26,9 +26,16 @@ def token() -> pynini.Fst:
 
 
 def run() -> pynini.Fst:
-    """Tokens separated by spaces, joined with nothing: "j o h n" -> "john"."""
+    """Tokens separated by spaces, joined with nothing: "j o h n" -> "john", "john one" -> "john1".
+
+    At most one whole word a run: two words are never one label ("dot com today" is not
+    ".comtoday"), while spelled letters and digits join freely.
+    """
     t = token()
-    return (t + pynini.closure(delete(" ") + t)).optimize()
+    single = pynini.union(t @ pynini.union(LOWER, DIGIT)).optimize()
+    singles = pynini.closure(delete(" ") + single)
+    one_word = pynini.closure(single + delete(" ")) + t + singles
+    return pynini.union(single + singles, one_word).optimize()
 
 
 def separator(*names: str) -> pynini.Fst:

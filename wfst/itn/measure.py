@@ -41,6 +41,21 @@ UNITS: list[tuple[str, str, str]] = [
     ("kilowatt hour", "kilowatt hours", "kWh"), ("milliampere", "milliamperes", "mA"),
     ("ampere", "amperes", "A"), ("amp", "amps", "A"), ("calorie", "calories", "cal"),
     ("kilocalorie", "kilocalories", "kcal"),
+    # Issue 15's untagged units, and their neighbours.
+    ("horsepower", "horsepower", "hp"), ("micrometer", "micrometers", "µm"), ("micrometre", "micrometres", "µm"),
+    ("nanometer", "nanometers", "nm"), ("nanometre", "nanometres", "nm"), ("microgram", "micrograms", "µg"),
+    ("square centimeter", "square centimeters", "cm²"), ("square inch", "square inches", "sq in"),
+    ("square yard", "square yards", "sq yd"), ("square metre", "square metres", "m²"),
+    ("square kilometre", "square kilometres", "km²"), ("cubic foot", "cubic feet", "cu ft"),
+    ("cubic inch", "cubic inches", "cu in"), ("knot", "knots", "kn"), ("megawatt", "megawatts", "MW"),
+    ("gigawatt", "gigawatts", "GW"), ("megawatt hour", "megawatt hours", "MWh"),
+    ("kilovolt", "kilovolts", "kV"), ("millivolt", "millivolts", "mV"), ("decibel", "decibels", "dB"),
+    ("pascal", "pascals", "Pa"), ("kilopascal", "kilopascals", "kPa"), ("millibar", "millibars", "mbar"),
+    ("mile per gallon", "miles per gallon", "mpg"), ("foot per second", "feet per second", "ft/s"),
+    ("kilometer per second", "kilometers per second", "km/s"), ("megabit", "megabits", "Mbit"),
+    ("megabit per second", "megabits per second", "Mbps"), ("milliliter per hour", "milliliters per hour", "ml/h"),
+    ("megaton", "megatons", "Mt"), ("light year", "light years", "ly"),
+    ("kilogram per square meter", "kilograms per square meter", "kg/m²"),
 ]
 # Written without a space after the number.
 ATTACHED: list[tuple[str, str, str]] = [
