@@ -522,3 +522,14 @@ def test_style_errors_name_the_problem():
     assert ItnStyle(date_order="mdy").apply("date", "the 1980s") == "the 1980s"
     assert ItnStyle(date_order="dmy").apply("date", "the 15th of August") == "15 August"
     assert ItnStyle(thousands_separator=False).apply("telephone", "555-1234") == "555-1234"
+
+
+def test_cli_style_option_changes_the_written_form_and_rejects_nonsense():
+    line = "it costs fifteen thousand dollars\n"
+    plain = subprocess.run([sys.executable, "-m", "asr.cli", "itn"], input=line, capture_output=True, text=True)
+    no_sep = subprocess.run([sys.executable, "-m", "asr.cli", "itn", "--style", "thousands=off"], input=line,
+                            capture_output=True, text=True)
+    assert plain.stdout == "it costs $15,000\n" and no_sep.stdout == "it costs $15000\n"
+    bad = subprocess.run([sys.executable, "-m", "asr.cli", "itn", "--style", "thousands=maybe"], input=line,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "thousands" in bad.stderr

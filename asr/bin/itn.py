@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None, help="compiled-grammar cache dir (default: wfst.itn's)")
     parser.add_argument("--whitelist", default=None, help="user whitelist file (spoken<TAB>written lines)")
     parser.add_argument("--spans", action="store_true", help="print JSON with spans instead of plain text")
+    parser.add_argument("--style", default="", help="output style, e.g. 'thousands=off,date=dmy' "
+                        "(default thousands=on,date=spoken; see the README's ITN output style)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -29,8 +31,15 @@ def main(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)  # the tagger is tiny: threads only add pool overhead
 
+    from asr.itn import ItnStyle
+
+    try:
+        style = ItnStyle.parse(args.style)
+    except ValueError as e:
+        print(f"asr itn: {e}", file=sys.stderr)
+        return 2
     grammars = GrammarSet.load(cache_dir=args.cache_dir, whitelist_file=args.whitelist)
-    itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars)
+    itn = InverseTextNormalizer(tagger=args.tagger, grammars=grammars, style=style)
     for line in sys.stdin:
         text = line.rstrip("\n").rstrip("\r")
         if args.spans:
