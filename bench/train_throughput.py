@@ -71,7 +71,16 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import asr.losses as loss_functions  # noqa: E402  (wrapped by the profiler below)
 from asr.training.dataset import AsrDataset, make_dataloader, make_sampler  # noqa: E402
 from asr.training.optim import make_optimizer  # noqa: E402
-from asr.training.train import TrainConfig, build_model, compute_loss, draw_chunk_size, load_train_config  # noqa: E402
+from asr.training.config import TrainConfig, load_train_config  # noqa: E402
+from asr.training.dataset import batch_to_device  # noqa: E402
+from asr.training.loop import build_model, draw_chunk_size  # noqa: E402
+
+
+def compute_loss(model: torch.nn.Module, batch: dict[str, Any], config: TrainConfig, step: int, chunk_size: int,
+                 device: torch.device) -> tuple[torch.Tensor, dict[str, float], float]:
+    """The training loop's loss of one batch: the model's weighted objectives, as one scalar."""
+    terms = model.objectives(batch_to_device(batch, device), config.loss, step, chunk_size)
+    return terms.total(), terms.per_unit(), terms.normalizer
 
 DEFAULT_CONFIG = REPO / "egs/synth/conf/train.yaml"
 #: global step passed to ``compute_loss``: past any warm-up, so every step weighs the loss terms alike
