@@ -7,7 +7,8 @@ Needs the ``bench`` extra (``sherpa-onnx-bin`` installs the C++ server beside th
 The model dir is exported with ``asr export onnx`` (same chunk), then for each server and each
 N, N clients stream at real-time pace in 100 ms messages (starts staggered over one chunk) with
 the same client (``asr.server.client.StreamingClient``: both servers speak the same protocol).
-Both servers: greedy search (ours with ``--max-sym-per-frame 1``, as sherpa-onnx's), ``--threads``
+Both servers: greedy search (ours with ``--max-sym-per-frame 1``, as sherpa-onnx's, and ``--no-itn``:
+sherpa-onnx has no ITN, and WER scores lexical text; ITN would write digit strings as numbers), ``--threads``
 compute threads (ours: torch threads of the decode worker; sherpa-onnx: one work thread running
 onnxruntime with that many intra-op threads), max batch 32.
 
@@ -229,7 +230,7 @@ def main() -> None:
         "asr serve": lambda: Server("asr serve", [
             sys.executable, "-m", "asr.cli", "serve", "--model-dir", str(model_dir), "--port", str(ours_port),
             "--chunk-ms", str(args.chunk_ms), "--num-threads", str(args.threads), "--max-batch-size", "32",
-            "--max-sym-per-frame", "1", "--max-connections", "1024"], ours_port, work / "ours.log", 4 * chunk_frames, 0),
+            "--max-sym-per-frame", "1", "--max-connections", "1024", "--no-itn"], ours_port, work / "ours.log", 4 * chunk_frames, 0),
         "sherpa-onnx": lambda: Server("sherpa-onnx", [
             str(bin_dir / "sherpa-onnx-online-websocket-server"), f"--port={sherpa_port}", "--num-work-threads=1",
             "--num-io-threads=1", f"--num-threads={args.threads}", "--max-batch-size=32",

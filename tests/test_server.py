@@ -771,3 +771,32 @@ def test_asr_serve_reports_a_bad_model_dir(tmp_path, capsys):
 
     assert cli_main(["serve", "--model-dir", str(tmp_path / "missing"), "--port", "0"]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_client_keeps_a_segments_latest_partial_when_done_overtakes_its_final() -> None:
+    """sherpa-onnx's server sends its last result and "Done!" from different threads: the client
+    must not drop the last segment when "Done!" comes first."""
+    import asyncio
+    import json
+
+    import numpy as np
+    from websockets.asyncio.server import serve
+
+    from asr.server.client import StreamingClient
+
+    async def handler(ws) -> None:
+        async for message in ws:
+            if message == "Done":
+                await ws.send(json.dumps({"text": "SIX FIVE", "segment": 0, "is_final": True}))
+                await ws.send(json.dumps({"text": "NI", "segment": 1, "is_final": False}))
+                await ws.send(json.dumps({"text": "NINE", "segment": 1, "is_final": False}))
+                await ws.send("Done!")  # overtook segment 1's final
+
+    async def run() -> str:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamingClient(f"ws://127.0.0.1:{port}", chunk_ms=100, realtime=False)
+            result = await client.transcribe_samples(np.zeros(3200, dtype=np.float32), 16000)
+            return result.text
+
+    assert asyncio.run(run()) == "SIX FIVE NINE"

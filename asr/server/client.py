@@ -126,16 +126,21 @@ class StreamingClient:
     @staticmethod
     async def _receive(ws: Any, result: StreamResult) -> None:
         finals: dict[int, str] = {}
+        latest: dict[int, str] = {}
         async for message in ws:
             now = time.monotonic()
             if message == "Done!":
-                result.finals = [finals[k] for k in sorted(finals)]
+                # sherpa-onnx's websocket server posts its last result and "Done!" from different
+                # threads, so "Done!" can overtake it: a segment without a final keeps its latest
+                # partial (the lost reply only adds what the last chunk of tail padding decoded)
+                result.finals = [finals.get(k, latest.get(k, "")) for k in sorted(finals.keys() | latest.keys())]
                 return
             reply = json.loads(message)
             if "error" in reply:
                 raise ServerError(f"server error ({reply.get('type')}): {reply['error']}", reply)
             result.messages.append(reply)
             result.receive_times.append(now)
+            latest[int(reply.get("segment", 0))] = reply.get("text", "")
             if reply.get("is_final"):
                 finals[int(reply.get("segment", 0))] = reply.get("text", "")
         raise ServerError(f"server closed the session (code {ws.close_code}) before sending 'Done!'")
