@@ -35,6 +35,7 @@ train_config=        # stage 4: default conf/finetune.yaml with --init-from, els
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
+hybrid_chunks="full 320"  # stages 7-10: chunk settings the hybrid and the cascade are decoded with
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -133,13 +134,13 @@ fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: decode with the hybrid alone (full context and 320 ms chunks)"
-  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --force $force \
     $hybrid_dir exp/hybrid/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode with the cascade: hybrid first pass, $exp_dir/model second pass"
-  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --first-pass $hybrid_dir --force $force \
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --first-pass $hybrid_dir --force $force \
     $exp_dir/model exp/cascade/decode ${HYBRID_TEST_CUTS}
 fi
 

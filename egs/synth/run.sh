@@ -49,6 +49,7 @@ train_config=conf/train.yaml  # stage 4: model and training settings
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
+hybrid_chunks="full 320"  # stages 12-15: chunk settings the hybrid and the cascade are decoded with
 ilma_updates="joiner-output joiner predictor+joiner"  # stage 10: one adapted model each; the first is model_ilma
 ilma_opts=           # stage 10: more asr adapt options, e.g. "--epochs 3 --kl-scale 1.0"
 ilma_num_test=200    # stage 7: target test sentences
@@ -200,7 +201,7 @@ HYBRID_LM_TEXTS=()
 for f in "$data_dir"/text/*.txt; do
   [ -f "$f" ] && ! [ "$f" -ef "$text" ] && HYBRID_LM_TEXTS+=("$f")
 done
-HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz"
+HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz"
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ] && [ -f data/train_extra/text ]; then
   cut -d' ' -f2- data/train_extra/text > data/train_extra/text_lm  # sentence-per-line
 fi
@@ -223,13 +224,13 @@ fi
 
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   log "Stage 13: decode with the hybrid alone (full context and 320 ms chunks)"
-  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --force $force \
     $hybrid_dir exp/hybrid/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
   log "Stage 14: decode with the cascade: hybrid first pass, $exp_dir/model second pass"
-  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "full 320" --first-pass $hybrid_dir --force $force \
+  steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --first-pass $hybrid_dir --force $force \
     $exp_dir/model exp/cascade/decode ${HYBRID_TEST_CUTS}
 fi
 
