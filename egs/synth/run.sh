@@ -136,7 +136,15 @@ ilma_model() {  # the model dir of one --update choice: the first is model_ilma
   if [ "$1" == "$first" ]; then echo $exp_dir/model_ilma; else echo $exp_dir/model_ilma_$1; fi
 }
 
-if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+# Without the ITN sentences (no --data-dir with itn/) there is no target domain: skip stages 7-11.
+ilma_stop=$stop_stage
+if [ $stage -le 11 ] && [ $stop_stage -ge 7 ] && ! stage_done $ilma_dir text && \
+   { [ ! -f "$itn_dir/google_tn_train.jsonl" ] || [ ! -f "$itn_dir/LibriTTS.json" ]; }; then
+  log "Stages 7-11 (ILMA) skipped: $itn_dir has no google_tn_train.jsonl / LibriTTS.json (pass --data-dir with itn/)"
+  ilma_stop=6
+fi
+
+if [ $stage -le 7 ] && [ $ilma_stop -ge 7 ]; then
   log "Stage 7: adaptation and target test text from $itn_dir"
   if ! stage_done $ilma_dir text; then
     for f in google_tn_train.jsonl LibriTTS.json; do
@@ -149,7 +157,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   fi
 fi
 
-if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+if [ $stage -le 8 ] && [ $ilma_stop -ge 8 ]; then
   log "Stage 8: synthesize the target test with the held-out test voices, fbank"
   if ! stage_done $ilma_dir synth; then
     python -m asr.corpora.synth prepare $ilma_dir/target_test_text.txt $ilma_dir/manifests --seed $seed \
@@ -160,7 +168,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force data/manifests/synthnum_cuts_test.jsonl.gz data/fbank
 fi
 
-if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+if [ $stage -le 9 ] && [ $ilma_stop -ge 9 ]; then
   log "Stage 9: token ${lm_order}-gram of the adaptation text ($lm)"
   if ! stage_done $exp_dir/lm target_lm; then
     python -m asr.lm.train_token_lm --model-dir $exp_dir/model --text $ilma_dir/adapt_text.txt --order $lm_order --out $lm
@@ -168,7 +176,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   fi
 fi
 
-if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+if [ $stage -le 10 ] && [ $ilma_stop -ge 10 ]; then
   for update in $ilma_updates; do
     out=$(ilma_model $update)
     log "Stage 10: asr adapt --update $update -> $out"
@@ -179,7 +187,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   done
 fi
 
-if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+if [ $stage -le 11 ] && [ $ilma_stop -ge 11 ]; then
   log "Stage 11: decode target and source tests, table ($exp_dir/ilma_bench/table.md)"
   rows=(--row "ILMT only (unadapted)" $exp_dir/model)
   for update in $ilma_updates; do
