@@ -79,14 +79,9 @@ def mix_with_delays(cuts: list[Cut], delays: list[float], mix_id: str, gains_db:
     return mixed.with_id(mix_id)
 
 
-def simulate_two_talker(cuts: CutSet, config: MixtureConfig | None = None) -> CutSet:
-    """Lazy two-talker ``MixedCut``s from single-talker ``cuts`` (speakers must be set and differ).
-
-    Ids are ``mix-{n:06d}``; every mixture has exactly two supervisions, of two speakers.
-    """
-    cfg = config or MixtureConfig()
-    if not 0.0 <= cfg.min_overlap <= cfg.max_overlap <= 1.0:
-        raise ValueError(f"overlap range must satisfy 0 <= min <= max <= 1, got {cfg.min_overlap}..{cfg.max_overlap}")
+def _single_talker_pool(cuts: CutSet, what: str) -> tuple[list[Cut], dict[str, list[Cut]]]:
+    """The cuts sorted by id and grouped by speaker; ``DataDirError`` for a cut that is not
+    single-talker, or fewer than 2 speakers (``what``: "mixtures" or "sessions", for the message)."""
     pool = sorted(cuts, key=lambda c: c.id)
     for cut in pool:
         if len(cut.supervisions) != 1 or not cut.supervisions[0].speaker:
@@ -95,7 +90,19 @@ def simulate_two_talker(cuts: CutSet, config: MixtureConfig | None = None) -> Cu
     for cut in pool:
         by_speaker.setdefault(cut.supervisions[0].speaker, []).append(cut)
     if len(by_speaker) < 2:
-        raise DataDirError(f"two-talker mixtures need 2+ speakers, the cuts have {sorted(by_speaker)}")
+        raise DataDirError(f"two-talker {what} need 2+ speakers, the cuts have {sorted(by_speaker)}")
+    return pool, by_speaker
+
+
+def simulate_two_talker(cuts: CutSet, config: MixtureConfig | None = None) -> CutSet:
+    """Lazy two-talker ``MixedCut``s from single-talker ``cuts`` (speakers must be set and differ).
+
+    Ids are ``mix-{n:06d}``; every mixture has exactly two supervisions, of two speakers.
+    """
+    cfg = config or MixtureConfig()
+    if not 0.0 <= cfg.min_overlap <= cfg.max_overlap <= 1.0:
+        raise ValueError(f"overlap range must satisfy 0 <= min <= max <= 1, got {cfg.min_overlap}..{cfg.max_overlap}")
+    pool, by_speaker = _single_talker_pool(cuts, "mixtures")
     speakers = sorted(by_speaker)
     rng = random.Random(cfg.seed)
     num = cfg.num_mixtures if cfg.num_mixtures is not None else len(pool) // 2
@@ -173,15 +180,7 @@ def simulate_sessions(cuts: CutSet, config: SessionConfig | None = None) -> CutS
     """Lazy two-talker sessions (``MixedCut``s, ids ``sess-{n:06d}``) of 1..k utterances from
     single-talker ``cuts`` (see ``SessionConfig``); every utterance keeps its timed supervision."""
     cfg = config or SessionConfig()
-    pool = sorted(cuts, key=lambda c: c.id)
-    for cut in pool:
-        if len(cut.supervisions) != 1 or not cut.supervisions[0].speaker:
-            raise DataDirError(f"cut {cut.id}: a single-talker cut needs exactly one supervision with a speaker")
-    by_speaker: dict[str, list[Cut]] = {}
-    for cut in pool:
-        by_speaker.setdefault(cut.supervisions[0].speaker, []).append(cut)
-    if len(by_speaker) < 2:
-        raise DataDirError(f"two-talker sessions need 2+ speakers, the cuts have {sorted(by_speaker)}")
+    pool, by_speaker = _single_talker_pool(cuts, "sessions")
     speakers = sorted(by_speaker)
     rng = random.Random(cfg.seed)
     num = cfg.num_sessions if cfg.num_sessions is not None else len(pool) // 2
