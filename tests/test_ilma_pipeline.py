@@ -35,7 +35,7 @@ def test_prepare_ilma_text_keeps_number_rich_spoken_forms_and_holds_out_a_disjoi
     exclude.write_text("AND IN NINETEEN NINETY IT RAINED AGAIN\n")
     make_tiny_model_dir(tmp_path / "m")
     out = tmp_path / "ilma"
-    subprocess.run([sys.executable, str(REPO / "egs/synth/local/prepare_ilma_text.py"), "--num-test", "2",
+    subprocess.run([sys.executable, "-m", "asr.training.adapt_text", "--num-test", "2",
                     "--lang-dir", str(tmp_path / "m/lang"), "--exclude", str(exclude), str(out), str(itn)],
                    check=True, cwd=REPO, env=ENV, capture_output=True)
     adapt = (out / "adapt_text.txt").read_text().splitlines()

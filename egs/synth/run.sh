@@ -151,7 +151,7 @@ if [ $stage -le 7 ] && [ $ilma_stop -ge 7 ]; then
       [ -f "$itn_dir/$f" ] || die "$itn_dir/$f not found: pass --data-dir with the itn/ data"
     done
     [ -f $lang_dir/tokens.txt ] || die "$lang_dir/tokens.txt not found: run stage 3 first"
-    python local/prepare_ilma_text.py --lang-dir $lang_dir --exclude "$text" --num-test $ilma_num_test --seed $seed \
+    python -m asr.training.adapt_text --lang-dir $lang_dir --exclude "$text" --num-test $ilma_num_test --seed $seed \
       $ilma_dir "$itn_dir/google_tn_train.jsonl" "$itn_dir/LibriTTS.json"
     mark_done $ilma_dir text
   fi

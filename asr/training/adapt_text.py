@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Target-domain text for the ILMA experiment: number-rich sentences in their spoken form.
 
-    local/prepare_ilma_text.py [--lang-dir data/lang_char] [--exclude SOURCE_TEXT] [--num-test 200] \\
+    python -m asr.training.adapt_text [--lang-dir data/lang_char] [--exclude SOURCE_TEXT] [--num-test 200] \\
         [--seed 0] [--all-lines] OUT_DIR ITN_FILE [ITN_FILE ...]
 
 ITN_FILEs are NeMo's ITN evaluation sets (``google_tn_train.jsonl``, ``LibriTTS.json``: one JSON
