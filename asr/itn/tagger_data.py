@@ -97,21 +97,30 @@ def libritts_split(written: str) -> str:
 
 def read_libritts(path: str | Path, split: str | None = None) -> list[dict]:
     """Rows of LibriTTS.json (``text``, ``gt_normalized``, ``transcript``), optionally one split."""
-    rows = []
+    return [row for row in read_itn_rows(path, "LibriTTS ITN")
+            if split is None or libritts_split(row["text"]) == split]
+
+
+def read_itn_rows(path: str | Path, what: str, require_strings: bool = False) -> list[dict]:
+    """The JSON lines of an ITN pair file (``text`` written, ``gt_normalized`` spoken), blank lines
+    skipped; ``DataDirError`` naming the file for a missing file, and the line for a row that is not
+    JSON or lacks a key (or, with ``require_strings``, whose two fields are not strings)."""
     path = Path(path)
     if not path.is_file():
-        raise DataDirError(f"{path}: LibriTTS ITN pairs not found")
+        raise DataDirError(f"{path}: {what} pairs not found")
+    rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                row["text"], row["gt_normalized"]
-            except (json.JSONDecodeError, KeyError) as e:
-                raise DataDirError(f"{path}:{n}: not a LibriTTS ITN row ({e})") from e
-            if split is None or libritts_split(row["text"]) == split:
-                rows.append(row)
+                written, spoken = row["text"], row["gt_normalized"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise DataDirError(f"{path}:{n}: not a {what} row ({e})") from e
+            if require_strings and not (isinstance(written, str) and isinstance(spoken, str)):
+                raise DataDirError(f"{path}:{n}: text and gt_normalized must be strings")
+            rows.append(row)
     return rows
 
 
@@ -125,24 +134,8 @@ def google_tn_split(written: str) -> str:
 def read_google_tn(path: str | Path, split: str | None = None) -> list[dict]:
     """Rows of google_tn_train.jsonl (``text`` written and cased, ``gt_normalized`` spoken),
     optionally one split of :func:`google_tn_split`."""
-    rows = []
-    path = Path(path)
-    if not path.is_file():
-        raise DataDirError(f"{path}: Google TN sentences not found")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                written, spoken = row["text"], row["gt_normalized"]
-            except (json.JSONDecodeError, KeyError) as e:
-                raise DataDirError(f"{path}:{n}: not a Google TN row ({e})") from e
-            if not isinstance(written, str) or not isinstance(spoken, str):
-                raise DataDirError(f"{path}:{n}: text and gt_normalized must be strings")
-            if split is None or google_tn_split(written) == split:
-                rows.append(row)
-    return rows
+    return [row for row in read_itn_rows(path, "Google TN", require_strings=True)
+            if split is None or google_tn_split(row["text"]) == split]
 
 
 class SpanMatcher:

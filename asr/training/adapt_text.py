@@ -27,7 +27,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from asr.errors import TokenizerError
+from asr.errors import DataDirError, TokenizerError
 from asr.text.normalize import normalize_transcript
 from asr.text.tokenizer import Tokenizer
 from asr.utils.io import atomic_write
@@ -35,24 +35,23 @@ from asr.utils.io import atomic_write
 
 def read_spoken_forms(path: Path, all_lines: bool) -> tuple[list[str], Counter[str]]:
     """Normalized spoken forms of one ITN file, and counts of what was dropped and why."""
+    from asr.itn.tagger_data import read_itn_rows
+
     kept, dropped = [], Counter()
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                written, spoken = record["text"], record["gt_normalized"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise SystemExit(f"{path}:{number}: not an ITN record with 'text' and 'gt_normalized' ({e})")
-            if not all_lines and not any(ch.isdigit() for ch in written):
-                dropped["no number in the written form"] += 1
-                continue
-            text = normalize_transcript(spoken, allow_empty=True)
-            if not text:
-                dropped["empty after normalization"] += 1
-                continue
-            kept.append(text)
+    try:
+        records = read_itn_rows(path, "ITN")
+    except DataDirError as e:
+        raise SystemExit(str(e)) from e
+    for record in records:
+        written, spoken = record["text"], record["gt_normalized"]
+        if not all_lines and not any(ch.isdigit() for ch in written):
+            dropped["no number in the written form"] += 1
+            continue
+        text = normalize_transcript(spoken, allow_empty=True)
+        if not text:
+            dropped["empty after normalization"] += 1
+            continue
+        kept.append(text)
     return kept, dropped
 
 
