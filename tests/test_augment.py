@@ -143,3 +143,46 @@ def test_split_at_pauses_adds_word_suffixes_with_the_lead_in_and_prefixes(tmp_pa
         assert abs(len(samples) - lead - rest) <= 0.06 * rate
         tail = rest - round(0.03 * rate)  # what surely comes from after the cut point
         np.testing.assert_allclose(samples[-tail:], audio[-tail:], atol=1e-4)
+
+
+@pytest.mark.parametrize("freq,alpha", [(1000.0, 1.1), (2000.0, 0.9), (500.0, 1.15)])
+def test_frequency_warp_moves_a_tone_like_a_longer_or_shorter_vocal_tract(freq, alpha):
+    """A tone's fbank warped by alpha peaks in the bin of a real tone at alpha * freq (below the knee)."""
+    import torch
+
+    from asr.augment import FrequencyWarp, FrequencyWarpConfig
+    from asr.features.fbank import compute_fbank
+
+    def fbank(f: float) -> torch.Tensor:
+        return torch.from_numpy(compute_fbank(make_tone(f, seconds=0.5), 16000)).unsqueeze(0)
+
+    warp = FrequencyWarp(FrequencyWarpConfig(enabled=True))
+    warped = warp.warp(fbank(freq), torch.tensor([alpha]))
+    expected_peak = int(fbank(alpha * freq)[0].mean(0).argmax())
+    original_peak = int(fbank(freq)[0].mean(0).argmax())
+    assert original_peak != expected_peak
+    assert abs(int(warped[0].mean(0).argmax()) - expected_peak) <= 1
+
+
+def test_frequency_warp_identity_edges_and_random_factors():
+    import torch
+
+    from asr.augment import FrequencyWarp, FrequencyWarpConfig
+
+    features = torch.randn(3, 20, 80)
+    warp = FrequencyWarp(FrequencyWarpConfig(enabled=True, max_warp=0.2))
+    assert torch.allclose(warp.warp(features, torch.ones(3)), features, atol=1e-5)
+    warped = warp.warp(features, torch.tensor([0.85, 1.0, 1.2]))
+    # the top edge stays put (the last bin reads within a bin of itself) and the map keeps bin order
+    source = warp.source_bins(torch.tensor([0.85, 1.2]), 80)
+    assert ((source[:, -1] - 79).abs() < 1).all() and (source.diff(dim=1) >= 0).all()
+    assert source[0, 40] > 40 > source[1, 40]  # a shorter tract (alpha < 1) reads from higher up
+    assert not torch.allclose(warped[0], features[0])
+    torch.manual_seed(0)
+    drawn = warp(features)
+    assert drawn.shape == features.shape and not torch.allclose(drawn, features)
+    assert FrequencyWarpConfig().build() is None  # off unless a recipe asks for it
+    with pytest.raises(ValueError, match="max_warp"):
+        FrequencyWarp(FrequencyWarpConfig(max_warp=0.7))
+    with pytest.raises(ValueError, match=r"\(N, T, F\)"):
+        warp.warp(features[0], torch.ones(1))

@@ -1,7 +1,7 @@
 """Training batches from a lhotse CutSet with precomputed features.
 
 ``AsrDataset`` is a lhotse-style map dataset: the sampler yields a ``CutSet`` (one mini-batch) and
-``dataset[cuts]`` loads and pads its features, applies SpecAugment when training, and turns the
+``dataset[cuts]`` loads and pads its features, applies frequency warping (VTLP) and SpecAugment when training, and turns the
 transcripts into token ids. ``make_sampler`` buckets cuts by duration so that each batch holds
 about ``max_duration`` seconds of audio, split across ranks under torch.distributed.
 """
@@ -18,6 +18,7 @@ from lhotse.dataset import DynamicBucketingSampler, SpecAugment
 from lhotse.dataset.collation import collate_features
 
 from asr.augment.nonspeech import is_nonspeech
+from asr.augment.vtlp import FrequencyWarp, FrequencyWarpConfig
 from asr.errors import DataDirError, TokenizerError
 
 
@@ -64,6 +65,7 @@ class DataConfig:
     drop_last: bool = False
     max_cut_duration: float = 30.0
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    frequency_warp: FrequencyWarpConfig = field(default_factory=FrequencyWarpConfig)
 
 
 def cut_text(cut: Any) -> str:
@@ -122,9 +124,11 @@ class AsrDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None,
-                 num_channels: int = 1, eos_id: int | None = None, source_features: bool = False) -> None:
+                 num_channels: int = 1, eos_id: int | None = None, source_features: bool = False,
+                 frequency_warp: FrequencyWarp | None = None) -> None:
         self.tokenizer = tokenizer
         self.spec_augment = spec_augment
+        self.frequency_warp = frequency_warp
         self.num_channels = num_channels
         self.eos_id = eos_id
         self.source_features = source_features
@@ -137,6 +141,8 @@ class AsrDataset(torch.utils.data.Dataset):
         if self.source_features:
             # before SpecAugment: the mask loss compares masked (clean) mixture features with the sources
             extra["source_features"] = channel_source_features(cuts, features.shape, self.num_channels)
+        if self.frequency_warp is not None:
+            features = self.frequency_warp(features)
         if self.spec_augment is not None:
             features = self.spec_augment(features)
         if self.num_channels > 1 and self.tokenizer is not None:
