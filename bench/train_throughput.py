@@ -43,7 +43,6 @@ size at its first parallel op.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import json
@@ -71,7 +70,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import asr.losses as loss_functions  # noqa: E402  (wrapped by the profiler below)
 from asr.training.dataset import AsrDataset, make_dataloader, make_sampler  # noqa: E402
 from asr.training.optim import make_optimizer  # noqa: E402
-from asr.training.config import TrainConfig, load_train_config  # noqa: E402
+from asr.training.config import TrainConfig, autocast, load_train_config  # noqa: E402
 from asr.training.dataset import batch_to_device  # noqa: E402
 from asr.training.loop import build_model, draw_chunk_size  # noqa: E402
 
@@ -249,8 +248,7 @@ def fresh_model(config: TrainConfig, vocab_size: int, seed: int, overrides: dict
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, Any], config: TrainConfig,
                chunk_size: int, bf16: bool, marks: Callable[[str], None] | None = None) -> float:
     """One step as ``asr.training.train`` takes it. ``marks(part)`` is called after each phase."""
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    with autocast:
+    with autocast("bf16" if bf16 else "fp32", torch.device("cpu")):
         loss, _, _ = compute_loss(model, batch, config, WARM_STEP, chunk_size, torch.device("cpu"))
     if marks:
         marks("forward")

@@ -6,6 +6,7 @@ The corpus is synthesized here: "YES" is a low tone, "NO" a high one, three word
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import subprocess
@@ -433,3 +434,20 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     with pytest.raises(ModelDirError, match="encoder_dim"):
         train(wider)
     assert isinstance(source, Transducer)
+
+
+def test_bf16_autocast_and_frequency_warp_train_like_fp32(corpus, tmp_path):
+    """precision: bf16 runs the forward under bfloat16 autocast: the first step's loss (same batch,
+    same weights) is within bf16 rounding of fp32's, later steps stay finite, and the weights
+    stay fp32. The frequency warp (VTLP) is read from the config and trains."""
+    fp32 = train(_config(corpus, tmp_path / "fp32", stop_after_steps=3, save_every_n=0))
+    bf16 = train(_config(corpus, tmp_path / "bf16", stop_after_steps=3, save_every_n=0, precision="bf16"))
+    assert bf16.losses[0] == pytest.approx(fp32.losses[0], rel=0.02)
+    assert bf16.losses[0] != fp32.losses[0]  # the autocast really ran
+    assert all(math.isfinite(v) for v in bf16.losses)
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    warped = train(_config(corpus, tmp_path / "vtlp", stop_after_steps=3, save_every_n=0,
+                           data__frequency_warp={"enabled": True, "max_warp": 0.1}))
+    assert warped.losses[0] != fp32.losses[0] and all(math.isfinite(v) for v in warped.losses)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        _config(corpus, tmp_path / "bad", precision="fp16")

@@ -6,11 +6,13 @@ overrides; an unknown key anywhere is an error that names where it was found.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 import yaml
 
 from asr.training.dataset import DataConfig
@@ -40,6 +42,18 @@ class LossConfig:
     mask_loss_scale: float = 0.0
 
 
+#: ``TrainConfig.precision`` -> the autocast dtype of the forward (None: plain fp32)
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The forward's autocast context for ``TrainConfig.precision``; ``ValueError`` on an unknown one."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; ``conf/train.yaml`` holds the same keys."""
@@ -65,6 +79,10 @@ class TrainConfig:
     device: str = "auto"
     stop_after_steps: int = 0
     """Stop (without exporting) once the global step reaches this many (0: off); for tests and time-boxed runs."""
+    precision: str = "fp32"
+    """``bf16``: the forward runs under bfloat16 autocast (weights, gradients and optimizer stay
+    fp32). bench/train_throughput.py measured 1.34x audio per CPU second on this AVX-512 BF16 CPU
+    with the first-step loss within 0.01% of fp32; on a CPU without native bf16 it is slower."""
     init_from: str = ""
     """A model dir whose weights start a new training (fine-tuning, e.g. a real speaker after synthetic
     speech); its model config and tokens must equal this run's. Ignored when resuming a checkpoint."""
@@ -103,4 +121,7 @@ def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) ->
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(raw)
-    return _build(TrainConfig, values, str(path or "config"))
+    config = _build(TrainConfig, values, str(path or "config"))
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"{path or 'config'}: precision must be one of {sorted(PRECISIONS)}, got {config.precision!r}")
+    return config

@@ -41,7 +41,7 @@ from asr.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from asr.training.config import LossConfig, TrainConfig
+from asr.training.config import LossConfig, TrainConfig, autocast
 from asr.training.dataset import AsrDataset, batch_to_device, check_transcripts, make_dataloader, make_sampler
 from asr.training.distributed import DistInfo, barrier, gather_rng_states, seed_everything, setup_distributed
 from asr.training.optim import WarmupEden, make_optimizer
@@ -219,7 +219,8 @@ def train(
                     "source_features": config.loss.mask_loss_scale > 0}
     ctx = _EpochContext(
         config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
-        sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build(), **channels), info=info,
+        sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build(),
+                                                frequency_warp=config.data.frequency_warp.build(), **channels), info=info,
         device=device, writer=writer, model_config=model_config, tokens=tokens, losses=[], on_batch=on_batch,
     )
     dev_dataset = AsrDataset(tokenizer, spec_augment=None, **channels)
@@ -305,7 +306,8 @@ def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
     tot_loss, tot_frames, t0 = 0.0, 0.0, time.time()
     for batch in bar:
         chunk_size = draw_chunk_size(ctx.model_config, progress.global_step, config.seed)
-        terms = ctx.objectives(batch_to_device(batch, ctx.device), config.loss, progress.global_step, chunk_size)
+        with autocast(config.precision, ctx.device):
+            terms = ctx.objectives(batch_to_device(batch, ctx.device), config.loss, progress.global_step, chunk_size)
         loss = terms.total()
         ctx.optimizer.zero_grad(set_to_none=True)
         loss.backward()
