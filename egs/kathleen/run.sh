@@ -33,6 +33,7 @@ add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synt
 synth_dir=../synth   # where that recipe keeps data/fbank/synth_cuts_train.jsonl.gz
 train_config=        # stage 4: default conf/finetune.yaml with --init-from, else conf/train.yaml
 num_epochs=          # stage 4: override the config's num_epochs
+exp_dir=             # stages 4-10: the model's directory (default exp/transducer, exp/transducer_synth with --add-synth)
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
 hybrid_chunks="full 320"  # stages 7-10: chunk settings the hybrid and the cascade are decoded with
@@ -59,7 +60,9 @@ steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj
 # true) and the non-speech cuts, plus the synthesized corpus with --add-synth true (then with a
 # tokenizer trained on both texts, in exp/transducer_synth); stage 5 decodes test with full context
 # and 320 ms chunks, greedy and modified beam search; stage 6 prints the WER table.
-exp_dir=exp/transducer
+default_exp_dir=exp/transducer
+$add_synth && default_exp_dir=exp/transducer_synth
+exp_dir=${exp_dir:-$default_exp_dir}
 train_cuts=(data/fbank/${corpus}_cuts_train.jsonl.gz)
 $speed_perturb && train_cuts=(data/fbank/${corpus}_cuts_train_sp.jsonl.gz)
 [ "$nonspeech_per_kind" -gt 0 ] && train_cuts+=(data/fbank/${corpus}_cuts_nonspeech.jsonl.gz)
@@ -74,7 +77,6 @@ fi
 [ -n "$train_config" ] || train_config=conf/train.yaml
 if $add_synth; then
   [ -z "$init_from" ] || die "--add-synth true trains from scratch with a joint tokenizer: give --init-from '' too"
-  exp_dir=exp/transducer_synth
   train_lang=${lang_dir}_synth
   # the synth manifest's feature paths are relative to its recipe dir: a copy with them rebased
   train_cuts+=(data/fbank/synth_cuts_train_from_synth_recipe.jsonl.gz)

@@ -46,6 +46,7 @@ token_type=char      # stage 3: char (a few hours of audio learn it fastest) or 
 vocab_size=500
 speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
 train_config=conf/train.yaml  # stage 4: model and training settings
+exp_dir=exp/transducer  # stages 4-15: the model's directory (give each lever experiment its own)
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
@@ -100,7 +101,6 @@ steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj
 # Stage 4 trains a streaming transducer on train, train_extra and nonspeech (test voices never
 # seen), stage 5 decodes test (held-out voices) and dev with full context and 320 ms chunks, greedy
 # and modified beam search, and stage 6 prints the WER table.
-exp_dir=exp/transducer
 train_opts=
 [ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
 train_cuts=data/fbank/${corpus}_cuts_train.jsonl.gz
