@@ -5,6 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
+#            [--num-epochs N] [--train-noeos true]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -38,6 +39,8 @@ eos_penalties="0.005 0.01 0.02"
 single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
+num_epochs=           # stage 5: override the config's num_epochs (15: ~4 h a model on 2 CPU cores)
+train_noeos=true      # stage 5: also train the rule-endpointing baseline without <eos> (exp/surt_noeos)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -88,12 +91,15 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   dev=data/fbank/fsddmix_cuts_dev.jsonl.gz
   train=data/fbank/fsddmix_cuts_train.jsonl.gz
   mask_opt="--set loss.mask_loss_scale=$mask_loss"
+  [ -n "$num_epochs" ] && mask_opt="$mask_opt --num-epochs $num_epochs"
   log "Stage 5: train SURT exp/surt (<eos>, no latency penalty)"
   steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt" \
     $train_config $lang_dir exp/surt $dev $train
-  log "Stage 5: train SURT without <eos> (rule endpointing) -> exp/surt_noeos"
-  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set model.eos_id=-1" \
-    $train_config $lang_dir exp/surt_noeos $dev $train
+  if $train_noeos; then
+    log "Stage 5: train SURT without <eos> (rule endpointing) -> exp/surt_noeos"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set model.eos_id=-1" \
+      $train_config $lang_dir exp/surt_noeos $dev $train
+  fi
   for p in $eos_penalties; do
     log "Stage 5: train SURT with the <eos> latency penalty $p -> exp/surt_ep$p"
     steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set loss.eos_penalty=$p" \
@@ -103,7 +109,8 @@ fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
-  surt_dirs="exp/surt_noeos/model exp/surt/model"
+  surt_dirs=exp/surt/model
+  $train_noeos && surt_dirs="exp/surt_noeos/model $surt_dirs"
   for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
