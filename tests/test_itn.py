@@ -514,6 +514,9 @@ def test_style_errors_name_the_problem():
     from asr.itn import ItnStyle
 
     assert ItnStyle.parse("thousands=off,date=dmy") == ItnStyle(thousands_separator=False, date_order="dmy")
+    assert ItnStyle.parse("letters=keep") == ItnStyle(join_letters=False)
+    with pytest.raises(ValueError, match="letters=maybe"):
+        ItnStyle.parse("letters=maybe")
     with pytest.raises(ValueError, match="date=ymd"):
         ItnStyle.parse("date=ymd")
     with pytest.raises(ValueError, match="date order"):
@@ -533,3 +536,60 @@ def test_cli_style_option_changes_the_written_form_and_rejects_nonsense():
     bad = subprocess.run([sys.executable, "-m", "asr.cli", "itn", "--style", "thousands=maybe"], input=line,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "thousands" in bad.stderr
+
+
+# Spelled letters, dates split at "of", numbers vetoed as Roman numerals, "one" before a unit.
+# Expected outputs written by hand.
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the u s army", "the US army"),
+        ("such as d n a and r n a", "such as DNA and RNA"),
+        ("the i s b n of the book", "the ISBN of the book"),
+        ("he is a u s author", "he is a US author"),  # the article stays
+        ("the a b c of it", "the ABC of it"),  # after "the", "a" is a letter
+        ("i i think so", "i i think so"),  # a stutter, not an acronym
+        ("a a", "a a"),
+        ("she took a walk", "she took a walk"),
+        ("Call The B B C .", "Call The BBC ."),
+    ],
+)
+def test_spelled_letters_are_joined(itn, text, written):
+    assert itn(text) == written
+
+
+def test_spelled_letters_style_keep(itn):
+    keep = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style="letters=keep")
+    assert keep("the u s army") == "the u s army"
+    assert [s.category for s in itn.spans("the u s army")] == ["letters"]
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the station was opened on the eleventh of april eighteen forty eight .",
+         "the station was opened on 11 April 1848 ."),
+        ("fifteen", "15"),
+        ("thirty one", "31"),
+        ("add one cup of milk", "add 1 cup of milk"),
+        ("to one gallon of soup stock add one quart of lentils", "to 1 gallon of soup stock add 1 quart of lentils"),
+        ("one of them came back", "one of them came back"),
+    ],
+)
+def test_dates_vetoed_romans_and_counts(itn, text, written):
+    assert itn(text) == written
+
+
+def test_streaming_with_letters_and_counts_matches_offline(itn):
+    rng = random.Random(3)
+    words = "the u s a b c i d n one cup of add eleventh april eighteen forty eight fifteen and".split()
+    for trial in range(60):
+        hyp = [rng.choice(words) for _ in range(rng.randint(0, 25))]
+        stream = StreamingItn(itn, margin=rng.randint(0, 2))
+        prev = ""
+        for k in range(len(hyp) + 1):
+            stable, tentative = stream.update(" ".join(hyp[:k]))
+            assert stable.startswith(prev)
+            prev = stable
+            assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
+        assert stream.finish()[0] == itn(" ".join(hyp))
