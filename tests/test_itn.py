@@ -593,3 +593,35 @@ def test_streaming_with_letters_and_counts_matches_offline(itn):
             prev = stable
             assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
         assert stream.finish()[0] == itn(" ".join(hyp))
+
+
+@pytest.mark.parametrize(
+    "style, spoken, written",
+    [
+        ("", "an elevation of seven hundred fifty feet", "an elevation of 750 feet"),
+        ("", "we covered ten point two miles", "we covered 10.2 miles"),
+        ("", "it was three point five kilometers away", "it was 3.5 km away"),
+        ("", "minus five degrees celsius", "-5 °C"),
+        ("", "ten percent of them", "10% of them"),
+        ("units=abbrev", "an elevation of seven hundred fifty feet", "an elevation of 750 ft"),
+        ("units=words", "it was three point five kilometers away", "it was 3.5 kilometers away"),
+        ("units=words", "ten percent of them", "10% of them"),
+    ],
+)
+def test_unit_style(itn, style, spoken, written):
+    styled = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style=style)
+    assert styled(spoken) == written
+
+
+def test_unit_style_errors():
+    from asr.itn import ItnStyle
+
+    assert ItnStyle.parse("units=abbrev") == ItnStyle(units="abbrev")
+    with pytest.raises(ValueError, match="units=short"):
+        ItnStyle.parse("units=short")
+    with pytest.raises(ValueError, match="units"):
+        ItnStyle(units="short")
+    # The number keeps its written form; only the unit changes.
+    assert ItnStyle().apply("measure", "4,000 ft", "four thousand feet") == "4,000 feet"
+    assert ItnStyle().apply("measure", "4,000 m", "four thousand meters") == "4,000 m"
+    assert ItnStyle(units="words").apply("measure", "45°", "forty five degrees") == "45 degrees"

@@ -131,6 +131,16 @@ _MONTH_FIRST = re.compile(rf"^{_MONTH} (\d{{1,2}})(?:,? (\d{{4}}))?$")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _GROUPED = frozenset({"cardinal", "ordinal", "decimal", "money", "measure"})
 DATE_ORDERS = ("spoken", "mdy", "dmy")
+UNIT_STYLES = ("customary-words", "abbrev", "words")
+# Customary units that running text spells out ("750 feet", "16 miles", "5 pounds": LibriTTS
+# writes 74 "feet" to 2 "ft", 66 "miles" to no "mi"); metric and technical units keep their
+# abbreviations ("5 km", "200 hp"), as Google TN writes them.
+CUSTOMARY_UNITS = frozenset(
+    "inch inches foot feet yard yards mile miles pound pounds ounce ounces ton tons acre acres gallon "
+    "gallons degree degrees".split()
+    + ["mile per hour", "miles per hour", "square foot", "square feet", "square mile", "square miles",
+       "square inch", "square inches", "square yard", "square yards", "cubic foot", "cubic feet",
+       "cubic inch", "cubic inches"])
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,9 @@ class ItnStyle:
     was said ("march third" -> "March 3", "the seventeenth of april nineteen eighty one" ->
     "17 April 1981", "the fifteenth of august" -> "the 15th of August"); ``"mdy"`` always writes
     "April 17, 1981" / "August 15"; ``"dmy"`` always "17 April 1981" / "15 August".
+    ``units``: ``"customary-words"`` (default) writes metric and technical units abbreviated
+    ("5 km", "200 hp") and customary ones as said ("750 feet", "16 miles"); ``"abbrev"`` every
+    unit abbreviated ("750 ft"); ``"words"`` every unit as said ("5 kilometers"); "%" always.
     ``join_letters``: spelled letters outside spans are written as one upper-case word ("the u s
     army" -> "the US army", "d n a" -> "DNA"; True, default) or left as they were (False).
     """
@@ -149,15 +162,19 @@ class ItnStyle:
     thousands_separator: bool = True
     date_order: str = "spoken"
     join_letters: bool = True
+    units: str = "customary-words"
 
     def __post_init__(self) -> None:
         if self.date_order not in DATE_ORDERS:
             raise ValueError(f"ITN style: date order {self.date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+        if self.units not in UNIT_STYLES:
+            raise ValueError(f"ITN style: units {self.units!r} is not one of {', '.join(UNIT_STYLES)}")
 
     @classmethod
     def parse(cls, spec: str) -> "ItnStyle":
         """``"thousands=off,date=dmy"``: comma-separated ``key=value`` (keys ``thousands`` on/off,
-        ``date`` spoken/mdy/dmy, ``letters`` join/keep); an empty string is the default style."""
+        ``date`` spoken/mdy/dmy, ``letters`` join/keep, ``units`` customary-words/abbrev/words);
+        an empty string is the default style."""
         values: dict[str, object] = {}
         for item in filter(None, (x.strip() for x in spec.split(","))):
             key, _, value = item.partition("=")
@@ -167,15 +184,21 @@ class ItnStyle:
                 values["date_order"] = value
             elif key == "letters" and value in ("join", "keep"):
                 values["join_letters"] = value == "join"
+            elif key == "units" and value in UNIT_STYLES:
+                values["units"] = value
             else:
                 raise ValueError(f"ITN style: cannot read {item!r} (expected thousands=on|off, "
-                                 f"date={'|'.join(DATE_ORDERS)} or letters=join|keep)")
+                                 f"date={'|'.join(DATE_ORDERS)}, letters=join|keep or "
+                                 f"units={'|'.join(UNIT_STYLES)})")
         return cls(**values)  # type: ignore[arg-type]
 
-    def apply(self, category: str, written: str) -> str:
-        """``written`` (a grammar's output for ``category``) in this style."""
+    def apply(self, category: str, written: str, spoken: str = "") -> str:
+        """``written`` (a grammar's output for ``category``, from the words ``spoken``) in this
+        style."""
         if not self.thousands_separator and category in _GROUPED:
             written = _THOUSANDS_COMMA.sub("", written)
+        if category == "measure" and self.units != "abbrev":
+            written = _unit_as_words(written, spoken, customary_only=self.units == "customary-words")
         if category == "date" and self.date_order != "spoken":
             if m := _DAY_FIRST.match(written):
                 day, month, year = m.groups()
@@ -188,6 +211,44 @@ class ItnStyle:
             else:
                 written = f"{day} {month}" + (f" {year}" if year else "")
         return written
+
+
+def _unit_table() -> dict[str, str]:
+    """Spoken unit phrase (singular and plural) -> its written abbreviation, percent excluded."""
+    from wfst.itn.measure import ATTACHED, UNITS, WRITTEN_PLURAL
+
+    table: dict[str, str] = {}
+    for singular, plural, written in UNITS + ATTACHED:
+        if written != "%":
+            table.setdefault(singular, written)
+            table.setdefault(plural, WRITTEN_PLURAL.get(written, written))
+    return table
+
+
+_UNIT_TABLE: dict[str, str] | None = None
+
+
+def _unit_as_words(written: str, spoken: str, customary_only: bool) -> str:
+    """"4,000 m" for "four thousand meters" -> "4,000 meters": the number as written, the unit
+    as said (only units of :data:`CUSTOMARY_UNITS` when ``customary_only``). Percent stays "%";
+    a form whose unit cannot be found is returned unchanged."""
+    global _UNIT_TABLE
+    if _UNIT_TABLE is None:
+        _UNIT_TABLE = _unit_table()
+    words = spoken.split()
+    for k in range(min(5, len(words) - 1), 0, -1):  # longest unit phrase first
+        phrase = " ".join(words[-k:])
+        abbr = _UNIT_TABLE.get(phrase.lower())
+        if abbr is None:
+            continue
+        if customary_only and phrase.lower() not in CUSTOMARY_UNITS:
+            return written
+        for sep in (" ", ""):
+            if written.endswith(sep + abbr) and len(written) > len(sep + abbr):
+                number = written[: len(written) - len(sep + abbr)]
+                if number[-1:].isdigit():
+                    return f"{number} {phrase}"
+    return written
 
 
 class _Grammars(Protocol):
@@ -490,7 +551,7 @@ class InverseTextNormalizer:
         try:
             written = self.grammars.normalize(*key)
             if written is not None:
-                written = self.style.apply(category, written)
+                written = self.style.apply(category, written, key[1])
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
             written = None
         self._memo[key] = written
