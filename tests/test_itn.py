@@ -625,3 +625,27 @@ def test_unit_style_errors():
     assert ItnStyle().apply("measure", "4,000 ft", "four thousand feet") == "4,000 feet"
     assert ItnStyle().apply("measure", "4,000 m", "four thousand meters") == "4,000 m"
     assert ItnStyle(units="words").apply("measure", "45°", "forty five degrees") == "45 degrees"
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the roman emperor at the time was valentinian the third", "the roman emperor at the time was valentinian III"),
+        ("who succeeded him as catherine the first , was", "who succeeded him as catherine I , was"),
+        ("the claim of henry the sixth comes through", "the claim of henry VI comes through"),
+        ("pope innocent the eighth", "pope innocent VIII"),
+    ],
+)
+def test_regnal_names_take_roman_numerals(itn, text, written):
+    assert itn(text) == written
+
+
+def test_regnal_rule_leaves_dates_alone(itn):
+    # "john the first of october": a name, then a date; never "john I".
+    out = itn("bergstrom , john the first of october")
+    assert "I" not in out.split(), out
+    from asr.itn.normalizer import regnal_spans
+
+    assert regnal_spans("john the first of october".split(), []) == []
+    assert [(s.start, s.end) for s in regnal_spans("the third was here".split(), ["edward"])] == [(0, 2)]
+    assert regnal_spans("he was the first".split(), []) == []

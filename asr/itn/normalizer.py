@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from asr.itn.tagger import Tagger
-from asr.itn.tags import TokenSpan
+from asr.itn.tags import TokenSpan, spans_to_tags
 
 PRETRAINED_TAGGER = Path(__file__).parent / "pretrained" / "tagger.pt"
 _TOKEN = re.compile(r"\S+")
@@ -78,6 +78,32 @@ def bridge_date_of(tokens: list[str], tags: list[int], categories: tuple[str, ..
             out[i] = date_tags[1]
             if tags[i + 1] == date_tags[0]:
                 out[i + 1] = date_tags[1]
+    return out
+
+
+_ORDINAL_WORDS = frozenset(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth".split())
+_TIES_WORDS = frozenset("twenty thirty".split())
+
+
+def regnal_spans(tokens: list[str], before: list[str]) -> list[TokenSpan]:
+    """"<regnal name> the <ordinal>" spans (the "the" and the ordinal), which are Roman numerals
+    whatever the tagger said ("henry the eighth" -> "henry VIII": LibriTTS writes 197 of 201 so),
+    unless "of" follows ("john the first of october" is a date)."""
+    out = []
+    words = [t.lower() for t in tokens]
+    for i, w in enumerate(words):
+        if w != "the":
+            continue
+        prev = words[i - 1] if i > 0 else (before[-1].lower() if before else "")
+        if prev not in REGNAL_NAMES:
+            continue
+        j = i + 1
+        if j < len(words) and words[j] in _TIES_WORDS:
+            j += 1
+        if j < len(words) and words[j] in _ORDINAL_WORDS and (j + 1 >= len(words) or words[j + 1] != "of"):
+            out.append(TokenSpan(i, j + 1, "roman"))
     return out
 
 
@@ -401,6 +427,9 @@ class InverseTextNormalizer:
         * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
         * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
           span rule out (Roman numerals outside headings and regnal names, "first", "half");
+        * "<regnal name> the <ordinal>" not followed by "of" is a Roman numeral whatever the
+          tags (:func:`regnal_spans`); an untagged "of" between date words is part of the date
+          (:func:`bridge_date_of`);
         * with ``style.join_letters``, runs of spelled letters left outside spans become one
           upper-case word (:func:`letter_runs`, category ``"letters"``).
         ``before`` are the words preceding ``tokens`` (streaming passes the committed ones).
@@ -410,6 +439,14 @@ class InverseTextNormalizer:
         before = list(before or [])
         categories = self.tagger.cfg.categories
         tags = bridge_date_of(tokens, tags, categories)
+        regnal = regnal_spans(tokens, before) if "roman" in categories else []
+        if regnal:
+            tags = list(tags)
+            for sp in regnal:
+                tags[sp.start:sp.end] = spans_to_tags(sp.end - sp.start, [TokenSpan(0, sp.end - sp.start, "roman")],
+                                                      categories)
+                if sp.end < len(tags) and tags[sp.end] > 0 and (tags[sp.end] - 1) % 2 == 1:
+                    tags[sp.end] -= 1  # an I- after it opens its own span (B- of its category)
         out: list[tuple[TokenSpan, str]] = []
         reach: list[tuple[int, int]] = []
         run: list[tuple[TokenSpan, list[str]]] = []  # touching spans, with the categories tagged in each
@@ -459,6 +496,8 @@ class InverseTextNormalizer:
                     # A run that opens with I- after O: the tagger saw it continue the word before.
                     run_start, extend_left = i, i > 0 and (t - 1) % 2 == 1
                 start = i
+        for sp in regnal:
+            reach.append((sp.start - 2, sp.end + 1))  # the name before, the "of" after
         if self.style.join_letters:
             free = [True] * len(tokens)
             for sp, _ in out:
