@@ -574,15 +574,19 @@ def test_spelled_letters_style_keep(itn):
         ("add one cup of milk", "add 1 cup of milk"),
         ("to one gallon of soup stock add one quart of lentils", "to 1 gallon of soup stock add 1 quart of lentils"),
         ("one of them came back", "one of them came back"),
+        ("it is only about one third as effective as sugar", "it is only about one third as effective as sugar"),
+        ("just one tenth as badly", "just one tenth as badly"),
+        ("add three quarters of a cup", "add 3/4 of a cup"),
     ],
 )
 def test_dates_vetoed_romans_and_counts(itn, text, written):
     assert itn(text) == written
 
 
-def test_streaming_with_letters_and_counts_matches_offline(itn):
+def test_streaming_with_letters_regnal_names_and_counts_matches_offline(itn):
     rng = random.Random(3)
-    words = "the u s a b c i d n one cup of add eleventh april eighteen forty eight fifteen and".split()
+    words = ("the u s a b c i d n one cup of add eleventh april eighteen forty eight fifteen and henry "
+             "eighth first october two thirds as").split()
     for trial in range(60):
         hyp = [rng.choice(words) for _ in range(rng.randint(0, 25))]
         stream = StreamingItn(itn, margin=rng.randint(0, 2))

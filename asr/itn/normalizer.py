@@ -424,7 +424,8 @@ class InverseTextNormalizer:
         * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
           words on the right (and by the untagged word before, when it opens with ``I-``), with
           the other categories tagged inside it, then without its last word;
-        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
+        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself
+          ("one" before a unit of :data:`COUNT_UNITS` is), nor a fraction followed by "as";
         * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
           span rule out (Roman numerals outside headings and regnal names, "first", "half");
         * "<regnal name> the <ordinal>" not followed by "of" is a Roman numeral whatever the
@@ -478,6 +479,8 @@ class InverseTextNormalizer:
             last = run[-1][0]
             if last.end - last.start == 1 and tokens[last.start].lower() == "one":
                 hi = max(hi, last.end + 1)  # a lone "one" is converted only before a unit
+            if any(sp.category == "fraction" or "fraction" in cats for sp, cats in run):
+                hi += 1  # a fraction followed by "as" stays words
             reach.append((lo, hi))
             run.clear()
 
@@ -573,6 +576,10 @@ class InverseTextNormalizer:
                     written = None
                 if written is not None:
                     break
+        if (written is not None and span.category == "fraction" and span.end < len(tokens)
+                and tokens[span.end].lower() == "as"):
+            # A fraction as a multiplier is prose: "one third as effective", "one tenth as badly".
+            written = None
         if written is not None:
             out.append((span, written))
         return grew
