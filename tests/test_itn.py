@@ -653,3 +653,15 @@ def test_regnal_rule_leaves_dates_alone(itn):
     assert regnal_spans("john the first of october".split(), []) == []
     assert [(s.start, s.end) for s in regnal_spans("the third was here".split(), ["edward"])] == [(0, 2)]
     assert regnal_spans("he was the first".split(), []) == []
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("call me at plus forty four two zero seven nine four six zero nine five eight",
+         "call me at +44 2079460958"),
+        ("the server is at one nine two dot one six eight dot o dot one", "the server is at 192.168.0.1"),
+    ],
+)
+def test_international_numbers_and_ip_addresses(itn, text, written):
+    assert itn(text) == written
