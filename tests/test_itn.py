@@ -514,6 +514,9 @@ def test_style_errors_name_the_problem():
     from asr.itn import ItnStyle
 
     assert ItnStyle.parse("thousands=off,date=dmy") == ItnStyle(thousands_separator=False, date_order="dmy")
+    assert ItnStyle.parse("letters=keep") == ItnStyle(join_letters=False)
+    with pytest.raises(ValueError, match="letters=maybe"):
+        ItnStyle.parse("letters=maybe")
     with pytest.raises(ValueError, match="date=ymd"):
         ItnStyle.parse("date=ymd")
     with pytest.raises(ValueError, match="date order"):
@@ -533,3 +536,132 @@ def test_cli_style_option_changes_the_written_form_and_rejects_nonsense():
     bad = subprocess.run([sys.executable, "-m", "asr.cli", "itn", "--style", "thousands=maybe"], input=line,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "thousands" in bad.stderr
+
+
+# Spelled letters, dates split at "of", numbers vetoed as Roman numerals, "one" before a unit.
+# Expected outputs written by hand.
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the u s army", "the US army"),
+        ("such as d n a and r n a", "such as DNA and RNA"),
+        ("the i s b n of the book", "the ISBN of the book"),
+        ("he is a u s author", "he is a US author"),  # the article stays
+        ("the a b c of it", "the ABC of it"),  # after "the", "a" is a letter
+        ("i i think so", "i i think so"),  # a stutter, not an acronym
+        ("a a", "a a"),
+        ("she took a walk", "she took a walk"),
+        ("Call The B B C .", "Call The BBC ."),
+    ],
+)
+def test_spelled_letters_are_joined(itn, text, written):
+    assert itn(text) == written
+
+
+def test_spelled_letters_style_keep(itn):
+    keep = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style="letters=keep")
+    assert keep("the u s army") == "the u s army"
+    assert [s.category for s in itn.spans("the u s army")] == ["letters"]
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the station was opened on the eleventh of april eighteen forty eight .",
+         "the station was opened on 11 April 1848 ."),
+        ("fifteen", "15"),
+        ("thirty one", "31"),
+        ("add one cup of milk", "add 1 cup of milk"),
+        ("to one gallon of soup stock add one quart of lentils", "to 1 gallon of soup stock add 1 quart of lentils"),
+        ("one of them came back", "one of them came back"),
+        ("it is only about one third as effective as sugar", "it is only about one third as effective as sugar"),
+        ("just one tenth as badly", "just one tenth as badly"),
+        ("add three quarters of a cup", "add 3/4 of a cup"),
+    ],
+)
+def test_dates_vetoed_romans_and_counts(itn, text, written):
+    assert itn(text) == written
+
+
+def test_streaming_with_letters_regnal_names_and_counts_matches_offline(itn):
+    rng = random.Random(3)
+    words = ("the u s a b c i d n one cup of add eleventh april eighteen forty eight fifteen and henry "
+             "eighth first october two thirds as").split()
+    for trial in range(60):
+        hyp = [rng.choice(words) for _ in range(rng.randint(0, 25))]
+        stream = StreamingItn(itn, margin=rng.randint(0, 2))
+        prev = ""
+        for k in range(len(hyp) + 1):
+            stable, tentative = stream.update(" ".join(hyp[:k]))
+            assert stable.startswith(prev)
+            prev = stable
+            assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
+        assert stream.finish()[0] == itn(" ".join(hyp))
+
+
+@pytest.mark.parametrize(
+    "style, spoken, written",
+    [
+        ("", "an elevation of seven hundred fifty feet", "an elevation of 750 feet"),
+        ("", "we covered ten point two miles", "we covered 10.2 miles"),
+        ("", "it was three point five kilometers away", "it was 3.5 km away"),
+        ("", "minus five degrees celsius", "-5 °C"),
+        ("", "ten percent of them", "10% of them"),
+        ("units=abbrev", "an elevation of seven hundred fifty feet", "an elevation of 750 ft"),
+        ("units=words", "it was three point five kilometers away", "it was 3.5 kilometers away"),
+        ("units=words", "ten percent of them", "10% of them"),
+    ],
+)
+def test_unit_style(itn, style, spoken, written):
+    styled = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style=style)
+    assert styled(spoken) == written
+
+
+def test_unit_style_errors():
+    from asr.itn import ItnStyle
+
+    assert ItnStyle.parse("units=abbrev") == ItnStyle(units="abbrev")
+    with pytest.raises(ValueError, match="units=short"):
+        ItnStyle.parse("units=short")
+    with pytest.raises(ValueError, match="units"):
+        ItnStyle(units="short")
+    # The number keeps its written form; only the unit changes.
+    assert ItnStyle().apply("measure", "4,000 ft", "four thousand feet") == "4,000 feet"
+    assert ItnStyle().apply("measure", "4,000 m", "four thousand meters") == "4,000 m"
+    assert ItnStyle(units="words").apply("measure", "45°", "forty five degrees") == "45 degrees"
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the roman emperor at the time was valentinian the third", "the roman emperor at the time was valentinian III"),
+        ("who succeeded him as catherine the first , was", "who succeeded him as catherine I , was"),
+        ("the claim of henry the sixth comes through", "the claim of henry VI comes through"),
+        ("pope innocent the eighth", "pope innocent VIII"),
+    ],
+)
+def test_regnal_names_take_roman_numerals(itn, text, written):
+    assert itn(text) == written
+
+
+def test_regnal_rule_leaves_dates_alone(itn):
+    # "john the first of october": a name, then a date; never "john I".
+    out = itn("bergstrom , john the first of october")
+    assert "I" not in out.split(), out
+    from asr.itn.normalizer import regnal_spans
+
+    assert regnal_spans("john the first of october".split(), []) == []
+    assert [(s.start, s.end) for s in regnal_spans("the third was here".split(), ["edward"])] == [(0, 2)]
+    assert regnal_spans("he was the first".split(), []) == []
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("call me at plus forty four two zero seven nine four six zero nine five eight",
+         "call me at +44 2079460958"),
+        ("the server is at one nine two dot one six eight dot o dot one", "the server is at 192.168.0.1"),
+    ],
+)
+def test_international_numbers_and_ip_addresses(itn, text, written):
+    assert itn(text) == written

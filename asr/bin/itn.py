@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whitelist", default=None, help="user whitelist file (spoken<TAB>written lines)")
     parser.add_argument("--spans", action="store_true", help="print JSON with spans instead of plain text")
     parser.add_argument("--style", default="", help="output style, e.g. 'thousands=off,date=dmy' "
-                        "(default thousands=on,date=spoken; see the README's ITN output style)")
+                        "(default thousands=on,date=spoken,letters=join,units=customary-words; see the README's ITN output style)")
 
 
 def main(args: argparse.Namespace) -> int:

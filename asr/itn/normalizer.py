@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from asr.itn.tagger import Tagger
-from asr.itn.tags import TokenSpan
+from asr.itn.tags import TokenSpan, spans_to_tags
 
 PRETRAINED_TAGGER = Path(__file__).parent / "pretrained" / "tagger.pt"
 _TOKEN = re.compile(r"\S+")
@@ -25,6 +25,11 @@ _TOKEN = re.compile(r"\S+")
 # alone are mostly pronouns/articles ("one of them", "a second"), "second" alone is mostly the
 # time unit or "the second one", "may" alone is mostly the verb.
 _NEVER_ALONE = frozenset({"a", "one", "second", "may", "march", "oh", "o"})
+# ... except "one" before a unit of a recipe or a measure, which is a count ("add one cup of
+# milk" -> "add 1 cup of milk", as cookbooks write it).
+COUNT_UNITS = frozenset(
+    "cup cupful teaspoon teaspoonful tablespoon tablespoonful pint quart gallon ounce pound inch "
+    "dessertspoonful saltspoonful gill".split())
 # How many untagged words a rejected span may grow by on its right ("two thirty" + "p m").
 MAX_EXTEND = 2
 
@@ -52,6 +57,76 @@ _WORD_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth
 _PROSE_FRACTIONS = frozenset({"half", "a half"})
 # Words of left context that :meth:`InverseTextNormalizer.resolve_spans` may look at.
 CONTEXT_WORDS = 2
+# Spelled letters ("u s", "d n a", "i s b n") are written as one word. A leading "a" after
+# another word is mostly the article ("is a u s author", "offered a c b e"), except after these.
+_LETTER = re.compile(r"^[A-Za-z]$")
+_LETTERS_CATEGORY = "letters"
+_ARTICLE_A_NOT_AFTER = frozenset({"the", "an"})
+
+
+def bridge_date_of(tokens: list[str], tags: list[int], categories: tuple[str, ...]) -> list[int]:
+    """Tags with an untagged "of" between two date-tagged words tagged I-date: the tagger often
+    leaves out the "of" of "the eleventh of april eighteen forty eight", which split the date in
+    two spans, and the first alone ("the eleventh") is no date. Depends on the tags of the words
+    either side only."""
+    if "date" not in categories:
+        return list(tags)
+    date_tags = (1 + 2 * categories.index("date"), 2 + 2 * categories.index("date"))
+    out = list(tags)
+    for i in range(1, len(tokens) - 1):
+        if tags[i] <= 0 and tokens[i].lower() == "of" and tags[i - 1] in date_tags and tags[i + 1] in date_tags:
+            out[i] = date_tags[1]
+            if tags[i + 1] == date_tags[0]:
+                out[i + 1] = date_tags[1]
+    return out
+
+
+_ORDINAL_WORDS = frozenset(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth".split())
+_TIES_WORDS = frozenset("twenty thirty".split())
+
+
+def regnal_spans(tokens: list[str], before: list[str]) -> list[TokenSpan]:
+    """"<regnal name> the <ordinal>" spans (the "the" and the ordinal), which are Roman numerals
+    whatever the tagger said ("henry the eighth" -> "henry VIII": LibriTTS writes 197 of 201 so),
+    unless "of" follows ("john the first of october" is a date)."""
+    out = []
+    words = [t.lower() for t in tokens]
+    for i, w in enumerate(words):
+        if w != "the":
+            continue
+        prev = words[i - 1] if i > 0 else (before[-1].lower() if before else "")
+        if prev not in REGNAL_NAMES:
+            continue
+        j = i + 1
+        if j < len(words) and words[j] in _TIES_WORDS:
+            j += 1
+        if j < len(words) and words[j] in _ORDINAL_WORDS and (j + 1 >= len(words) or words[j + 1] != "of"):
+            out.append(TokenSpan(i, j + 1, "roman"))
+    return out
+
+
+def letter_runs(tokens: list[str], free: list[bool], before: list[str]) -> list[TokenSpan]:
+    """Runs of two or more single-letter tokens (ASCII) among the ``free`` tokens: spelled
+    acronyms. A run's leading "a" is left out when a word other than "the"/"an" precedes it (the
+    article: "a u s author" -> "a US author"), and runs of only "a" and "i" are stutters ("i i
+    think"), not acronyms; ``before`` are the words preceding ``tokens``."""
+    runs: list[TokenSpan] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        j = i
+        while j < n and free[j] and _LETTER.match(tokens[j]):
+            j += 1
+        start = i
+        if j - i >= 2 and tokens[i] in ("a", "A"):
+            prev = tokens[i - 1] if i > 0 else (before[-1] if before else "")
+            if is_word(prev) and prev.lower() not in _ARTICLE_A_NOT_AFTER:
+                start = i + 1
+        if j - start >= 2 and not all(t.lower() in "ai" for t in tokens[start:j]):  # "i i think", "a a"
+            runs.append(TokenSpan(start, j, _LETTERS_CATEGORY))
+        i = max(j, i + 1)
+    return runs
 
 
 def context_allows(category: str, words: list[str], before: list[str]) -> bool:
@@ -82,6 +157,16 @@ _MONTH_FIRST = re.compile(rf"^{_MONTH} (\d{{1,2}})(?:,? (\d{{4}}))?$")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _GROUPED = frozenset({"cardinal", "ordinal", "decimal", "money", "measure"})
 DATE_ORDERS = ("spoken", "mdy", "dmy")
+UNIT_STYLES = ("customary-words", "abbrev", "words")
+# Customary units that running text spells out ("750 feet", "16 miles", "5 pounds": LibriTTS
+# writes 74 "feet" to 2 "ft", 66 "miles" to no "mi"); metric and technical units keep their
+# abbreviations ("5 km", "200 hp"), as Google TN writes them.
+CUSTOMARY_UNITS = frozenset(
+    "inch inches foot feet yard yards mile miles pound pounds ounce ounces ton tons acre acres gallon "
+    "gallons degree degrees".split()
+    + ["mile per hour", "miles per hour", "square foot", "square feet", "square mile", "square miles",
+       "square inch", "square inches", "square yard", "square yards", "cubic foot", "cubic feet",
+       "cubic inch", "cubic inches"])
 
 
 @dataclass(frozen=True)
@@ -93,19 +178,29 @@ class ItnStyle:
     was said ("march third" -> "March 3", "the seventeenth of april nineteen eighty one" ->
     "17 April 1981", "the fifteenth of august" -> "the 15th of August"); ``"mdy"`` always writes
     "April 17, 1981" / "August 15"; ``"dmy"`` always "17 April 1981" / "15 August".
+    ``units``: ``"customary-words"`` (default) writes metric and technical units abbreviated
+    ("5 km", "200 hp") and customary ones as said ("750 feet", "16 miles"); ``"abbrev"`` every
+    unit abbreviated ("750 ft"); ``"words"`` every unit as said ("5 kilometers"); "%" always.
+    ``join_letters``: spelled letters outside spans are written as one upper-case word ("the u s
+    army" -> "the US army", "d n a" -> "DNA"; True, default) or left as they were (False).
     """
 
     thousands_separator: bool = True
     date_order: str = "spoken"
+    join_letters: bool = True
+    units: str = "customary-words"
 
     def __post_init__(self) -> None:
         if self.date_order not in DATE_ORDERS:
             raise ValueError(f"ITN style: date order {self.date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+        if self.units not in UNIT_STYLES:
+            raise ValueError(f"ITN style: units {self.units!r} is not one of {', '.join(UNIT_STYLES)}")
 
     @classmethod
     def parse(cls, spec: str) -> "ItnStyle":
         """``"thousands=off,date=dmy"``: comma-separated ``key=value`` (keys ``thousands`` on/off,
-        ``date`` spoken/mdy/dmy); an empty string is the default style."""
+        ``date`` spoken/mdy/dmy, ``letters`` join/keep, ``units`` customary-words/abbrev/words);
+        an empty string is the default style."""
         values: dict[str, object] = {}
         for item in filter(None, (x.strip() for x in spec.split(","))):
             key, _, value = item.partition("=")
@@ -113,15 +208,23 @@ class ItnStyle:
                 values["thousands_separator"] = value == "on"
             elif key == "date" and value in DATE_ORDERS:
                 values["date_order"] = value
+            elif key == "letters" and value in ("join", "keep"):
+                values["join_letters"] = value == "join"
+            elif key == "units" and value in UNIT_STYLES:
+                values["units"] = value
             else:
-                raise ValueError(f"ITN style: cannot read {item!r} (expected thousands=on|off or "
-                                 f"date={'|'.join(DATE_ORDERS)})")
+                raise ValueError(f"ITN style: cannot read {item!r} (expected thousands=on|off, "
+                                 f"date={'|'.join(DATE_ORDERS)}, letters=join|keep or "
+                                 f"units={'|'.join(UNIT_STYLES)})")
         return cls(**values)  # type: ignore[arg-type]
 
-    def apply(self, category: str, written: str) -> str:
-        """``written`` (a grammar's output for ``category``) in this style."""
+    def apply(self, category: str, written: str, spoken: str = "") -> str:
+        """``written`` (a grammar's output for ``category``, from the words ``spoken``) in this
+        style."""
         if not self.thousands_separator and category in _GROUPED:
             written = _THOUSANDS_COMMA.sub("", written)
+        if category == "measure" and self.units != "abbrev":
+            written = _unit_as_words(written, spoken, customary_only=self.units == "customary-words")
         if category == "date" and self.date_order != "spoken":
             if m := _DAY_FIRST.match(written):
                 day, month, year = m.groups()
@@ -134,6 +237,44 @@ class ItnStyle:
             else:
                 written = f"{day} {month}" + (f" {year}" if year else "")
         return written
+
+
+def _unit_table() -> dict[str, str]:
+    """Spoken unit phrase (singular and plural) -> its written abbreviation, percent excluded."""
+    from wfst.itn.measure import ATTACHED, UNITS, WRITTEN_PLURAL
+
+    table: dict[str, str] = {}
+    for singular, plural, written in UNITS + ATTACHED:
+        if written != "%":
+            table.setdefault(singular, written)
+            table.setdefault(plural, WRITTEN_PLURAL.get(written, written))
+    return table
+
+
+_UNIT_TABLE: dict[str, str] | None = None
+
+
+def _unit_as_words(written: str, spoken: str, customary_only: bool) -> str:
+    """"4,000 m" for "four thousand meters" -> "4,000 meters": the number as written, the unit
+    as said (only units of :data:`CUSTOMARY_UNITS` when ``customary_only``). Percent stays "%";
+    a form whose unit cannot be found is returned unchanged."""
+    global _UNIT_TABLE
+    if _UNIT_TABLE is None:
+        _UNIT_TABLE = _unit_table()
+    words = spoken.split()
+    for k in range(min(5, len(words) - 1), 0, -1):  # longest unit phrase first
+        phrase = " ".join(words[-k:])
+        abbr = _UNIT_TABLE.get(phrase.lower())
+        if abbr is None:
+            continue
+        if customary_only and phrase.lower() not in CUSTOMARY_UNITS:
+            return written
+        for sep in (" ", ""):
+            if written.endswith(sep + abbr) and len(written) > len(sep + abbr):
+                number = written[: len(written) - len(sep + abbr)]
+                if number[-1:].isdigit():
+                    return f"{number} {phrase}"
+    return written
 
 
 class _Grammars(Protocol):
@@ -283,15 +424,30 @@ class InverseTextNormalizer:
         * if a span's grammar rejects it, it is tried grown by up to ``MAX_EXTEND`` untagged
           words on the right (and by the untagged word before, when it opens with ``I-``), with
           the other categories tagged inside it, then without its last word;
-        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself;
+        * a lone ambiguous word ("one", "a", "second", "may") is never converted by itself
+          ("one" before a unit of :data:`COUNT_UNITS` is), nor a fraction followed by "as";
         * :func:`context_allows` vetoes conversions that the ``CONTEXT_WORDS`` words before a
-          span rule out (Roman numerals outside headings and regnal names, "first", "half").
+          span rule out (Roman numerals outside headings and regnal names, "first", "half");
+        * "<regnal name> the <ordinal>" not followed by "of" is a Roman numeral whatever the
+          tags (:func:`regnal_spans`); an untagged "of" between date words is part of the date
+          (:func:`bridge_date_of`);
+        * with ``style.join_letters``, runs of spelled letters left outside spans become one
+          upper-case word (:func:`letter_runs`, category ``"letters"``).
         ``before`` are the words preceding ``tokens`` (streaming passes the committed ones).
         Every decision depends only on the words of one run of touching spans, the
         ``MAX_EXTEND`` words after it and ``CONTEXT_WORDS`` before it (what streaming relies on).
         """
         before = list(before or [])
         categories = self.tagger.cfg.categories
+        tags = bridge_date_of(tokens, tags, categories)
+        regnal = regnal_spans(tokens, before) if "roman" in categories else []
+        if regnal:
+            tags = list(tags)
+            for sp in regnal:
+                tags[sp.start:sp.end] = spans_to_tags(sp.end - sp.start, [TokenSpan(0, sp.end - sp.start, "roman")],
+                                                      categories)
+                if sp.end < len(tags) and tags[sp.end] > 0 and (tags[sp.end] - 1) % 2 == 1:
+                    tags[sp.end] -= 1  # an I- after it opens its own span (B- of its category)
         out: list[tuple[TokenSpan, str]] = []
         reach: list[tuple[int, int]] = []
         run: list[tuple[TokenSpan, list[str]]] = []  # touching spans, with the categories tagged in each
@@ -320,6 +476,11 @@ class InverseTextNormalizer:
             # One word to the left: an I- opening may take it, and a date may take its "the".
             lo = run[0][0].start - 1
             hi = run[-1][0].end + (MAX_EXTEND if grew else 0)
+            last = run[-1][0]
+            if last.end - last.start == 1 and tokens[last.start].lower() == "one":
+                hi = max(hi, last.end + 1)  # a lone "one" is converted only before a unit
+            if any(sp.category == "fraction" or "fraction" in cats for sp, cats in run):
+                hi += 1  # a fraction followed by "as" stays words
             reach.append((lo, hi))
             run.clear()
 
@@ -338,6 +499,16 @@ class InverseTextNormalizer:
                     # A run that opens with I- after O: the tagger saw it continue the word before.
                     run_start, extend_left = i, i > 0 and (t - 1) % 2 == 1
                 start = i
+        for sp in regnal:
+            reach.append((sp.start - 2, sp.end + 1))  # the name before, the "of" after
+        if self.style.join_letters:
+            free = [True] * len(tokens)
+            for sp, _ in out:
+                free[sp.start:sp.end] = [False] * (sp.end - sp.start)
+            for sp in letter_runs(tokens, free, before):
+                out.append((sp, "".join(tokens[sp.start:sp.end]).upper()))
+                reach.append((sp.start, sp.end))
+            out.sort(key=lambda x: x[0].start)
         return out, reach
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
@@ -352,6 +523,12 @@ class InverseTextNormalizer:
 
         if written is not None and not allowed(span):
             written = None
+            if span.category == "roman" and tokens[span.start].lower() != "the":
+                # A number the context says is no Roman numeral ("fifteen" alone, a verse
+                # number) is still a number: digits from 10 on, where prose rarely keeps words.
+                cardinal = self._normalize("cardinal", tokens, span)
+                if cardinal is not None and cardinal.isdigit() and len(cardinal) >= 2:
+                    span, written = TokenSpan(span.start, span.end, "cardinal"), cardinal
         if (span.category == "date" and written is not None and span.start > 0 and tags[span.start - 1] <= 0
                 and tokens[span.start - 1].lower() == "the" and (not out or out[-1][0].end < span.start)):
             # The tagger often leaves out the "the" of "the twenty fourth of november nineteen
@@ -368,7 +545,9 @@ class InverseTextNormalizer:
                 if roman is not None:
                     span, written = TokenSpan(span.start, span.end, "roman"), roman
         word = tokens[span.start].lower() if span.end - span.start == 1 else ""
-        if word in _NEVER_ALONE and not (word == "one" and span.category == "roman"):  # "chapter one" -> "I"
+        if word in _NEVER_ALONE and not (word == "one" and span.category == "roman") and not (  # "chapter one" -> "I"
+                word == "one" and span.category == "cardinal" and span.end < len(tokens)
+                and tokens[span.end].lower() in COUNT_UNITS):  # "add one cup of milk" -> "add 1 cup"
             return False
         grew = written is None
         if written is None:
@@ -397,6 +576,10 @@ class InverseTextNormalizer:
                     written = None
                 if written is not None:
                     break
+        if (written is not None and span.category == "fraction" and span.end < len(tokens)
+                and tokens[span.end].lower() == "as"):
+            # A fraction as a multiplier is prose: "one third as effective", "one tenth as badly".
+            written = None
         if written is not None:
             out.append((span, written))
         return grew
@@ -414,7 +597,7 @@ class InverseTextNormalizer:
         try:
             written = self.grammars.normalize(*key)
             if written is not None:
-                written = self.style.apply(category, written)
+                written = self.style.apply(category, written, key[1])
         except KeyError:  # a category the grammar set lacks (a user removed it): pass through
             written = None
         self._memo[key] = written

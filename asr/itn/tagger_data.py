@@ -303,10 +303,16 @@ def _fraction(rng: random.Random) -> str:
 def _money(rng: random.Random) -> str:
     cur = rng.choice(["$", "$", "$", "£", "€"])
     r = rng.random()
-    if r < 0.4:
+    if r < 0.3:
         return f"{cur}{_int_text(rng.randint(1, 999), rng)}"
-    if r < 0.7:
+    if r < 0.55:
         return f"{cur}{rng.randint(0, 99)}.{rng.randint(1, 99):02d}"
+    if r < 0.65:
+        return f"{cur}0.{rng.randint(1, 99):02d}"  # cents only: "fifty cents"
+    if r < 0.8:
+        # Scale words: "$3 million", "$2.5 billion".
+        amount = str(rng.randint(1, 999)) if rng.random() < 0.6 else f"{rng.randint(1, 99)}.{rng.randint(1, 9)}"
+        return f"{cur}{amount} {rng.choice(['million', 'million', 'billion', 'trillion'])}"
     return f"{cur}{_int_text(rng.choice([rng.randint(1, 99) * 100, rng.randint(1000, 100000)]), rng)}"
 
 
@@ -359,11 +365,19 @@ def _telephone(rng: random.Random) -> str:
         return "".join(str(rng.randint(0, 9)) for _ in range(k))
 
     r = rng.random()
-    if r < 0.4:
+    if r < 0.35:
         return f"{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
-    if r < 0.8:
+    if r < 0.65:
         return f"{rng.randint(2, 9)}{digits(2)}-{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
-    return f"({rng.randint(2, 9)}{digits(2)}) {rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    if r < 0.75:
+        return f"({rng.randint(2, 9)}{digits(2)}) {rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+    if r < 0.88:
+        # International: "+44 2079460958", "+1 202-555-1234".
+        if rng.random() < 0.3:
+            return f"+1 {rng.randint(2, 9)}{digits(2)}-{rng.randint(2, 9)}{digits(2)}-{digits(4)}"
+        return f"+{rng.choice(['44', '49', '33', '61', '91', '353', '86', '7', '34', '39'])} {rng.randint(1, 9)}{digits(rng.randint(6, 10))}"
+    # IPv4 address.
+    return ".".join(str(rng.choice([rng.randint(0, 255), rng.randint(0, 9), 192, 168, 10])) for _ in range(4))
 
 
 _NAMES = ["john", "mary", "smith", "info", "support", "anna", "bob", "sales", "contact", "jane", "admin",
