@@ -503,6 +503,14 @@ def test_streaming_with_punctuation_matches_offline(itn):
         ("date=mdy", "born the seventeenth of april nineteen eighty one", "born April 17, 1981"),
         ("date=dmy", "on april ninth eighteen sixty five", "on 9 April 1865"),
         ("date=mdy,thousands=off", "on april ninth eighteen sixty five", "on April 9, 1865"),
+        ("", "an elevation of seven hundred fifty feet", "an elevation of 750 feet"),
+        ("", "we covered ten point two miles", "we covered 10.2 miles"),
+        ("", "it was three point five kilometers away", "it was 3.5 km away"),
+        ("", "minus five degrees celsius", "-5 °C"),
+        ("", "ten percent of them", "10% of them"),
+        ("units=abbrev", "an elevation of seven hundred fifty feet", "an elevation of 750 ft"),
+        ("units=words", "it was three point five kilometers away", "it was 3.5 kilometers away"),
+        ("units=words", "ten percent of them", "10% of them"),
     ],
 )
 def test_style(itn, style, spoken, written):
@@ -597,24 +605,6 @@ def test_streaming_with_letters_regnal_names_and_counts_matches_offline(itn):
             prev = stable
             assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
         assert stream.finish()[0] == itn(" ".join(hyp))
-
-
-@pytest.mark.parametrize(
-    "style, spoken, written",
-    [
-        ("", "an elevation of seven hundred fifty feet", "an elevation of 750 feet"),
-        ("", "we covered ten point two miles", "we covered 10.2 miles"),
-        ("", "it was three point five kilometers away", "it was 3.5 km away"),
-        ("", "minus five degrees celsius", "-5 °C"),
-        ("", "ten percent of them", "10% of them"),
-        ("units=abbrev", "an elevation of seven hundred fifty feet", "an elevation of 750 ft"),
-        ("units=words", "it was three point five kilometers away", "it was 3.5 kilometers away"),
-        ("units=words", "ten percent of them", "10% of them"),
-    ],
-)
-def test_unit_style(itn, style, spoken, written):
-    styled = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style=style)
-    assert styled(spoken) == written
 
 
 def test_unit_style_errors():
