@@ -655,3 +655,85 @@ def test_regnal_rule_leaves_dates_alone(itn):
 )
 def test_international_numbers_and_ip_addresses(itn, text, written):
     assert itn(text) == written
+
+
+# Letter-digit codes and serial-number digit runs (issue 15's last classes). Expected outputs
+# written by hand: a code is the letters upper case, a space, the number in digits; a digit run
+# is plain digits only right after a cue ("serial number", "flight", "room" ...).
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("the b fifty two bomber", "the B 52 bomber"),
+        ("the x eighty six processor", "the X 86 processor"),
+        ("the l t five engine", "the LT 5 engine"),
+        ("vitamin b twelve", "vitamin B 12"),
+        ("the i s b n one eight five o five one two two nine nine", "the ISBN 1850512299"),
+        ("serial number four seven one two eight nine", "serial number 471289"),
+        ("part number three three o one two", "part number 33012"),
+        ("flight four five six to boston", "flight 456 to boston"),
+        ("room two one four", "room 214"),
+        ("area code two one two", "area code 212"),
+        ("Serial Number four seven one two eight nine .", "Serial Number 471289 ."),
+        # A lone letter and a count with a scale word: the number only.
+        ("the letter b thirty five thousand two hundred eighteen times", "the letter b 35,218 times"),
+    ],
+)
+def test_letter_digit_codes_and_serial_numbers(itn, text, written):
+    assert itn(text) == written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he said a one and i two",  # article and pronoun, not letters
+        "x and y",
+        "plan b one day",  # a lone letter and a lone "one"
+        "is a b six",  # after a stray article
+        "there was room for two",
+        "he took flight one day",  # one digit word is no run
+        "the model t ford",
+        "released y a f c one dot one dot three",  # a version number goes on after the number
+    ],
+)
+def test_letters_and_digit_words_that_stay_words(itn, text):
+    out = itn(text)
+    assert not any(ch.isdigit() for ch in out), out
+    assert out.lower() == text.replace("y a f c", "yafc")
+
+
+def test_codes_follow_the_letters_style(itn):
+    keep = InverseTextNormalizer(tagger=itn.tagger, grammars=itn.grammars, style="letters=keep")
+    assert keep("the l t five engine") == "the l t five engine"
+    assert keep("serial number four seven one two eight nine") == "serial number 471289"  # not a letters style
+    assert [s.category for s in itn.spans("the b fifty two bomber")] == ["code"]
+    assert [s.category for s in itn.spans("room two one four")] == ["serial"]
+
+
+def test_serial_spans_need_a_cue_right_before():
+    from asr.itn.normalizer import serial_spans
+
+    def spans(text, before=()):
+        toks = text.split()
+        return [(s.start, s.end, w) for s, w in serial_spans(toks, [True] * len(toks), list(before))]
+
+    assert spans("serial number four seven one two") == [(2, 6, "4712")]
+    assert spans("four seven one two", before=["part", "number"]) == [(0, 4, "4712")]
+    assert spans("the number four seven one two") == []  # "number" alone is no cue
+    assert spans("serial number is four seven") == []
+    assert spans("room four") == []
+
+
+def test_streaming_with_codes_and_serial_numbers_matches_offline(itn):
+    rng = random.Random(7)
+    words = ("the b x l t v a i o fifty two eighty six five one seven serial number part room flight "
+             "model four nine o and dot one day").split()
+    for trial in range(60):
+        hyp = [rng.choice(words) for _ in range(rng.randint(0, 25))]
+        stream = StreamingItn(itn, margin=rng.randint(0, 2))
+        prev = ""
+        for k in range(len(hyp) + 1):
+            stable, tentative = stream.update(" ".join(hyp[:k]))
+            assert stable.startswith(prev)
+            prev = stable
+            assert _joined(stable, tentative) == itn(" ".join(hyp[:k]))
+        assert stream.finish()[0] == itn(" ".join(hyp))

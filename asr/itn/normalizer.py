@@ -129,6 +129,60 @@ def letter_runs(tokens: list[str], free: list[bool], before: list[str]) -> list[
     return runs
 
 
+# Letter-digit codes ("x eighty six" -> "X 86", "l t five" -> "LT 5", "b fifty two" -> "B 52"):
+# spelled letters directly followed by number words are a code, written as the letters in upper
+# case, a space, and the number in digits without thousands separators (Google TN writes "X 1",
+# "V 2", "GMT 400", "XP- 75": hyphens, which the words do not say, compare as spaces). A lone
+# letter counts except "a" and "i" (article, pronoun: "a one", "i two") and "o" (the digit).
+_CODE_LONE_LETTER_EXCLUDED = frozenset({"a", "i", "o"})
+_CODE_CATEGORY = "code"
+# A number followed by these goes on ("one dot one dot three", "two point five"): no code.
+_CODE_NOT_BEFORE = frozenset({"dot", "point"})
+# A lone letter takes no number with a scale word ("the letter b thirty five thousand times").
+_SCALE_WORDS = frozenset({"thousand", "million", "billion"})
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_NUMBER_WORDS = frozenset(
+    list(_DIGIT_WORDS) + "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen "
+    "nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion".split())
+# Serial-number style digit runs ("serial number four seven one two eight nine" -> "serial
+# number 471289"): two or more digit words said one by one after a cue word are one number,
+# written as plain digits (no grouping: the hyphens of a serial number are not in the words).
+SERIAL_CUES = frozenset(
+    "model flight room code extension ext gate platform pin serial suite apartment apt unit "
+    "route highway interstate channel".split())
+SERIAL_CUE_PAIRS = frozenset(
+    ("serial", "part", "model", "account", "order", "reference", "policy", "flight", "room", "case",
+     "invoice", "tracking", "confirmation", "catalog", "catalogue", "item", "product", "version",
+     "license", "licence", "registration", "patent", "phone", "seat", "ticket", "batch", "lot",
+     "id", "member", "customer", "employee", "bus", "train", "track"))
+_SERIAL_CATEGORY = "serial"
+
+
+def serial_spans(tokens: list[str], free: list[bool], before: list[str]) -> list[tuple[TokenSpan, str]]:
+    """(span, digits) of runs of two or more digit words ("four seven one two") among the
+    ``free`` tokens right after a cue: a word of :data:`SERIAL_CUES`, or "number"/"no" after a
+    word of :data:`SERIAL_CUE_PAIRS` ("serial number", "part number"). ``before`` are the words
+    preceding ``tokens`` (the cue may be among them)."""
+    words = [t.lower() for t in before[-CONTEXT_WORDS:]] + [t.lower() for t in tokens]
+    off = len(words) - len(tokens)
+    out = []
+    i, n = 0, len(tokens)
+    while i < n:
+        j = i
+        while j < n and free[j] and tokens[j].lower() in _DIGIT_WORDS:
+            j += 1
+        if j - i >= 2:
+            k = off + i
+            prev = words[k - 1] if k >= 1 else ""
+            prev2 = words[k - 2] if k >= 2 else ""
+            if prev in SERIAL_CUES or (prev in ("number", "no") and prev2 in SERIAL_CUE_PAIRS):
+                out.append((TokenSpan(i, j, _SERIAL_CATEGORY),
+                            "".join(_DIGIT_WORDS[t.lower()] for t in tokens[i:j])))
+        i = max(j, i + 1)
+    return out
+
+
 def context_allows(category: str, words: list[str], before: list[str]) -> bool:
     """Whether a span of ``category`` over ``words`` may be converted after the words ``before``
     (the last :data:`CONTEXT_WORDS` of them matter). Grammars see spans without context; these
@@ -501,15 +555,87 @@ class InverseTextNormalizer:
                 start = i
         for sp in regnal:
             reach.append((sp.start - 2, sp.end + 1))  # the name before, the "of" after
+        free = [True] * len(tokens)
+        for sp, _ in out:
+            free[sp.start:sp.end] = [False] * (sp.end - sp.start)
+        for sp, digits in serial_spans(tokens, free, before):
+            out.append((sp, digits))
+            free[sp.start:sp.end] = [False] * (sp.end - sp.start)
+            reach.append((sp.start, sp.end + 1))  # the cue words are before it; the word after ends it
         if self.style.join_letters:
-            free = [True] * len(tokens)
-            for sp, _ in out:
-                free[sp.start:sp.end] = [False] * (sp.end - sp.start)
-            for sp in letter_runs(tokens, free, before):
-                out.append((sp, "".join(tokens[sp.start:sp.end]).upper()))
-                reach.append((sp.start, sp.end))
+            # A number the tagger converted right after the letters ("x eighty six" -> "86").
+            cardinal_at = {sp.start: k for k, (sp, w) in enumerate(out)
+                           if sp.category == "cardinal" and re.fullmatch(r"\d[\d,]*", w)}
+            merged: set[int] = set()
+            for sp in sorted(letter_runs(tokens, free, before) + self._lone_code_letters(tokens, free, cardinal_at, before),
+                             key=lambda x: x.start):
+                if not all(free[sp.start:sp.end]):
+                    continue  # taken by a code before it ("i s b n nine four o o seven")
+                written = "".join(tokens[sp.start:sp.end]).upper()
+                k = cardinal_at.get(sp.end, -1)
+                code: tuple[int, str] | None = None
+                if set(written) == {"O"}:
+                    pass  # "o o seven": zeros said as letters, no code
+                elif k >= 0:
+                    code = (out[k][0].end, out[k][1].replace(",", ""))
+                else:
+                    code = self._code_number(tokens, free, sp.end)
+                if code is not None and sp.end - sp.start == 1 and code[0] - sp.end == 1 and (
+                        tokens[sp.end].lower() == "one"):
+                    code = None  # "plan b one day": a lone letter and a lone "one" stay words
+                if code is not None and sp.end - sp.start == 1 and any(
+                        t.lower() in _SCALE_WORDS for t in tokens[sp.end:code[0]]):
+                    code = None  # "the letter b thirty five thousand ...": a count, not a code
+                if code is not None and code[0] < len(tokens) and tokens[code[0]].lower() in _CODE_NOT_BEFORE:
+                    code = None  # "y a f c one dot one": a version number, not a code
+                if code is not None:
+                    end, number = code
+                    if k >= 0:
+                        merged.add(k)
+                    free[sp.end:end] = [False] * (end - sp.end)
+                    sp, written = TokenSpan(sp.start, end, _CODE_CATEGORY), f"{written} {number}"
+                elif sp.end - sp.start < 2:
+                    continue  # a lone letter is only written upper case as part of a code
+                out.append((sp, written))
+                reach.append((sp.start, sp.end + 1))  # the word after ends the run
+            out = [x for k, x in enumerate(out) if k not in merged]
             out.sort(key=lambda x: x[0].start)
         return out, reach
+
+    @staticmethod
+    def _lone_code_letters(tokens: list[str], free: list[bool], cardinal_at: dict[int, int],
+                           before: list[str]) -> list[TokenSpan]:
+        """Single free letters (not "a", "i", "o") directly followed by a free number word or a
+        converted cardinal (whose start is a key of ``cardinal_at``), after a word that is no
+        single letter (``before`` precede ``tokens``): candidates for a one-letter code ("v six"
+        -> "V 6"; not the "b" of "is a b six", which may be a stray letter after an article)."""
+        out = []
+        for i, t in enumerate(tokens):
+            if not (free[i] and _LETTER.match(t)) or t.lower() in _CODE_LONE_LETTER_EXCLUDED:
+                continue
+            prev = tokens[i - 1] if i > 0 else (before[-1] if before else "")
+            if _LETTER.match(prev):
+                continue
+            if i + 1 in cardinal_at or (i + 1 < len(tokens) and free[i + 1] and tokens[i + 1].lower() in _NUMBER_WORDS):
+                out.append(TokenSpan(i, i + 1, _LETTERS_CATEGORY))
+        return out
+
+    def _code_number(self, tokens: list[str], free: list[bool], start: int) -> tuple[int, str] | None:
+        """(end, digits) of the free number words from ``start`` on when they read whole as a
+        cardinal ("eighty six" -> "86", thousands separators dropped) or as two or more digits said
+        one by one ("two five four o" -> "2540"); None otherwise (nothing is converted)."""
+        end = start
+        while end < len(tokens) and free[end] and tokens[end].lower() in _NUMBER_WORDS:
+            end += 1
+        if end == start:
+            return None
+        words = [t.lower() for t in tokens[start:end]]
+        written = self._normalize("cardinal", tokens, TokenSpan(start, end, "cardinal"))
+        if written is not None and re.fullmatch(r"[\d,]+", written):
+            return end, written.replace(",", "")
+        if len(words) >= 2 and all(w in _DIGIT_WORDS for w in words):
+            return end, "".join(_DIGIT_WORDS[w] for w in words)
+        return None
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],
               tags: list[int], out: list[tuple[TokenSpan, str]], extend_left: bool,
