@@ -9,6 +9,7 @@ byte-for-byte.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -293,6 +294,7 @@ class ItnStyle:
         return written
 
 
+@functools.cache
 def _unit_table() -> dict[str, str]:
     """Spoken unit phrase (singular and plural) -> its written abbreviation, percent excluded."""
     from wfst.itn.measure import ATTACHED, UNITS, WRITTEN_PLURAL
@@ -305,20 +307,14 @@ def _unit_table() -> dict[str, str]:
     return table
 
 
-_UNIT_TABLE: dict[str, str] | None = None
-
-
 def _unit_as_words(written: str, spoken: str, customary_only: bool) -> str:
     """"4,000 m" for "four thousand meters" -> "4,000 meters": the number as written, the unit
     as said (only units of :data:`CUSTOMARY_UNITS` when ``customary_only``). Percent stays "%";
     a form whose unit cannot be found is returned unchanged."""
-    global _UNIT_TABLE
-    if _UNIT_TABLE is None:
-        _UNIT_TABLE = _unit_table()
     words = spoken.split()
     for k in range(min(5, len(words) - 1), 0, -1):  # longest unit phrase first
         phrase = " ".join(words[-k:])
-        abbr = _UNIT_TABLE.get(phrase.lower())
+        abbr = _unit_table().get(phrase.lower())
         if abbr is None:
             continue
         if customary_only and phrase.lower() not in CUSTOMARY_UNITS:
