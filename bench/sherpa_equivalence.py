@@ -44,8 +44,10 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,12 +111,11 @@ def pad_to_windows(audio: np.ndarray, window_frames: int, min_pad_ms: int, extra
     return np.concatenate([audio, np.zeros(total - audio.size, dtype=np.float32)])
 
 
-def decode_ours(loaded: LoadedModel, chunk_ms: int, utterances: list[Utterance], audios: list[np.ndarray],
-                tail_padding_ms: int | None, batch: int) -> Decoded:
-    options = OnnxExportOptions(chunk_ms=chunk_ms).decoding
-    if tail_padding_ms is not None:
-        options = options.replace(tail_padding_ms=tail_padding_ms)
-    recognizer = OnlineRecognizer(loaded, options)
+def decode_in_batches(recognizer: Any, utterances: list[Utterance], audios: list[np.ndarray], batch: int,
+                      decode: Callable[[list[Any]], None], text_of: Callable[[Any], str],
+                      frames_of: Callable[[Any, np.ndarray], int]) -> Decoded:
+    """Both decoders' loop: ``batch`` streams at a time, each fed its whole (padded) audio, decoded
+    by ``decode(streams)``, then read back; ours and sherpa-onnx differ only in the three callables."""
     texts, frames = {}, {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for b in range(0, len(utterances), batch):
@@ -123,11 +124,22 @@ def decode_ours(loaded: LoadedModel, chunk_ms: int, utterances: list[Utterance],
         for stream, (_, audio) in zip(streams, group):
             stream.accept_waveform(RATE, audio)
             stream.input_finished()
-        recognizer.decode_until_done(streams)
-        for stream, (utt, _) in zip(streams, group):
-            texts[utt.id] = normalize(recognizer.get_result(stream).text)
-            frames[utt.id] = stream.num_processed_frames
+        decode(streams)
+        for stream, (utt, audio) in zip(streams, group):
+            texts[utt.id] = normalize(text_of(stream))
+            frames[utt.id] = frames_of(stream, audio)
     return Decoded(texts, frames, time.process_time() - cpu0, time.perf_counter() - wall0)
+
+
+def decode_ours(loaded: LoadedModel, chunk_ms: int, utterances: list[Utterance], audios: list[np.ndarray],
+                tail_padding_ms: int | None, batch: int) -> Decoded:
+    options = OnnxExportOptions(chunk_ms=chunk_ms).decoding
+    if tail_padding_ms is not None:
+        options = options.replace(tail_padding_ms=tail_padding_ms)
+    recognizer = OnlineRecognizer(loaded, options)
+    return decode_in_batches(recognizer, utterances, audios, batch, recognizer.decode_until_done,
+                             lambda stream: recognizer.get_result(stream).text,
+                             lambda stream, _: stream.num_processed_frames)
 
 
 def decode_sherpa(onnx_dir: Path, int8: bool, window: int, utterances: list[Utterance], audios: list[np.ndarray],
@@ -139,21 +151,14 @@ def decode_sherpa(onnx_dir: Path, int8: bool, window: int, utterances: list[Utte
         tokens=str(onnx_dir / "tokens.txt"), encoder=str(onnx_dir / ENCODER.replace(".onnx", suffix)),
         decoder=str(onnx_dir / DECODER.replace(".onnx", suffix)), joiner=str(onnx_dir / JOINER.replace(".onnx", suffix)),
         num_threads=1, sample_rate=RATE, feature_dim=80, decoding_method="greedy_search")
-    texts, frames = {}, {}
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for b in range(0, len(utterances), batch):
-        group = list(zip(utterances[b:b + batch], audios[b:b + batch]))
-        streams = [recognizer.create_stream() for _ in group]
-        for stream, (_, audio) in zip(streams, group):
-            stream.accept_waveform(RATE, audio)
-            stream.input_finished()
+
+    def decode(streams: list[Any]) -> None:
         while ready := [s for s in streams if recognizer.is_ready(s)]:
             recognizer.decode_streams(ready)
-        for stream, (utt, audio) in zip(streams, group):
-            texts[utt.id] = normalize(recognizer.get_result(stream))
-            # its IsReady decodes (F - 1) // T windows of T / 4 encoder frames (not exposed in Python)
-            frames[utt.id] = (audio.size // SAMPLES_PER_FRAME - 1) // window * window // 4
-    return Decoded(texts, frames, time.process_time() - cpu0, time.perf_counter() - wall0)
+
+    # its IsReady decodes (F - 1) // T windows of T / 4 encoder frames (not exposed in Python)
+    return decode_in_batches(recognizer, utterances, audios, batch, decode, recognizer.get_result,
+                             lambda _, audio: (audio.size // SAMPLES_PER_FRAME - 1) // window * window // 4)
 
 
 def main() -> None:
