@@ -47,9 +47,7 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The forward's autocast context for ``TrainConfig.precision``; ``ValueError`` on an unknown one."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    """The forward's autocast context for a ``TrainConfig.precision`` (checked when the config is made)."""
     dtype = PRECISIONS[precision]
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
@@ -82,10 +80,15 @@ class TrainConfig:
     precision: str = "fp32"
     """``bf16``: the forward runs under bfloat16 autocast (weights, gradients and optimizer stay
     fp32). bench/train_throughput.py measured 1.34x audio per CPU second on this AVX-512 BF16 CPU
-    with the first-step loss within 0.01% of fp32; on a CPU without native bf16 it is slower."""
+    with the first-step loss within 0.01% of fp32, but the synth recipe's 2-thread loop ran slower
+    with it (README, sentence accuracy); on a CPU without native bf16 it is slower still."""
     init_from: str = ""
     """A model dir whose weights start a new training (fine-tuning, e.g. a real speaker after synthetic
     speech); its model config and tokens must equal this run's. Ignored when resuming a checkpoint."""
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"training config: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -121,7 +124,4 @@ def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) ->
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(raw)
-    config = _build(TrainConfig, values, str(path or "config"))
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"{path or 'config'}: precision must be one of {sorted(PRECISIONS)}, got {config.precision!r}")
-    return config
+    return _build(TrainConfig, values, str(path or "config"))
