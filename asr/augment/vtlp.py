@@ -65,10 +65,15 @@ class FrequencyWarp:
         if not 0 <= self.low < self.high <= nyquist:
             raise ValueError(f"frequency_warp: bad band [{self.low}, {self.high}] Hz at {config.sample_rate} Hz")
 
+    def _mel_grid(self, num_bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lowest mel, mel spacing) of Kaldi's ``num_bins`` filters: centre i at lowest + (i + 1) spacing."""
+        mel_low = _mel(torch.tensor(self.low, dtype=torch.float64))
+        mel_high = _mel(torch.tensor(self.high, dtype=torch.float64))
+        return mel_low, (mel_high - mel_low) / (num_bins + 1)
+
     def bin_centres(self, num_bins: int) -> torch.Tensor:
         """Centre frequencies (Hz) of the ``num_bins`` mel filters, as Kaldi lays them out."""
-        mel_low, mel_high = _mel(torch.tensor(self.low)), _mel(torch.tensor(self.high))
-        delta = (mel_high - mel_low) / (num_bins + 1)
+        mel_low, delta = self._mel_grid(num_bins)
         return _inverse_mel(mel_low + delta * torch.arange(1, num_bins + 1, dtype=torch.float64))
 
     def source_bins(self, factors: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -83,8 +88,7 @@ class FrequencyWarp:
         below = centres / alpha
         above = knee + (centres - knee_out) * (high - knee) / (high - knee_out)
         source_hz = torch.where(centres <= knee_out, below, above).clamp(low, high)
-        mel_low, mel_high = _mel(torch.tensor(low, dtype=torch.float64)), _mel(torch.tensor(high, dtype=torch.float64))
-        delta = (mel_high - mel_low) / (num_bins + 1)
+        mel_low, delta = self._mel_grid(num_bins)
         return ((_mel(source_hz) - mel_low) / delta - 1.0).clamp(0.0, num_bins - 1.0)
 
     def warp(self, features: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
@@ -101,11 +105,11 @@ class FrequencyWarp:
         return left_values + weight * (right_values - left_values)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        n = features.shape[0]
         spread = self.config.max_warp
+        if math.isclose(spread, 0.0):
+            return features
+        n = features.shape[0]
         factors = 1.0 + (torch.rand(n) * 2.0 - 1.0) * spread
         if self.config.p < 1.0:
             factors = torch.where(torch.rand(n) < self.config.p, factors, torch.ones(n))
-        if math.isclose(spread, 0.0):
-            return features
         return self.warp(features, factors)
