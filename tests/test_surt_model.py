@@ -47,9 +47,11 @@ def run_streaming(model: SurtModel, x: torch.Tensor, lens: torch.Tensor, chunk: 
     return torch.cat(outs, dim=1)
 
 
-@pytest.mark.parametrize("chunk,left,joint", [(2, 4, False), (4, 8, True), (8, 8, False)])
-def test_streaming_equals_masked_full_forward(chunk: int, left: int, joint: bool) -> None:
-    model = randomized_surt(channel_joint_layer=joint)
+@pytest.mark.parametrize("chunk,left,joint,domain,embedding", [
+    (2, 4, False, "linear", False), (4, 8, True, "linear", False), (8, 8, False, "linear", False),
+    (4, 8, False, "log", True), (2, 4, True, "log", True)])
+def test_streaming_equals_masked_full_forward(chunk: int, left: int, joint: bool, domain: str, embedding: bool) -> None:
+    model = randomized_surt(channel_joint_layer=joint, unmix_mask_domain=domain, channel_embedding=embedding)
     lens = torch.tensor([75, 41, 9])  # partial last chunks, different per stream
     x = torch.randn(3, 75, 80)
     with torch.no_grad():
@@ -85,6 +87,42 @@ def test_masks_look_back_across_segments_but_not_ahead() -> None:
     # the inter-segment LSTM carries segment 0 forward
     assert (back[:, :, 8:] - base[:, :, 8:]).abs().max() > 1e-4
     assert (base >= 0).all()
+
+
+def test_log_domain_masks_scale_the_mel_power() -> None:
+    """``"log"``: log-masks in (-inf, 0], added to the log-mel features, i.e. a (0, 1) mask on
+    exp(features); zero beyond each length, so padding frames stay as they were."""
+    model = randomized_surt(unmix_mask_domain="log")
+    x = torch.randn(2, 40, 80)
+    lens = torch.tensor([40, 25])
+    with torch.no_grad():
+        log_masks = model.unmixer(x, lens)
+        masked, masked_lens = model.unmix(x, lens)
+    assert (log_masks <= 0).all() and (log_masks[:, :, :25] < 0).all() and (log_masks[1, :, 25:] == 0).all()
+    power_masks = (masked.reshape(2, 2, 40, 80).exp() / x[:, None].exp())[:, :, :25]
+    assert ((power_masks > 0) & (power_masks < 1)).all()
+    torch.testing.assert_close(power_masks, log_masks[:, :, :25].exp())
+    assert masked_lens.tolist() == [40, 40, 25, 25]
+    with pytest.raises(ValueError, match="unmix_mask_domain"):
+        surt_config(unmix_mask_domain="dB")
+
+
+def test_channel_embedding_tells_the_channels_apart_with_equal_masks() -> None:
+    """With the embedding, channel c's encoder frames are the shared encoder's plus vector c: two
+    channels with identical masked input still reach the joiner as different frames."""
+    model = randomized_surt(unmix_mask_domain="log", channel_embedding=True)
+    x = torch.randn(2, 32, 80)
+    lens = torch.tensor([32, 20])
+    with torch.no_grad():
+        model.unmixer.output.weight.zero_()  # equal masks for both channels
+        model.unmixer.output.bias.fill_(4.0)
+        out, out_lens = model.forward_encoder(x, lens)
+        plain, _ = model.encode(*model.unmix(x, lens))
+    torch.testing.assert_close(plain[0], plain[1])
+    for row in range(4):
+        n = int(out_lens[row])
+        torch.testing.assert_close(out[row, :n], plain[row, :n] + model.channel_embedding[row % 2])
+    assert (out[0, :8] - out[1, :8]).abs().max() > 0.1
 
 
 def test_infer_rejects_chunks_that_split_a_segment() -> None:

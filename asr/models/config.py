@@ -72,9 +72,15 @@ class ModelConfig:
     unmix_dim: int = 128
     unmix_blocks: int = 2
     unmix_segment_frames: int = 32
+    #: SURT: "linear" (icefall's ReLU mask times the log-mel features) or "log" (a (0, 1) mask on
+    #: the mel power, i.e. log-mel + log sigmoid; see asr/models/unmixing.py for why)
+    unmix_mask_domain: str = "linear"
     #: SURT: a per-frame linear layer across the channels' encoder outputs (residual), so each
     #: channel can see what the other is recognizing (icefall's optional joint encoder layer)
     channel_joint_layer: bool = False
+    #: SURT: a learnt vector per channel added to its encoder output frames, so the joiner knows
+    #: which channel it scores without the encoder having to tell the channels apart by their masks
+    channel_embedding: bool = False
     #: id of the end-of-sentence token (``<eos>``, a tokenizer user symbol) or -1 for none; SURT
     #: targets end each utterance with it, and decoding finalizes a channel's segment on it
     eos_id: int = -1
@@ -106,9 +112,11 @@ class ModelConfig:
         if self.architecture not in ("transducer", "surt"):
             problems.append(f"architecture={self.architecture!r} is not 'transducer' or 'surt'")
         elif self.architecture == "surt" and (self.num_channels < 1 or self.unmix_blocks < 1 or self.unmix_dim < 2
-                                              or self.unmix_segment_frames < 1):
-            problems.append(f"SURT needs num_channels, unmix_blocks, unmix_segment_frames >= 1 and unmix_dim >= 2, got "
-                            f"{self.num_channels}, {self.unmix_blocks}, {self.unmix_segment_frames}, {self.unmix_dim}")
+                                              or self.unmix_segment_frames < 1
+                                              or self.unmix_mask_domain not in ("linear", "log")):
+            problems.append(f"SURT needs num_channels, unmix_blocks, unmix_segment_frames >= 1, unmix_dim >= 2 and "
+                            f"unmix_mask_domain 'linear' or 'log', got {self.num_channels}, {self.unmix_blocks}, "
+                            f"{self.unmix_segment_frames}, {self.unmix_dim}, {self.unmix_mask_domain!r}")
         if not (self.eos_id == -1 or 0 <= self.eos_id < self.vocab_size) or self.eos_id == self.blank_id:
             problems.append(f"eos_id={self.eos_id} must be -1 or a non-blank id below vocab_size={self.vocab_size}")
         if problems:

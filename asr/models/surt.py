@@ -1,7 +1,8 @@
 """SURT: Streaming Unmixing and Recognition Transducer (two talkers, ``<eos>`` endpointing).
 
 A ``MaskEstimator`` (asr/models/unmixing.py, a causal DPRNN) turns the mixture's fbank
-``x (N, T, F)`` into C ReLU masks; the masked features ``m_c * x`` are stacked on the batch axis,
+``x (N, T, F)`` into C masks; the masked features (``m_c * x``, or ``x + log m_c`` with
+``unmix_mask_domain="log"``) are stacked on the batch axis,
 stream-major (row ``n * C + c`` is stream n's channel c), and go through the transducer's one
 shared encoder, predictor and joiner (with ``channel_joint_layer`` a per-frame linear layer across
 the channels' encoder outputs follows). Everything downstream of the masks is ``Transducer``'s, so
@@ -94,17 +95,21 @@ class SurtModel(Transducer):
             raise ValueError(f"SurtModel needs architecture='surt', got {config.architecture!r}")
         super().__init__(config)
         self.unmixer = MaskEstimator(config.feature_dim, config.unmix_dim, config.unmix_blocks,
-                                     config.unmix_segment_frames, config.num_channels)
+                                     config.unmix_segment_frames, config.num_channels, config.unmix_mask_domain)
         c, d = config.num_channels, config.encoder_dim
         self.channel_joint = nn.Linear(c * d, c * d) if config.channel_joint_layer else None
+        self.channel_embedding = nn.Parameter(torch.randn(c, d)) if config.channel_embedding else None
 
     def join_channels(self, encoder_out: Tensor) -> Tensor:
-        """The optional joint layer: (N * C, T, D) stream-major -> the same, each frame of every
-        channel plus a linear map of all channels' frames at that time (per frame: streams as is)."""
-        if self.channel_joint is None:
-            return encoder_out
+        """The optional channel embedding and joint layer: (N * C, T, D) stream-major -> the same,
+        each frame of channel c plus its embedding, then plus a linear map of all channels' frames
+        at that time (per frame: streams as is)."""
         nc, t, d = encoder_out.shape
         c = self.num_channels
+        if self.channel_embedding is not None:
+            encoder_out = encoder_out + self.channel_embedding.repeat(nc // c, 1)[:, None, :]
+        if self.channel_joint is None:
+            return encoder_out
         frames = encoder_out.reshape(nc // c, c, t, d).permute(0, 2, 1, 3).reshape(nc // c, t, c * d)
         mixed = self.channel_joint(frames).reshape(nc // c, t, c, d).permute(0, 2, 1, 3).reshape(nc, t, d)
         return encoder_out + mixed
@@ -121,7 +126,7 @@ class SurtModel(Transducer):
         """(N, T, F) -> (masked features (N * C, T, F) stream-major, lengths (N * C,))."""
         masks = self.unmixer(features, feature_lens)  # (N, C, T, F)
         n, c, t, f = masks.shape
-        return (masks * features[:, None]).reshape(n * c, t, f), feature_lens.repeat_interleave(c)
+        return self.unmixer.apply(masks, features).reshape(n * c, t, f), feature_lens.repeat_interleave(c)
 
     def forward_encoder(self, features: Tensor, feature_lens: Tensor, chunk_size: int = -1,
                         left_context: int | None = None) -> tuple[Tensor, Tensor]:
@@ -152,7 +157,7 @@ class SurtModel(Transducer):
         names = None if utterance_ids is None else [f"{u} channel {k}" for u in utterance_ids for k in range(c)]
         masks = self.unmixer(features, feature_lens)
         n, _, t, f = masks.shape
-        masked = masks * features[:, None]
+        masked = self.unmixer.apply(masks, features)
         encoder_out, encoder_lens = self.encode(masked.reshape(n * c, t, f), feature_lens.repeat_interleave(c),
                                                 chunk_size, left_context)
         encoder_out = self.join_channels(encoder_out)
@@ -213,7 +218,7 @@ class SurtModel(Transducer):
         Returns ((N * C, T', D) encoder output, (N * C,) lengths, new state)."""
         masks, unmix_state = self.unmixer.infer(chunk, chunk_lens, states.unmix)
         n, c, t, f = masks.shape
-        masked = (masks * chunk[:, None]).reshape(n * c, t, f)
+        masked = self.unmixer.apply(masks, chunk).reshape(n * c, t, f)
         out, out_lens, encoder_state = self.encoder.infer(masked, chunk_lens.repeat_interleave(c), states.encoder)
         return self.join_channels(out), out_lens, SurtState(unmix_state, encoder_state, c)
 
