@@ -433,6 +433,11 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     wider = _config(corpus, tmp_path / "wider", init_from=str(source_dir), model__encoder_dim=48)
     with pytest.raises(ModelDirError, match="encoder_dim"):
         train(wider)
+    # eos_id changes no weight: a model trained without <eos> starts one with it (SURT's two steps)
+    with_eos = train(_config(corpus, tmp_path / "eos", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
+                             model__eos_id=1, optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    assert with_eos.model.config.eos_id == 1 and model_config.eos_id == -1
+    assert all(torch.equal(with_eos.model.state_dict()[k], expected[k]) for k in expected)
     assert isinstance(source, Transducer)
 
 

@@ -260,6 +260,12 @@ def train(
     return TrainResult(progress=progress, export_dir=export_dir, losses=ctx.losses, finished=finished, model=model)
 
 
+#: model-config fields that change no weight, so a fine-tuning run may set them anew: ``eos_id``
+#: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
+#: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
+INIT_FROM_MAY_DIFFER = frozenset({"eos_id"})
+
+
 def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, tokens: list[str]) -> None:
     """Copy a model dir's weights into ``model``; a different architecture or token table is an error
     naming what differs, since either would silently train something else."""
@@ -267,7 +273,8 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
 
     loaded = load_model_dir(path)
     ours, theirs = model_config.to_dict(), loaded.config.to_dict()
-    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    differing = sorted(k for k in set(ours) | set(theirs)
+                       if ours.get(k) != theirs.get(k) and k not in INIT_FROM_MAY_DIFFER)
     if differing:
         raise ModelDirError(f"init_from {path}: model config differs from this run's in "
                             + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))

@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--num-epochs N] [--train-noeos true]
+#            [--num-epochs N] [--eos-epochs 4]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -18,8 +18,11 @@
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
 #     (--mask-loss > 0: also each channel's source audio, <id>-src<c>.wav, for the mask loss)
 #   5 train SURT (--mask-loss S: the masked features' MSE against the sources at weight S, fading
-#     out over the warm-up, as icefall's 0.2): exp/surt (the model dir the issue names: exp/surt/model; <eos>, no penalty),
-#     exp/surt_noeos (no <eos> in the targets: rule endpointing), exp/surt_ep<P> per --eos-penalties
+#     out over the warm-up, as icefall's 0.2), in two steps, because <eos> in the targets from the
+#     start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
+#     exp/surt_noeos from scratch (no <eos> in the targets: rule endpointing), then, each fine-tuned
+#     from exp/surt_noeos/model for --eos-epochs epochs: exp/surt (<eos>, no penalty; the model
+#     dir the issue names: exp/surt/model) and exp/surt_ep<P> per --eos-penalties
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -39,8 +42,8 @@ eos_penalties="0.005 0.01 0.02"
 single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
-num_epochs=           # stage 5: override the config's num_epochs (15: ~4 h a model on 2 CPU cores)
-train_noeos=true      # stage 5: also train the rule-endpointing baseline without <eos> (exp/surt_noeos)
+num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
+eos_epochs=4          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -91,26 +94,26 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   dev=data/fbank/fsddmix_cuts_dev.jsonl.gz
   train=data/fbank/fsddmix_cuts_train.jsonl.gz
   mask_opt="--set loss.mask_loss_scale=$mask_loss"
-  [ -n "$num_epochs" ] && mask_opt="$mask_opt --num-epochs $num_epochs"
-  log "Stage 5: train SURT exp/surt (<eos>, no latency penalty)"
-  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt" \
-    $train_config $lang_dir exp/surt $dev $train
-  if $train_noeos; then
-    log "Stage 5: train SURT without <eos> (rule endpointing) -> exp/surt_noeos"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set model.eos_id=-1" \
-      $train_config $lang_dir exp/surt_noeos $dev $train
-  fi
-  for p in $eos_penalties; do
-    log "Stage 5: train SURT with the <eos> latency penalty $p -> exp/surt_ep$p"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force --opts "$mask_opt --set loss.eos_penalty=$p" \
-      $train_config $lang_dir exp/surt_ep$p $dev $train
+  epochs_opt=
+  [ -n "$num_epochs" ] && epochs_opt="--num-epochs $num_epochs"
+  log "Stage 5: train SURT without <eos> (rule endpointing; the start of the <eos> models) -> exp/surt_noeos"
+  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+    --opts "$mask_opt $epochs_opt --set model.eos_id=-1" $train_config $lang_dir exp/surt_noeos $dev $train
+  # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
+  finetune_opt="$mask_opt --num-epochs $eos_epochs --set init_from=exp/surt_noeos/model --set optim.base_lr=0.001"
+  finetune_opt="$finetune_opt --set optim.warmup_batches=50 --set loss.warm_step=0"
+  for p in 0 $eos_penalties; do
+    dir=exp/surt_ep$p
+    [ $p == 0 ] && dir=exp/surt
+    log "Stage 5: fine-tune with <eos>, latency penalty $p -> $dir"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+      --opts "$finetune_opt --set loss.eos_penalty=$p" $train_config $lang_dir $dir $dev $train
   done
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
-  surt_dirs=exp/surt/model
-  $train_noeos && surt_dirs="exp/surt_noeos/model $surt_dirs"
+  surt_dirs="exp/surt_noeos/model exp/surt/model"
   for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
