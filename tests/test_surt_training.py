@@ -22,10 +22,15 @@ from conftest import make_tone
 from tiny_model import single_thread  # noqa: F401
 
 
-def test_surt_trains_and_exports(tmp_path, capsys) -> None:
+TEXTS = ["YES NO", "NO", "YES YES NO"]
+
+
+def _sessions(tmp_path, write_sources: bool = False) -> CutSet:
+    """Six tone sessions of two 'speakers' with their features, written to tmp_path/cuts.jsonl.gz,
+    and a char lang dir with <eos> (id 1) in tmp_path/lang."""
     from asr.features.compute import compute_features
 
-    cuts, texts = [], ["YES NO", "NO", "YES YES NO"]
+    cuts, texts = [], TEXTS
     for s, speaker in enumerate(("a", "b")):
         for u, text in enumerate(texts):
             path = tmp_path / f"{speaker}{u}.wav"
@@ -33,23 +38,31 @@ def test_surt_trains_and_exports(tmp_path, capsys) -> None:
             cuts.append(make_cut(f"{speaker}-{u}", path, text, speaker))
     sessions = simulate_sessions(CutSet.from_cuts(cuts), SessionConfig(num_sessions=6, min_utterances=1,
                                                                        max_utterances=3, seed=0))
-    mono = materialize(sessions, tmp_path / "mix", progress=False)
+    mono = materialize(sessions, tmp_path / "mix", progress=False, write_sources=write_sources)
     with_feats = compute_features(mono, tmp_path / "feats", progress_bar=False)
     with_feats.to_file(tmp_path / "cuts.jsonl.gz")
     tok = train_tokenizer(texts * 3, tmp_path / "lang", 12, model_type="char", user_symbols=["<eos>"])
     assert tok.token_to_id("<eos>") == 1
+    return mono
+
+
+def _surt_config(tmp_path, dev: bool = True, **loss):
     model = tiny_config().to_dict()
     model.pop("vocab_size")
     model.update(architecture="surt", unmix_dim=16, unmix_blocks=1, unmix_segment_frames=16, eos_id=1,
                  chunk_sizes=[4, 8])
     values = {"exp_dir": str(tmp_path / "exp"), "train_cuts": [str(tmp_path / "cuts.jsonl.gz")],
-              "dev_cuts": [str(tmp_path / "cuts.jsonl.gz")], "lang_dir": str(tmp_path / "lang"), "model": model,
-              "data": {"max_duration": 8, "spec_augment": {"enabled": False}},
+              "dev_cuts": [str(tmp_path / "cuts.jsonl.gz")] if dev else [], "lang_dir": str(tmp_path / "lang"),
+              "model": model, "data": {"max_duration": 8, "spec_augment": {"enabled": False}},
               "optim": {"base_lr": 0.005, "warmup_batches": 2, "lr_batches": 100},
-              "loss": {"warm_step": 4, "eos_penalty": 0.01}, "num_epochs": 2, "save_every_n": 0,
+              "loss": {"warm_step": 4, "eos_penalty": 0.01, **loss}, "num_epochs": 2, "save_every_n": 0,
               "log_every_n": 1000, "num_threads": 1, "average_last": 1}
-    config = load_train_config(None, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in values.items()])
-    result = train(config)
+    return load_train_config(None, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in values.items()])
+
+
+def test_surt_trains_and_exports(tmp_path, capsys) -> None:
+    mono = _sessions(tmp_path)
+    result = train(_surt_config(tmp_path))
     assert result.finished and all(np.isfinite(result.losses)) and len(result.losses) >= 2
     loaded = load_model_dir(result.export_dir)
     assert isinstance(loaded.model, SurtModel) and loaded.config.eos_id == 1
@@ -58,3 +71,23 @@ def test_surt_trains_and_exports(tmp_path, capsys) -> None:
                      str(tmp_path / "in.wav")]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["id"] == "in" and len(line["channels"]) == 2
+
+
+def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, monkeypatch) -> None:
+    """The mask loss fades out at warm_step; the sources' fbank is computed for those batches only."""
+    from asr.training import dataset
+
+    _sessions(tmp_path, write_sources=True)
+    reads: list[int] = []
+    real = dataset.channel_source_features
+
+    def counting(cuts, shape, num_channels):
+        reads.append(len(cuts))
+        return real(cuts, shape, num_channels)
+
+    monkeypatch.setattr(dataset, "channel_source_features", counting)
+    steps: list[int] = []
+    config = _surt_config(tmp_path, dev=False, mask_loss_scale=0.2, warm_step=2)
+    result = train(config, on_batch=lambda progress, ids, loss: steps.append(progress.global_step))
+    assert result.finished and len(steps) > 2  # training went on after the warm-up
+    assert len(reads) == 2  # the first warm_step batches only

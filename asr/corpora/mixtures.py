@@ -209,11 +209,17 @@ def write_channel_sources(cut: Cut, audio_dir: Path, scale: float, num_channels:
     from asr.data.heat import heat_assign
 
     if isinstance(cut, MixedCut):
-        tracks = [t for t in cut.tracks if not isinstance(t.cut, PaddingCut)]
-        # one (1, samples) array per audible track, positioned and scaled as in the mix
-        audio = np.concatenate([np.asarray(a)[:1] for a in cut.load_audio(mixed=False)], axis=0)
-        if audio.shape[0] != len(tracks):
-            raise DataDirError(f"cut {cut.id}: {audio.shape[0]} audio tracks but {len(tracks)} non-padding tracks")
+        # one (1, samples) array per track, positioned and scaled as in the mix; padding tracks
+        # (a session that ends in a pause) are left out
+        arrays = cut.load_audio(mixed=False)
+        if len(arrays) != len(cut.tracks):
+            raise DataDirError(f"cut {cut.id}: {len(arrays)} audio tracks but {len(cut.tracks)} tracks")
+        tracks, kept = [], []
+        for track, array in zip(cut.tracks, arrays):
+            if not isinstance(track.cut, PaddingCut):
+                tracks.append(track)
+                kept.append(np.asarray(array)[:1])
+        audio = np.concatenate(kept, axis=0)
         spans = [(t.offset, t.offset + t.cut.duration) for t in tracks]
     else:  # a one-utterance session is a plain cut: all of it is channel 0
         audio = cut.load_audio()[:1]

@@ -216,7 +216,7 @@ def train(
     if model_config.output_channels > 1 or model_config.architecture == "surt":
         channels = {"num_channels": model_config.output_channels,
                     "eos_id": model_config.eos_id if model_config.eos_id >= 0 else None,
-                    "source_features": config.loss.mask_loss_scale > 0}
+                    "source_features": _mask_loss_active(config, progress.global_step)}
     ctx = _EpochContext(
         config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
         sampler=sampler, dataset=AsrDataset(tokenizer, spec_augment=config.data.spec_augment.build(),
@@ -302,6 +302,12 @@ def _save(ctx: _EpochContext, path: Path, progress: TrainProgress) -> None:
     barrier(ctx.info)
 
 
+def _mask_loss_active(config: TrainConfig, step: int) -> bool:
+    """Whether SURT's mask loss still has weight at ``step`` (it fades to 0 at ``warm_step``), so the
+    batches need the channel sources, whose fbank costs about half as much again as the mixture's."""
+    return config.loss.mask_loss_scale > 0 and step < config.loss.warm_step
+
+
 def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
     """Train the rest of the current epoch; returns True when ``stop_after_steps`` stopped it."""
     config, info, scheduler = ctx.config, ctx.info, ctx.scheduler
@@ -328,6 +334,9 @@ def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
         scheduler.step_batch()
         progress.global_step += 1
         progress.batches_in_epoch += 1
+        if ctx.dataset.source_features and not _mask_loss_active(config, progress.global_step):
+            ctx.dataset.source_features = False  # the mask loss has faded out: stop reading the sources
+            log.info("step %d: the mask loss has faded out; channel sources are no longer read", progress.global_step)
         value = float(loss.detach())
         ctx.losses.append(value)
         tot_loss += value * terms.normalizer
