@@ -6,7 +6,9 @@
         --surt egs/fsdd_mix/exp/surt_noeos/model egs/fsdd_mix/exp/surt/model egs/fsdd_mix/exp/surt_ep0.01/model \
         [--chunk-ms 320] [--limit N] [--out-dir DIR]
 
-Rows (all streamed with ``--chunk-ms`` chunks, greedy search, one thread, in this one run):
+Rows (all streamed with ``--chunk-ms`` chunks, greedy search, one thread, in this one run; each
+session followed by ``--trailing-silence`` seconds of silence, 2 by default, so that the end of the
+input never stands in for an endpoint decision):
 
 - the single-talker model on the mixtures (one channel, rule-2 endpoints: 1.2 s of trailing blanks);
 - the single-talker model on the same strings unmixed (the WER floor; endpoints not scored);
@@ -37,8 +39,10 @@ from asr.scoring import compute_wer, multi_talker_wer
 from asr.scoring.endpoints import RefUtterance, score_endpoints
 
 
-def load_waveforms(cuts, sample_rate: int) -> list[np.ndarray]:
-    return [cut.resample(sample_rate).load_audio()[0].astype(np.float32) for cut in cuts]
+def load_waveforms(cuts, sample_rate: int, trailing_silence_s: float = 0.0) -> list[np.ndarray]:
+    """Each cut's audio at ``sample_rate``, followed by ``trailing_silence_s`` of digital silence."""
+    tail = np.zeros(int(round(trailing_silence_s * sample_rate)), dtype=np.float32)
+    return [np.concatenate([cut.resample(sample_rate).load_audio()[0].astype(np.float32), tail]) for cut in cuts]
 
 
 def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None):
@@ -64,6 +68,9 @@ def main() -> None:
     parser.add_argument("--chunk-ms", type=int, default=320)
     parser.add_argument("--limit", type=int, default=0, help="first N sessions only (0: all)")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--trailing-silence", type=float, default=2.0,
+                        help="seconds of silence after each session, as a live stream goes on after the talkers "
+                             "stop: without it the end of input finalizes the last sentence exactly at its end")
     parser.add_argument("--out-dir", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -76,6 +83,7 @@ def main() -> None:
     reference = {c.id: [RefUtterance(c.id, s.speaker or "", s.start, s.start + s.duration) for s in c.supervisions]
                  for c in sessions}
     audio_seconds = sum(c.duration for c in sessions)
+    decoded_seconds = audio_seconds + len(sessions) * args.trailing_silence  # the RTF's denominator
     ids = [c.id for c in sessions]
     rows = []
 
@@ -86,13 +94,13 @@ def main() -> None:
         ep = score_endpoints(reference, {i: {k: sorted(s.endpoint for s in r.segments if s.channel == k)
                                              for k in range(len(r.channels))} for i, r in zip(ids, results)})
         rows.append((name, f"{wer.wer:.2f}", f"{ep.ep50:.3f}", f"{ep.ep90:.3f}", f"{100 * ep.early_cutoff_rate:.2f}%",
-                     f"{100 * ep.missed_rate:.2f}%", f"{cpu / audio_seconds:.3f}"))
+                     f"{100 * ep.missed_rate:.2f}%", f"{cpu / decoded_seconds:.3f}"))
 
     waves_by_rate: dict[int, list[np.ndarray]] = {}
 
     def waves(rate: int) -> list[np.ndarray]:
         if rate not in waves_by_rate:
-            waves_by_rate[rate] = load_waveforms(sessions, rate)
+            waves_by_rate[rate] = load_waveforms(sessions, rate, args.trailing_silence)
         return waves_by_rate[rate]
 
     if args.single_talker:
@@ -121,7 +129,8 @@ def main() -> None:
         score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
-    print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread")
+    print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "
+          f"{args.trailing_silence:g} s of silence after each session")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
