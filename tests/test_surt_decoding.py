@@ -212,3 +212,15 @@ def test_a_channel_that_only_says_eos_gives_no_segment(tmp_path) -> None:
     (result,) = transcribe_channels(MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=CHUNK_MS)),
                                     [synth_audio(2.0, seed=3)])
     assert result.segments == [] and result.channels == ["", ""]
+
+
+def test_tokens_that_spell_nothing_give_no_segment(tmp_path) -> None:
+    """A trained SURT on digital silence emitted only the word-boundary token, which the fallback
+    rule then finalized as a segment with empty text; such a segment is not given."""
+    loaded = make_surt_dir(tmp_path, blank_bias=0.0)
+    boundary = loaded.tokenizer.token_to_id("\u2581")
+    with torch.no_grad():
+        loaded.model.joiner.output_linear.bias[boundary] += 50.0  # every emission is the boundary
+    (result,) = transcribe_channels(MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=CHUNK_MS)),
+                                    [synth_audio(2.0, seed=3)])
+    assert result.segments == [] and result.channels == ["", ""]

@@ -233,6 +233,8 @@ class MultiChannelRecognizer:
         if not tokens:
             return
         text = normalize_final_text(self.detokenizer.text(tokens), self.itn, f"channel {channel}")
+        if not text:  # tokens that spell nothing (a word boundary alone): no segment, as for no tokens
+            return
         stream.final_segments.append(ChannelSegment(
             channel, text, round(timestamps[0] * self.frame_shift_s, 3),
             round((timestamps[-1] + 1) * self.frame_shift_s, 3), endpoint, eos, list(tokens)))
