@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--num-epochs N] [--eos-epochs 4]
+#            [--num-epochs N] [--eos-epochs 3]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -43,7 +43,7 @@ single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
-eos_epochs=4          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
+eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
