@@ -17,6 +17,8 @@ from asr.errors import ModelDirError
 SUBSAMPLING_FACTOR = 4
 #: the fbank frame shift every model is trained on (``asr.features.FbankOptions``)
 FEATURE_FRAME_SHIFT_MS = 10
+#: how SURT's mask estimator applies its masks (``ModelConfig.unmix_mask_domain``; asr/models/unmixing.py)
+MASK_DOMAINS = ("linear", "log")
 
 
 @dataclass
@@ -113,9 +115,9 @@ class ModelConfig:
             problems.append(f"architecture={self.architecture!r} is not 'transducer' or 'surt'")
         elif self.architecture == "surt" and (self.num_channels < 1 or self.unmix_blocks < 1 or self.unmix_dim < 2
                                               or self.unmix_segment_frames < 1
-                                              or self.unmix_mask_domain not in ("linear", "log")):
+                                              or self.unmix_mask_domain not in MASK_DOMAINS):
             problems.append(f"SURT needs num_channels, unmix_blocks, unmix_segment_frames >= 1, unmix_dim >= 2 and "
-                            f"unmix_mask_domain 'linear' or 'log', got {self.num_channels}, {self.unmix_blocks}, "
+                            f"unmix_mask_domain one of {MASK_DOMAINS}, got {self.num_channels}, {self.unmix_blocks}, "
                             f"{self.unmix_segment_frames}, {self.unmix_dim}, {self.unmix_mask_domain!r}")
         if not (self.eos_id == -1 or 0 <= self.eos_id < self.vocab_size) or self.eos_id == self.blank_id:
             problems.append(f"eos_id={self.eos_id} must be -1 or a non-blank id below vocab_size={self.vocab_size}")

@@ -16,6 +16,11 @@ icefall's simple/pruned warm-up; with ``LossConfig.eos_penalty`` the latency pen
 unmixed sources in HEAT order), the masked features' MSE against them (``mask_loss_scale``, a
 warm-up aid as in icefall; summed over bins, per frame).
 
+``<eos>`` in the targets from the first step kept the model on the blank plateau, and a plain
+transducer too (single-talker FSDD strings: dev loss 0.51 at epoch 7 with ``<eos>``, 0.11
+without; README, SURT). A SURT model is therefore trained without it first (``eos_id=-1``) and
+fine-tuned with it (``init_from`` may change ``eos_id``: asr/training/loop.py), as egs/fsdd_mix does.
+
 Streaming (``init_states`` / ``infer``): ``SurtState`` = the mask estimator's ``UnmixState``
 (batch N) and the encoder's ``EncoderState`` (batch N * C, stream-major), so the state of one
 stream is rows n of the first and rows n*C..n*C+C-1 of the second. ``infer`` on chunks of a
@@ -155,11 +160,8 @@ class SurtModel(Transducer):
             raise ValueError(f"channel_targets must hold {c} token lists for each of the {features.size(0)} mixtures")
         targets = [list(t) for per_stream in channel_targets for t in per_stream]  # stream-major, as the encoder rows
         names = None if utterance_ids is None else [f"{u} channel {k}" for u in utterance_ids for k in range(c)]
-        masks = self.unmixer(features, feature_lens)
-        n, _, t, f = masks.shape
-        masked = self.unmixer.apply(masks, features)
-        encoder_out, encoder_lens = self.encode(masked.reshape(n * c, t, f), feature_lens.repeat_interleave(c),
-                                                chunk_size, left_context)
+        masked, masked_lens = self.unmix(features, feature_lens)  # (N * C, T, F)
+        encoder_out, encoder_lens = self.encode(masked, masked_lens, chunk_size, left_context)
         encoder_out = self.join_channels(encoder_out)
         self.validate_targets(targets, encoder_lens, names)
         if eos_penalty != 0.0 and self.eos_id is None:
@@ -170,6 +172,8 @@ class SurtModel(Transducer):
             y, y_lens = pad_targets(targets, self.blank_id, features.device)
             result["ctc"] = self.ctc.loss(self.ctc(encoder_out), encoder_lens, y, y_lens)
         if source_features is not None:
+            n, t, f = features.shape
+            masked = masked.reshape(n, c, t, f)
             if source_features.shape != masked.shape:
                 raise ValueError(f"source_features {tuple(source_features.shape)} must be (N, C, T, F) = {tuple(masked.shape)}")
             valid = (torch.arange(t, device=features.device)[None, :] < feature_lens[:, None])[:, None, :, None]

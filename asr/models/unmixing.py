@@ -23,14 +23,14 @@ holds a multiple of S frames; that is the chunk-equivalence contract, tested.
 Two ways to apply a mask (``mask_domain``):
 - ``"linear"``: icefall's, a ReLU mask m >= 0 times the log-mel features, ``m * x``. A zero mask
   gives 0, which in log-mel is a loud frame, not silence, and the scale of the masked features
-  moves with the masks while the encoder's normalization is fixed after its first batch. On
-  single-talker FSDD strings put through SURT the loss stayed on the blank plateau for 10 epochs
-  where a plain transducer left it at epoch 5.
+  moves with the masks while the encoder's normalization is fixed after its first batch.
 - ``"log"``: a mask in (0, 1) on the mel power spectrum, which in the log-mel domain is
   ``x + log(sigmoid(z))``: every channel starts close to the mixture itself (what a plain
   transducer trains on), suppressing a bin lowers its level towards silence, and the masked
   features stay on the scale the encoder's normalization saw. ``forward`` then returns the
   log-masks ``log(sigmoid(z)) <= 0``, and ``apply`` adds them.
+Measured on single-talker FSDD strings through SURT (no ``<eos>``), the two reach the same dev
+loss (0.112 linear, 0.111 log at epoch 8; README, SURT), so ``"linear"`` stays the default.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from asr.models.config import MASK_DOMAINS
 from asr.models.feature_norm import FeatureNormalizer
 from asr.models.state import TensorState
 
@@ -80,9 +81,6 @@ class DprnnBlock(nn.Module):
         inter = inter.reshape(n, s, k, d).permute(0, 2, 1, 3)
         x = x + self.inter_norm(self.inter_proj(inter))
         return x, h_new[0].reshape(n, s, d), c_new[0].reshape(n, s, d)
-
-
-MASK_DOMAINS = ("linear", "log")
 
 
 class MaskEstimator(nn.Module):
