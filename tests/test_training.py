@@ -439,6 +439,17 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     assert with_eos.model.config.eos_id == 1 and model_config.eos_id == -1
     assert all(torch.equal(with_eos.model.state_dict()[k], expected[k]) for k in expected)
     assert isinstance(source, Transducer)
+    # another predictor: it starts fresh (seeded), everything else is the source's
+    lstm = train(_config(corpus, tmp_path / "lstm", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
+                         model__predictor="lstm", optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    lstm_state = lstm.model.state_dict()
+    assert lstm.model.config.predictor == "lstm" and any(k.startswith("predictor.lstm.") for k in lstm_state)
+    kept = [k for k in expected if not k.startswith("predictor.")]
+    assert kept and all(torch.equal(lstm_state[k], expected[k]) for k in kept)
+    wider_lstm = _config(corpus, tmp_path / "lstm_wide", init_from=str(source_dir), model__predictor="lstm",
+                         model__decoder_dim=24)
+    with pytest.raises(ModelDirError, match="decoder_dim"):  # the joiner's input would change with it
+        train(wider_lstm)
 
 
 def test_bf16_autocast_and_frequency_warp_train_like_fp32(corpus, tmp_path):

@@ -264,6 +264,11 @@ def train(
 #: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
 #: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
 INIT_FROM_MAY_DIFFER = frozenset({"eos_id"})
+#: model-config fields that only shape the predictor: a fine-tuning run may change them, and then
+#: the predictor starts from fresh weights while the encoder, joiner and CTC head are copied. This
+#: swaps a trained model's stateless predictor for an LSTM (real LM context for text-only adaptation)
+#: without retraining the encoder from scratch.
+INIT_FROM_PREDICTOR_FIELDS = frozenset({"predictor", "lstm_hidden_dim", "lstm_num_layers", "context_size"})
 
 
 def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, tokens: list[str]) -> None:
@@ -275,11 +280,20 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
     ours, theirs = model_config.to_dict(), loaded.config.to_dict()
     differing = sorted(k for k in set(ours) | set(theirs)
                        if ours.get(k) != theirs.get(k) and k not in INIT_FROM_MAY_DIFFER)
+    new_predictor = [k for k in differing if k in INIT_FROM_PREDICTOR_FIELDS]
+    differing = [k for k in differing if k not in INIT_FROM_PREDICTOR_FIELDS]
     if differing:
         raise ModelDirError(f"init_from {path}: model config differs from this run's in "
                             + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))
     check_tokens_compatible(path, [loaded.tokenizer.id_to_token(i) for i in range(loaded.tokenizer.vocab_size)], tokens)
-    model.load_state_dict(loaded.model.state_dict())
+    state = loaded.model.state_dict()
+    if new_predictor:
+        log.info("init_from %s: the predictor differs (%s), so it starts from fresh weights; the rest is copied",
+                 path, ", ".join(new_predictor))
+        ours_state = model.state_dict()
+        state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
+        state.update({k: v for k, v in ours_state.items() if k.startswith("predictor.")})
+    model.load_state_dict(state)
 
 
 def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:
