@@ -13,6 +13,7 @@ from asr.errors import TokenizerError
 from asr.models.config import ModelConfig, default_config, tiny_config
 from asr.models.predictor import LstmPredictor, StatelessPredictor, reset_context
 from asr.models.encoder import Encoder, chunk_attention_mask, sample_chunk_size, stack_states, unstack_states
+from asr.models.joiner import hat_log_probs
 from asr.models.model import Transducer, pad_targets
 from tiny_model import single_thread  # noqa: F401 (autouse fixture)
 
@@ -303,6 +304,39 @@ def test_internal_lm_logits_ignore_encoder() -> None:
         for param in [*model.encoder.parameters(), *joiner.encoder_proj.parameters()]:
             param.normal_()
         torch.testing.assert_close(model.internal_lm_logits(dec), by_hand)
+
+
+def test_hat_joiner_separates_blank_from_the_token_distribution() -> None:
+    """HAT: P(blank) = sigmoid(blank logit), the tokens share the rest in the proportions of their own
+    softmax, which at the encoder-free point is exactly the internal LM; and changing the token rows
+    of the output layer (what ILMA trains) leaves P(blank) unchanged at every encoder frame, where
+    the plain softmax moves it."""
+    torch.manual_seed(0)
+    plain = Transducer(tiny_config(vocab_size=12, predictor="lstm")).eval()
+    hat = Transducer(tiny_config(vocab_size=12, predictor="lstm", hat_joiner=True)).eval()
+    hat.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        dec = hat.joiner.project_decoder(hat.predictor(torch.tensor([[0, 4, 5]])))  # (1, U, J)
+        enc = hat.joiner.project_encoder(torch.randn(1, 7, 1, hat.config.encoder_dim))  # (1, T, 1, J)
+        raw = plain.joiner(enc, dec[:, None])  # (1, T, U, V)
+        out = hat.joiner(enc, dec[:, None])
+        # a normalised distribution, built by hand from the raw logits
+        torch.testing.assert_close(out.exp().sum(-1), torch.ones(out.shape[:-1]))
+        torch.testing.assert_close(out[..., 0].exp(), torch.sigmoid(raw[..., 0]))
+        tokens = raw[..., 1:].softmax(-1) * torch.sigmoid(-raw[..., :1])
+        torch.testing.assert_close(out[..., 1:].exp(), tokens)
+        # at the encoder-free point the token distribution is the internal LM
+        free = hat.joiner.output_linear(torch.tanh(dec))
+        free_hat = hat_log_probs(free, 0)
+        ilm = hat.internal_lm_log_probs(dec, projected=True)
+        torch.testing.assert_close(free_hat[..., 1:] - free_hat[..., 1:].logsumexp(-1, keepdim=True), ilm[..., 1:])
+        # move the token rows as ILMA would: blank stays for HAT, moves for the plain softmax
+        for model in (hat, plain):
+            model.joiner.output_linear.weight[1:] += 0.5 * torch.randn_like(model.joiner.output_linear.weight[1:])
+            model.joiner.output_linear.bias[1:] += 0.3
+        torch.testing.assert_close(hat.joiner(enc, dec[:, None])[..., 0], out[..., 0])
+        moved = plain.joiner(enc, dec[:, None]).log_softmax(-1)[..., 0] - raw.log_softmax(-1)[..., 0]
+        assert moved.abs().max() > 1e-2
 
 
 def test_bad_config_is_rejected() -> None:

@@ -439,6 +439,10 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     assert with_eos.model.config.eos_id == 1 and model_config.eos_id == -1
     assert all(torch.equal(with_eos.model.state_dict()[k], expected[k]) for k in expected)
     assert isinstance(source, Transducer)
+    # a HAT joiner normalises the same logits another way: every weight is the source's
+    hat = train(_config(corpus, tmp_path / "hat", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
+                        model__hat_joiner=True, optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    assert hat.model.joiner.hat and all(torch.equal(hat.model.state_dict()[k], expected[k]) for k in expected)
     # another predictor: it starts fresh (seeded), everything else is the source's
     lstm = train(_config(corpus, tmp_path / "lstm", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
                          model__predictor="lstm", optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))

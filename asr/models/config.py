@@ -62,6 +62,10 @@ class ModelConfig:
     lstm_hidden_dim: int = 256
     lstm_num_layers: int = 1
     joiner_dim: int = 256
+    #: the joiner's output as HAT (asr/models/joiner.py): blank a sigmoid of its own, the tokens a
+    #: softmax among themselves, so the internal LM is exact and text-only adaptation cannot move
+    #: the blank probability; no weight changes shape, so a trained model can be fine-tuned into it
+    hat_joiner: bool = False
     use_ctc: bool = False
     #: "regular" (several symbols per frame) or "modified" (at most one) RNN-T topology in training
     rnnt_type: str = "regular"

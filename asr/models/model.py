@@ -45,7 +45,8 @@ class Transducer(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.predictor: Predictor = build_predictor(config)
-        self.joiner = Joiner(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size)
+        self.joiner = Joiner(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size,
+                             hat=config.hat_joiner, blank_id=config.blank_id)
         # the "simple" loss' linear am/lm scores (k2 pruned-RNN-T recipe)
         self.simple_am_proj = nn.Linear(config.encoder_dim, config.vocab_size)
         self.simple_lm_proj = nn.Linear(config.decoder_dim, config.vocab_size)

@@ -260,10 +260,11 @@ def train(
     return TrainResult(progress=progress, export_dir=export_dir, losses=ctx.losses, finished=finished, model=model)
 
 
-#: model-config fields that change no weight, so a fine-tuning run may set them anew: ``eos_id``
+#: model-config fields that change no weight, so a fine-tuning run may set them anew: ``hat_joiner``
+#: (the same logits normalised another way), ``eos_id``
 #: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
 #: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
-INIT_FROM_MAY_DIFFER = frozenset({"eos_id"})
+INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner"})
 #: model-config fields that only shape the predictor: a fine-tuning run may change them, and then
 #: the predictor starts from fresh weights while the encoder, joiner and CTC head are copied. This
 #: swaps a trained model's stateless predictor for an LSTM (real LM context for text-only adaptation)
