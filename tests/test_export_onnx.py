@@ -256,3 +256,22 @@ def test_loading_an_export_whose_tokens_disagree_is_refused(exported, tmp_path) 
     (swapped / "tokens.txt").write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ModelDirError, match="vocab_size"):
         load_onnx_dir(swapped)
+
+
+def test_hat_joiner_exports_its_normalised_output(tmp_path) -> None:
+    """A HAT joiner's graph gives HAT's log-probs (already normalised, so sherpa-onnx's log_softmax
+    leaves them as they are), equal to ours."""
+    tokenizer = train_tokenizer([" ".join(WORDS)] * 5, tmp_path / "lang", 10, model_type="char")
+    config = tiny_config(vocab_size=tokenizer.vocab_size, chunk_sizes=(CHUNK_MS // 40,), hat_joiner=True)
+    torch.manual_seed(0)
+    save_model_dir(tmp_path / "model", Transducer(config).eval(), config, tmp_path / "lang")
+    loaded = load_model_dir(tmp_path / "model")
+    onnx_model = load_onnx_dir(export_onnx(loaded.path, tmp_path / "exported", OnnxExportOptions(chunk_ms=CHUNK_MS)).path)
+    rng = np.random.default_rng(0)
+    enc = rng.standard_normal((3, config.joiner_dim)).astype(np.float32)
+    dec = rng.standard_normal((3, config.joiner_dim)).astype(np.float32)
+    logits = onnx_model.run_joiner(enc, dec)
+    with torch.no_grad():
+        expected = loaded.model.joiner(torch.from_numpy(enc), torch.from_numpy(dec)).numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    np.testing.assert_allclose(np.exp(logits).sum(-1), 1.0, atol=1e-5)

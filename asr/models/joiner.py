@@ -56,8 +56,9 @@ class Joiner(nn.Module):
 
 def hat_log_probs(logits: Tensor, blank_id: int) -> Tensor:
     """HAT's normalised log-probs from raw joiner logits (..., V): blank by a sigmoid of its own
-    logit, the other tokens by a softmax among themselves scaled by the non-blank probability."""
+    logit, the other tokens by a softmax among themselves scaled by the non-blank probability.
+    Slices and concatenations only, so the ONNX export carries it as it is."""
     blank = logits[..., blank_id:blank_id + 1]
-    tokens = logits.index_fill(-1, torch.tensor([blank_id], device=logits.device), float("-inf"))
-    out = tokens.log_softmax(dim=-1) + F.logsigmoid(-blank)
-    return out.index_copy(-1, torch.tensor([blank_id], device=logits.device), F.logsigmoid(blank))
+    tokens = torch.cat([logits[..., :blank_id], logits[..., blank_id + 1:]], dim=-1)
+    tokens = tokens.log_softmax(dim=-1) + F.logsigmoid(-blank)
+    return torch.cat([tokens[..., :blank_id], F.logsigmoid(blank), tokens[..., blank_id:]], dim=-1)
