@@ -27,6 +27,9 @@ the package on kaldifst 1.8, and the two FST types cannot cross between them (a 
 "incompatible argument" to kaldi-hmm-gmm, and its FSTs are unusable objects to kaldifst). So H is
 built here, and the graphs and searches are kaldifst's and kaldi-decoder's.
 
+Training is not bit-reproducible: kaldi-hmm-gmm perturbs split Gaussians with its own unseeded C++
+random numbers. yesno (Kaldi's split, yes/no loop) gave 0.00, 0.86, 0.86 and 1.29% WER in four runs.
+
 The model dir (``save_model_dir``/``load_model_dir``): ``model.pkl`` (transition model, GMMs,
 tree), ``HCLG.fst``, ``words.txt``, ``phones.txt``, ``lexicon.txt``, ``topo`` and ``gmm.json``
 (options, features, sha256 of the model, words and graph: a graph built against another words.txt
