@@ -38,11 +38,12 @@ from asr.decoding.options import DecodingOptions
 from asr.errors import AsrError, ModelDirError
 from asr.decoding.endpoint import EndpointConfig, detect_endpoint
 from asr.decoding.online import OnlineStream, RecognitionResult
-from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, HybridRecognizer, _sha256, ctc_log_probs,
+from asr.hybrid.decode import (HlgHypothesis, HlgOptions, HlgStream, HybridModel, HybridRecognizer, ctc_log_probs,
                                encode_features, encode_waveforms, nbest_from_log_probs, split_at_pauses)
 from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import LoadedModel
 from asr.text.tokenizer import Tokenizer
+from asr.utils.io import sha256_file
 
 
 SECOND_PASS_METHODS = ("rescore", "biased_search")
@@ -149,7 +150,7 @@ class Cascade:
             raise ModelDirError(f"{e2e.path} and {hybrid.path}: encoder frame shifts differ "
                                 f"({e2e.config.frame_shift_ms} vs {hybrid.loaded.config.frame_shift_ms} ms)")
         weights = e2e.path / "model.pt"
-        self.shared_encoder = weights.is_file() and _sha256(weights) == hybrid.model_sha256
+        self.shared_encoder = weights.is_file() and sha256_file(weights) == hybrid.model_sha256
         self.frame_shift_s = e2e.config.frame_shift_s
         self.pause_frames = max(1, round(self.hlg_options.pause_ms / e2e.config.frame_shift_ms))
 

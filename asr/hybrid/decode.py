@@ -24,7 +24,6 @@ every decoder here keeps its ``HlgGraph``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.hybrid.fst import GraphError, load_fst, num_arcs
+from asr.hybrid.fst import GraphError, linear_path, load_fst, num_arcs, parse_lattice
 
 import kaldi_decoder  # noqa: E402  (asr.hybrid.fst explains a missing install)
 import kaldifst  # noqa: E402
@@ -50,7 +49,7 @@ from asr.features import compute_fbank
 from asr.hybrid.lang import read_symbols
 from asr.models.model import Transducer
 from asr.models.model_dir import LoadedModel, load_model_dir
-from asr.utils.io import atomic_path, atomic_write
+from asr.utils.io import atomic_path, atomic_write, check_recorded_sha256, sha256_file
 
 HYBRID_CONFIG = "hybrid.json"
 GRAPH_FILES = ("HLG.fst", "G.fst", "words.txt", "lexicon.txt")
@@ -156,25 +155,6 @@ def _epsilon_backoff(G: kaldifst.StdVectorFst, words: dict[str, int]) -> kaldifs
     return out
 
 
-def _parse_lattice(lattice) -> tuple[int | None, list[tuple[int, int, int, int, float, float]], dict[int, float]]:
-    """(start, arcs (src, dst, ilabel, olabel, graph cost, acoustic cost), final costs) of a Kaldi
-    lattice from its text form (kaldifst has no arc iterator for lattices)."""
-    arcs, finals, start = [], {}, None
-    for line in lattice.to_str(show_weight_one=True).splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        if start is None:
-            start = int(fields[0])
-        if len(fields) >= 4:
-            g, a = (fields[4].split(",") + ["0", "0"])[:2] if len(fields) > 4 else ("0", "0")
-            arcs.append((int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(g), float(a)))
-        else:
-            g, a = (fields[1].split(",") + ["0", "0"])[:2] if len(fields) > 1 else ("0", "0")
-            finals[int(fields[0])] = float(g) + float(a)
-    return start, arcs, finals
-
-
 class HlgStream:
     """FasterDecoder over one stream's CTC log-probs, fed chunk by chunk (see the module docstring).
 
@@ -244,24 +224,16 @@ def best_path_hypothesis(lattice, graph: HlgGraph, acoustic_scale: float = 1.0) 
     matching the emitted tokens to the words' spellings in order; a word whose spelling does not
     match (a graph from another lexicon) gets the frame where the graph output it.
     """
-    start, arcs, finals = _parse_lattice(lattice)
-    by_src = {a[0]: a for a in arcs}
+    path, graph_cost, acoustic_cost = linear_path(lattice)
     frame_tokens: list[int] = []
     word_ids: list[int] = []
     word_out_frames: list[int] = []
-    graph_cost = acoustic_cost = 0.0
-    state = start
-    while state in by_src:
-        src, dst, ilabel, olabel, g, a = by_src.pop(state)
-        graph_cost += g
-        acoustic_cost += a
+    for ilabel, olabel in path:
         if olabel != 0:
             word_ids.append(olabel)
             word_out_frames.append(len(frame_tokens))
         if ilabel != 0:
             frame_tokens.append(ilabel - 1)
-        state = dst
-    graph_cost += finals.get(state, 0.0) if state is not None else 0.0
     tokens, token_frames, prev = [], [], 0
     for t, token in enumerate(frame_tokens):
         if token != 0 and token != prev:
@@ -307,7 +279,7 @@ def nbest_from_log_probs(graph: HlgGraph, log_probs: np.ndarray, options: HlgOpt
     ok, lattice = decoder.get_raw_lattice(use_final_probs=True)
     if not ok:
         return [HlgHypothesis()]
-    start, arcs, finals = _parse_lattice(lattice)
+    start, arcs, finals = parse_lattice(lattice)
     if start is None:
         return [HlgHypothesis()]
     # A word acceptor with the total (graph + scaled acoustic) cost; start state first, as compile expects.
@@ -367,14 +339,6 @@ def split_at_pauses(hyp: HlgHypothesis, num_frames: int, pause_frames: int) -> l
 # The hybrid model dir
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @dataclass
 class HybridModel:
     """A loaded hybrid model dir: the CTC-head transducer, its graph and its config."""
@@ -409,7 +373,7 @@ def save_hybrid_model_dir(out_dir: str | os.PathLike, model_dir: str | os.PathLi
         if not (lang_dir / name).is_file():
             raise ModelDirError(f"{lang_dir}: no {name} (build it with python -m asr.hybrid.prepare "
                                 f"{lang_dir} --tokens-dir {model_dir} --text ...)")
-    if _sha256(lang_dir / "tokens.txt") != _sha256(model_dir / "tokens.txt"):
+    if sha256_file(lang_dir / "tokens.txt") != sha256_file(model_dir / "tokens.txt"):
         raise ModelDirError(f"{lang_dir}/tokens.txt differs from {model_dir}/tokens.txt: the graph was spelled in "
                             "another model's tokens; rebuild the lang dir with --tokens-dir pointing at this model")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -426,10 +390,10 @@ def save_hybrid_model_dir(out_dir: str | os.PathLike, model_dir: str | os.PathLi
         "kind": "ctc_hlg",
         "source_model_dir": str(model_dir.resolve()),
         "lang_dir": str(lang_dir.resolve()),
-        "model_sha256": _sha256(out_dir / "model.pt"),
-        "tokens_sha256": _sha256(out_dir / "tokens.txt"),
-        "words_sha256": _sha256(out_dir / "words.txt"),
-        "graph_sha256": _sha256(out_dir / "HLG.fst"),
+        "model_sha256": sha256_file(out_dir / "model.pt"),
+        "tokens_sha256": sha256_file(out_dir / "tokens.txt"),
+        "words_sha256": sha256_file(out_dir / "words.txt"),
+        "graph_sha256": sha256_file(out_dir / "HLG.fst"),
         "graph_states": hlg.num_states,
         "graph_arcs": num_arcs(hlg),
         "num_words": sum(1 for line in (out_dir / "lexicon.txt").read_text(encoding="utf-8").splitlines() if line.strip()),
@@ -451,14 +415,10 @@ def load_hybrid_model_dir(path: str | os.PathLike, device: str | torch.device = 
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ModelDirError(f"{config_path}: not JSON ({e})") from e
-    for name, key, what in (("words.txt", "words_sha256", "words.txt"), ("tokens.txt", "tokens_sha256", "tokens.txt"),
-                            ("HLG.fst", "graph_sha256", "graph")):
-        if not (path / name).is_file():
-            raise ModelDirError(f"{path}: {name} missing")
-        if _sha256(path / name) != config.get(key):
-            raise ModelDirError(f"{path}/{name}: not the {what} HLG.fst was built and saved with (its sha256 differs "
-                                f"from {HYBRID_CONFIG}): the graph would map labels to the wrong "
-                                f"{'words' if name == 'words.txt' else 'tokens'}; rebuild the hybrid model dir")
+    recorded = {name: config.get(key) for name, key in (("words.txt", "words_sha256"), ("tokens.txt", "tokens_sha256"),
+                                                         ("HLG.fst", "graph_sha256"))}
+    check_recorded_sha256(path, recorded, HYBRID_CONFIG, "HLG.fst",
+                          "the graph would map labels to the wrong words or tokens; rebuild the hybrid model dir")
     loaded = load_model_dir(path, device)
     if loaded.model.ctc is None:
         raise ModelDirError(f"{path}: the model has no CTC head")

@@ -10,6 +10,19 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import sys
+
+# kaldi-hmm-gmm carries its own OpenFst (the one of kaldifst 1.7): loading it after another OpenFst
+# (kaldifst, kaldi_decoder, kaldilm, pynini) hangs in its static initialisers, while loading it
+# first works. This module is where the package first touches kaldifst, so it loads kaldi-hmm-gmm
+# (``asr.hybrid.gmm``) here when it still can.
+_OTHER_OPENFSTS = ("kaldifst", "kaldi_decoder", "kaldilm", "pynini")
+if "_kaldi_hmm_gmm" not in sys.modules and not any(m in sys.modules for m in _OTHER_OPENFSTS):
+    try:
+        import kaldi_hmm_gmm  # noqa: F401
+    except ImportError:  # only asr.hybrid.gmm needs it, and says so
+        pass
+
 try:
     import kaldifst
 except ImportError as e:  # pragma: no cover - exercised only without the extra
@@ -49,6 +62,41 @@ def save_fst(fst: kaldifst.StdFst, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         if not fst.write(str(tmp)):
             raise GraphError(f"{path}: kaldifst could not write the FST")
+
+
+def parse_lattice(lattice) -> tuple[int | None, list[tuple[int, int, int, int, float, float]], dict[int, float]]:
+    """(start, arcs (src, dst, ilabel, olabel, graph cost, acoustic cost), final costs) of a Kaldi
+    lattice from its text form (kaldifst has no arc iterator for lattices)."""
+    arcs, finals, start = [], {}, None
+    for line in lattice.to_str(show_weight_one=True).splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if start is None:
+            start = int(fields[0])
+        if len(fields) >= 4:
+            g, a = (fields[4].split(",") + ["0", "0"])[:2] if len(fields) > 4 else ("0", "0")
+            arcs.append((int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(g), float(a)))
+        else:
+            g, a = (fields[1].split(",") + ["0", "0"])[:2] if len(fields) > 1 else ("0", "0")
+            finals[int(fields[0])] = float(g) + float(a)
+    return start, arcs, finals
+
+
+def linear_path(lattice) -> tuple[list[tuple[int, int]], float, float]:
+    """The arcs of a linear (best-path) lattice in path order as (ilabel, olabel), and its total
+    graph and acoustic costs (final cost included in the graph cost)."""
+    start, arcs, finals = parse_lattice(lattice)
+    by_src = {a[0]: a for a in arcs}
+    path, graph_cost, acoustic_cost, state = [], 0.0, 0.0, start
+    while state in by_src:
+        _, dst, ilabel, olabel, g, a = by_src.pop(state)
+        path.append((ilabel, olabel))
+        graph_cost += g
+        acoustic_cost += a
+        state = dst
+    graph_cost += finals.get(state, 0.0) if state is not None else 0.0
+    return path, graph_cost, acoustic_cost
 
 
 def load_fst(path: str | os.PathLike) -> kaldifst.StdVectorFst:

@@ -117,9 +117,9 @@ def make_grammar_fst(words_txt: str | os.PathLike, words: Sequence[str], loop: b
     return G
 
 
-def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
-    """HLG for a CTC model over ``tokens.txt`` of ``lang_dir`` (see the module docstring)."""
-    lang = lang_dir if isinstance(lang_dir, LangDir) else read_lang_dir(lang_dir)
+def build_lg(lang: LangDir, G: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
+    """``minimize_encoded(determinize_star(L_disambig o G))``, ilabel-sorted: phones (with the
+    disambiguation symbols) in, words out; the right side of HLG and of a GMM-HMM's HCLG."""
     L = load_fst(lang.path / "L_disambig.fst")
     kaldifst.arcsort(L, sort_type="olabel")
     G = G.copy()
@@ -130,6 +130,13 @@ def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -
     kaldifst.determinize_star(LG)
     kaldifst.minimize_encoded(LG)
     kaldifst.arcsort(LG, sort_type="ilabel")
+    return LG
+
+
+def build_hlg(lang_dir: str | os.PathLike | LangDir, G: kaldifst.StdVectorFst) -> kaldifst.StdVectorFst:
+    """HLG for a CTC model over ``tokens.txt`` of ``lang_dir`` (see the module docstring)."""
+    lang = lang_dir if isinstance(lang_dir, LangDir) else read_lang_dir(lang_dir)
+    LG = build_lg(lang, G)
     H = build_ctc_topo(lang.max_token_id, sorted(lang.disambig_phone_ids))
     kaldifst.arcsort(H, sort_type="olabel")
     HLG = kaldifst.compose(H, LG)

