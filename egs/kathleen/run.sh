@@ -12,7 +12,7 @@
 # first; its corpus speaks this corpus's training prompts, never its test prompts) with its tokens
 # and architecture; --init-from "" trains from scratch with --train-config conf/train.yaml.
 # Stages: 0 locate, 1 prepare, 2 non-speech cuts + fbank, 3 lang (char, or BPE with --token-type bpe),
-# 4 train, 5 decode, 6 WER table, 7 hybrid lang/LM/HLG (exp/hybrid/model), 8 decode hybrid, 9 decode
+# 4 train, 5 decode, 6 WER table, 7 hybrid lang/LM/HLG ($exp_dir/hybrid/model), 8 decode hybrid, 9 decode
 # cascade, 10 hybrid and cascade WER tables, 11 phone lang dir + monophone GMM-HMM (exp/mono),
 # 12 decode test with it.
 set -euo pipefail
@@ -124,11 +124,11 @@ HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz"
 # CTC head decodes an HLG whose lexicon spells each word in the model's tokens (icefall's
 # prepare_lang_bpe); G is a 3-gram (modified Kneser-Ney) on the training transcripts and
 # <data-dir>/text (HYBRID_LM_TEXTS below), never test transcripts. 7 lang + LM + HLG + the hybrid
-# model dir exp/hybrid/model, 8 decode the hybrid alone, 9 the cascade (first pass, then transducer
+# model dir $exp_dir/hybrid/model, 8 decode the hybrid alone, 9 the cascade (first pass, then transducer
 # rescoring of each segment's n-best), 10 both tables. Add a word later: asr lexicon add
 # data/lang_hybrid WORD, then rerun stage 7 (only what changed is rebuilt).
 hybrid_lang=data/lang_hybrid
-hybrid_dir=exp/hybrid/model
+hybrid_dir=$exp_dir/hybrid/model  # per model: another --exp-dir must not reuse these decodes
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: token lexicon, LM and HLG from $exp_dir/model -> $hybrid_lang, hybrid model dir $hybrid_dir"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
@@ -139,18 +139,18 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: decode with the hybrid alone (full context and 320 ms chunks)"
   steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --force $force \
-    $hybrid_dir exp/hybrid/decode ${HYBRID_TEST_CUTS}
+    $hybrid_dir $exp_dir/hybrid/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode with the cascade: hybrid first pass, $exp_dir/model second pass"
   steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --first-pass $hybrid_dir --force $force \
-    $exp_dir/model exp/cascade/decode ${HYBRID_TEST_CUTS}
+    $exp_dir/model $exp_dir/cascade/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: WER tables (transducer, hybrid, cascade)"
-  python -m asr.training.report $exp_dir/decode exp/hybrid/decode exp/cascade/decode
+  python -m asr.training.report $exp_dir/decode $exp_dir/hybrid/decode $exp_dir/cascade/decode
 fi
 
 # Stages 11-12: a monophone GMM-HMM (asr/hybrid/gmm.py, issue 11) on the same 3-gram LM texts: a

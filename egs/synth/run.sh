@@ -218,11 +218,11 @@ fi
 # CTC head decodes an HLG whose lexicon spells each word in the model's tokens (icefall's
 # prepare_lang_bpe); G is a 3-gram (modified Kneser-Ney) on the training transcripts and
 # <data-dir>/text (HYBRID_LM_TEXTS below), never test transcripts. 12 lang + LM + HLG + the hybrid
-# model dir exp/hybrid/model, 13 decode the hybrid alone, 14 the cascade (first pass, then transducer
+# model dir $exp_dir/hybrid/model, 13 decode the hybrid alone, 14 the cascade (first pass, then transducer
 # rescoring of each segment's n-best), 15 both tables. Add a word later: asr lexicon add
 # data/lang_hybrid WORD, then rerun stage 12 (only what changed is rebuilt).
 hybrid_lang=data/lang_hybrid
-hybrid_dir=exp/hybrid/model
+hybrid_dir=$exp_dir/hybrid/model  # per model: another --exp-dir must not reuse these decodes
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: token lexicon, LM and HLG from $exp_dir/model -> $hybrid_lang, hybrid model dir $hybrid_dir"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
@@ -233,16 +233,16 @@ fi
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   log "Stage 13: decode with the hybrid alone (full context and 320 ms chunks)"
   steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --force $force \
-    $hybrid_dir exp/hybrid/decode ${HYBRID_TEST_CUTS}
+    $hybrid_dir $exp_dir/hybrid/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
   log "Stage 14: decode with the cascade: hybrid first pass, $exp_dir/model second pass"
   steps/decode_hybrid.sh --cmd "$decode_cmd" --chunks "$hybrid_chunks" --first-pass $hybrid_dir --force $force \
-    $exp_dir/model exp/cascade/decode ${HYBRID_TEST_CUTS}
+    $exp_dir/model $exp_dir/cascade/decode ${HYBRID_TEST_CUTS}
 fi
 
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: WER tables (transducer, hybrid, cascade)"
-  python -m asr.training.report $exp_dir/decode exp/hybrid/decode exp/cascade/decode
+  python -m asr.training.report $exp_dir/decode $exp_dir/hybrid/decode $exp_dir/cascade/decode
 fi
