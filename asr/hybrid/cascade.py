@@ -22,6 +22,11 @@ transducer score (-inf) and loses to every one it can.
 
 When the transducer is the model the hybrid dir was built from (same ``model.pt``), one encoder
 run serves both passes; otherwise each model encodes the audio, with the same chunking.
+
+``GmmCascade``: the same rescoring over a GMM-HMM first pass (``asr.hybrid.gmm``): its own MFCCs
+of the audio, the n-best of HCLG (``asr.hybrid.gmm.nbest``: AM the scaled acoustic log-likelihood
+plus HMM transitions, LM the rest of the graph score), the transducer encoding the same audio;
+whole utterances, one segment each (the first pass's words give its times).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -44,6 +50,9 @@ from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import LoadedModel
 from asr.text.tokenizer import Tokenizer
 from asr.utils.io import sha256_file
+
+if TYPE_CHECKING:
+    from asr.hybrid.gmm import GmmDecodeOptions, GmmModelDir
 
 
 SECOND_PASS_METHODS = ("rescore", "biased_search")
@@ -87,18 +96,33 @@ def transducer_log_likelihoods(model: Transducer, encoder_out: torch.Tensor, tok
     return (-loss).tolist()
 
 
+class FirstPassHypothesis(Protocol):
+    """What the second pass needs of a first-pass n-best entry (``HlgHypothesis``, ``GmmHypothesis``):
+    its words and first-pass AM and LM log-scores."""
+
+    words: list[str]
+    am_score: float
+    lm_score: float
+
+    @property
+    def text(self) -> str: ...
+
+
 @dataclass
 class ScoredHypothesis:
+    """An n-best entry with its scores; ``rank``: its position in the first pass's n-best."""
+
     words: list[str]
     am_score: float
     lm_score: float
     e2e_score: float
     score: float
+    rank: int = 0
 
 
-def rescore(model: Transducer, tokenizer: Tokenizer, encoder_out: torch.Tensor, nbest: Sequence[HlgHypothesis],
+def rescore(model: Transducer, tokenizer: Tokenizer, encoder_out: torch.Tensor, nbest: Sequence[FirstPassHypothesis],
             options: RescoreOptions) -> list[ScoredHypothesis]:
-    """The n-best with transducer scores and interpolated totals, best first."""
+    """The n-best with transducer scores and interpolated totals, best first (ties: first-pass order)."""
     spelled, seqs = [], []
     for k, hyp in enumerate(nbest):
         try:
@@ -111,9 +135,15 @@ def rescore(model: Transducer, tokenizer: Tokenizer, encoder_out: torch.Tensor, 
     for k, hyp in enumerate(nbest):
         e = e2e.get(k, -math.inf)
         total = options.am_weight * hyp.am_score + options.lm_weight * hyp.lm_score + options.e2e_weight * e
-        out.append(ScoredHypothesis(hyp.words, hyp.am_score, hyp.lm_score, e, total))
+        out.append(ScoredHypothesis(hyp.words, hyp.am_score, hyp.lm_score, e, total, k))
     out.sort(key=lambda h: -h.score if math.isfinite(h.score) else math.inf)
     return out
+
+
+def best_rescored(scored: Sequence[ScoredHypothesis], nbest: Sequence[FirstPassHypothesis]) -> FirstPassHypothesis:
+    """The n-best entry the second pass chose: the best finite total, else (no hypothesis the
+    transducer can spell) the first pass's best."""
+    return nbest[scored[0].rank] if scored and math.isfinite(scored[0].score) else nbest[0]
 
 
 @dataclass
@@ -193,9 +223,54 @@ class Cascade:
                                      self.rescore_options.bias_bonus)
             return Detokenizer(tokenizer).text(hyp.tokens)
         scored = rescore(self.e2e.model, self.e2e.tokenizer, e2e_enc, nbest, self.rescore_options)
-        if not math.isfinite(scored[0].score):  # no hypothesis the transducer can spell: the first pass's
-            return nbest[0].text
-        return " ".join(scored[0].words)
+        return best_rescored(scored, nbest).text
+
+
+class GmmCascade:
+    """GMM-HMM first pass + transducer second pass over whole utterances (module docstring).
+
+    ``decode`` returns one ``CascadeResult`` a waveform, with one segment (empty without words);
+    ``decode_scored`` also returns each utterance's rescored n-best (for tuning the weights).
+    """
+
+    def __init__(self, e2e: LoadedModel, gmm_dir: GmmModelDir, options: DecodingOptions | None = None,
+                 gmm_options: GmmDecodeOptions | None = None, rescore_options: RescoreOptions | None = None) -> None:
+        from asr.hybrid.gmm import GmmDecodeOptions
+
+        if rescore_options is not None and rescore_options.method != "rescore":
+            raise ValueError(f"GMM-HMM first pass: second pass {rescore_options.method!r} is not supported, only 'rescore'")
+        self.e2e, self.gmm = e2e, gmm_dir
+        self.options = options or DecodingOptions()
+        self.gmm_options = gmm_options or GmmDecodeOptions(**{k: gmm_dir.config["decode_options"][k]
+                                                               for k in ("transition_scale", "self_loop_scale")})
+        self.rescore_options = rescore_options or RescoreOptions()
+        self.sample_rate = e2e.feature_options.sample_rate
+        self.frame_shift_s = gmm_dir.model.features.frame_shift_seconds
+
+    def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
+        """Whole waveforms at the transducer's sample rate."""
+        return [result for result, _ in self.decode_scored(waveforms)]
+
+    def decode_scored(self, waveforms: Sequence[np.ndarray]) -> list[tuple[CascadeResult, list[ScoredHypothesis]]]:
+        from asr.audio.io import resample
+        from asr.features.mfcc import compute_mfcc
+        from asr.hybrid.gmm import nbest as gmm_nbest
+
+        features = self.gmm.model.features
+        e2e_enc = encode_waveforms(self.e2e, waveforms, self.options)
+        out = []
+        for samples, enc in zip(waveforms, e2e_enc):
+            if self.sample_rate != features.sample_rate:
+                samples = resample(samples, self.sample_rate, features.sample_rate)
+            nbest = gmm_nbest(self.gmm, compute_mfcc(samples, features.sample_rate, features), self.gmm_options)
+            scored = rescore(self.e2e.model, self.e2e.tokenizer, enc, nbest, self.rescore_options)
+            chosen = best_rescored(scored, nbest)
+            segments = []
+            if chosen.words:
+                segments.append(CascadeSegment(round(chosen.word_starts[0] * self.frame_shift_s, 3),
+                                               round(chosen.word_ends[-1] * self.frame_shift_s, 3), chosen.text, nbest[0].text))
+            out.append((CascadeResult(chosen.text, segments, nbest[0].text), scored))
+        return out
 
 
 class CascadeRecognizer(HybridRecognizer):

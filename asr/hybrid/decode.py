@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.hybrid.fst import GraphError, linear_path, load_fst, num_arcs, parse_lattice
+from asr.hybrid.fst import GraphError, linear_path, load_fst, nbest_word_sequences, num_arcs
 
 import kaldi_decoder  # noqa: E402  (asr.hybrid.fst explains a missing install)
 import kaldifst  # noqa: E402
@@ -279,24 +279,10 @@ def nbest_from_log_probs(graph: HlgGraph, log_probs: np.ndarray, options: HlgOpt
     ok, lattice = decoder.get_raw_lattice(use_final_probs=True)
     if not ok:
         return [HlgHypothesis()]
-    start, arcs, finals = parse_lattice(lattice)
-    if start is None:
-        return [HlgHypothesis()]
-    # A word acceptor with the total (graph + scaled acoustic) cost; start state first, as compile expects.
-    lines = [f"{s}\t{d}\t{o}\t{o}\t{g + a}" for s, d, _, o, g, a in sorted(arcs, key=lambda x: x[0] != start)]
-    lines += [f"{s}\t{c}" for s, c in finals.items()]
-    words_fst = kaldifst.compile("\n".join(lines) + "\n")
-    kaldifst.rmepsilon(words_fst)
-    det = kaldifst.determinize(words_fst)
-    paths = kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(det, n=options.nbest))
     out = []
-    for path in paths:
-        ok, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
-        if not ok:
-            continue
+    for word_ids, cost in nbest_word_sequences(lattice, options.nbest):
         lm = graph.lm_score(word_ids)
-        total = -float(weight.value)
-        out.append(HlgHypothesis(words=[graph.words[i] for i in word_ids], am_score=(total - lm) / options.acoustic_scale,
+        out.append(HlgHypothesis(words=[graph.words[i] for i in word_ids], am_score=(-cost - lm) / options.acoustic_scale,
                                  lm_score=lm))
     out.sort(key=lambda h: -(h.am_score * options.acoustic_scale + h.lm_score))
     return out or [HlgHypothesis()]

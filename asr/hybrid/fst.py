@@ -99,6 +99,57 @@ def linear_path(lattice) -> tuple[list[tuple[int, int]], float, float]:
     return path, graph_cost, acoustic_cost
 
 
+def lattice_to_fst(lattice, output_only: bool = False) -> kaldifst.StdVectorFst | None:
+    """A Kaldi lattice as a StdVectorFst with the same labels (``output_only``: an acceptor of the
+    output labels) and total (graph + acoustic) costs; None for an empty lattice. (kaldifst cannot
+    compose or search lattices themselves, nor project FSTs.) Arcs sorted by output label:
+    ``kaldifst.compose`` of an unsorted left FST with a sorted right one misses paths."""
+    start, arcs, finals = parse_lattice(lattice)
+    if start is None:
+        return None
+    # kaldifst.compile takes the first line's source as the start state
+    lines = [f"{s}\t{d}\t{o if output_only else i}\t{o}\t{g + a}"
+             for s, d, i, o, g, a in sorted(arcs, key=lambda x: x[0] != start)]
+    lines += [f"{s}\t{c}" for s, c in finals.items()]
+    fst = kaldifst.compile("\n".join(lines) + "\n")
+    kaldifst.arcsort(fst, sort_type="olabel")
+    return fst
+
+
+def nbest_word_sequences(lattice, n: int) -> list[tuple[list[int], float]]:
+    """The ``n`` best distinct output-label sequences of a Kaldi lattice, best first, each with the
+    total cost (graph + acoustic, as the decoder scored it) of its best path."""
+    fst = lattice_to_fst(lattice, output_only=True)
+    if fst is None:
+        return []
+    kaldifst.rmepsilon(fst)
+    det = kaldifst.determinize(fst)
+    out = []
+    for path in kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(det, n=n)):
+        ok, _, labels, weight = kaldifst.get_linear_symbol_sequence(path)
+        if ok:
+            out.append((list(labels), float(weight.value)))
+    out.sort(key=lambda x: x[1])
+    return out
+
+
+def best_path_with_output(lattice_fst: kaldifst.StdVectorFst, olabels: list[int]) -> tuple[list[tuple[int, int]], float]:
+    """The best path of ``lattice_fst`` (``lattice_to_fst``) whose output labels are ``olabels``:
+    its (ilabel, olabel) arcs in order and total cost; ([], inf) when there is none."""
+    words = kaldifst.make_linear_acceptor(olabels) if olabels else _epsilon_acceptor()
+    kaldifst.arcsort(words, sort_type="ilabel")
+    composed = kaldifst.compose(lattice_fst, words)
+    best = kaldifst.shortest_path(composed)
+    if best.num_states == 0:
+        return [], float("inf")
+    path, graph_cost, acoustic_cost = linear_path(best)
+    return path, graph_cost + acoustic_cost
+
+
+def _epsilon_acceptor() -> kaldifst.StdVectorFst:
+    return fst_from_arcs([], {0: 0.0})
+
+
 def load_fst(path: str | os.PathLike) -> kaldifst.StdVectorFst:
     path = Path(path)
     if not path.is_file():

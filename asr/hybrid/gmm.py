@@ -57,7 +57,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.hybrid.fst import GraphError, fst_from_arcs, linear_path, load_fst, num_arcs, save_fst  # loads kaldi-hmm-gmm first
+from asr.hybrid.fst import (GraphError, best_path_with_output, fst_from_arcs, lattice_to_fst, linear_path,  # loads kaldi-hmm-gmm first
+                            load_fst, nbest_word_sequences, num_arcs, save_fst)
 
 if "_kaldi_hmm_gmm" not in sys.modules and any(m in sys.modules for m in ("kaldifst", "kaldi_decoder", "kaldilm", "pynini")):
     # Loading it now would hang (see asr.hybrid.fst); say so instead.
@@ -122,18 +123,23 @@ class GmmTrainOptions:
 
 @dataclass(frozen=True)
 class GmmDecodeOptions:
-    """Search settings: beam / max_active of ``FasterDecoder``; acoustic_scale multiplies the
+    """Search settings: beam / max_active of ``FasterDecoder`` (``beam`` also the search beam of
+    the n-best pass, ``LatticeSimpleDecoder``, which has no max_active); lattice_beam: its lattice
+    pruning; nbest: distinct word sequences ``nbest`` returns; acoustic_scale multiplies the
     log-likelihoods (the LM weight is its inverse); transition_scale / self_loop_scale weight the
     HMM transitions in HCLG (fixed when the graph is built)."""
 
     beam: float = 13.0
     max_active: int = 7000
+    lattice_beam: float = 6.0
+    nbest: int = 10
     acoustic_scale: float = 0.1
     transition_scale: float = 1.0
     self_loop_scale: float = 0.1
 
     def __post_init__(self) -> None:
-        bad = [f"{k}={getattr(self, k)}" for k in ("beam", "acoustic_scale", "transition_scale", "self_loop_scale", "max_active")
+        bad = [f"{k}={getattr(self, k)}" for k in ("beam", "lattice_beam", "acoustic_scale", "transition_scale",
+                                                    "self_loop_scale", "max_active", "nbest")
                if getattr(self, k) <= 0]
         if bad:
             raise ValueError(f"GmmDecodeOptions: {', '.join(bad)} must be positive")
@@ -151,13 +157,21 @@ class Utterance:
 @dataclass
 class GmmHypothesis:
     """A decoding result: words with their (start, exclusive end) frames, the frame-level
-    alignment (transition ids, one a frame) and the path's total cost (scaled acoustic + graph)."""
+    alignment (transition ids, one a frame) and the path's total cost (scaled acoustic + graph).
+
+    The cost split as the cascade's first-pass scores (``cost == -(am_score + lm_score)``):
+    ``am_score`` the acoustic model's, acoustic_scale times the alignment's pdf log-likelihoods
+    plus the HMM transitions' log-probabilities as HCLG weights them; ``lm_score`` the rest of the
+    graph's, the n-gram LM's log-probability and the lexicon's optional-silence probabilities.
+    """
 
     words: list[str] = field(default_factory=list)
     word_starts: list[int] = field(default_factory=list)
     word_ends: list[int] = field(default_factory=list)
     alignment: list[int] = field(default_factory=list)
     cost: float = math.inf
+    am_score: float = -math.inf
+    lm_score: float = 0.0
 
     @property
     def text(self) -> str:
@@ -172,6 +186,7 @@ class GmmHmm:
                  phones: dict[str, int], features: MfccOptions) -> None:
         self.trans_model, self.am, self.ctx_dep = trans_model, am, ctx_dep
         self.phones, self.features = phones, features
+        self._transition_costs: dict[tuple[float, float], np.ndarray] = {}
         self._index_transitions()
         self.refresh()
 
@@ -242,6 +257,14 @@ class GmmHmm:
             return -self_loop_scale * log_prob
         non_self_loop = self.trans_model.non_self_loop_log_probs[self.tid_state[tid]]
         return -(transition_scale * (log_prob - non_self_loop) + self_loop_scale * non_self_loop)
+
+    def transition_costs(self, transition_scale: float, self_loop_scale: float) -> np.ndarray:
+        """(num_transition_ids + 1,) ``transition_cost`` of every tid (index 0 unused), as HCLG has them."""
+        key = (transition_scale, self_loop_scale)
+        if key not in self._transition_costs:
+            self._transition_costs[key] = np.array(
+                [0.0] + [self.transition_cost(tid, *key) for tid in range(1, self.num_transition_ids + 1)])
+        return self._transition_costs[key]
 
     def h_fst(self, disambig_ids: Iterable[int] = (), transition_scale: float = 1.0,
               self_loop_scale: float = 1.0) -> kaldifst.StdVectorFst:
@@ -537,17 +560,51 @@ def _read_prons(lexicon_txt: Path, phones: dict[str, int]) -> dict[str, list[tup
 
 
 def decode(model_dir: GmmModelDir, feats: np.ndarray, options: GmmDecodeOptions | None = None) -> GmmHypothesis:
-    """The best path of (T, dim) features through HCLG: words, word times (frames), alignment."""
+    """The best path of (T, dim) features through HCLG: words, word times (frames), alignment, scores."""
     options = options or GmmDecodeOptions()
     if len(feats) == 0:
-        return GmmHypothesis(cost=0.0)
-    model = model_dir.model
+        return GmmHypothesis(cost=0.0, am_score=0.0)
+    scores = model_dir.model.transition_scores(feats, options.acoustic_scale)
     decoder = kaldi_decoder.FasterDecoder(model_dir.hclg, kaldi_decoder.FasterDecoderOptions(beam=options.beam, max_active=options.max_active))
-    decoder.decode(kaldi_decoder.DecodableCtc(model.transition_scores(feats, options.acoustic_scale)))
+    decoder.decode(kaldi_decoder.DecodableCtc(scores))
     ok, lattice = decoder.get_best_path(use_final_probs=decoder.reached_final())
     if not ok:
         return GmmHypothesis()
     path, graph_cost, acoustic_cost = linear_path(lattice)
+    return _path_hypothesis(model_dir, path, graph_cost + acoustic_cost, scores, options)
+
+
+def nbest(model_dir: GmmModelDir, feats: np.ndarray, options: GmmDecodeOptions | None = None) -> list[GmmHypothesis]:
+    """The ``options.nbest`` best distinct word sequences of (T, dim) features, best (lowest cost)
+    first, each with its best path's alignment, word times, AM and LM scores (``GmmHypothesis``):
+    ``LatticeSimpleDecoder`` over HCLG on the scores ``decode`` searches, its raw lattice's word
+    sequences (``asr.hybrid.fst.nbest_word_sequences``), each one's best path in the lattice."""
+    options = options or GmmDecodeOptions()
+    if len(feats) == 0:
+        return [GmmHypothesis(cost=0.0, am_score=0.0)]
+    scores = model_dir.model.transition_scores(feats, options.acoustic_scale)
+    decoder = kaldi_decoder.LatticeSimpleDecoder(
+        model_dir.hclg, kaldi_decoder.LatticeSimpleDecoderConfig(beam=options.beam, lattice_beam=options.lattice_beam))
+    decoder.decode(kaldi_decoder.DecodableCtc(scores))
+    ok, lattice = decoder.get_raw_lattice(use_final_probs=True)
+    lattice_fst = lattice_to_fst(lattice) if ok else None
+    if lattice_fst is None:
+        return [GmmHypothesis()]
+    out = []
+    for word_ids, _ in nbest_word_sequences(lattice, options.nbest):
+        path, cost = best_path_with_output(lattice_fst, word_ids)
+        if path:
+            out.append(_path_hypothesis(model_dir, path, cost, scores, options))
+    out.sort(key=lambda h: h.cost)
+    return out or [GmmHypothesis()]
+
+
+def _path_hypothesis(model_dir: GmmModelDir, path: Sequence[tuple[int, int]], cost: float, scores: np.ndarray,
+                     options: GmmDecodeOptions) -> GmmHypothesis:
+    """The hypothesis of a path's (transition id, word id) arcs with total cost ``cost``; the AM
+    score is recomputed from ``scores`` (``transition_scores``) and the transitions, the LM score
+    is what remains of the cost."""
+    model = model_dir.model
     alignment = [i for i, _ in path if i != 0]
     words, out_frames, frame = [], [], 0
     for ilabel, olabel in path:
@@ -557,7 +614,10 @@ def decode(model_dir: GmmModelDir, feats: np.ndarray, options: GmmDecodeOptions 
         frame += ilabel != 0
     starts, ends = word_times(words, model.phone_segments(alignment), model_dir.prons, out_frames,
                               silence={model.phones[SIL_PHONE]})
-    return GmmHypothesis(words, starts, ends, alignment, graph_cost + acoustic_cost)
+    tids = np.asarray(alignment, dtype=np.int64)
+    acoustic = float(scores[np.arange(len(tids)), tids - 1].astype(np.float64).sum())
+    am = acoustic - float(model.transition_costs(options.transition_scale, options.self_loop_scale)[tids].sum())
+    return GmmHypothesis(words, starts, ends, alignment, cost, am_score=am, lm_score=-cost - am)
 
 
 def word_times(words: Sequence[str], segments: Sequence[tuple[int, int, int]], prons: dict[str, list[tuple[int, ...]]],
@@ -682,21 +742,31 @@ def _decode(args: argparse.Namespace) -> int:
 
     loaded = load_model_dir(args.model_dir)
     options = GmmDecodeOptions(beam=args.beam, max_active=args.max_active, acoustic_scale=args.acoustic_scale,
+                               lattice_beam=args.lattice_beam, nbest=args.nbest,
                                **{k: loaded.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")})
-    utts = _load_utterances(args, loaded.model.features)
-    hyps, refs = {}, {u.id: " ".join(u.words) for u in utts}
-    start = time.perf_counter()
-    for u in tqdm(utts, desc="decode", mininterval=2):
-        hyps[u.id] = decode(loaded, u.features, options).text
-    elapsed = time.perf_counter() - start
-    audio_seconds = sum(len(u.features) for u in utts) * loaded.model.features.frame_shift_seconds
     out = Path(args.out_dir)
+    extra = {}
+    if args.second_pass is not None:
+        hyps, refs, elapsed, audio_seconds, first = _decode_cascade(args, loaded, options, out)
+        write_text_file(out / "text_first_pass", first)
+        extra = {"second_pass": str(args.second_pass), "chunk_ms": args.chunk_ms, "first_pass_wer": compute_wer(refs, first).total.wer,
+                 "rescore_options": {"am_weight": args.am_weight, "lm_weight": args.lm_weight, "e2e_weight": args.e2e_weight}}
+    else:
+        utts = _load_utterances(args, loaded.model.features)
+        hyps, refs = {}, {u.id: " ".join(u.words) for u in utts}
+        start = time.perf_counter()
+        for u in tqdm(utts, desc="decode", mininterval=2):
+            hyps[u.id] = decode(loaded, u.features, options).text
+        elapsed = time.perf_counter() - start
+        audio_seconds = sum(len(u.features) for u in utts) * loaded.model.features.frame_shift_seconds
     write_text_file(out / "text", hyps)
     write_text_file(out / "ref", refs)
     result = compute_wer(refs, hyps)
     write_wer_details(result, out)
     rtf = elapsed / max(audio_seconds, 1e-9)
-    summary = f"{result.summary()} [decode {elapsed:.1f} s for {audio_seconds:.1f} s audio, RTF {rtf:.4f}, acoustic scale {options.acoustic_scale}]"
+    what = f"cascade n-best {options.nbest}, chunk {args.chunk_ms or 'full'} ms, " if args.second_pass else ""
+    summary = (f"{result.summary()} [{what}decode {elapsed:.1f} s for {audio_seconds:.1f} s audio, RTF {rtf:.4f}, "
+               f"acoustic scale {options.acoustic_scale}]")
     total = result.total
     with atomic_write(out / "wer.txt") as f:
         f.write(summary + "\n")
@@ -704,8 +774,82 @@ def _decode(args: argparse.Namespace) -> int:
         json.dump({"wer": total.wer, "num_ref_words": total.ref_words, "insertions": total.insertions,
                    "deletions": total.deletions, "substitutions": total.substitutions, "num_utterances": len(refs),
                    "decode_seconds": elapsed, "audio_seconds": audio_seconds, "rtf": rtf, "model_dir": str(args.model_dir),
-                   "decode_options": asdict(options)}, f, indent=1)
+                   "decode_options": asdict(options), **extra}, f, indent=1)
     print(summary)
+    return 0
+
+
+def _decode_cascade(args: argparse.Namespace, loaded: GmmModelDir, options: GmmDecodeOptions,
+                    out: Path) -> tuple[dict[str, str], dict[str, str], float, float, dict[str, str]]:
+    """The GMM n-best rescored by ``args.second_pass``'s transducer (``asr.hybrid.cascade.GmmCascade``);
+    writes ``nbest.jsonl`` (each utterance's rescored n-best, for ``tune``). Returns hypotheses,
+    references, decode seconds, audio seconds and the first pass's texts."""
+    import torch
+
+    from asr.data.kaldi import datadir_to_cuts
+    from asr.data.manifests import read_cuts
+    from asr.decoding.options import DecodingOptions
+    from asr.hybrid.cascade import GmmCascade, RescoreOptions
+    from asr.models import load_model_dir as load_e2e_model_dir
+    from asr.training.dataset import cut_text
+
+    torch.set_num_threads(args.num_threads)
+    e2e = load_e2e_model_dir(args.second_pass)
+    cascade = GmmCascade(e2e, loaded, DecodingOptions(chunk_ms=args.chunk_ms), options,
+                         RescoreOptions(am_weight=args.am_weight, lm_weight=args.lm_weight, e2e_weight=args.e2e_weight))
+    cuts = datadir_to_cuts(args.data_dir) if args.data_dir is not None else read_cuts(args.cuts)
+    rate = e2e.feature_options.sample_rate
+    hyps, refs, first, records = {}, {}, {}, []
+    elapsed = audio_seconds = 0.0
+    for cut in tqdm(cuts, desc="cascade", mininterval=2):
+        samples = resample(cut.load_audio()[0], cut.sampling_rate, rate)
+        refs[cut.id] = " ".join(cut_text(cut).upper().split())
+        start = time.perf_counter()
+        result, scored = cascade.decode_scored([samples])[0]
+        elapsed += time.perf_counter() - start
+        audio_seconds += len(samples) / rate
+        hyps[cut.id], first[cut.id] = result.text, result.first_pass
+        records.append({"id": cut.id, "nbest": [{"words": h.words, "am": h.am_score, "lm": h.lm_score, "e2e": h.e2e_score,
+                                                  "rank": h.rank} for h in sorted(scored, key=lambda h: h.rank)]})
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "nbest.jsonl") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    return hyps, refs, elapsed, audio_seconds, first
+
+
+def tune(records: Sequence[dict], refs: dict[str, str], nbest_sizes: Sequence[int], am_weights: Sequence[float],
+         lm_weights: Sequence[float], e2e_weight: float = 1.0) -> list[tuple[float, int, float, float]]:
+    """WER (%) of every (n-best size, am weight, lm weight) on saved rescored n-best lists
+    (``nbest.jsonl`` of ``decode --second-pass``), best first: (wer, n, am_weight, lm_weight)."""
+    from asr.scoring import compute_wer
+
+    out = []
+    for n in nbest_sizes:
+        for am_w in am_weights:
+            for lm_w in lm_weights:
+                hyps = {}
+                for r in records:
+                    entries = [h for h in r["nbest"] if h["rank"] < n]
+                    best = max(entries, key=lambda h: am_w * h["am"] + lm_w * h["lm"] + e2e_weight * h["e2e"], default=None)
+                    if best is None or not math.isfinite(e2e_weight * best["e2e"]):
+                        best = entries[0] if entries else {"words": []}
+                    hyps[r["id"]] = " ".join(best["words"])
+                out.append((compute_wer(refs, hyps).total.wer, n, am_w, lm_w))
+    return sorted(out)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    records = [json.loads(line) for line in Path(args.nbest_jsonl).read_text(encoding="utf-8").splitlines() if line.strip()]
+    refs = {}
+    for line in Path(args.ref).read_text(encoding="utf-8").splitlines():
+        utt, _, text = line.partition(" ")
+        refs[utt] = text.strip()
+    missing = [r["id"] for r in records if r["id"] not in refs]
+    if missing:
+        raise AsrError(f"{args.ref}: no reference for {len(missing)} utterances of {args.nbest_jsonl}, e.g. {missing[:3]}")
+    results = tune(records, refs, args.nbest_sizes, args.am_weights, args.lm_weights, args.e2e_weight)
+    for wer, n, am_w, lm_w in results[: args.top]:
+        print(f"%WER {wer:.2f} nbest {n} am_weight {am_w:g} lm_weight {lm_w:g} e2e_weight {args.e2e_weight:g}")
     return 0
 
 
@@ -728,6 +872,23 @@ def main(argv: list[str] | None = None) -> int:
     dec.add_argument("--beam", type=float, default=GmmDecodeOptions.beam)
     dec.add_argument("--max-active", type=int, default=GmmDecodeOptions.max_active)
     dec.add_argument("--acoustic-scale", type=float, default=GmmDecodeOptions.acoustic_scale)
+    dec.add_argument("--lattice-beam", type=float, default=GmmDecodeOptions.lattice_beam, help="n-best lattice pruning")
+    dec.add_argument("--nbest", type=int, default=GmmDecodeOptions.nbest, help="hypotheses the second pass rescores")
+    cas = dec.add_argument_group("cascade: the GMM n-best rescored by a transducer (asr.hybrid.cascade.GmmCascade)")
+    cas.add_argument("--second-pass", type=Path, metavar="E2E_MODEL_DIR", help="transducer model dir of the second pass")
+    cas.add_argument("--chunk-ms", type=int, default=None, help="transducer encoder chunk (default: full context)")
+    cas.add_argument("--am-weight", type=float, default=1.0)
+    cas.add_argument("--lm-weight", type=float, default=1.0)
+    cas.add_argument("--e2e-weight", type=float, default=1.0)
+    cas.add_argument("--num-threads", type=int, default=1, help="torch threads of the transducer")
+    tun = sub.add_parser("tune", help="grid-search the cascade weights on a decode --second-pass dir's nbest.jsonl and ref")
+    tun.add_argument("--nbest-jsonl", type=Path, required=True)
+    tun.add_argument("--ref", type=Path, required=True)
+    tun.add_argument("--nbest-sizes", type=int, nargs="+", default=[1, 5, 10, 20])
+    tun.add_argument("--am-weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0, 2.0])
+    tun.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
+    tun.add_argument("--e2e-weight", type=float, default=1.0)
+    tun.add_argument("--top", type=int, default=10, help="print this many best settings")
     for p in (train, dec):
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--data-dir", type=Path, help="Kaldi data dir (wav.scp, text, utt2spk)")
@@ -735,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        return _train(args) if args.command == "train" else _decode(args)
+        return {"train": _train, "decode": _decode, "tune": _tune}[args.command](args)
     except (AsrError, ValueError) as e:
         print(f"python -m asr.hybrid.gmm {args.command}: error: {e}", file=sys.stderr)
         return 2
