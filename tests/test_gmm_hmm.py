@@ -33,11 +33,11 @@ def _speak(text: str, path: Path, speed: int, pitch: int) -> np.ndarray:
     return load_audio(path, sample_rate=16000)
 
 
-def _corpus(tmp: Path, n: int, seed: int) -> list[gmm.Utterance]:
+def _corpus(tmp: Path, n: int, seed: int, vocabulary: tuple[str, ...] = ("YES", "NO")) -> list[gmm.Utterance]:
     rng = random.Random(seed)
     out = []
     for k in range(n):
-        words = [rng.choice(["YES", "NO"]) for _ in range(rng.randint(2, 4))]
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(2, 4))]
         samples = _speak(", ".join(w.lower() for w in words), tmp / f"{seed}_{k}.wav", rng.randint(140, 190), rng.randint(30, 70))
         out.append(gmm.Utterance(f"{seed}_{k}", compute_mfcc(samples, 16000), words))
     return out

@@ -1,0 +1,155 @@
+"""The GMM-HMM as the cascade's first pass: its n-best (asr.hybrid.gmm.nbest) against a brute-force
+search of every word sequence on a tiny graph, and the cascade (asr.hybrid.cascade.GmmCascade)
+against the interpolated scores computed one hypothesis at a time.
+
+A monophone GMM-HMM is trained on "one"/"two" sentences espeak-ng speaks at test time (helpers of
+test_gmm_hmm); the tiny transducer of tiny_model spells digit words, so it can score them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("kaldi_hmm_gmm")
+pytest.importorskip("kaldifst")
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+from asr.hybrid import gmm  # noqa: E402  (loads kaldi-hmm-gmm before kaldifst)
+
+import kaldifst  # noqa: E402
+from test_gmm_hmm import FAST, _corpus  # noqa: E402
+from tiny_model import single_thread  # noqa: E402,F401 (autouse fixture)
+
+from asr.audio.io import load_audio  # noqa: E402
+from asr.hybrid.graph import make_grammar_fst  # noqa: E402
+from asr.hybrid.lang import write_lang_dir  # noqa: E402
+from asr.text.lexicon import Lexicon  # noqa: E402
+
+VOCABULARY = ("ONE", "TWO")
+EXACT = gmm.GmmDecodeOptions(beam=1000.0, max_active=100000, lattice_beam=300.0, nbest=6, acoustic_scale=0.05)
+
+
+@pytest.fixture(scope="module")
+def one_two(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gmm_cascade")
+    lexicon = Lexicon(entries={"ONE": [("W", "AH", "N")], "TWO": [("T", "UW")], "THREE": [("TH", "R", "IY")]})
+    lang = write_lang_dir(lexicon, tmp / "lang")
+    train, test = _corpus(tmp, 14, seed=1, vocabulary=VOCABULARY), _corpus(tmp, 3, seed=2, vocabulary=VOCABULARY)
+    model, report = gmm.train_monophone(lang.path, train, FAST, progress=False)
+    G = make_grammar_fst(lang.path / "words.txt", list(VOCABULARY), loop=True)
+    model_dir = gmm.save_model_dir(tmp / "model", model, lang.path, gmm.build_hclg(model, lang.path, G), report=report)
+    return tmp, gmm.load_model_dir(model_dir), G, test
+
+
+def _restricted_to(loaded: gmm.GmmModelDir, words: tuple[str, ...]) -> gmm.GmmModelDir:
+    """The model dir with HCLG composed with the linear acceptor of ``words``: a search over it is
+    the best path with exactly these words (independent of the lattice)."""
+    ids = {w: i for i, w in loaded.words.items()}
+    hclg = loaded.hclg.copy()
+    kaldifst.arcsort(hclg, sort_type="olabel")
+    acceptor = kaldifst.make_linear_acceptor([ids[w] for w in words])
+    composed = kaldifst.compose(hclg, acceptor)
+    kaldifst.arcsort(composed, sort_type="ilabel")
+    return dataclasses.replace(loaded, hclg=composed)
+
+
+def _brute_force(loaded: gmm.GmmModelDir, feats: np.ndarray, max_words: int = 5) -> list[gmm.GmmHypothesis]:
+    """The best path of every sequence of 1..max_words words, lowest cost first."""
+    out = []
+    for n in range(1, max_words + 1):
+        for words in itertools.product(VOCABULARY, repeat=n):
+            restricted = _restricted_to(loaded, words)
+            hyp = gmm.decode(restricted, feats, EXACT)
+            if hyp.words == list(words):
+                out.append(hyp)
+    return sorted(out, key=lambda h: h.cost)
+
+
+def _lm_log_prob(G: kaldifst.StdVectorFst, word_ids: list[int]) -> float:
+    linear = kaldifst.make_linear_acceptor(word_ids)
+    kaldifst.arcsort(linear, sort_type="olabel")
+    G = G.copy()
+    kaldifst.arcsort(G, sort_type="ilabel")
+    ok, _, _, weight = kaldifst.get_linear_symbol_sequence(kaldifst.shortest_path(kaldifst.compose(linear, G)))
+    assert ok
+    return -float(weight.value)
+
+
+def test_nbest_is_sorted_starts_with_the_best_path_and_equals_brute_force(one_two) -> None:
+    _, loaded, G, test = one_two
+    model = loaded.model
+    ids = {w: i for i, w in loaded.words.items()}
+    for utt in test:
+        nbest = gmm.nbest(loaded, utt.features, EXACT)
+        best = gmm.decode(loaded, utt.features, EXACT)
+        expected = _brute_force(loaded, utt.features)
+        assert len(nbest) == EXACT.nbest
+        costs = [h.cost for h in nbest]
+        assert costs == sorted(costs)
+        assert nbest[0].words == best.words and nbest[0].cost == pytest.approx(best.cost, abs=1e-2)
+        assert nbest[0].alignment == best.alignment
+        # the n best distinct word sequences of all sequences of up to 5 words (the top ones are short)
+        assert [h.words for h in nbest] == [h.words for h in expected[: EXACT.nbest]]
+        for hyp, ref in zip(nbest, expected):
+            # costs pass through the lattice's text form (6 significant digits an arc)
+            assert hyp.cost == pytest.approx(ref.cost, abs=2e-2)
+            assert hyp.cost == pytest.approx(-(hyp.am_score + hyp.lm_score), abs=1e-6)
+            # AM: acoustic_scale x the pdf log-likelihoods of the alignment + its HMM transitions
+            ll = model.pdf_log_likelihoods(utt.features)
+            tids = np.array(hyp.alignment)
+            assert len(tids) == len(utt.features)
+            am = EXACT.acoustic_scale * ll[np.arange(len(tids)), model.tid_pdf[tids]].sum() - sum(
+                model.transition_cost(int(t), EXACT.transition_scale, EXACT.self_loop_scale) for t in tids)
+            assert hyp.am_score == pytest.approx(am, abs=2e-2)
+            # LM: G's log-probability and the lexicon's optional silence, ln 0.5 before the first word and after each
+            lm = _lm_log_prob(G, [ids[w] for w in hyp.words]) + (len(hyp.words) + 1) * math.log(0.5)
+            assert hyp.lm_score == pytest.approx(lm, abs=2e-2)
+            # word times: in order, inside the utterance
+            assert hyp.word_starts == sorted(hyp.word_starts)
+            assert all(0 <= s < e <= len(utt.features) for s, e in zip(hyp.word_starts, hyp.word_ends))
+
+
+def test_empty_features_give_one_empty_hypothesis(one_two) -> None:
+    _, loaded, _, _ = one_two
+    (hyp,) = gmm.nbest(loaded, np.zeros((0, loaded.model.dim), dtype=np.float32))
+    assert hyp.words == [] and hyp.cost == 0.0
+
+
+def test_cascade_with_gmm_first_pass_picks_the_best_interpolated_score(one_two, tmp_path: Path) -> None:
+    from tiny_model import make_tiny_model_dir
+
+    from asr.decoding import DecodingOptions
+    from asr.hybrid.cascade import GmmCascade, RescoreOptions, transducer_log_likelihoods
+    from asr.hybrid.decode import encode_waveforms
+
+    tmp, loaded, _, test = one_two
+    e2e = make_tiny_model_dir(tmp_path, seed=5)
+    options = DecodingOptions(chunk_ms=160)
+    for weights in [(0.3, 0.7, 1.0), (0.05, 0.0, 2.0), (1.0, 1.0, 0.0)]:
+        rescore_options = RescoreOptions(*weights)
+        cascade = GmmCascade(e2e, loaded, options, EXACT, rescore_options)
+        for utt in test[:2]:
+            samples = load_audio(tmp / f"{utt.id}.wav", sample_rate=16000)
+            (result, scored), = cascade.decode_scored([samples])
+            nbest = gmm.nbest(loaded, utt.features, EXACT)
+            enc = encode_waveforms(e2e, [samples], options)[0]
+            totals = []
+            for hyp in nbest:
+                (e2e_score,) = transducer_log_likelihoods(e2e.model, enc, [e2e.tokenizer.encode(hyp.text)])
+                totals.append(weights[0] * hyp.am_score + weights[1] * hyp.lm_score + weights[2] * e2e_score)
+            best = int(np.argmax(totals))
+            assert result.text == nbest[best].text
+            assert scored[0].score == pytest.approx(totals[best], abs=1e-3)
+            assert sorted(h.rank for h in scored) == list(range(len(nbest)))
+            assert result.first_pass == nbest[0].text
+            if weights[2] == 0.0:  # without the transducer, the first pass's best
+                assert result.text == nbest[0].text
+            (segment,) = result.segments
+            assert 0 <= segment.start < segment.end <= len(samples) / 16000 + 1e-6
