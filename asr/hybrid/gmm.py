@@ -38,6 +38,9 @@ or model is refused at load). CLI::
     python -m asr.hybrid.gmm train --lang-dir data/lang_phone --data-dir data/train --out-dir exp/mono \\
         (--arpa data/lang_phone/G.arpa | --loop-of YES NO | --one-of ...)
     python -m asr.hybrid.gmm decode --model-dir exp/mono --data-dir data/test --out-dir exp/mono/decode_test
+    python -m asr.hybrid.gmm decode --model-dir exp/mono --data-dir data/dev --out-dir exp/mono/cascade_dev \\
+        --second-pass exp/transducer/model --chunk-ms 320 --nbest 30   # the cascade; nbest.jsonl for:
+    python -m asr.hybrid.gmm tune --nbest-jsonl exp/mono/cascade_dev/nbest.jsonl --ref exp/mono/cascade_dev/ref
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@
 # Stages: 0 locate, 1 prepare, 2 non-speech cuts + fbank, 3 lang (char, or BPE with --token-type bpe),
 # 4 train, 5 decode, 6 WER table, 7 hybrid lang/LM/HLG ($exp_dir/hybrid/model), 8 decode hybrid, 9 decode
 # cascade, 10 hybrid and cascade WER tables, 11 phone lang dir + monophone GMM-HMM (exp/mono),
-# 12 decode test with it.
+# 12 decode test with it, 13 cascade with the GMM-HMM first pass (exp/mono/cascade).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -166,4 +166,16 @@ fi
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: decode test with the GMM-HMM"
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force exp/mono/model exp/mono/decode data/test
+fi
+
+# Stage 13: the cascade with the GMM-HMM as first pass (asr.hybrid.cascade.GmmCascade): its n-best
+# over HCLG rescored with $exp_dir/model's log p(y|x) (320 ms chunks), whole utterances. Weights
+# and n-best size tuned on dev (python -m asr.hybrid.gmm tune on the decode dir's nbest.jsonl):
+# exp/mono/cascade/test/wer.txt, the n-best in nbest.jsonl, the GMM's own best in text_first_pass.
+gmm_cascade_opts="--nbest 30 --lattice-beam 8 --am-weight 0.25 --lm-weight 0.5 --e2e-weight 1.0 --chunk-ms 320"
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: cascade, GMM-HMM first pass, $exp_dir/model second pass"
+  [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cascade_opts --second-pass $exp_dir/model" \
+    exp/mono/model exp/mono/cascade data/test
 fi
