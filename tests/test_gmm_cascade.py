@@ -153,3 +153,28 @@ def test_cascade_with_gmm_first_pass_picks_the_best_interpolated_score(one_two, 
                 assert result.text == nbest[0].text
             (segment,) = result.segments
             assert 0 <= segment.start < segment.end <= len(samples) / 16000 + 1e-6
+
+
+def test_asr_transcribe_takes_a_gmm_dir_alone_and_as_first_pass(one_two, tmp_path: Path, capsys) -> None:
+    """``asr transcribe --model-dir GMM_DIR`` prints the GMM's best path with word times;
+    ``--model-dir E2E --first-pass GMM_DIR`` the cascade, whose first_pass is that best path."""
+    import json
+
+    from tiny_model import make_tiny_model_dir
+
+    from asr.cli import main as cli_main
+
+    tmp, loaded, _, test = one_two
+    e2e = make_tiny_model_dir(tmp_path, seed=5)
+    wavs = [str(tmp / f"{utt.id}.wav") for utt in test[:2]]
+    assert cli_main(["transcribe", "--model-dir", str(loaded.path), "--format", "jsonl", *wavs]) == 0
+    alone = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for record, utt in zip(alone, test[:2]):
+        assert record["text"] == gmm.decode(loaded, utt.features).text
+        assert [w["word"] for w in record["words"]] == record["text"].split()
+        assert all(0 <= w["start"] < w["end"] for w in record["words"])
+    assert cli_main(["transcribe", "--model-dir", str(e2e.path), "--first-pass", str(loaded.path),
+                     "--format", "jsonl", "--nbest", "4", *wavs]) == 0
+    cascade = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["first_pass"] for r in cascade] == [r["text"] for r in alone]
+    assert all(set(r["text"].split()) <= set(VOCABULARY) for r in cascade)

@@ -3,6 +3,11 @@
     asr transcribe --model-dir HYBRID_DIR a.wav                      # first pass alone (CTC-HLG)
     asr transcribe --model-dir E2E_DIR --first-pass HYBRID_DIR a.wav  # hybrid, then transducer rescoring
 
+HYBRID_DIR is either kind of first pass: a CTC-HLG dir (``hybrid.json``, asr/hybrid/decode.py) or
+a GMM-HMM dir (``gmm.json``, asr/hybrid/gmm.py; the cascade rescores its whole-file n-best,
+``asr.hybrid.cascade.GmmCascade``, and ``--pause-ms`` / ``--second-pass biased_search`` do not
+apply to it).
+
 Text output is ``<file-stem>\\t<text>`` as for the transducer; ``--format jsonl`` prints one JSON
 object a file: ``{"name", "text", "words": [{"word", "start", "end"}]}`` for the hybrid alone,
 ``{"name", "text", "first_pass", "segments": [{"start", "end", "text", "first_pass"}]}`` for the
@@ -62,9 +67,23 @@ def rescore_options_from_args(args: argparse.Namespace):
                           method=args.second_pass, bias_bonus=args.bias_bonus, beam=getattr(args, "beam", 4))
 
 
+def is_gmm_dir(path: str | Path) -> bool:
+    """A GMM-HMM model dir (``gmm.json``; checked without importing kaldi-hmm-gmm)."""
+    return (Path(path) / "gmm.json").is_file()
+
+
 def uses_hybrid(args: argparse.Namespace) -> bool:
-    """A hybrid model dir (``hybrid.json``; checked without importing kaldifst) or the cascade."""
-    return args.first_pass is not None or (Path(args.model_dir) / "hybrid.json").is_file()
+    """A hybrid model dir (``hybrid.json`` or ``gmm.json``; checked without importing kaldifst) or the cascade."""
+    return (args.first_pass is not None or (Path(args.model_dir) / "hybrid.json").is_file()
+            or is_gmm_dir(args.model_dir))
+
+
+def gmm_options_from_args(args: argparse.Namespace, gmm_dir):
+    """The GMM first pass's search settings: its model dir's graph scales, the n-best flags."""
+    from asr.hybrid.gmm import GmmDecodeOptions
+
+    scales = {k: gmm_dir.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")}
+    return GmmDecodeOptions(nbest=args.nbest, lattice_beam=args.lattice_beam, **scales)
 
 
 def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOptions, endpoint=None):
@@ -76,6 +95,9 @@ def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOption
     from asr.models import load_model_dir
 
     hlg_options = hlg_options_from_args(args)
+    if is_gmm_dir(args.model_dir) or (args.first_pass is not None and is_gmm_dir(args.first_pass)):
+        raise AsrError("asr serve: a GMM-HMM first pass decodes whole files (asr transcribe); "
+                       "serve a CTC-HLG hybrid dir instead")
     if args.first_pass is None:
         hybrid = load_hybrid_model_dir(args.model_dir)
         return HybridRecognizer(hybrid, options, hlg_options), hybrid.loaded
@@ -101,12 +123,22 @@ def main(args: argparse.Namespace) -> int:
     try:
         options = DecodingOptions.from_args(args)
         hlg_options = hlg_options_from_args(args)
-        if args.first_pass is not None:
+        if is_gmm_dir(args.model_dir) and args.first_pass is None:
+            return _main_gmm_alone(args)
+        if args.first_pass is not None and is_gmm_dir(args.first_pass):
+            from asr.hybrid.cascade import GmmCascade
+            from asr.hybrid.gmm import load_model_dir as load_gmm_dir
+
+            gmm_dir, loaded = load_gmm_dir(args.first_pass), load_model_dir(args.model_dir)
+            cascade = GmmCascade(loaded, gmm_dir, options, gmm_options_from_args(args, gmm_dir),
+                                 rescore_options_from_args(args))
+        elif args.first_pass is not None:
             hybrid = load_hybrid_model_dir(args.first_pass)
             cascade = Cascade(load_model_dir(args.model_dir), hybrid, options, hlg_options, rescore_options_from_args(args))
+            loaded = hybrid.loaded
         else:
             hybrid, cascade = load_hybrid_model_dir(args.model_dir), None
-        loaded = hybrid.loaded
+            loaded = hybrid.loaded
         options.chunk_frames(loaded.config.frame_shift_ms)
     except (AsrError, ValueError, OSError) as e:
         print(f"asr transcribe: error: {e}", file=sys.stderr)
@@ -135,6 +167,37 @@ def main(args: argparse.Namespace) -> int:
             record = {"name": path.stem, "text": hyp.text,
                       "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
                                 for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
+        print(json.dumps(record) if jsonl else f"{record['name']}\t{record['text']}", flush=True)
+    if failed:
+        print(f"asr transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _main_gmm_alone(args: argparse.Namespace) -> int:
+    """``asr transcribe --model-dir GMM_DIR``: the GMM-HMM's best path of each whole file."""
+    from asr.features.mfcc import compute_mfcc
+    from asr.hybrid.gmm import decode as gmm_decode
+    from asr.hybrid.gmm import load_model_dir as load_gmm_dir
+
+    gmm_dir = load_gmm_dir(args.model_dir)
+    features = gmm_dir.model.features
+    options = gmm_options_from_args(args, gmm_dir)
+    jsonl = getattr(args, "format", "text") == "jsonl"
+    failed = 0
+    for path in args.files:
+        try:
+            samples = load_audio(path, features.sample_rate)
+            if samples.size < features.sample_rate // 100:
+                raise AudioError(f"{path}: audio too short ({samples.size} samples < one 10 ms frame)")
+        except AsrError as e:
+            print(f"asr transcribe: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        hyp = gmm_decode(gmm_dir, compute_mfcc(samples, features.sample_rate, features), options)
+        shift = features.frame_shift_seconds
+        record = {"name": path.stem, "text": hyp.text,
+                  "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
+                            for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
         print(json.dumps(record) if jsonl else f"{record['name']}\t{record['text']}", flush=True)
     if failed:
         print(f"asr transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
