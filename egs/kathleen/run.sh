@@ -171,11 +171,11 @@ fi
 # Stage 13: the cascade with the GMM-HMM as first pass (asr.hybrid.cascade.GmmCascade): its n-best
 # over HCLG rescored with $exp_dir/model's log p(y|x) (320 ms chunks), whole utterances. Weights
 # and n-best size tuned on dev (python -m asr.hybrid.gmm tune on the decode dir's nbest.jsonl):
-# exp/mono/cascade/test/wer.txt, the n-best in nbest.jsonl, the GMM's own best in text_first_pass.
+# $exp_dir/gmm_cascade/test/wer.txt, the n-best in nbest.jsonl, the GMM's own best in text_first_pass.
 gmm_cascade_opts="--nbest 30 --lattice-beam 8 --am-weight 0.25 --lm-weight 0.5 --e2e-weight 1.0 --chunk-ms 320"
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   log "Stage 13: cascade, GMM-HMM first pass, $exp_dir/model second pass"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cascade_opts --second-pass $exp_dir/model" \
-    exp/mono/model exp/mono/cascade data/test
+    exp/mono/model $exp_dir/gmm_cascade data/test
 fi
