@@ -4,7 +4,7 @@ pass (transducer beam search biased toward the first pass's words, "biased"), th
 the first pass's lexicon, and the graph's size and build time (issue 11).
 
     python bench/cascade.py --e2e-model-dir egs/kathleen/exp/transducer/model \
-        --hybrid-dir egs/kathleen/exp/hybrid/model --cuts egs/kathleen/data/fbank/kathleen_cuts_test.jsonl.gz \
+        --hybrid-dir egs/kathleen/exp/transducer/hybrid/model --cuts egs/kathleen/data/fbank/kathleen_cuts_test.jsonl.gz \
         [--lang-dir egs/kathleen/data/lang_hybrid] [--chunk-ms 320] [--method greedy_search] [--out-dir DIR]
         [--am-weight 0.3 --lm-weight 0.5 --e2e-weight 1.0 ...]
 
