@@ -143,9 +143,32 @@ def main(args: argparse.Namespace) -> int:
     except (AsrError, ValueError, OSError) as e:
         print(f"asr transcribe: error: {e}", file=sys.stderr)
         return 2
-    jsonl = getattr(args, "format", "text") == "jsonl"
     shift = loaded.config.frame_shift_s
-    rate = loaded.feature_options.sample_rate
+
+    def decode_file(path: Path, samples: np.ndarray) -> dict:
+        file_options = _long_file_options(options, loaded, samples, args.max_offline_seconds)
+        if cascade is not None:
+            cascade.options = file_options
+            result = cascade.decode([samples])[0]
+            return {"name": path.stem, "text": result.text, "first_pass": result.first_pass,
+                    "segments": [s.to_dict() for s in result.segments]}
+        hyp = decode_hybrid(hybrid, [samples], file_options, hlg_options)[0]
+        return _words_record(path, hyp, shift)
+
+    return _transcribe_files(args, loaded.feature_options.sample_rate, decode_file)
+
+
+def _words_record(path: Path, hyp, shift: float) -> dict:
+    """The JSON record of a first pass alone: its text and word times in seconds."""
+    return {"name": path.stem, "text": hyp.text,
+            "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
+                      for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
+
+
+def _transcribe_files(args: argparse.Namespace, rate: int, decode_file) -> int:
+    """Load each of ``args.files`` at ``rate``, print ``decode_file(path, samples)``'s record (text or
+    jsonl); a file that cannot be read is an error line and counts as failed (exit status 1)."""
+    jsonl = getattr(args, "format", "text") == "jsonl"
     failed = 0
     for path in args.files:
         try:
@@ -156,17 +179,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"asr transcribe: error: {e}", file=sys.stderr)
             failed += 1
             continue
-        file_options = _long_file_options(options, loaded, samples, args.max_offline_seconds)
-        if cascade is not None:
-            cascade.options = file_options
-            result = cascade.decode([samples])[0]
-            record = {"name": path.stem, "text": result.text, "first_pass": result.first_pass,
-                      "segments": [s.to_dict() for s in result.segments]}
-        else:
-            hyp = decode_hybrid(hybrid, [samples], file_options, hlg_options)[0]
-            record = {"name": path.stem, "text": hyp.text,
-                      "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
-                                for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
+        record = decode_file(path, samples)
         print(json.dumps(record) if jsonl else f"{record['name']}\t{record['text']}", flush=True)
     if failed:
         print(f"asr transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
@@ -182,23 +195,9 @@ def _main_gmm_alone(args: argparse.Namespace) -> int:
     gmm_dir = load_gmm_dir(args.model_dir)
     features = gmm_dir.model.features
     options = gmm_options_from_args(args, gmm_dir)
-    jsonl = getattr(args, "format", "text") == "jsonl"
-    failed = 0
-    for path in args.files:
-        try:
-            samples = load_audio(path, features.sample_rate)
-            if samples.size < features.sample_rate // 100:
-                raise AudioError(f"{path}: audio too short ({samples.size} samples < one 10 ms frame)")
-        except AsrError as e:
-            print(f"asr transcribe: error: {e}", file=sys.stderr)
-            failed += 1
-            continue
+
+    def decode_file(path: Path, samples: np.ndarray) -> dict:
         hyp = gmm_decode(gmm_dir, compute_mfcc(samples, features.sample_rate, features), options)
-        shift = features.frame_shift_seconds
-        record = {"name": path.stem, "text": hyp.text,
-                  "words": [{"word": w, "start": round(s * shift, 3), "end": round(e * shift, 3)}
-                            for w, s, e in zip(hyp.words, hyp.word_starts, hyp.word_ends)]}
-        print(json.dumps(record) if jsonl else f"{record['name']}\t{record['text']}", flush=True)
-    if failed:
-        print(f"asr transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failed else 0
+        return _words_record(path, hyp, features.frame_shift_seconds)
+
+    return _transcribe_files(args, features.sample_rate, decode_file)
