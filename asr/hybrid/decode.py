@@ -49,7 +49,7 @@ from asr.features import compute_fbank
 from asr.hybrid.lang import read_symbols
 from asr.models.model import Transducer
 from asr.models.model_dir import LoadedModel, load_model_dir
-from asr.utils.io import atomic_path, atomic_write, check_recorded_sha256, sha256_file
+from asr.utils.io import atomic_path, atomic_write, check_recorded_sha256, read_dir_config, sha256_file
 
 HYBRID_CONFIG = "hybrid.json"
 GRAPH_FILES = ("HLG.fst", "G.fst", "words.txt", "lexicon.txt")
@@ -394,13 +394,7 @@ def load_hybrid_model_dir(path: str | os.PathLike, device: str | torch.device = 
     """Load a hybrid model dir; a graph, words.txt or tokens.txt that is not the one recorded in
     ``hybrid.json`` (the graph built for other words or tokens) raises ``ModelDirError`` naming it."""
     path = Path(path)
-    config_path = path / HYBRID_CONFIG
-    if not config_path.is_file():
-        raise ModelDirError(f"{path}: no {HYBRID_CONFIG}: not a hybrid model dir (make one with python -m asr.hybrid.model_dir)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ModelDirError(f"{config_path}: not JSON ({e})") from e
+    config = read_dir_config(path, HYBRID_CONFIG, "hybrid", "python -m asr.hybrid.model_dir")
     recorded = {name: config.get(key) for name, key in (("words.txt", "words_sha256"), ("tokens.txt", "tokens_sha256"),
                                                          ("HLG.fst", "graph_sha256"))}
     check_recorded_sha256(path, recorded, HYBRID_CONFIG, "HLG.fst",

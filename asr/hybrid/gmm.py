@@ -80,7 +80,7 @@ from asr.audio.io import resample  # noqa: E402
 from asr.errors import AsrError, ModelDirError  # noqa: E402
 from asr.features.mfcc import MfccOptions, compute_mfcc  # noqa: E402
 from asr.hybrid.lang import OOV_PHONE, SIL_PHONE, SIL_WORD, LangDir, LexiconError, read_lang_dir, read_symbols  # noqa: E402
-from asr.utils.io import atomic_write, check_recorded_sha256, sha256_file  # noqa: E402
+from asr.utils.io import atomic_write, check_recorded_sha256, read_dir_config, sha256_file  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -683,13 +683,7 @@ def load_model_dir(path: str | os.PathLike) -> GmmModelDir:
     """Load a model dir; a model, graph, words.txt or phones.txt that is not the one recorded in
     ``gmm.json`` (a graph built against other words) raises ``ModelDirError`` naming it."""
     path = Path(path)
-    config_path = path / GMM_CONFIG
-    if not config_path.is_file():
-        raise ModelDirError(f"{path}: no {GMM_CONFIG}: not a GMM-HMM model dir (make one with python -m asr.hybrid.gmm train)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ModelDirError(f"{config_path}: not JSON ({e})") from e
+    config = read_dir_config(path, GMM_CONFIG, "GMM-HMM", "python -m asr.hybrid.gmm train")
     check_recorded_sha256(path, config.get("sha256", {}), GMM_CONFIG, "HCLG.fst",
                           "the graph would map labels to the wrong words or transition ids; rebuild the model dir")
     state = pickle.loads((path / MODEL_FILE).read_bytes())

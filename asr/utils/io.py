@@ -67,6 +67,22 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def read_dir_config(directory: str | os.PathLike, config_name: str, kind: str, how_to_make: str) -> dict:
+    """The JSON object ``directory/config_name`` that marks a model dir of ``kind``; ``ModelDirError``
+    when it is missing (``how_to_make`` says what writes one) or not JSON."""
+    import json
+
+    from asr.errors import ModelDirError
+
+    config_path = Path(directory) / config_name
+    if not config_path.is_file():
+        raise ModelDirError(f"{directory}: no {config_name}: not a {kind} model dir (make one with {how_to_make})")
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelDirError(f"{config_path}: not JSON ({e})") from e
+
+
 def check_recorded_sha256(directory: str | os.PathLike, recorded: dict[str, str], config_name: str, built: str,
                           consequence: str) -> None:
     """Each file named in ``recorded`` (name -> the sha256 ``config_name`` recorded) must be in
