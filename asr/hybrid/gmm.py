@@ -80,6 +80,7 @@ from asr.audio.io import resample  # noqa: E402
 from asr.errors import AsrError, ModelDirError  # noqa: E402
 from asr.features.mfcc import MfccOptions, compute_mfcc  # noqa: E402
 from asr.hybrid.lang import OOV_PHONE, SIL_PHONE, SIL_WORD, LangDir, LexiconError, read_lang_dir, read_symbols  # noqa: E402
+from asr.text.lexicon import read_lexicon  # noqa: E402
 from asr.utils.io import atomic_write, check_recorded_sha256, read_dir_config, sha256_file  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,9 @@ class GmmHmm:
             self.tid_state[tid] = state
 
     def refresh(self) -> None:
-        """Re-read the GMM parameters into stacked arrays (after every update)."""
+        """Re-read the GMM parameters into stacked arrays, and drop the cached transition costs
+        (after every update: it re-estimates the transitions too)."""
+        self._transition_costs.clear()
         pdfs = [self.am.get_pdf(i) for i in range(self.am.num_pdfs)]
         self._gconsts = np.concatenate([np.asarray(g.gconsts, dtype=np.float64) for g in pdfs])
         self._means_invvars = np.concatenate([np.asarray(g.means_invvars, dtype=np.float64) for g in pdfs])
@@ -274,6 +277,7 @@ class GmmHmm:
         """H: transition ids in, phones out (see the module docstring); state 0 is start and final."""
         arcs = []
         states: dict[tuple[int, int], int] = {}
+        costs = self.transition_costs(transition_scale, self_loop_scale)
 
         def state(phone: int, hmm_state: int) -> int:
             return states.setdefault((phone, hmm_state), len(states) + 1)
@@ -283,7 +287,7 @@ class GmmHmm:
         for tid in range(1, self.num_transition_ids + 1):
             phone, src = int(self.tid_phone[tid]), int(self.tid_hmm_state[tid])
             dst = 0 if self.tid_final[tid] else state(phone, int(self.tid_dest[tid]))
-            arcs.append((state(phone, src), dst, tid, 0, self.transition_cost(tid, transition_scale, self_loop_scale)))
+            arcs.append((state(phone, src), dst, tid, 0, float(costs[tid])))
         arcs += [(0, 0, 0, d, 0.0) for d in disambig_ids]
         H = fst_from_arcs(arcs, {0: 0.0})
         kaldifst.arcsort(H, sort_type="olabel")
@@ -380,7 +384,7 @@ def init_model(lang: LangDir, feats: Sequence[np.ndarray], features: MfccOptions
     return GmmHmm(trans_model, am, ctx_dep, dict(lang.phones), features)
 
 
-def training_graph(model: GmmHmm, H: kaldifst.StdVectorFst, L: kaldifst.StdVectorFst, ids: Sequence[int]) -> kaldifst.StdVectorFst:
+def training_graph(H: kaldifst.StdVectorFst, L: kaldifst.StdVectorFst, ids: Sequence[int]) -> kaldifst.StdVectorFst:
     """``compile-train-graphs``: H o (L o the word sequence), L with optional silence."""
     W = kaldifst.make_linear_acceptor(list(ids))
     LW = kaldifst.compose(L, W)
@@ -481,13 +485,13 @@ def train_monophone(lang_dir: str | os.PathLike, utterances: Sequence[Utterance]
     L = load_fst(lang.path / "L.fst")
     kaldifst.arcsort(L, sort_type="olabel")
     H = model.h_fst(transition_scale=options.transition_scale, self_loop_scale=options.self_loop_scale)
-    graphs = [training_graph(model, H, L, i) for i in tqdm(ids, desc="training graphs", disable=not progress, leave=False)]
+    graphs = [training_graph(H, L, i) for i in tqdm(ids, desc="training graphs", disable=not progress, leave=False)]
     feats = [u.features for u in utterances]
     # The flat start has silence at both ends (the transcript between two !SIL words): a random
     # path that skips it makes the first phone and the last learn the leading and trailing
     # silence, and EM keeps that (yesno: 22% WER, all insertions, instead of 0%).
     sil = lang.words[SIL_WORD]
-    flat = (training_graph(model, H, L, [sil, *i, sil]) for i in ids)
+    flat = (training_graph(H, L, [sil, *i, sil]) for i in ids)
     alignments = [equal_alignment(g, len(x), options.seed + k) for k, (g, x) in enumerate(zip(flat, feats))]
     too_short = [u.id for u, a in zip(utterances, alignments) if a is None]
     if too_short:
@@ -551,14 +555,15 @@ class GmmModelDir:
 
 
 def _read_prons(lexicon_txt: Path, phones: dict[str, int]) -> dict[str, list[tuple[int, ...]]]:
+    """Each word's pronunciations in ``lexicon_txt`` as phone-id tuples; a phone missing from
+    ``phones`` raises ``ModelDirError`` naming the word."""
     prons: dict[str, list[tuple[int, ...]]] = {}
-    for line in lexicon_txt.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if fields:
-            missing = [p for p in fields[1:] if p not in phones]
+    for word, word_prons in read_lexicon(lexicon_txt).entries.items():
+        for pron in word_prons:
+            missing = [p for p in pron if p not in phones]
             if missing:
-                raise ModelDirError(f"{lexicon_txt}: {fields[0]} uses {missing}, not in phones.txt")
-            prons.setdefault(fields[0], []).append(tuple(phones[p] for p in fields[1:]))
+                raise ModelDirError(f"{lexicon_txt}: {word} uses {missing}, not in phones.txt")
+            prons.setdefault(word, []).append(tuple(phones[p] for p in pron))
     return prons
 
 
