@@ -235,14 +235,11 @@ class GmmCascade:
 
     def __init__(self, e2e: LoadedModel, gmm_dir: GmmModelDir, options: DecodingOptions | None = None,
                  gmm_options: GmmDecodeOptions | None = None, rescore_options: RescoreOptions | None = None) -> None:
-        from asr.hybrid.gmm import GmmDecodeOptions
-
         if rescore_options is not None and rescore_options.method != "rescore":
             raise ValueError(f"GMM-HMM first pass: second pass {rescore_options.method!r} is not supported, only 'rescore'")
         self.e2e, self.gmm = e2e, gmm_dir
         self.options = options or DecodingOptions()
-        self.gmm_options = gmm_options or GmmDecodeOptions(**{k: gmm_dir.config["decode_options"][k]
-                                                               for k in ("transition_scale", "self_loop_scale")})
+        self.gmm_options = gmm_options or gmm_dir.decode_options()
         self.rescore_options = rescore_options or RescoreOptions()
         self.sample_rate = e2e.feature_options.sample_rate
         self.frame_shift_s = gmm_dir.model.features.frame_shift_seconds

@@ -553,6 +553,12 @@ class GmmModelDir:
     config: dict
     path: Path
 
+    def decode_options(self, **settings) -> GmmDecodeOptions:
+        """``GmmDecodeOptions(**settings)`` with the HMM transition scales HCLG was built with
+        (fixed in the graph, so they come from ``gmm.json``, never from the caller)."""
+        scales = {k: self.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")}
+        return GmmDecodeOptions(**settings, **scales)
+
 
 def _read_prons(lexicon_txt: Path, phones: dict[str, int]) -> dict[str, list[tuple[int, ...]]]:
     """Each word's pronunciations in ``lexicon_txt`` as phone-id tuples; a phone missing from
@@ -743,9 +749,8 @@ def _decode(args: argparse.Namespace) -> int:
     from asr.scoring import compute_wer, write_wer_details
 
     loaded = load_model_dir(args.model_dir)
-    options = GmmDecodeOptions(beam=args.beam, max_active=args.max_active, acoustic_scale=args.acoustic_scale,
-                               lattice_beam=args.lattice_beam, nbest=args.nbest,
-                               **{k: loaded.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")})
+    options = loaded.decode_options(beam=args.beam, max_active=args.max_active, acoustic_scale=args.acoustic_scale,
+                                    lattice_beam=args.lattice_beam, nbest=args.nbest)
     out = Path(args.out_dir)
     extra = {}
     if args.second_pass is not None:

@@ -80,10 +80,7 @@ def uses_hybrid(args: argparse.Namespace) -> bool:
 
 def gmm_options_from_args(args: argparse.Namespace, gmm_dir):
     """The GMM first pass's search settings: its model dir's graph scales, the n-best flags."""
-    from asr.hybrid.gmm import GmmDecodeOptions
-
-    scales = {k: gmm_dir.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")}
-    return GmmDecodeOptions(nbest=args.nbest, lattice_beam=args.lattice_beam, **scales)
+    return gmm_dir.decode_options(nbest=args.nbest, lattice_beam=args.lattice_beam)
 
 
 def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOptions, endpoint=None):
