@@ -17,6 +17,7 @@ import numpy as np
 
 from asr.errors import AudioError
 from asr.features.fbank import _as_mono_float32
+from asr.utils import fields_below
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class MfccOptions:
     delta_window: int = 2
 
     def __post_init__(self) -> None:
-        bad = [f"{k}={getattr(self, k)}" for k in ("sample_rate", "num_ceps", "num_mel_bins", "frame_length_ms",
-                                                    "frame_shift_ms", "delta_window") if getattr(self, k) <= 0]
+        bad = fields_below(self, ("sample_rate", "num_ceps", "num_mel_bins", "frame_length_ms", "frame_shift_ms",
+                                  "delta_window"), 0, or_equal=True)
         if self.delta_order < 0 or self.num_ceps > self.num_mel_bins:
             bad.append(f"delta_order={self.delta_order}, num_ceps={self.num_ceps} (<= num_mel_bins={self.num_mel_bins})")
         if bad:

@@ -49,6 +49,7 @@ from asr.features import compute_fbank
 from asr.hybrid.lang import read_symbols
 from asr.models.model import Transducer
 from asr.models.model_dir import LoadedModel, load_model_dir
+from asr.utils import fields_below
 from asr.utils.io import atomic_path, atomic_write, check_recorded_sha256, read_dir_config, sha256_file
 
 HYBRID_CONFIG = "hybrid.json"
@@ -76,8 +77,8 @@ class HlgOptions:
     pause_ms: int = 480
 
     def __post_init__(self) -> None:
-        bad = [f"{k}={getattr(self, k)}" for k in ("beam", "nbest_beam", "lattice_beam", "acoustic_scale") if getattr(self, k) <= 0]
-        bad += [f"{k}={getattr(self, k)}" for k in ("max_active", "nbest", "pause_ms") if getattr(self, k) < 1]
+        bad = fields_below(self, ("beam", "nbest_beam", "lattice_beam", "acoustic_scale"), 0, or_equal=True)
+        bad += fields_below(self, ("max_active", "nbest", "pause_ms"), 1)
         if bad:
             raise ValueError(f"HlgOptions: {', '.join(bad)} must be positive")
 

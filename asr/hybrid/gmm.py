@@ -82,6 +82,7 @@ from asr.features.mfcc import MfccOptions, compute_mfcc  # noqa: E402
 from asr.hybrid.lang import OOV_PHONE, SIL_PHONE, SIL_WORD, LangDir, LexiconError, read_lang_dir, read_symbols  # noqa: E402
 from asr.text.lexicon import read_lexicon  # noqa: E402
 from asr.utils.io import atomic_write, check_recorded_sha256, read_dir_config, sha256_file  # noqa: E402
+from asr.utils import fields_below  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,9 @@ class GmmTrainOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        bad = [f"{k}={getattr(self, k)}" for k in ("align_beam", "retry_beam", "acoustic_scale", "transition_scale",
-                                                    "self_loop_scale") if getattr(self, k) <= 0]
-        bad += [f"{k}={getattr(self, k)}" for k in ("num_iters", "target_gaussians", "mixup_iters") if getattr(self, k) < 0]
+        bad = fields_below(self, ("align_beam", "retry_beam", "acoustic_scale", "transition_scale", "self_loop_scale"),
+                           0, or_equal=True)
+        bad += fields_below(self, ("num_iters", "target_gaussians", "mixup_iters"), 0)
         if bad:
             raise ValueError(f"GmmTrainOptions: {', '.join(bad)} must be positive")
 
@@ -142,9 +143,8 @@ class GmmDecodeOptions:
     self_loop_scale: float = 0.1
 
     def __post_init__(self) -> None:
-        bad = [f"{k}={getattr(self, k)}" for k in ("beam", "lattice_beam", "acoustic_scale", "transition_scale",
-                                                    "self_loop_scale", "max_active", "nbest")
-               if getattr(self, k) <= 0]
+        bad = fields_below(self, ("beam", "lattice_beam", "acoustic_scale", "transition_scale", "self_loop_scale",
+                                  "max_active", "nbest"), 0, or_equal=True)
         if bad:
             raise ValueError(f"GmmDecodeOptions: {', '.join(bad)} must be positive")
 
