@@ -89,13 +89,15 @@ def test_nbest_is_sorted_starts_with_the_best_path_and_equals_brute_force(one_tw
     for utt in test:
         nbest = gmm.nbest(loaded, utt.features, EXACT)
         best = gmm.decode(loaded, utt.features, EXACT)
-        expected = _brute_force(loaded, utt.features)
+        # every sequence up to the longest in the n-best (5 at least): the model differs from run to
+        # run (kaldi-hmm-gmm's unseeded Gaussian splitting), and a 6-word entry appeared in some
+        expected = _brute_force(loaded, utt.features, max(5, *(len(h.words) for h in nbest)))
         assert len(nbest) == EXACT.nbest
         costs = [h.cost for h in nbest]
         assert costs == sorted(costs)
         assert nbest[0].words == best.words and nbest[0].cost == pytest.approx(best.cost, abs=1e-2)
         assert nbest[0].alignment == best.alignment
-        # the n best distinct word sequences of all sequences of up to 5 words (the top ones are short)
+        # the n best distinct word sequences of all those sequences
         assert [h.words for h in nbest] == [h.words for h in expected[: EXACT.nbest]]
         for hyp, ref in zip(nbest, expected):
             # costs pass through the lattice's text form (6 significant digits an arc)
