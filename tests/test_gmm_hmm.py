@@ -53,7 +53,20 @@ def trained(tmp_path_factory):
     G = make_grammar_fst(lang.path / "words.txt", ["YES", "NO"], loop=True)
     hclg = gmm.build_hclg(model, lang.path, G)
     model_dir = gmm.save_model_dir(tmp / "model", model, lang.path, hclg, train_options=FAST, report=report)
+    _data_dir(tmp / "data_train", train, tmp)  # for the DNN-HMM's tests
+    _data_dir(tmp / "data_test", test, tmp)
     return tmp, lang, model, report, test, model_dir
+
+
+def _data_dir(path: Path, utts: list[gmm.Utterance], wav_dir: Path) -> Path:
+    """A Kaldi data dir of ``_corpus`` utterances (their wavs in ``wav_dir``)."""
+    path.mkdir(parents=True)
+    utts = sorted(utts, key=lambda u: u.id)
+    (path / "wav.scp").write_text("".join(f"{u.id} {wav_dir / (u.id + '.wav')}\n" for u in utts))
+    (path / "text").write_text("".join(f"{u.id} {' '.join(u.words)}\n" for u in utts))
+    for name in ("utt2spk", "spk2utt"):
+        (path / name).write_text("".join(f"{u.id} {u.id}\n" for u in utts))
+    return path
 
 
 def test_mfcc_is_39_dimensional_with_zero_mean_cepstra():
@@ -144,3 +157,101 @@ def test_token_lang_dir_is_refused(tmp_path):
     with pytest.raises(LexiconError, match="not a phone lang dir"):
         gmm.read_phone_lang_dir(tmp_path)
     assert MfccOptions().dim == 39
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The DNN-HMM on the GMM-HMM's alignments (asr.hybrid.dnn_hmm)
+
+
+@pytest.fixture(scope="module")
+def dnn_trained(trained):
+    from asr.hybrid import dnn_hmm
+
+    tmp, lang, _, _, _, model_dir = trained
+    options = dnn_hmm.DnnTrainOptions(num_epochs=12, learning_rate=3e-3, warmup_steps=5, batch_frames=1500)
+    tdnn = dnn_hmm.TdnnOptions(hidden_dim=64, dropout=0.0)
+    out = dnn_hmm.train_dnn_hmm(model_dir, lang.path, tmp / "data_train", tmp / "dnn", tmp / "data_test",
+                                options=options, tdnn_options=tdnn, progress=False)
+    return out
+
+
+def test_dnn_hmm_learns_the_alignments_and_decodes_held_out_speech(trained, dnn_trained):
+    _, _, _, _, test, _ = trained
+    loaded = gmm.load_model_dir(dnn_trained)
+    assert loaded.config["kind"] == "dnn_hmm" and (dnn_trained.parent / "ali_train.npz").is_file()
+    epochs = loaded.config["dnn"]["epochs"]
+    assert epochs[-1]["train_loss"] < 0.5 * epochs[0]["train_loss"]
+    assert max(e["dev_accuracy"] for e in epochs) > 0.5  # 17 pdfs: chance is far below
+    features = loaded.model.features
+    assert features.dim == 40 and loaded.model.dim == 40
+    errors = words = 0
+    for utt in test:
+        samples = load_audio(dnn_trained.parent.parent / f"{utt.id}.wav", sample_rate=16000)
+        hyp = gmm.decode(loaded, compute_mfcc(samples, 16000, features))
+        assert len(hyp.alignment) == len(utt.features)  # the same framing as the GMM's features
+        errors += align_words(utt.words, hyp.words)[1].errors
+        words += len(utt.words)
+    assert errors / words <= 0.15, f"{errors} errors in {words} words"
+
+
+def test_dnn_scores_are_log_posteriors_over_priors_and_see_only_their_context(dnn_trained):
+    import torch
+
+    loaded = gmm.load_model_dir(dnn_trained)
+    model, network = loaded.model, loaded.model.network
+    feats = np.random.default_rng(0).normal(size=(60, 40)).astype(np.float32)
+    scores = model.pdf_log_likelihoods(feats)
+    posteriors = np.exp(scores + model.log_priors)
+    np.testing.assert_allclose(posteriors.sum(axis=1), 1.0, rtol=1e-4)
+    c, t = network.context, 30
+    changed = feats.copy()
+    changed[t + c + 1:] += 5.0  # beyond frame t's right context
+    changed[: t - c - 1] -= 5.0  # and before its left context
+    again = model.pdf_log_likelihoods(changed)
+    np.testing.assert_allclose(again[t], scores[t], rtol=1e-5, atol=1e-5)
+    changed[t + c] += 5.0  # the last frame it sees
+    assert not np.allclose(model.pdf_log_likelihoods(changed)[t], scores[t], atol=1e-4)
+    with torch.no_grad():  # the edge padding repeats the first frame
+        padded = network.pad(torch.from_numpy(feats))
+        assert padded.shape == (60 + 2 * c, 40) and torch.equal(padded[0], padded[c])
+
+
+def test_dnn_model_dir_round_trips_and_refuses_another_network(dnn_trained, trained, tmp_path):
+    _, lang, _, _, test, _ = trained
+    first = gmm.load_model_dir(dnn_trained)
+    second = gmm.load_model_dir(gmm.save_model_dir(tmp_path / "copy", first.model, lang.path, first.hclg))
+    feats = np.random.default_rng(1).normal(size=(80, 40)).astype(np.float32)
+    np.testing.assert_array_equal(first.model.pdf_log_likelihoods(feats), second.model.pdf_log_likelihoods(feats))
+    (tmp_path / "copy" / "dnn.pt").write_bytes((tmp_path / "copy" / "dnn.pt").read_bytes() + b"x")
+    with pytest.raises(ModelDirError, match="dnn.pt: not the dnn.pt HCLG.fst was built"):
+        gmm.load_model_dir(tmp_path / "copy")
+
+
+def test_dnn_training_resumes_as_if_uninterrupted(tmp_path):
+    from asr.hybrid import dnn_hmm
+
+    rng = np.random.default_rng(0)
+    examples = [(rng.normal(size=(n, 40)).astype(np.float32), rng.integers(0, 5, size=n)) for n in (50, 70, 90, 40)]
+    tdnn = dnn_hmm.TdnnOptions(hidden_dim=16, layers=((3, 1), (3, 2)), dropout=0.2)
+    full, _ = dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=4, batch_frames=100),
+                                    tdnn, progress=False)
+    checkpoint = tmp_path / "checkpoint.pt"
+    dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=2, batch_frames=100), tdnn, checkpoint,
+                          progress=False)
+    resumed, report = dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=4, batch_frames=100),
+                                            tdnn, checkpoint, progress=False)
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2, 3, 4]
+    for name, value in full.state_dict().items():
+        torch_equal = np.allclose(value.numpy(), resumed.state_dict()[name].numpy(), atol=1e-6)
+        assert torch_equal, name
+
+
+def test_dnn_training_needs_a_gmm_dir(dnn_trained, trained, tmp_path, capsys):
+    from asr.hybrid import dnn_hmm
+
+    tmp, lang, _, _, _, _ = trained
+    code = dnn_hmm.main(["train", "--gmm-dir", str(dnn_trained), "--lang-dir", str(lang.path), "--data-dir",
+                         str(tmp / "data_train"), "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "alignments come from a GMM-HMM dir, this is a dnn_hmm" in capsys.readouterr().err

@@ -305,8 +305,18 @@ class GmmHmm:
             out.append((int(self.tid_phone[alignment[-1]]), start, len(alignment)))
         return out
 
+    kind = "gmm_hmm_monophone"
+
     def to_bytes(self) -> bytes:
         return pickle.dumps({"trans_model": self.trans_model, "am": self.am, "ctx_dep": self.ctx_dep})
+
+    def files(self) -> dict[str, bytes]:
+        """The model dir files that hold this acoustic model, by name (hashed in ``gmm.json``)."""
+        return {MODEL_FILE: self.to_bytes()}
+
+    def config(self) -> dict:
+        """What ``gmm.json`` records of this acoustic model beyond the features."""
+        return {"num_pdfs": self.num_pdfs, "num_gaussians": self.am.num_gauss}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,6 +418,31 @@ def align(model: GmmHmm, graph: kaldifst.StdVectorFst, feats: np.ndarray, option
                 if len(tids) == len(feats):
                     return tids
     return None
+
+
+def align_utterances(model_dir: GmmModelDir, lang_dir: str | os.PathLike, utterances: Sequence[Utterance],
+                     options: GmmTrainOptions | None = None, progress: bool = True) -> list[list[int] | None]:
+    """``steps/align_si.sh``: each utterance's Viterbi alignment (transition ids, one a frame) through
+    its training graph (``lang_dir``'s L with optional silence, the model dir's HMM transitions),
+    None where the beams fail or the transcript has words the lexicon lacks (logged with them)."""
+    trained_with = model_dir.config.get("train_options") or {}
+    options = options or GmmTrainOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in trained_with.items()})
+    lang = read_phone_lang_dir(lang_dir)
+    if lang.phones != model_dir.model.phones:
+        raise GraphError(f"{lang.path}/phones.txt is not the phone table the model was trained with")
+    L = load_fst(lang.path / "L.fst")
+    kaldifst.arcsort(L, sort_type="olabel")
+    H = model_dir.model.h_fst(transition_scale=options.transition_scale, self_loop_scale=options.self_loop_scale)
+    out: list[list[int] | None] = []
+    for u in tqdm(utterances, desc="align", disable=not progress, mininterval=2):
+        try:
+            ids = word_ids(u.words, lang.words, u.id)
+        except LexiconError as e:
+            logger.warning("not aligned: %s", e)
+            out.append(None)
+            continue
+        out.append(align(model_dir.model, training_graph(H, L, ids), u.features, options) if len(u.features) else None)
+    return out
 
 
 def equal_alignment(graph: kaldifst.StdVectorFst, num_frames: int, seed: int) -> list[int] | None:
@@ -664,25 +699,26 @@ def save_model_dir(out_dir: str | os.PathLike, model: GmmHmm, lang_dir: str | os
     decode_options = decode_options or GmmDecodeOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / GMM_CONFIG).unlink(missing_ok=True)
-    with atomic_write(out_dir / MODEL_FILE, mode="wb") as f:
-        f.write(model.to_bytes())
+    model_files = model.files()
+    for name, data in model_files.items():
+        with atomic_write(out_dir / name, mode="wb") as f:
+            f.write(data)
     for name in COPIED_LANG_FILES:
         with atomic_write(out_dir / name, mode="wb") as f:
             f.write((lang_dir / name).read_bytes())
     save_fst(hclg, out_dir / "HCLG.fst")
     config = {
-        "kind": "gmm_hmm_monophone",
+        "kind": model.kind,
         "lang_dir": str(lang_dir.resolve()),
         "features": model.features.to_dict(),
         "decode_options": asdict(decode_options),
         "train_options": asdict(train_options) if train_options else None,
-        "num_pdfs": model.num_pdfs,
-        "num_gaussians": model.am.num_gauss,
+        **model.config(),
         "graph_states": hclg.num_states,
         "graph_arcs": num_arcs(hclg),
         "train_log_likes": report.log_likes if report else None,
         "train_seconds": report.seconds if report else None,
-        "sha256": {name: sha256_file(out_dir / name) for name in (MODEL_FILE, "HCLG.fst", "words.txt", "phones.txt")},
+        "sha256": {name: sha256_file(out_dir / name) for name in (*model_files, "HCLG.fst", "words.txt", "phones.txt")},
     }
     with atomic_write(out_dir / GMM_CONFIG) as f:
         json.dump(config, f, indent=2, sort_keys=True)
@@ -700,6 +736,12 @@ def load_model_dir(path: str | os.PathLike) -> GmmModelDir:
     state = pickle.loads((path / MODEL_FILE).read_bytes())
     phones = read_symbols(path / "phones.txt")
     model = GmmHmm(state["trans_model"], state["am"], state["ctx_dep"], phones, MfccOptions.from_dict(config["features"]))
+    if config.get("kind") == "dnn_hmm":
+        from asr.hybrid.dnn_hmm import DnnHmm
+
+        model = DnnHmm.from_model_dir(model, path, config)
+    elif config.get("kind", GmmHmm.kind) != GmmHmm.kind:
+        raise ModelDirError(f"{path}/{GMM_CONFIG}: unknown acoustic model kind {config.get('kind')!r}")
     hclg = load_fst(path / "HCLG.fst")
     words = {i: w for w, i in read_symbols(path / "words.txt").items()}
     return GmmModelDir(model, hclg, words, _read_prons(path / "lexicon.txt", phones), config, path)
@@ -812,7 +854,7 @@ def _decode_cascade(args: argparse.Namespace, loaded: GmmModelDir, options: GmmD
         samples = resample(cut.load_audio()[0], cut.sampling_rate, rate)
         refs[cut.id] = " ".join(cut_text(cut).upper().split())
         start = time.perf_counter()
-        result, scored = cascade.decode_scored([samples])[0]
+        result, (scored,) = cascade.decode_scored([samples])[0]  # whole utterances: one segment
         elapsed += time.perf_counter() - start
         audio_seconds += len(samples) / rate
         hyps[cut.id], first[cut.id] = result.text, result.first_pass
