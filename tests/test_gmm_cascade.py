@@ -139,7 +139,7 @@ def test_cascade_with_gmm_first_pass_picks_the_best_interpolated_score(one_two, 
         cascade = GmmCascade(e2e, loaded, options, EXACT, rescore_options)
         for utt in test[:2]:
             samples = load_audio(tmp / f"{utt.id}.wav", sample_rate=16000)
-            (result, scored), = cascade.decode_scored([samples])
+            (result, (scored,)), = cascade.decode_scored([samples])
             nbest = gmm.nbest(loaded, utt.features, EXACT)
             enc = encode_waveforms(e2e, [samples], options)[0]
             totals = []
@@ -180,3 +180,34 @@ def test_asr_transcribe_takes_a_gmm_dir_alone_and_as_first_pass(one_two, tmp_pat
     cascade = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["first_pass"] for r in cascade] == [r["text"] for r in alone]
     assert all(set(r["text"].split()) <= set(VOCABULARY) for r in cascade)
+
+
+def test_cascade_splits_a_long_recording_at_the_first_pass_pauses(one_two, tmp_path: Path) -> None:
+    """Two utterances joined by 1.2 s of silence: with ``pause_ms`` the HMM's best path splits
+    there, each side is rescored on its own, and the segment times fall on either side of the gap."""
+    from tiny_model import make_tiny_model_dir
+
+    from asr.decoding import DecodingOptions
+    from asr.hybrid.cascade import GmmCascade, RescoreOptions
+
+    tmp, loaded, _, test = one_two
+    e2e = make_tiny_model_dir(tmp_path, seed=5)
+    first, second = (load_audio(tmp / f"{u.id}.wav", sample_rate=16000) for u in test[:2])
+    gap = np.zeros(int(1.2 * 16000), dtype=np.float32)
+    joined = np.concatenate([first, gap, second])
+    options, rescore_options = DecodingOptions(chunk_ms=160), RescoreOptions(0.3, 0.5, 1.0)
+    whole = GmmCascade(e2e, loaded, options, EXACT, rescore_options)
+    split = GmmCascade(e2e, loaded, options, EXACT, rescore_options, pause_ms=500)
+    (result, scored_lists), = split.decode_scored([joined])
+    assert len(result.segments) == len(scored_lists) == 2
+    a, b = result.segments
+    gap_start, gap_end = len(first) / 16000, (len(first) + len(gap)) / 16000
+    assert 0 <= a.start < a.end <= gap_start + 0.1 and gap_end - 0.1 <= b.start < b.end <= len(joined) / 16000
+    assert result.text == f"{a.text} {b.text}" and set(result.text.split()) <= set(VOCABULARY)
+    # each segment is its side's own cascade result (its audio plus half the gap)
+    assert a.text == whole.decode([first])[0].text and b.text == whole.decode([second])[0].text
+    assert result.first_pass == gmm.decode(loaded, gmm.compute_mfcc(joined, 16000, loaded.model.features), EXACT).text
+    (unsplit,) = whole.decode([joined])
+    assert len(unsplit.segments) == 1
+    with pytest.raises(ValueError, match="pause_ms=0"):
+        GmmCascade(e2e, loaded, options, EXACT, rescore_options, pause_ms=0)

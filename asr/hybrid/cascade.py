@@ -25,8 +25,10 @@ run serves both passes; otherwise each model encodes the audio, with the same ch
 
 ``GmmCascade``: the same rescoring over a GMM-HMM first pass (``asr.hybrid.gmm``): its own MFCCs
 of the audio, the n-best of HCLG (``asr.hybrid.gmm.nbest``: AM the scaled acoustic log-likelihood
-plus HMM transitions, LM the rest of the graph score), the transducer encoding the same audio;
-whole utterances, one segment each (the first pass's words give its times).
+plus HMM transitions, LM the rest of the graph score), the transducer encoding the same audio.
+Without ``pause_ms``, whole utterances, one segment each (the first pass's words give its times);
+with it, the HMM's best path over the whole file is split at pauses between words as above, and
+each segment's audio gets its own n-best and transducer encoding (long recordings).
 """
 
 from __future__ import annotations
@@ -229,12 +231,15 @@ class Cascade:
 class GmmCascade:
     """GMM-HMM first pass + transducer second pass over whole utterances (module docstring).
 
-    ``decode`` returns one ``CascadeResult`` a waveform, with one segment (empty without words);
-    ``decode_scored`` also returns each utterance's rescored n-best (for tuning the weights).
+    ``decode`` returns one ``CascadeResult`` a waveform, its segments (none without words): the
+    whole utterance, or with ``pause_ms`` the stretches between pauses of at least that long in
+    the HMM's best path; ``decode_scored`` also returns each segment's rescored n-best (for tuning
+    the weights).
     """
 
     def __init__(self, e2e: LoadedModel, gmm_dir: GmmModelDir, options: DecodingOptions | None = None,
-                 gmm_options: GmmDecodeOptions | None = None, rescore_options: RescoreOptions | None = None) -> None:
+                 gmm_options: GmmDecodeOptions | None = None, rescore_options: RescoreOptions | None = None,
+                 pause_ms: int | None = None) -> None:
         if rescore_options is not None and rescore_options.method != "rescore":
             raise ValueError(f"GMM-HMM first pass: second pass {rescore_options.method!r} is not supported, only 'rescore'")
         self.e2e, self.gmm = e2e, gmm_dir
@@ -242,32 +247,70 @@ class GmmCascade:
         self.gmm_options = gmm_options or gmm_dir.decode_options()
         self.rescore_options = rescore_options or RescoreOptions()
         self.sample_rate = e2e.feature_options.sample_rate
-        self.frame_shift_s = gmm_dir.model.features.frame_shift_seconds
+        features = gmm_dir.model.features
+        self.frame_shift_s = features.frame_shift_seconds
+        if pause_ms is not None and pause_ms <= 0:
+            raise ValueError(f"pause_ms={pause_ms}: must be positive (None: whole utterances)")
+        self.pause_frames = None if pause_ms is None else max(1, round(pause_ms / features.frame_shift_ms))
 
     def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
         """Whole waveforms at the transducer's sample rate."""
         return [result for result, _ in self.decode_scored(waveforms)]
 
-    def decode_scored(self, waveforms: Sequence[np.ndarray]) -> list[tuple[CascadeResult, list[ScoredHypothesis]]]:
+    def decode_scored(self, waveforms: Sequence[np.ndarray]) -> list[tuple[CascadeResult, list[list[ScoredHypothesis]]]]:
+        from asr.features.mfcc import compute_mfcc
+        from asr.hybrid.gmm import decode as gmm_decode
+
+        features = self.gmm.model.features
+        hop = round(features.sample_rate * self.frame_shift_s)
+        window = round(features.sample_rate * features.frame_length_ms / 1000)
+        if self.pause_frames is None:
+            return [self._decode_segments([samples], [0], first_pass=None) for samples in waveforms]
+        out = []
+        for samples in waveforms:
+            feats = compute_mfcc(self._hmm_rate(samples), features.sample_rate, features)
+            best = gmm_decode(self.gmm, feats, self.gmm_options)
+            pieces, offsets = [], []
+            for seg in split_at_pauses(best, len(feats), self.pause_frames):
+                # the segment's frames: MFCC frame t reads samples [t * hop, t * hop + window)
+                start, end = self._e2e_sample(seg.cut_start * hop), self._e2e_sample((seg.cut_end - 1) * hop + window)
+                pieces.append(samples[start:end])
+                offsets.append(seg.cut_start)
+            out.append(self._decode_segments(pieces, offsets, first_pass=best.text))
+        return out
+
+    def _hmm_rate(self, samples: np.ndarray) -> np.ndarray:
         from asr.audio.io import resample
+
+        rate = self.gmm.model.features.sample_rate
+        return samples if rate == self.sample_rate else resample(samples, self.sample_rate, rate)
+
+    def _e2e_sample(self, hmm_sample: int) -> int:
+        return round(hmm_sample * self.sample_rate / self.gmm.model.features.sample_rate)
+
+    def _decode_segments(self, pieces: Sequence[np.ndarray], offsets: Sequence[int], first_pass: str | None
+                         ) -> tuple[CascadeResult, list[list[ScoredHypothesis]]]:
+        """Each piece of a file (``offsets``: its first HMM frame in the file) through the n-best
+        and the rescoring; ``first_pass`` the file's 1-best text (None: the pieces' n-best heads)."""
         from asr.features.mfcc import compute_mfcc
         from asr.hybrid.gmm import nbest as gmm_nbest
 
         features = self.gmm.model.features
-        e2e_enc = encode_waveforms(self.e2e, waveforms, self.options)
-        out = []
-        for samples, enc in zip(waveforms, e2e_enc):
-            if self.sample_rate != features.sample_rate:
-                samples = resample(samples, self.sample_rate, features.sample_rate)
-            nbest = gmm_nbest(self.gmm, compute_mfcc(samples, features.sample_rate, features), self.gmm_options)
+        e2e_enc = encode_waveforms(self.e2e, list(pieces), self.options) if pieces else []
+        segments, scored_lists, heads = [], [], []
+        for piece, offset, enc in zip(pieces, offsets, e2e_enc):
+            nbest = gmm_nbest(self.gmm, compute_mfcc(self._hmm_rate(piece), features.sample_rate, features), self.gmm_options)
             scored = rescore(self.e2e.model, self.e2e.tokenizer, enc, nbest, self.rescore_options)
             chosen = best_rescored(scored, nbest)
-            segments = []
+            scored_lists.append(scored)
+            heads.append(nbest[0].text)
             if chosen.words:
-                segments.append(CascadeSegment(round(chosen.word_starts[0] * self.frame_shift_s, 3),
-                                               round(chosen.word_ends[-1] * self.frame_shift_s, 3), chosen.text, nbest[0].text))
-            out.append((CascadeResult(chosen.text, segments, nbest[0].text), scored))
-        return out
+                segments.append(CascadeSegment(round((offset + chosen.word_starts[0]) * self.frame_shift_s, 3),
+                                               round((offset + chosen.word_ends[-1]) * self.frame_shift_s, 3),
+                                               chosen.text, nbest[0].text))
+        text = " ".join(s.text for s in segments)
+        first = first_pass if first_pass is not None else " ".join(h for h in heads if h)
+        return CascadeResult(text, segments, first), scored_lists
 
 
 class CascadeRecognizer(HybridRecognizer):

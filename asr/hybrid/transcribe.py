@@ -4,8 +4,9 @@
     asr transcribe --model-dir E2E_DIR --first-pass HYBRID_DIR a.wav  # hybrid, then transducer rescoring
 
 HYBRID_DIR is either kind of first pass: a CTC-HLG dir (``hybrid.json``, asr/hybrid/decode.py) or
-a GMM-HMM dir (``gmm.json``, asr/hybrid/gmm.py; the cascade rescores its whole-file n-best,
-``asr.hybrid.cascade.GmmCascade``, and ``--pause-ms`` / ``--second-pass biased_search`` do not
+an HMM dir (``gmm.json``: the GMM-HMM of asr/hybrid/gmm.py or the DNN-HMM of
+asr/hybrid/dnn_hmm.py; the cascade splits its best path at ``--pause-ms`` pauses and rescores each
+segment's n-best, ``asr.hybrid.cascade.GmmCascade``; ``--second-pass biased_search`` does not
 apply to it).
 
 Text output is ``<file-stem>\\t<text>`` as for the transducer; ``--format jsonl`` prints one JSON
@@ -128,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
 
             gmm_dir, loaded = load_gmm_dir(args.first_pass), load_model_dir(args.model_dir)
             cascade = GmmCascade(loaded, gmm_dir, options, gmm_options_from_args(args, gmm_dir),
-                                 rescore_options_from_args(args))
+                                 rescore_options_from_args(args), pause_ms=args.pause_ms)
         elif args.first_pass is not None:
             hybrid = load_hybrid_model_dir(args.first_pass)
             cascade = Cascade(load_model_dir(args.model_dir), hybrid, options, hlg_options, rescore_options_from_args(args))
