@@ -223,14 +223,26 @@ def load_alignments(path: Path, gmm_sha256: str) -> dict[str, np.ndarray] | None
         return {k: data[k] for k in data.files if k != "__gmm_sha256__"}
 
 
-def cached_alignments(gmm_dir: GmmModelDir, lang_dir: Path, data_dir: Path, cache: Path) -> dict[str, np.ndarray]:
-    """The GMM's alignments of a data dir's utterances (those it can align), cached in ``cache``."""
+def data_utterances(data_dir: Path, features: MfccOptions, speed: float = 1.0, progress: bool = True) -> list[Utterance]:
+    """A data dir's utterances with ``features``; ``speed`` != 1 perturbs the audio's speed (as
+    Kaldi's ``perturb_data_dir_speed.sh``; ids get lhotse's ``_sp<speed>`` suffix)."""
+    if speed == 1.0:
+        return utterances_from_data_dir(data_dir, features, progress)
+    from asr.data.kaldi import datadir_to_cuts
+
+    return gmm.utterances_from_cuts(datadir_to_cuts(data_dir).perturb_speed(speed), features, progress)
+
+
+def cached_alignments(gmm_dir: GmmModelDir, lang_dir: Path, data_dir: Path, cache: Path, speed: float = 1.0
+                      ) -> dict[str, np.ndarray]:
+    """The GMM's alignments of a data dir's utterances (those it can align; ``speed``: of the audio
+    perturbed in speed), cached in ``cache``."""
     sha = gmm_dir.config["sha256"][gmm.MODEL_FILE]
     found = load_alignments(cache, sha)
     if found is not None:
         logger.info("%s: %d cached alignments", cache, len(found))
         return found
-    utts = utterances_from_data_dir(data_dir, gmm_dir.model.features)
+    utts = data_utterances(data_dir, gmm_dir.model.features, speed)
     alis = align_utterances(gmm_dir, lang_dir, utts)
     failed = [u.id for u, a in zip(utts, alis) if a is None]
     if failed:
@@ -391,27 +403,33 @@ def log_priors(hmm: GmmHmm, targets: Sequence[np.ndarray]) -> np.ndarray:
 def train_dnn_hmm(gmm_dir: str | os.PathLike, lang_dir: str | os.PathLike, data_dir: str | os.PathLike,
                   out_dir: str | os.PathLike, dev_data_dir: str | os.PathLike | None = None,
                   features: MfccOptions = HIRES_MFCC, options: DnnTrainOptions | None = None,
-                  tdnn_options: TdnnOptions | None = None, progress: bool = True) -> Path:
+                  tdnn_options: TdnnOptions | None = None, speed_factors: Sequence[float] = (),
+                  progress: bool = True) -> Path:
     """Align ``data_dir`` (and ``dev_data_dir``) with the GMM-HMM of ``gmm_dir``, train a TDNN on
-    the alignments and write the DNN-HMM model dir ``out_dir/model`` (the GMM's HCLG). Alignments
-    and a per-epoch checkpoint are kept in ``out_dir``, so a rerun continues."""
+    the alignments and write the DNN-HMM model dir ``out_dir/model`` (the GMM's HCLG). Each of
+    ``speed_factors`` adds a speed-perturbed copy of the training set, aligned on its own.
+    Alignments and a per-epoch checkpoint are kept in ``out_dir``, so a rerun continues."""
     options, tdnn_options = options or DnnTrainOptions(), tdnn_options or TdnnOptions()
     out_dir, lang_dir = Path(out_dir), Path(lang_dir)
     loaded = load_model_dir(gmm_dir)
     if not isinstance(loaded.model, GmmHmm) or isinstance(loaded.model, DnnHmm):
         raise AsrError(f"{gmm_dir}: the alignments come from a GMM-HMM dir, this is a {loaded.config.get('kind')}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    sets = {"train": Path(data_dir), **({"dev": Path(dev_data_dir)} if dev_data_dir is not None else {})}
-    examples = {}
-    for name, path in sets.items():
-        alignments = cached_alignments(loaded, lang_dir, path, out_dir / f"ali_{name}.npz")
-        examples[name] = frame_targets(loaded.model, utterances_from_data_dir(path, features, progress), alignments)
-        logger.info("%s: %d utterances, %.2f h", name, len(examples[name]),
-                    sum(len(t) for _, t in examples[name]) * features.frame_shift_seconds / 3600)
-    network, report = train_network(examples["train"], examples.get("dev", []), loaded.model.num_pdfs, options,
-                                    tdnn_options, out_dir / "checkpoint.pt", progress)
+    if any(f <= 0 for f in speed_factors):
+        raise ValueError(f"speed factors {list(speed_factors)} must be positive")
+    sets = [("train", Path(data_dir), 1.0), *((f"train_sp{f:g}", Path(data_dir), f) for f in speed_factors if f != 1.0),
+            *([("dev", Path(dev_data_dir), 1.0)] if dev_data_dir is not None else [])]
+    train, dev = [], []
+    for name, path, speed in sets:
+        alignments = cached_alignments(loaded, lang_dir, path, out_dir / f"ali_{name}.npz", speed)
+        found = frame_targets(loaded.model, data_utterances(path, features, speed, progress), alignments)
+        logger.info("%s: %d utterances, %.2f h", name, len(found), sum(len(t) for _, t in found) * features.frame_shift_seconds / 3600)
+        (dev if name == "dev" else train).extend(found)
+    network, report = train_network(train, dev, loaded.model.num_pdfs, options, tdnn_options, out_dir / "checkpoint.pt",
+                                    progress)
     report["train_options"] = asdict(options)
-    priors = log_priors(loaded.model, [t for _, t in examples["train"]])
+    report["speed_factors"] = list(speed_factors)
+    priors = log_priors(loaded.model, [t for _, t in train])
     model = DnnHmm(loaded.model, network, priors, features, report)
     decode_options = loaded.decode_options(acoustic_scale=loaded.config["decode_options"]["acoustic_scale"])
     return save_model_dir(out_dir / "model", model, lang_dir, loaded.hclg, decode_options)
@@ -436,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--hidden-dim", type=int, default=TdnnOptions.hidden_dim)
     train.add_argument("--dropout", type=float, default=TdnnOptions.dropout)
     train.add_argument("--seed", type=int, default=DnnTrainOptions.seed)
+    train.add_argument("--speed-perturb", type=float, nargs="*", default=[], metavar="FACTOR",
+                       help="add speed-perturbed copies of the training set (e.g. 0.9 1.1), each aligned by the GMM")
     train.add_argument("--num-threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -445,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                                   batch_frames=args.batch_frames, seed=args.seed)
         tdnn = TdnnOptions(hidden_dim=args.hidden_dim, dropout=args.dropout)
         out = train_dnn_hmm(args.gmm_dir, args.lang_dir, args.data_dir, args.out_dir, args.dev_data_dir,
-                            options=options, tdnn_options=tdnn)
+                            options=options, tdnn_options=tdnn, speed_factors=args.speed_perturb)
         config = json.loads((out / gmm.GMM_CONFIG).read_text(encoding="utf-8"))
         dnn = config["dnn"]
         print(f"{out}: {dnn['num_parameters']} parameters, best epoch {dnn['best_epoch']}, "

@@ -99,12 +99,13 @@ def linear_path(lattice) -> tuple[list[tuple[int, int]], float, float]:
     return path, graph_cost, acoustic_cost
 
 
-def lattice_to_fst(lattice, output_only: bool = False) -> kaldifst.StdVectorFst | None:
+def lattice_to_fst(lattice, output_only: bool = False, parsed: tuple | None = None) -> kaldifst.StdVectorFst | None:
     """A Kaldi lattice as a StdVectorFst with the same labels (``output_only``: an acceptor of the
     output labels) and total (graph + acoustic) costs; None for an empty lattice. (kaldifst cannot
     compose or search lattices themselves, nor project FSTs.) Arcs sorted by output label:
-    ``kaldifst.compose`` of an unsorted left FST with a sorted right one misses paths."""
-    start, arcs, finals = parse_lattice(lattice)
+    ``kaldifst.compose`` of an unsorted left FST with a sorted right one misses paths.
+    ``parsed``: the lattice's ``parse_lattice``, when the caller has it (it is the costly part)."""
+    start, arcs, finals = parsed if parsed is not None else parse_lattice(lattice)
     if start is None:
         return None
     # kaldifst.compile takes the first line's source as the start state
@@ -116,10 +117,11 @@ def lattice_to_fst(lattice, output_only: bool = False) -> kaldifst.StdVectorFst 
     return fst
 
 
-def nbest_word_sequences(lattice, n: int) -> list[tuple[list[int], float]]:
+def nbest_word_sequences(lattice, n: int, parsed: tuple | None = None) -> list[tuple[list[int], float]]:
     """The ``n`` best distinct output-label sequences of a Kaldi lattice, best first, each with the
-    total cost (graph + acoustic, as the decoder scored it) of its best path."""
-    fst = lattice_to_fst(lattice, output_only=True)
+    total cost (graph + acoustic, as the decoder scored it) of its best path (``parsed``: as for
+    ``lattice_to_fst``)."""
+    fst = lattice_to_fst(lattice, output_only=True, parsed=parsed)
     if fst is None:
         return []
     kaldifst.rmepsilon(fst)

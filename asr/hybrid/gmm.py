@@ -61,7 +61,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.hybrid.fst import (GraphError, best_path_with_output, fst_from_arcs, lattice_to_fst, linear_path,  # loads kaldi-hmm-gmm first
-                            load_fst, nbest_word_sequences, num_arcs, save_fst)
+                            load_fst, nbest_word_sequences, num_arcs, parse_lattice, save_fst)
 
 if "_kaldi_hmm_gmm" not in sys.modules and any(m in sys.modules for m in ("kaldifst", "kaldi_decoder", "kaldilm", "pynini")):
     # Loading it now would hang (see asr.hybrid.fst); say so instead.
@@ -636,11 +636,12 @@ def nbest(model_dir: GmmModelDir, feats: np.ndarray, options: GmmDecodeOptions |
         model_dir.hclg, kaldi_decoder.LatticeSimpleDecoderConfig(beam=options.beam, lattice_beam=options.lattice_beam))
     decoder.decode(kaldi_decoder.DecodableCtc(scores))
     ok, lattice = decoder.get_raw_lattice(use_final_probs=True)
-    lattice_fst = lattice_to_fst(lattice) if ok else None
+    parsed = parse_lattice(lattice) if ok else None
+    lattice_fst = lattice_to_fst(lattice, parsed=parsed) if ok else None
     if lattice_fst is None:
         return [GmmHypothesis()]
     out = []
-    for word_ids, _ in nbest_word_sequences(lattice, options.nbest):
+    for word_ids, _ in nbest_word_sequences(lattice, options.nbest, parsed):
         path, cost = best_path_with_output(lattice_fst, word_ids)
         if path:
             out.append(_path_hypothesis(model_dir, path, cost, scores, options))

@@ -14,7 +14,9 @@
 # Stages: 0 locate, 1 prepare, 2 non-speech cuts + fbank, 3 lang (char, or BPE with --token-type bpe),
 # 4 train, 5 decode, 6 WER table, 7 hybrid lang/LM/HLG ($exp_dir/hybrid/model), 8 decode hybrid, 9 decode
 # cascade, 10 hybrid and cascade WER tables, 11 phone lang dir + monophone GMM-HMM (exp/mono),
-# 12 decode test with it, 13 cascade with the GMM-HMM first pass (exp/mono/cascade).
+# 12 decode test with it, 13 cascade with the GMM-HMM first pass ($exp_dir/gmm_cascade), 14 DNN-HMM
+# on the GMM-HMM's alignments (exp/dnn), 15 decode test with it, 16 cascade with the DNN-HMM first
+# pass ($exp_dir/dnn_cascade).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -178,4 +180,28 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cascade_opts --second-pass $exp_dir/model" \
     exp/mono/model $exp_dir/gmm_cascade data/test
+fi
+
+# Stages 14-16: a DNN-HMM (asr/hybrid/dnn_hmm.py): the monophone GMM-HMM aligns train and dev, a
+# TDNN (hires MFCC, +-90 ms context) learns the alignments' pdfs with frame cross-entropy (dev picks
+# the epoch), and replaces the GMMs in the same HCLG. Stage 16 is stage 13's cascade over its n-best.
+# Acoustic scale, beams, n-best size and weights tuned on dev (python -m asr.hybrid.gmm decode /
+# tune, as for stage 13).
+dnn_decode_opts="--acoustic-scale 0.1"
+dnn_cascade_opts="--nbest 30 --lattice-beam 8 --acoustic-scale 0.1 --am-weight 0.25 --lm-weight 0.5 --e2e-weight 1.0 --chunk-ms 320"
+if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: DNN-HMM on exp/mono's alignments -> exp/dnn/model"
+  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force --dev data/dev exp/mono/model $phone_lang data/train exp/dnn
+fi
+
+if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
+  log "Stage 15: decode test with the DNN-HMM"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model exp/dnn/decode data/test
+fi
+
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: cascade, DNN-HMM first pass, $exp_dir/model second pass"
+  [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_cascade_opts --second-pass $exp_dir/model" \
+    exp/dnn/model $exp_dir/dnn_cascade data/test
 fi
