@@ -255,3 +255,34 @@ def test_dnn_training_needs_a_gmm_dir(dnn_trained, trained, tmp_path, capsys):
                          str(tmp / "data_train"), "--out-dir", str(tmp_path / "out")])
     assert code == 2
     assert "alignments come from a GMM-HMM dir, this is a dnn_hmm" in capsys.readouterr().err
+
+
+def test_mkgraph_puts_the_same_model_over_a_larger_vocabulary(trained, dnn_trained, tmp_path):
+    """``remake_graph`` (utils/mkgraph.sh): a lang dir with more words (homophones add disambiguation
+    symbols) gets an HCLG for the trained GMM-HMM or DNN-HMM, which then decodes as before where the
+    grammar allows the same words; a lang dir over other phones is refused."""
+    from asr.hybrid.graph import make_grammar_fst
+    from asr.hybrid.lang import read_lang_dir
+
+    tmp, _, _, _, test, model_dir = trained
+    bigger = Lexicon(entries={"YES": [("Y", "EH", "S")], "NO": [("N", "OW")], "MAYBE": [("M", "EY", "B", "IY")],
+                              "KNOW": [("N", "OW")], "KNOWE": [("N", "OW")]})
+    lang = write_lang_dir(bigger, tmp_path / "lang_big")
+    assert len(read_lang_dir(lang.path).disambig_phone_ids) > len(read_lang_dir(tmp / "lang").disambig_phone_ids)
+    G = make_grammar_fst(lang.path / "words.txt", ["YES", "NO"], loop=True)
+    for source in (model_dir, dnn_trained):
+        out = gmm.remake_graph(source, lang.path, G, tmp_path / f"remade_{source.name}_{source.parent.name}")
+        before, after = gmm.load_model_dir(source), gmm.load_model_dir(out)
+        assert after.config["kind"] == before.config["kind"] and "KNOWE" in after.words.values()
+        assert after.config["decode_options"] == before.config["decode_options"]
+        for utt in test[:3]:
+            samples = load_audio(tmp / f"{utt.id}.wav", sample_rate=16000)
+            feats = compute_mfcc(samples, 16000, before.model.features)
+            assert gmm.decode(after, feats).words == gmm.decode(before, feats).words
+    other = tmp_path / "lang_other"  # the same lang dir with two phone ids swapped
+    shutil.copytree(lang.path, other)
+    phones = (other / "phones.txt").read_text().replace("\nAA ", "\nTMP ").replace("\nAE ", "\nAA ").replace("\nTMP ", "\nAE ")
+    (other / "phones.txt").write_text(phones)
+    with pytest.raises(gmm.GraphError, match="not the phone table the model was trained with"):
+        gmm.remake_graph(model_dir, other, G, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()

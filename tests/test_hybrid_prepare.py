@@ -176,3 +176,23 @@ def test_make_hybrid_lang_step(tmp_path: Path) -> None:
     assert "BLORB" in read_symbols(lang / "words.txt") and (lang / "HLG.fst").is_file()
     again = subprocess.run(args, cwd=repo / "recipes", env=env, capture_output=True, text=True, timeout=120)
     assert "rebuilt nothing" in again.stdout
+
+
+def test_cmudict_vocabulary_adds_dictionary_words_the_lm_text_lacks(lang) -> None:
+    """With ``cmudict_vocabulary`` the dictionary's words join words.txt and G (as unseen words),
+    so a sentence of a word missing from the LM text is decoded; without it, it cannot be."""
+    lang_dir, config, g2p = lang
+    dictionary = {**DICTIONARY, "FOX": [("F", "AA", "K", "S")], "A.": [("EY",)]}
+    prepare_hybrid_lang(lang_dir, config, g2p=g2p, dictionary=dictionary)
+    assert "FOX" not in read_symbols(lang_dir / "words.txt")
+    assert _decode(lang_dir, ["F", "AA", "K", "S"]) != ["FOX"]
+    config.cmudict_vocabulary = True
+    report = prepare_hybrid_lang(lang_dir, config, g2p=g2p, dictionary=dictionary)
+    assert "lexicon" in report.rebuilt and "lm" in report.rebuilt
+    words = read_symbols(lang_dir / "words.txt")
+    assert "FOX" in words and "A." not in words  # punctuated entries are not words of our transcripts
+    assert _decode(lang_dir, ["F", "AA", "K", "S"]) == ["FOX"]
+    assert _decode(lang_dir, ["DH", "AH", "K", "AE", "T", "S", "AE", "T"]) == ["THE", "CAT", "SAT"]
+    unigram = {line.split("\t")[1]: float(line.split("\t")[0]) for line in (lang_dir / "G.arpa").read_text().splitlines()
+               if line.count("\t") >= 1 and len(line.split("\t")[1].split()) == 1}
+    assert unigram["FOX"] < unigram["CAT"]  # the unseen-word share, below every word of the text

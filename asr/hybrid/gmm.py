@@ -41,6 +41,8 @@ or model is refused at load). CLI::
     python -m asr.hybrid.gmm decode --model-dir exp/mono --data-dir data/dev --out-dir exp/mono/cascade_dev \\
         --second-pass exp/transducer/model --chunk-ms 320 --nbest 30   # the cascade; nbest.jsonl for:
     python -m asr.hybrid.gmm tune --nbest-jsonl exp/mono/cascade_dev/nbest.jsonl --ref exp/mono/cascade_dev/ref
+    python -m asr.hybrid.gmm mkgraph --model-dir exp/mono/model --lang-dir data/lang_big --arpa data/lang_big/G.arpa \
+        --out-dir exp/mono/model_big   # utils/mkgraph.sh: the same model over another vocabulary or LM
 """
 
 from __future__ import annotations
@@ -425,11 +427,9 @@ def align_utterances(model_dir: GmmModelDir, lang_dir: str | os.PathLike, uttera
     """``steps/align_si.sh``: each utterance's Viterbi alignment (transition ids, one a frame) through
     its training graph (``lang_dir``'s L with optional silence, the model dir's HMM transitions),
     None where the beams fail or the transcript has words the lexicon lacks (logged with them)."""
-    trained_with = model_dir.config.get("train_options") or {}
-    options = options or GmmTrainOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in trained_with.items()})
+    options = options or model_dir.train_options() or GmmTrainOptions()
     lang = read_phone_lang_dir(lang_dir)
-    if lang.phones != model_dir.model.phones:
-        raise GraphError(f"{lang.path}/phones.txt is not the phone table the model was trained with")
+    check_same_phones(lang, model_dir.model)
     L = load_fst(lang.path / "L.fst")
     kaldifst.arcsort(L, sort_type="olabel")
     H = model_dir.model.h_fst(transition_scale=options.transition_scale, self_loop_scale=options.self_loop_scale)
@@ -564,8 +564,7 @@ def build_hclg(model: GmmHmm, lang_dir: str | os.PathLike, G: kaldifst.StdVector
 
     options = options or GmmDecodeOptions()
     lang = read_phone_lang_dir(lang_dir)
-    if lang.phones != model.phones:
-        raise GraphError(f"{lang.path}/phones.txt is not the phone table the model was trained with")
+    check_same_phones(lang, model)
     LG = build_lg(lang, G)
     H = model.h_fst(sorted(lang.disambig_phone_ids), options.transition_scale, options.self_loop_scale)
     HCLG = kaldifst.compose(H, LG)
@@ -574,6 +573,31 @@ def build_hclg(model: GmmHmm, lang_dir: str | os.PathLike, G: kaldifst.StdVector
         raise GraphError(f"{lang.path}: HCLG is empty: no word of G can be spelled in the model's phones")
     kaldifst.arcsort(HCLG, sort_type="ilabel")
     return HCLG
+
+
+def check_same_phones(lang: LangDir, model: GmmHmm) -> None:
+    """``lang``'s phones (disambiguation symbols aside: a larger vocabulary has more homophones)
+    must be the ones the model was trained with; otherwise ``GraphError``."""
+    def real(phones: dict[str, int]) -> dict[str, int]:
+        return {p: i for p, i in phones.items() if not p.startswith("#")}
+
+    if real(lang.phones) != real(model.phones):
+        raise GraphError(f"{lang.path}/phones.txt is not the phone table the model was trained with")
+
+
+def remake_graph(model_dir: str | os.PathLike, lang_dir: str | os.PathLike, G: kaldifst.StdVectorFst,
+                 out_dir: str | os.PathLike) -> Path:
+    """Kaldi's ``utils/mkgraph.sh`` for a trained model: the HCLG of another lang dir over the same
+    phones (a larger vocabulary, another LM) in a new model dir with the same acoustic model
+    (GMM-HMM or DNN-HMM) and decoding options."""
+    loaded = load_model_dir(model_dir)
+    lang = read_phone_lang_dir(lang_dir)
+    check_same_phones(lang, loaded.model)
+    loaded.model.phones = dict(lang.phones)
+    decode_options = loaded.decode_options(**{k: v for k, v in loaded.config["decode_options"].items()
+                                              if k not in ("transition_scale", "self_loop_scale")})
+    hclg = build_hclg(loaded.model, lang.path, G, decode_options)
+    return save_model_dir(out_dir, loaded.model, lang.path, hclg, decode_options, loaded.train_options())
 
 
 @dataclass
@@ -593,6 +617,13 @@ class GmmModelDir:
         (fixed in the graph, so they come from ``gmm.json``, never from the caller)."""
         scales = {k: self.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")}
         return GmmDecodeOptions(**settings, **scales)
+
+    def train_options(self) -> GmmTrainOptions | None:
+        """The GMM training options ``gmm.json`` recorded (their alignment beams and scales), if any."""
+        recorded = self.config.get("train_options")
+        if not recorded:
+            return None
+        return GmmTrainOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()})
 
 
 def _read_prons(lexicon_txt: Path, phones: dict[str, int]) -> dict[str, list[tuple[int, ...]]]:
@@ -787,6 +818,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mkgraph(args: argparse.Namespace) -> int:
+    lang = read_phone_lang_dir(args.lang_dir)
+    start = time.perf_counter()
+    out = remake_graph(args.model_dir, lang.path, make_g(lang.path, args.arpa, args.loop_of, args.one_of), args.out_dir)
+    config = json.loads((out / GMM_CONFIG).read_text(encoding="utf-8"))
+    print(f"{out}: HCLG {config['graph_states']} states, {config['graph_arcs']} arcs, {len(lang.words)} words, "
+          f"built in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _decode(args: argparse.Namespace) -> int:
     from asr.decoding.evaluate import write_text_file
     from asr.scoring import compute_wer, write_wer_details
@@ -931,6 +972,14 @@ def main(argv: list[str] | None = None) -> int:
     cas.add_argument("--lm-weight", type=float, default=1.0)
     cas.add_argument("--e2e-weight", type=float, default=1.0)
     cas.add_argument("--num-threads", type=int, default=1, help="torch threads of the transducer")
+    mkg = sub.add_parser("mkgraph", help="a new model dir: the same acoustic model, the HCLG of another lang dir and G")
+    mkg.add_argument("--model-dir", type=Path, required=True, help="trained GMM-HMM or DNN-HMM model dir")
+    mkg.add_argument("--lang-dir", type=Path, required=True, help="phone lang dir over the same phones")
+    mkg.add_argument("--out-dir", type=Path, required=True)
+    mkg_grammar = mkg.add_mutually_exclusive_group(required=True)
+    mkg_grammar.add_argument("--arpa", type=Path, help="n-gram LM for G (kaldilm)")
+    mkg_grammar.add_argument("--loop-of", nargs="+", metavar="WORD", help="G: any sequence of these words")
+    mkg_grammar.add_argument("--one-of", nargs="+", metavar="WORD", help="G: exactly one of these words")
     tun = sub.add_parser("tune", help="grid-search the cascade weights on a decode --second-pass dir's nbest.jsonl and ref")
     tun.add_argument("--nbest-jsonl", type=Path, required=True)
     tun.add_argument("--ref", type=Path, required=True)
@@ -946,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        return {"train": _train, "decode": _decode, "tune": _tune}[args.command](args)
+        return {"train": _train, "decode": _decode, "tune": _tune, "mkgraph": _mkgraph}[args.command](args)
     except (AsrError, ValueError) as e:
         print(f"python -m asr.hybrid.gmm {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,13 +43,14 @@ from asr.hybrid.lang import (LangOptions, Pronouncer, complete_lexicon, read_ext
 from asr.lm.__main__ import read_sentences
 from asr.lm.arpa import write_arpa
 from asr.lm.kneser_ney import KneserNeyOptions, estimate_kneser_ney
-from asr.text.lexicon import SPECIAL_ENTRIES, read_lexicon
+from asr.text.lexicon import SPECIAL_ENTRIES, load_cmudict, read_lexicon
 from asr.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
 Pron = tuple[str, ...]
 HASHES = ".build_hashes.json"
+_PLAIN_WORD = re.compile(r"[A-Z][A-Z']*")  # cmudict also has "'BOUT", "A.", "ABC'S"-like entries
 
 
 @dataclass
@@ -61,6 +63,10 @@ class HybridLangConfig:
     sil_prob: float = 0.5
     build_graph: bool = True
     tokens_dir: str | None = None  # spell words in this model's tokens (a token lang dir) instead of phones
+    # Every cmudict word joins the vocabulary (phone lang dirs): words the LM text lacks get the
+    # LM's unseen-word share of the unigram mass, so they can still be recognized (Kathleen's
+    # test words outside the LM text: 10% -> 0.1%).
+    cmudict_vocabulary: bool = False
 
     def save(self, path: Path) -> None:
         with atomic_write(path) as f:
@@ -150,6 +156,9 @@ def prepare_hybrid_lang(
     if config.tokens_dir:
         return _prepare_token_lang(lang_dir, config, step, get_sentences, text_bytes, kaldi_bytes, extra_bytes, report)
     extra = read_extra_words(config.extra_words) if config.extra_words else {}
+    if config.cmudict_vocabulary:
+        words = dictionary if dictionary is not None else load_cmudict()
+        extra = {**{w: None for w in words if _PLAIN_WORD.fullmatch(w)}, **extra}
     if g2p is None and config.g2p_model:
         g2p_key = _hash(_file_bytes(config.g2p_model))
         g2p = _CachedG2P(_load_g2p(config.g2p_model), lang_dir / ".g2p_cache.tsv", g2p_key)
@@ -170,7 +179,8 @@ def prepare_hybrid_lang(
         with atomic_write(lang_dir / "g2p_words.txt") as f:
             f.writelines(f"{w} {' '.join(lexicon.entries[w][0])}\n" for w in report.g2p_words)
 
-    step("lexicon", _hash(*text_bytes, b"|", *kaldi_bytes, b"|", extra_bytes, g2p_key, dictionary_key), ["lexicon_words.txt"], make_lexicon)
+    step("lexicon", _hash(*text_bytes, b"|", *kaldi_bytes, b"|", extra_bytes, g2p_key, dictionary_key,
+                          str(config.cmudict_vocabulary)), ["lexicon_words.txt"], make_lexicon)
 
     def make_lang() -> None:
         lexicon = read_lexicon(lang_dir / "lexicon_words.txt")
@@ -331,12 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sil-prob", type=float, default=0.5)
     parser.add_argument("--no-graph", action="store_true", help="stop after G.arpa")
     parser.add_argument("--tokens-dir", help="spell words in this model dir's tokens (a CTC-head HLG) instead of phones")
+    parser.add_argument("--cmudict-vocabulary", action="store_true",
+                        help="every cmudict word joins the vocabulary (the LM's unseen-word share), not only the LM text's")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = HybridLangConfig(
         texts=args.text, kaldi_texts=args.kaldi_text, extra_words=args.extra_words, g2p_model=args.g2p_model,
         lm_order=args.lm_order, sil_prob=args.sil_prob, build_graph=not args.no_graph, tokens_dir=args.tokens_dir,
+        cmudict_vocabulary=args.cmudict_vocabulary,
     )
+    if args.cmudict_vocabulary and args.tokens_dir:
+        parser.error("--cmudict-vocabulary is for phone lang dirs, not with --tokens-dir")
     report = prepare_hybrid_lang(args.lang_dir, config)
     print(_summary(args.lang_dir, report))
     return 0

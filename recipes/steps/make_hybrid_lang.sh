@@ -6,7 +6,7 @@
 # HLG decodes its CTC head (a token lang dir, asr.hybrid.lang.write_token_lang_dir).
 #
 #   steps/make_hybrid_lang.sh [--g2p-model exp/g2p/g2p.arpa.gz] [--tokens-dir MODEL_DIR] [--extra-words FILE]
-#       [--lm-order 3] LANG_DIR KALDI_TEXT [TEXT ...]
+#       [--lm-order 3] [--cmudict-vocabulary false] LANG_DIR KALDI_TEXT [TEXT ...]
 #
 # KALDI_TEXT is the training transcripts (utt-id words...); each TEXT is more LM text, one sentence
 # a line. Never pass test transcripts. The G2P model is trained first when the file is missing
@@ -19,6 +19,7 @@ g2p_model=exp/g2p/g2p.arpa.gz
 extra_words=
 lm_order=3
 tokens_dir=
+cmudict_vocabulary=false  # true: every cmudict word joins the vocabulary (phone lang dirs)
 . utils/parse_options.sh
 . utils/log.sh
 
@@ -31,6 +32,7 @@ for f in "$kaldi_text" "$@"; do [ -f "$f" ] || die "$f does not exist"; done
 
 extra=()
 [ -n "$extra_words" ] && extra=(--extra-words "$extra_words")
+[ "$cmudict_vocabulary" == true ] && extra+=(--cmudict-vocabulary)
 if [ -n "$tokens_dir" ]; then
   [ -f "$tokens_dir/tokens.txt" ] || die "$tokens_dir has no tokens.txt: not a model dir"
   extra+=(--tokens-dir "$tokens_dir")
