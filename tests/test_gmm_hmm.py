@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espea
 
 from asr.hybrid import gmm  # noqa: E402  (loads kaldi-hmm-gmm before kaldifst)
 from asr.audio.io import load_audio  # noqa: E402
-from asr.errors import ModelDirError  # noqa: E402
+from asr.errors import AsrError, ModelDirError  # noqa: E402
 from asr.features.mfcc import MfccOptions, compute_mfcc  # noqa: E402
 from asr.hybrid.graph import make_grammar_fst  # noqa: E402
 from asr.hybrid.lang import LexiconError, write_lang_dir  # noqa: E402
@@ -228,23 +228,36 @@ def test_dnn_model_dir_round_trips_and_refuses_another_network(dnn_trained, trai
         gmm.load_model_dir(tmp_path / "copy")
 
 
-def test_dnn_training_resumes_as_if_uninterrupted(tmp_path):
+def test_dnn_training_resumes_as_if_uninterrupted(tmp_path, monkeypatch):
+    """Killed while saving epoch 3's checkpoint, a rerun continues after epoch 2 and ends with the
+    weights of an uninterrupted run; a checkpoint of other options is refused."""
     from asr.hybrid import dnn_hmm
 
     rng = np.random.default_rng(0)
     examples = [(rng.normal(size=(n, 40)).astype(np.float32), rng.integers(0, 5, size=n)) for n in (50, 70, 90, 40)]
     tdnn = dnn_hmm.TdnnOptions(hidden_dim=16, layers=((3, 1), (3, 2)), dropout=0.2)
-    full, _ = dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=4, batch_frames=100),
-                                    tdnn, progress=False)
+    options = dnn_hmm.DnnTrainOptions(num_epochs=4, batch_frames=100, warmup_steps=2)
+    full, _ = dnn_hmm.train_network(examples, [], 5, options, tdnn, progress=False)
     checkpoint = tmp_path / "checkpoint.pt"
-    dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=2, batch_frames=100), tdnn, checkpoint,
-                          progress=False)
-    resumed, report = dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=4, batch_frames=100),
-                                            tdnn, checkpoint, progress=False)
+    real_atomic_path, saves = dnn_hmm.atomic_path, []
+
+    def killed_on_third_save(path):
+        saves.append(path)
+        if len(saves) == 3:
+            raise KeyboardInterrupt
+        return real_atomic_path(path)
+
+    monkeypatch.setattr(dnn_hmm, "atomic_path", killed_on_third_save)
+    with pytest.raises(KeyboardInterrupt):
+        dnn_hmm.train_network(examples, [], 5, options, tdnn, checkpoint, progress=False)
+    monkeypatch.setattr(dnn_hmm, "atomic_path", real_atomic_path)
+    resumed, report = dnn_hmm.train_network(examples, [], 5, options, tdnn, checkpoint, progress=False)
     assert [e["epoch"] for e in report["epochs"]] == [1, 2, 3, 4]
     for name, value in full.state_dict().items():
-        torch_equal = np.allclose(value.numpy(), resumed.state_dict()[name].numpy(), atol=1e-6)
-        assert torch_equal, name
+        np.testing.assert_allclose(value.numpy(), resumed.state_dict()[name].numpy(), atol=1e-6, err_msg=name)
+    with pytest.raises(AsrError, match="checkpoint.pt: written by a training with other options"):
+        dnn_hmm.train_network(examples, [], 5, dnn_hmm.DnnTrainOptions(num_epochs=6, batch_frames=50), tdnn, checkpoint,
+                              progress=False)
 
 
 def test_dnn_training_needs_a_gmm_dir(dnn_trained, trained, tmp_path, capsys):

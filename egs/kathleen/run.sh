@@ -16,7 +16,7 @@
 # cascade, 10 hybrid and cascade WER tables, 11 phone lang dir + monophone GMM-HMM (exp/mono),
 # 12 decode test with it, 13 cascade with the GMM-HMM first pass ($exp_dir/gmm_cascade), 14 DNN-HMM
 # on the GMM-HMM's alignments (exp/dnn), 15 decode test with it, 16 cascade with the DNN-HMM first
-# pass ($exp_dir/dnn_cascade).
+# pass ($exp_dir/dnn_cascade); 15 also builds the cmudict-vocabulary lang dir and HCLGs.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -182,26 +182,44 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
     exp/mono/model $exp_dir/gmm_cascade data/test
 fi
 
-# Stages 14-16: a DNN-HMM (asr/hybrid/dnn_hmm.py): the monophone GMM-HMM aligns train and dev, a
-# TDNN (hires MFCC, +-90 ms context) learns the alignments' pdfs with frame cross-entropy (dev picks
-# the epoch), and replaces the GMMs in the same HCLG. Stage 16 is stage 13's cascade over its n-best.
-# Acoustic scale, beams, n-best size and weights tuned on dev (python -m asr.hybrid.gmm decode /
-# tune, as for stage 13).
-dnn_decode_opts="--acoustic-scale 0.1"
-dnn_cascade_opts="--nbest 30 --lattice-beam 8 --acoustic-scale 0.1 --am-weight 0.25 --lm-weight 0.5 --e2e-weight 1.0 --chunk-ms 320"
+# Stages 14-16: a DNN-HMM (asr/hybrid/dnn_hmm.py) and a dictionary-sized vocabulary. Stage 14: the
+# monophone GMM-HMM aligns train (and 0.9x/1.1x speed copies) and dev, and a TDNN (hires MFCC,
+# +-90 ms context, 2.8M parameters) learns the alignments' pdfs with frame cross-entropy (dev picks
+# the epoch), replacing the GMMs in the same HCLG. Stage 15: a phone lang dir whose vocabulary is
+# all of cmudict ($phone_lang_cmudict; the LM text is the same, its unseen words get the
+# Kneser-Ney unseen share), the HCLG of both HMMs over it (python -m asr.hybrid.gmm mkgraph ->
+# exp/{mono,dnn}/model_cmudict), and test decoded with each (exp/*/decode{,_cmudict}). Stage 16:
+# stage 13's cascade over the DNN-HMM's n-best ($exp_dir/dnn_cascade). Acoustic scales, beams,
+# n-best size and weights were tuned on dev (python -m asr.hybrid.gmm decode / tune).
+phone_lang_cmudict=data/lang_phone_cmudict
+dnn_train_opts="--speed-perturb 0.9 1.1 --num-epochs 6"
+dnn_decode_opts="--acoustic-scale 0.2"
+gmm_cmudict_decode_opts="--acoustic-scale 0.1"
+dnn_cascade_opts="--acoustic-scale 0.2 --beam 11 --nbest 10 --lattice-beam 8 --am-weight 1 --lm-weight 2 --e2e-weight 1.0 --chunk-ms 320"
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
   log "Stage 14: DNN-HMM on exp/mono's alignments -> exp/dnn/model"
-  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force --dev data/dev exp/mono/model $phone_lang data/train exp/dnn
+  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force --dev data/dev --opts "$dnn_train_opts" \
+    exp/mono/model $phone_lang data/train exp/dnn
 fi
 
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
-  log "Stage 15: decode test with the DNN-HMM"
+  log "Stage 15: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
+  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
+  for hmm in mono dnn; do
+    if ! stage_done exp/$hmm mkgraph_cmudict; then
+      python -m asr.hybrid.gmm mkgraph --model-dir exp/$hmm/model --lang-dir $phone_lang_cmudict \
+        --arpa $phone_lang_cmudict/G.arpa --out-dir exp/$hmm/model_cmudict || die "mkgraph exp/$hmm failed"
+      mark_done exp/$hmm mkgraph_cmudict
+    fi
+  done
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model exp/dnn/decode data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cmudict_decode_opts" exp/mono/model_cmudict exp/mono/decode_cmudict data/test
 fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
-  log "Stage 16: cascade, DNN-HMM first pass, $exp_dir/model second pass"
+  log "Stage 16: cascade, DNN-HMM (cmudict vocabulary) first pass, $exp_dir/model second pass"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_cascade_opts --second-pass $exp_dir/model" \
-    exp/dnn/model $exp_dir/dnn_cascade data/test
+    exp/dnn/model_cmudict $exp_dir/dnn_cascade data/test
 fi
