@@ -299,3 +299,38 @@ def test_mkgraph_puts_the_same_model_over_a_larger_vocabulary(trained, dnn_train
     with pytest.raises(gmm.GraphError, match="not the phone table the model was trained with"):
         gmm.remake_graph(model_dir, other, G, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
+
+
+def test_recipe_steps_train_a_dnn_hmm_remake_its_graph_and_decode(trained, tmp_path):
+    """steps/train_dnn_hmm.sh, steps/mkgraph.sh and steps/decode_gmm.sh end to end on the yes/no
+    corpus: each writes its outputs and its .done marker, and a rerun skips."""
+    import os
+    import subprocess
+    import sys
+
+    tmp, lang, _, _, _, model_dir = trained
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{repo / 'recipes' / 'utils'}:{os.environ['PATH']}",
+           "PYTHONPATH": str(repo)}
+    arpa_lang = tmp_path / "lang_lm"
+    shutil.copytree(lang.path, arpa_lang)
+    (arpa_lang / "G.arpa").write_text(  # a yes/no unigram LM
+        "\\data\\\nngram 1=5\n\n\\1-grams:\n-0.5\t</s>\n-99\t<s>\n-0.5\tYES\n-0.5\tNO\n-2.0\tMAYBE\n\n\\end\\\n")
+
+    def step(*args: str) -> subprocess.CompletedProcess:
+        run = subprocess.run(["bash", *args], cwd=repo / "recipes", env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run
+
+    exp = tmp_path / "exp_dnn"
+    step("steps/train_dnn_hmm.sh", "--dev", str(tmp / "data_test"), "--opts", "--num-epochs 3 --hidden-dim 32 --num-threads 1",
+         str(model_dir), str(lang.path), str(tmp / "data_train"), str(exp))
+    assert (exp / ".train_dnn_hmm.done").is_file() and gmm.load_model_dir(exp / "model").config["kind"] == "dnn_hmm"
+    assert "already trained, skipping" in step("steps/train_dnn_hmm.sh", str(model_dir), str(lang.path),
+                                               str(tmp / "data_train"), str(exp)).stderr
+    graph = tmp_path / "model_lm"
+    step("steps/mkgraph.sh", str(arpa_lang), str(exp / "model"), str(graph))
+    assert gmm.load_model_dir(graph).config["kind"] == "dnn_hmm" and (graph / ".mkgraph.done").is_file()
+    assert "already built, skipping" in step("steps/mkgraph.sh", str(arpa_lang), str(exp / "model"), str(graph)).stderr
+    run = step("steps/decode_gmm.sh", "--opts", "--acoustic-scale 0.2", str(graph), str(tmp_path / "decode"), str(tmp / "data_test"))
+    assert "%WER" in run.stdout and (tmp_path / "decode" / "data_test" / "wer.json").is_file()

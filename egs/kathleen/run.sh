@@ -206,11 +206,7 @@ if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
   steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
   for hmm in mono dnn; do
-    if ! stage_done exp/$hmm mkgraph_cmudict; then
-      python -m asr.hybrid.gmm mkgraph --model-dir exp/$hmm/model --lang-dir $phone_lang_cmudict \
-        --arpa $phone_lang_cmudict/G.arpa --out-dir exp/$hmm/model_cmudict || die "mkgraph exp/$hmm failed"
-      mark_done exp/$hmm mkgraph_cmudict
-    fi
+    steps/mkgraph.sh --force $force $phone_lang_cmudict exp/$hmm/model exp/$hmm/model_cmudict
   done
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model exp/dnn/decode data/test
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test

@@ -25,7 +25,9 @@
 # --ilma-updates choice (the first is exp/transducer/model_ilma), 11 decode target and source tests
 # and print the table (bench/ilma.py; --ilma-extra-rows adds models, e.g. one trained without ILMT).
 # Hybrid first pass and HEC cascade: 12 hybrid lang/LM/HLG, 13 decode hybrid, 14 decode cascade,
-# 15 hybrid and cascade WER tables.
+# 15 hybrid and cascade WER tables. The HMM first pass (as egs/kathleen stages 11-16): 16 phone lang
+# dir + monophone GMM-HMM (exp/mono), 17 DNN-HMM on its alignments (exp/dnn), 18 cmudict-vocabulary
+# lang dir, both HMMs' HCLGs over it and test decoded with each, 19 the cascade over the DNN-HMM.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -245,4 +247,44 @@ fi
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: WER tables (transducer, hybrid, cascade)"
   python -m asr.training.report $exp_dir/decode $exp_dir/hybrid/decode $exp_dir/cascade/decode
+fi
+
+# Stages 16-19: the HMM first pass, as egs/kathleen's stages 11-16 (see there): a monophone GMM-HMM
+# on the phone lang dir of the same LM text, a DNN-HMM on its alignments, both over an HCLG whose
+# vocabulary is all of cmudict, and the cascade with $exp_dir/model rescoring the DNN-HMM's n-best.
+# Settings are Kathleen's (tuned on its dev), not tuned again here.
+phone_lang=data/lang_phone
+phone_lang_cmudict=data/lang_phone_cmudict
+dnn_train_opts="--speed-perturb 0.9 1.1 --num-epochs 6"
+dnn_decode_opts="--acoustic-scale 0.2"
+gmm_decode_opts="--acoustic-scale 0.1"
+dnn_cascade_opts="--acoustic-scale 0.2 --beam 11 --nbest 10 --lattice-beam 8 --am-weight 1 --lm-weight 2 --e2e-weight 1.0 --chunk-ms 320"
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: phone lang dir + LM $phone_lang, monophone GMM-HMM exp/mono"
+  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/train_gmm_mono.sh --cmd "$train_cmd" --force $force $phone_lang data/train exp/mono --arpa $phone_lang/G.arpa
+fi
+
+if [ $stage -le 17 ] && [ $stop_stage -ge 17 ]; then
+  log "Stage 17: DNN-HMM on exp/mono's alignments -> exp/dnn/model"
+  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force --dev data/dev --opts "$dnn_train_opts" \
+    exp/mono/model $phone_lang data/train exp/dnn
+fi
+
+if [ $stage -le 18 ] && [ $stop_stage -ge 18 ]; then
+  log "Stage 18: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
+  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
+  for hmm in mono dnn; do
+    steps/mkgraph.sh --force $force $phone_lang_cmudict exp/$hmm/model exp/$hmm/model_cmudict
+  done
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_decode_opts" exp/mono/model exp/mono/decode data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_decode_opts" exp/mono/model_cmudict exp/mono/decode_cmudict data/test
+fi
+
+if [ $stage -le 19 ] && [ $stop_stage -ge 19 ]; then
+  log "Stage 19: cascade, DNN-HMM (cmudict vocabulary) first pass, $exp_dir/model second pass"
+  [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_cascade_opts --second-pass $exp_dir/model" \
+    exp/dnn/model_cmudict $exp_dir/dnn_cascade data/test
 fi
