@@ -61,8 +61,9 @@ def hmm_rows(args: argparse.Namespace, cuts: str, out: Path, chunk: int | None) 
     """wer.json of the HMM first pass alone and of its cascade (``python -m asr.hybrid.gmm decode``)."""
     from asr.hybrid import gmm
 
-    common = ["--model-dir", str(args.hybrid_dir), "--cuts", cuts, "--acoustic-scale", str(args.acoustic_scale),
-              "--beam", str(args.hlg_beam), "--lattice-beam", str(args.lattice_beam), "--nbest", str(args.nbest)]
+    common = ["--model-dir", str(args.hybrid_dir), "--cuts", cuts, "--beam", str(args.hlg_beam),
+              "--lattice-beam", str(args.lattice_beam), "--nbest", str(args.nbest),
+              *(["--acoustic-scale", str(args.acoustic_scale)] if args.acoustic_scale is not None else [])]
     records = []
     for kind, extra in (("hybrid", []), ("cascade", ["--second-pass", str(args.e2e_model_dir), "--am-weight", str(args.am_weight),
                                                      "--lm-weight", str(args.lm_weight), "--e2e-weight", str(args.e2e_weight),

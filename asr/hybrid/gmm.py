@@ -586,16 +586,16 @@ def check_same_phones(lang: LangDir, model: GmmHmm) -> None:
 
 
 def remake_graph(model_dir: str | os.PathLike, lang_dir: str | os.PathLike, G: kaldifst.StdVectorFst,
-                 out_dir: str | os.PathLike) -> Path:
+                 out_dir: str | os.PathLike, decode_settings: dict | None = None) -> Path:
     """Kaldi's ``utils/mkgraph.sh`` for a trained model: the HCLG of another lang dir over the same
     phones (a larger vocabulary, another LM) in a new model dir with the same acoustic model
-    (GMM-HMM or DNN-HMM) and decoding options."""
+    (GMM-HMM or DNN-HMM) and decoding options, ``decode_settings`` (e.g. the acoustic scale tuned
+    for the new graph) in their place."""
     loaded = load_model_dir(model_dir)
     lang = read_phone_lang_dir(lang_dir)
     check_same_phones(lang, loaded.model)
     loaded.model.phones = dict(lang.phones)
-    decode_options = loaded.decode_options(**{k: v for k, v in loaded.config["decode_options"].items()
-                                              if k not in ("transition_scale", "self_loop_scale")})
+    decode_options = loaded.decode_options(**(decode_settings or {}))
     hclg = build_hclg(loaded.model, lang.path, G, decode_options)
     return save_model_dir(out_dir, loaded.model, lang.path, hclg, decode_options, loaded.train_options())
 
@@ -613,10 +613,13 @@ class GmmModelDir:
     path: Path
 
     def decode_options(self, **settings) -> GmmDecodeOptions:
-        """``GmmDecodeOptions(**settings)`` with the HMM transition scales HCLG was built with
-        (fixed in the graph, so they come from ``gmm.json``, never from the caller)."""
-        scales = {k: self.config["decode_options"][k] for k in ("transition_scale", "self_loop_scale")}
-        return GmmDecodeOptions(**settings, **scales)
+        """The search settings ``gmm.json`` records (the model's tuned ones), each ``settings``
+        entry that is not None in their place, except the HMM transition scales HCLG was built
+        with (fixed in the graph, so they come from ``gmm.json``, never from the caller)."""
+        recorded = self.config["decode_options"]
+        fixed = ("transition_scale", "self_loop_scale")
+        given = {k: v for k, v in settings.items() if v is not None and k not in fixed}
+        return GmmDecodeOptions(**{**recorded, **given})
 
     def train_options(self) -> GmmTrainOptions | None:
         """The GMM training options ``gmm.json`` recorded (their alignment beams and scales), if any."""
@@ -821,7 +824,8 @@ def _train(args: argparse.Namespace) -> int:
 def _mkgraph(args: argparse.Namespace) -> int:
     lang = read_phone_lang_dir(args.lang_dir)
     start = time.perf_counter()
-    out = remake_graph(args.model_dir, lang.path, make_g(lang.path, args.arpa, args.loop_of, args.one_of), args.out_dir)
+    out = remake_graph(args.model_dir, lang.path, make_g(lang.path, args.arpa, args.loop_of, args.one_of), args.out_dir,
+                       {"acoustic_scale": args.acoustic_scale, "beam": args.beam})
     config = json.loads((out / GMM_CONFIG).read_text(encoding="utf-8"))
     print(f"{out}: HCLG {config['graph_states']} states, {config['graph_arcs']} arcs, {len(lang.words)} words, "
           f"built in {time.perf_counter() - start:.1f} s")
@@ -834,7 +838,7 @@ def _decode(args: argparse.Namespace) -> int:
 
     loaded = load_model_dir(args.model_dir)
     options = loaded.decode_options(beam=args.beam, max_active=args.max_active, acoustic_scale=args.acoustic_scale,
-                                    lattice_beam=args.lattice_beam, nbest=args.nbest)
+                                    lattice_beam=args.lattice_beam, nbest=args.nbest)  # None: the model dir's
     out = Path(args.out_dir)
     extra = {}
     if args.second_pass is not None:
@@ -960,11 +964,12 @@ def main(argv: list[str] | None = None) -> int:
     dec = sub.add_parser("decode", help="decode and score with a model dir")
     dec.add_argument("--model-dir", type=Path, required=True)
     dec.add_argument("--out-dir", type=Path, required=True)
-    dec.add_argument("--beam", type=float, default=GmmDecodeOptions.beam)
-    dec.add_argument("--max-active", type=int, default=GmmDecodeOptions.max_active)
-    dec.add_argument("--acoustic-scale", type=float, default=GmmDecodeOptions.acoustic_scale)
-    dec.add_argument("--lattice-beam", type=float, default=GmmDecodeOptions.lattice_beam, help="n-best lattice pruning")
-    dec.add_argument("--nbest", type=int, default=GmmDecodeOptions.nbest, help="hypotheses the second pass rescores")
+    recorded = " (default: the one the model dir's gmm.json records)"
+    dec.add_argument("--beam", type=float, help="search beam" + recorded)
+    dec.add_argument("--max-active", type=int, help="FasterDecoder's max active states" + recorded)
+    dec.add_argument("--acoustic-scale", type=float, help="scale of the acoustic log-likelihoods" + recorded)
+    dec.add_argument("--lattice-beam", type=float, help="n-best lattice pruning" + recorded)
+    dec.add_argument("--nbest", type=int, help="hypotheses the second pass rescores" + recorded)
     cas = dec.add_argument_group("cascade: the GMM n-best rescored by a transducer (asr.hybrid.cascade.GmmCascade)")
     cas.add_argument("--second-pass", type=Path, metavar="E2E_MODEL_DIR", help="transducer model dir of the second pass")
     cas.add_argument("--chunk-ms", type=int, default=None, help="transducer encoder chunk (default: full context)")
@@ -976,6 +981,8 @@ def main(argv: list[str] | None = None) -> int:
     mkg.add_argument("--model-dir", type=Path, required=True, help="trained GMM-HMM or DNN-HMM model dir")
     mkg.add_argument("--lang-dir", type=Path, required=True, help="phone lang dir over the same phones")
     mkg.add_argument("--out-dir", type=Path, required=True)
+    mkg.add_argument("--acoustic-scale", type=float, help="record this scale (tuned for the new graph) as the default")
+    mkg.add_argument("--beam", type=float, help="record this search beam as the default")
     mkg_grammar = mkg.add_mutually_exclusive_group(required=True)
     mkg_grammar.add_argument("--arpa", type=Path, help="n-gram LM for G (kaldilm)")
     mkg_grammar.add_argument("--loop-of", nargs="+", metavar="WORD", help="G: any sequence of these words")

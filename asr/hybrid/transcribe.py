@@ -39,7 +39,8 @@ def add_hybrid_arguments(parser: argparse.ArgumentParser, output_format: bool = 
                        help="run the cascade: this hybrid model dir's CTC-HLG first pass, --model-dir's transducer second")
     group.add_argument("--hlg-beam", type=float, default=12.0, help="first-pass search beam")
     group.add_argument("--hlg-max-active", type=int, default=3000)
-    group.add_argument("--acoustic-scale", type=float, default=1.0, help="CTC log-prob scale in the first pass")
+    group.add_argument("--acoustic-scale", type=float,
+                       help="first-pass acoustic scale (default: 1.0 for CTC-HLG; an HMM dir's gmm.json records its own)")
     group.add_argument("--nbest", type=int, default=10, help="first-pass hypotheses rescored per segment")
     group.add_argument("--nbest-beam", type=float, default=8.0, help="search beam of the n-best lattice pass")
     group.add_argument("--lattice-beam", type=float, default=6.0)
@@ -58,7 +59,8 @@ def hlg_options_from_args(args: argparse.Namespace):
     from asr.hybrid.decode import HlgOptions
 
     return HlgOptions(beam=args.hlg_beam, max_active=args.hlg_max_active, nbest_beam=args.nbest_beam, lattice_beam=args.lattice_beam,
-                      nbest=args.nbest, acoustic_scale=args.acoustic_scale, pause_ms=args.pause_ms)
+                      nbest=args.nbest, acoustic_scale=1.0 if args.acoustic_scale is None else args.acoustic_scale,
+                      pause_ms=args.pause_ms)
 
 
 def rescore_options_from_args(args: argparse.Namespace):
@@ -80,8 +82,8 @@ def uses_hybrid(args: argparse.Namespace) -> bool:
 
 
 def gmm_options_from_args(args: argparse.Namespace, gmm_dir):
-    """The GMM first pass's search settings: its model dir's graph scales, the n-best flags."""
-    return gmm_dir.decode_options(nbest=args.nbest, lattice_beam=args.lattice_beam)
+    """The HMM first pass's search settings: its model dir's, the n-best flags and --acoustic-scale in their place."""
+    return gmm_dir.decode_options(nbest=args.nbest, lattice_beam=args.lattice_beam, acoustic_scale=args.acoustic_scale)
 
 
 def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOptions, endpoint=None):

@@ -120,6 +120,8 @@ text_dir=$data_dir/text
 for f in "$text_dir"/*.txt; do
   [ -f "$f" ] && HYBRID_LM_TEXTS+=("$f")
 done
+[ ${#HYBRID_LM_TEXTS[@]} -gt 0 ] || [ $stop_stage -lt 7 ] || \
+  log "WARNING: no text files in $data_dir/text: the hybrid LMs (stages 7-16) will have the training transcripts alone"
 HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz"
 
 # Stages 7-10: the hybrid first pass and the HEC cascade (asr/hybrid, issue 11). The transducer's
@@ -183,7 +185,7 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
 fi
 
 # Stages 14-16: a DNN-HMM (asr/hybrid/dnn_hmm.py) and a dictionary-sized vocabulary. Stage 14: the
-# monophone GMM-HMM aligns train (and 0.9x/1.1x speed copies) and dev, and a TDNN (hires MFCC,
+# monophone GMM-HMM aligns train and dev, and a TDNN (hires MFCC,
 # +-90 ms context, 2.8M parameters) learns the alignments' pdfs with frame cross-entropy (dev picks
 # the epoch), replacing the GMMs in the same HCLG. Stage 15: a phone lang dir whose vocabulary is
 # all of cmudict ($phone_lang_cmudict; the LM text is the same, its unseen words get the
@@ -192,8 +194,9 @@ fi
 # stage 13's cascade over the DNN-HMM's n-best ($exp_dir/dnn_cascade). Acoustic scales, beams,
 # n-best size and weights were tuned on dev (python -m asr.hybrid.gmm decode / tune).
 phone_lang_cmudict=data/lang_phone_cmudict
-dnn_train_opts="--speed-perturb 0.9 1.1 --num-epochs 6"
-dnn_decode_opts="--acoustic-scale 0.2"
+dnn_train_opts="--num-epochs 10"
+dnn_decode_opts="--acoustic-scale 0.15"  # dev: 0.15 over the LM vocabulary, 0.2 over cmudict's
+dnn_cmudict_decode_opts="--acoustic-scale 0.2"
 gmm_cmudict_decode_opts="--acoustic-scale 0.1"
 dnn_cascade_opts="--acoustic-scale 0.2 --beam 11 --nbest 10 --lattice-beam 8 --am-weight 1 --lm-weight 2 --e2e-weight 1.0 --chunk-ms 320"
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
@@ -205,11 +208,11 @@ fi
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
   steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
-  for hmm in mono dnn; do
-    steps/mkgraph.sh --force $force $phone_lang_cmudict exp/$hmm/model exp/$hmm/model_cmudict
-  done
+  # the acoustic scales tuned on Kathleen dev for these graphs become the model dirs' defaults
+  steps/mkgraph.sh --force $force --opts "$gmm_cmudict_decode_opts" $phone_lang_cmudict exp/mono/model exp/mono/model_cmudict
+  steps/mkgraph.sh --force $force --opts "$dnn_cmudict_decode_opts" $phone_lang_cmudict exp/dnn/model exp/dnn/model_cmudict
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model exp/dnn/decode data/test
-  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_cmudict_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cmudict_decode_opts" exp/mono/model_cmudict exp/mono/decode_cmudict data/test
 fi
 

@@ -255,8 +255,9 @@ fi
 # Settings are Kathleen's (tuned on its dev), not tuned again here.
 phone_lang=data/lang_phone
 phone_lang_cmudict=data/lang_phone_cmudict
-dnn_train_opts="--speed-perturb 0.9 1.1 --num-epochs 6"
-dnn_decode_opts="--acoustic-scale 0.2"
+dnn_train_opts="--num-epochs 10"
+dnn_cmudict_decode_opts="--acoustic-scale 0.2"
+gmm_cmudict_decode_opts="--acoustic-scale 0.1"
 gmm_decode_opts="--acoustic-scale 0.1"
 dnn_cascade_opts="--acoustic-scale 0.2 --beam 11 --nbest 10 --lattice-beam 8 --am-weight 1 --lm-weight 2 --e2e-weight 1.0 --chunk-ms 320"
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
@@ -274,12 +275,12 @@ fi
 if [ $stage -le 18 ] && [ $stop_stage -ge 18 ]; then
   log "Stage 18: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
   steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
-  for hmm in mono dnn; do
-    steps/mkgraph.sh --force $force $phone_lang_cmudict exp/$hmm/model exp/$hmm/model_cmudict
-  done
+  # the acoustic scales tuned on Kathleen dev for these graphs become the model dirs' defaults
+  steps/mkgraph.sh --force $force --opts "$gmm_cmudict_decode_opts" $phone_lang_cmudict exp/mono/model exp/mono/model_cmudict
+  steps/mkgraph.sh --force $force --opts "$dnn_cmudict_decode_opts" $phone_lang_cmudict exp/dnn/model exp/dnn/model_cmudict
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_decode_opts" exp/mono/model exp/mono/decode data/test
-  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
-  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_decode_opts" exp/mono/model_cmudict exp/mono/decode_cmudict data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$dnn_cmudict_decode_opts" exp/dnn/model_cmudict exp/dnn/decode_cmudict data/test
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$gmm_cmudict_decode_opts" exp/mono/model_cmudict exp/mono/decode_cmudict data/test
 fi
 
 if [ $stage -le 19 ] && [ $stop_stage -ge 19 ]; then

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Kaldi's utils/mkgraph.sh for a trained HMM (python -m asr.hybrid.gmm mkgraph): OUT_DIR becomes a
 # model dir with MODEL_DIR's acoustic model (GMM-HMM or DNN-HMM) and the HCLG of LANG_DIR's lexicon
-# and G.arpa (the same phones, e.g. a larger vocabulary). Skips when its .done marker exists
-# (unless --force true).
+# and G.arpa (the same phones, e.g. a larger vocabulary); --opts "--acoustic-scale 0.2" records the
+# search settings tuned for the new graph as the model dir's defaults. Skips when its .done marker
+# exists (unless --force true).
 #
-#   steps/mkgraph.sh [--force false] LANG_DIR MODEL_DIR OUT_DIR
+#   steps/mkgraph.sh [--force false] [--opts "--acoustic-scale 0.2"] LANG_DIR MODEL_DIR OUT_DIR
 set -euo pipefail
 
 force=false
+opts=
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -24,5 +26,5 @@ if stage_done "$out_dir" mkgraph; then
   exit 0
 fi
 python -m asr.hybrid.gmm mkgraph --model-dir "$model_dir" --lang-dir "$lang_dir" --arpa "$lang_dir/G.arpa" \
-  --out-dir "$out_dir" || die "mkgraph $model_dir over $lang_dir failed"
+  --out-dir "$out_dir" $opts || die "mkgraph $model_dir over $lang_dir failed"
 mark_done "$out_dir" mkgraph
