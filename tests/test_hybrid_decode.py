@@ -457,3 +457,26 @@ def test_audio_shorter_than_a_chunk_and_empty_audio_behave_like_the_transducer_p
     assert recognizer.get_result(stream).text == decode_hybrid(hybrid, [short], options)[0].text
     with pytest.raises(AudioError, match="empty audio"):
         recognizer.create_stream().input_finished()
+
+
+def test_a_segment_longer_than_max_frames_is_split_at_its_longest_gaps() -> None:
+    """Words with short gaps (never a pause): one segment, unless it is longer than max_frames;
+    then the longest gaps split it, each part within max_frames, word order and cuts kept."""
+    words = [f"W{k}" for k in range(8)]
+    gaps = [3, 1, 6, 2, 1, 5, 1]  # after each word but the last; all below the pause of 10
+    starts, ends, t = [], [], 2
+    for k in range(8):
+        starts.append(t)
+        ends.append(t + 10)
+        t += 10 + (gaps[k] if k < 7 else 0)
+    hyp = HlgHypothesis(words, starts, ends)
+    assert [s.words for s in split_at_pauses(hyp, t + 3, pause_frames=10)] == [words]
+    segments = split_at_pauses(hyp, t + 3, pause_frames=10, max_frames=40)
+    assert [w for s in segments for w in s.words] == words
+    assert all(s.end - s.start <= 40 for s in segments)
+    # the 6-frame gap after W2 splits first, then the 5 after W5: [W0-W2] [W3-W5] [W6-W7]
+    assert [s.words for s in segments] == [words[:3], words[3:6], words[6:]]
+    assert segments[0].cut_start == 0 and segments[-1].cut_end == t + 3
+    assert all(a.cut_end == b.cut_start for a, b in zip(segments, segments[1:]))
+    one_long_word = HlgHypothesis(["W"], [0], [100])
+    assert [s.words for s in split_at_pauses(one_long_word, 100, 10, max_frames=40)] == [["W"]]

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
 
 SECOND_PASS_METHODS = ("rescore", "biased_search")
+# Longest segment the second pass gets (split_at_pauses' max_frames): its RNN-T lattice is
+# frames x tokens x vocabulary for each hypothesis, 20 s about 60 MB.
+MAX_SEGMENT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,8 @@ class Cascade:
         best = stream.best()
         segments = []
         num_frames = min(log_probs.shape[0], e2e_enc.size(0))
-        for seg in split_at_pauses(best, num_frames, self.pause_frames):
+        max_frames = round(MAX_SEGMENT_SECONDS / self.frame_shift_s)
+        for seg in split_at_pauses(best, num_frames, self.pause_frames, max_frames):
             text = self.second_pass(log_probs[seg.cut_start:seg.cut_end], e2e_enc[seg.cut_start:seg.cut_end])
             segments.append(CascadeSegment(round(seg.start * self.frame_shift_s, 3), round(seg.end * self.frame_shift_s, 3),
                                            text, " ".join(seg.words)))
@@ -264,19 +268,23 @@ class GmmCascade:
         features = self.gmm.model.features
         hop = round(features.sample_rate * self.frame_shift_s)
         window = round(features.sample_rate * features.frame_length_ms / 1000)
-        if self.pause_frames is None:
-            return [self._decode_segments([samples], [0], first_pass=None) for samples in waveforms]
         out = []
         for samples in waveforms:
+            # The HMM's features are computed once over the whole file and sliced per segment: a
+            # short segment's own CMVN would be dominated by its silence.
             feats = compute_mfcc(self._hmm_rate(samples), features.sample_rate, features)
+            if self.pause_frames is None:
+                out.append(self._decode_segments([samples], [feats], [0], first_pass=None))
+                continue
             best = gmm_decode(self.gmm, feats, self.gmm_options)
-            pieces, offsets = [], []
-            for seg in split_at_pauses(best, len(feats), self.pause_frames):
+            pieces, slices, offsets = [], [], []
+            for seg in split_at_pauses(best, len(feats), self.pause_frames, round(MAX_SEGMENT_SECONDS / self.frame_shift_s)):
                 # the segment's frames: MFCC frame t reads samples [t * hop, t * hop + window)
                 start, end = self._e2e_sample(seg.cut_start * hop), self._e2e_sample((seg.cut_end - 1) * hop + window)
                 pieces.append(samples[start:end])
+                slices.append(feats[seg.cut_start:seg.cut_end])
                 offsets.append(seg.cut_start)
-            out.append(self._decode_segments(pieces, offsets, first_pass=best.text))
+            out.append(self._decode_segments(pieces, slices, offsets, first_pass=best.text))
         return out
 
     def _hmm_rate(self, samples: np.ndarray) -> np.ndarray:
@@ -288,18 +296,17 @@ class GmmCascade:
     def _e2e_sample(self, hmm_sample: int) -> int:
         return round(hmm_sample * self.sample_rate / self.gmm.model.features.sample_rate)
 
-    def _decode_segments(self, pieces: Sequence[np.ndarray], offsets: Sequence[int], first_pass: str | None
-                         ) -> tuple[CascadeResult, list[list[ScoredHypothesis]]]:
-        """Each piece of a file (``offsets``: its first HMM frame in the file) through the n-best
-        and the rescoring; ``first_pass`` the file's 1-best text (None: the pieces' n-best heads)."""
-        from asr.features.mfcc import compute_mfcc
+    def _decode_segments(self, pieces: Sequence[np.ndarray], slices: Sequence[np.ndarray], offsets: Sequence[int],
+                         first_pass: str | None) -> tuple[CascadeResult, list[list[ScoredHypothesis]]]:
+        """Each segment of a file (its audio, its HMM features, its first HMM frame in the file)
+        through the n-best and the rescoring; ``first_pass`` the file's 1-best text (None: the
+        segments' n-best heads)."""
         from asr.hybrid.gmm import nbest as gmm_nbest
 
-        features = self.gmm.model.features
         e2e_enc = encode_waveforms(self.e2e, list(pieces), self.options) if pieces else []
         segments, scored_lists, heads = [], [], []
-        for piece, offset, enc in zip(pieces, offsets, e2e_enc):
-            nbest = gmm_nbest(self.gmm, compute_mfcc(self._hmm_rate(piece), features.sample_rate, features), self.gmm_options)
+        for feats, offset, enc in zip(slices, offsets, e2e_enc):
+            nbest = gmm_nbest(self.gmm, feats, self.gmm_options)
             scored = rescore(self.e2e.model, self.e2e.tokenizer, enc, nbest, self.rescore_options)
             chosen = best_rescored(scored, nbest)
             scored_lists.append(scored)

@@ -302,9 +302,12 @@ class Segment:
     words: list[str] = field(default_factory=list)
 
 
-def split_at_pauses(hyp: HlgHypothesis, num_frames: int, pause_frames: int) -> list[Segment]:
+def split_at_pauses(hyp: HlgHypothesis, num_frames: int, pause_frames: int, max_frames: int | None = None) -> list[Segment]:
     """Segments of a first-pass best path: a new one starts where the gap between a word's end and
-    the next word's start is at least ``pause_frames``. No words: no segments."""
+    the next word's start is at least ``pause_frames``. No words: no segments. A segment whose
+    speech is longer than ``max_frames`` is split again at its longest gap between words, until
+    none is (or it is one word): the second pass's cost grows with the square of a segment's length,
+    and a recording without long pauses would otherwise be one segment."""
     if not hyp.words:
         return []
     groups: list[list[int]] = [[0]]
@@ -312,6 +315,8 @@ def split_at_pauses(hyp: HlgHypothesis, num_frames: int, pause_frames: int) -> l
         if hyp.word_starts[k] - hyp.word_ends[k - 1] >= pause_frames:
             groups.append([])
         groups[-1].append(k)
+    if max_frames is not None:
+        groups = [part for g in groups for part in _split_long(hyp, g, max_frames)]
     segments = []
     for g, idx in enumerate(groups):
         first, last = idx[0], idx[-1]
@@ -320,6 +325,14 @@ def split_at_pauses(hyp: HlgHypothesis, num_frames: int, pause_frames: int) -> l
         segments.append(Segment(hyp.word_starts[first], hyp.word_ends[last], cut_start, cut_end,
                                 [hyp.words[k] for k in idx]))
     return segments
+
+
+def _split_long(hyp: HlgHypothesis, group: list[int], max_frames: int) -> list[list[int]]:
+    """``group`` (word indices) split at its longest gaps until each part spans ``max_frames`` at most."""
+    if len(group) < 2 or hyp.word_ends[group[-1]] - hyp.word_starts[group[0]] <= max_frames:
+        return [group]
+    gap, k = max((hyp.word_starts[group[k]] - hyp.word_ends[group[k - 1]], k) for k in range(1, len(group)))
+    return _split_long(hyp, group[:k], max_frames) + _split_long(hyp, group[k:], max_frames)
 
 
 # ---------------------------------------------------------------------------------------------
