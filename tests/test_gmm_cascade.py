@@ -211,3 +211,17 @@ def test_cascade_splits_a_long_recording_at_the_first_pass_pauses(one_two, tmp_p
     assert len(unsplit.segments) == 1
     with pytest.raises(ValueError, match="pause_ms=0"):
         GmmCascade(e2e, loaded, options, EXACT, rescore_options, pause_ms=0)
+
+
+def test_audio_shorter_than_a_frame_gives_no_text_and_no_segment(one_two, tmp_path: Path) -> None:
+    from tiny_model import make_tiny_model_dir
+
+    from asr.decoding import DecodingOptions
+    from asr.hybrid.cascade import GmmCascade, RescoreOptions
+
+    _, loaded, _, _ = one_two
+    e2e = make_tiny_model_dir(tmp_path, seed=5)
+    for pause_ms in (None, 500):
+        cascade = GmmCascade(e2e, loaded, DecodingOptions(chunk_ms=160), EXACT, RescoreOptions(), pause_ms=pause_ms)
+        (result,) = cascade.decode([np.zeros(300, dtype=np.float32)])  # 300 samples: less than one 400-sample frame
+        assert result.text == "" and result.segments == []
