@@ -6,7 +6,7 @@ cross-entropy on the alignments' pdfs) in PyTorch:
 - targets: ``asr.hybrid.gmm.align_utterances`` aligns the training (and dev) transcripts with the
   GMM-HMM; each frame's target is the pdf of its transition id. The alignments are cached in the
   output dir (``ali_<name>.npz``, tied to the GMM's sha256) so a rerun does not align again;
-- features: 40 MFCCs of 40 mel bins, no deltas (Kaldi's "hires" features), per-utterance CMVN,
+- features: 40 MFCCs of 40 mel bins (23 of 23 at 8 kHz), no deltas (Kaldi's "hires" features), per-utterance CMVN,
   then a global mean/variance normalization learnt on the training set. Same framing as the GMM's
   features, so frame t of both is the same 25 ms of audio;
 - ``Tdnn``: 1-d convolutions over time (a TDNN, as Kaldi's ``tdnn_1a``), ReLU and LayerNorm between
@@ -29,6 +29,7 @@ takes it (``python -m asr.hybrid.gmm decode``, ``asr transcribe --model-dir`` /
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import logging
@@ -57,7 +58,13 @@ from asr.utils.io import atomic_path  # noqa: E402
 logger = logging.getLogger(__name__)
 
 DNN_FILE = "dnn.pt"
-HIRES_MFCC = MfccOptions(num_ceps=40, num_mel_bins=40, delta_order=0)
+
+
+def hires_features(gmm_features: MfccOptions) -> MfccOptions:
+    """The network's input: the GMM's framing and sample rate, all cepstra of 40 mel bins (23 below
+    16 kHz, as Kaldi's 8 kHz setups), no deltas (the TDNN sees the context itself)."""
+    bins = 40 if gmm_features.sample_rate >= 16000 else 23
+    return dataclasses.replace(gmm_features, num_ceps=bins, num_mel_bins=bins, delta_order=0)
 
 
 @dataclass(frozen=True)
@@ -408,18 +415,20 @@ def log_priors(hmm: GmmHmm, targets: Sequence[np.ndarray]) -> np.ndarray:
 
 def train_dnn_hmm(gmm_dir: str | os.PathLike, lang_dir: str | os.PathLike, data_dir: str | os.PathLike,
                   out_dir: str | os.PathLike, dev_data_dir: str | os.PathLike | None = None,
-                  features: MfccOptions = HIRES_MFCC, options: DnnTrainOptions | None = None,
+                  features: MfccOptions | None = None, options: DnnTrainOptions | None = None,
                   tdnn_options: TdnnOptions | None = None, speed_factors: Sequence[float] = (),
                   progress: bool = True) -> Path:
     """Align ``data_dir`` (and ``dev_data_dir``) with the GMM-HMM of ``gmm_dir``, train a TDNN on
     the alignments and write the DNN-HMM model dir ``out_dir/model`` (the GMM's HCLG). Each of
     ``speed_factors`` adds a speed-perturbed copy of the training set, aligned on its own.
-    Alignments and a per-epoch checkpoint are kept in ``out_dir``, so a rerun continues."""
+    ``features`` default to ``hires_features`` of the GMM's. Alignments and a per-epoch
+    checkpoint are kept in ``out_dir``, so a rerun continues."""
     options, tdnn_options = options or DnnTrainOptions(), tdnn_options or TdnnOptions()
     out_dir, lang_dir = Path(out_dir), Path(lang_dir)
     loaded = load_model_dir(gmm_dir)
     if not isinstance(loaded.model, GmmHmm) or isinstance(loaded.model, DnnHmm):
         raise AsrError(f"{gmm_dir}: the alignments come from a GMM-HMM dir, this is a {loaded.config.get('kind')}")
+    features = features or hires_features(loaded.model.features)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(f <= 0 for f in speed_factors):
         raise ValueError(f"speed factors {list(speed_factors)} must be positive")

@@ -11,7 +11,9 @@
 # contain -conn- (<speaker>-conn-<split>-<n>), so isolated and connected results can be scored apart.
 # The test splits get 10x as many strings per recording (1,500 strings, ~9,700 words in test_idx),
 # so that a 10% relative difference between streaming and full context is more than a few errors.
-# Stages: 0 download, 1 prepare, 2 fbank, 3 lang (character tokenizer), 4-6 train/decode/score.
+# Stages: 0 download, 1 prepare, 2 fbank, 3 lang (character tokenizer), 4-6 train/decode/score,
+# 7-9 the HMM first pass with a digit-loop grammar: 7 phone lang dir + monophone GMM-HMM, 8 DNN-HMM on
+# its alignments, 9 decode test with both.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -29,6 +31,7 @@ split_scheme=idx      # stages 4-6: idx (recording-disjoint) or spk (speaker-dis
 nproc=1               # stage 4: >1 runs torchrun with that many processes
 . utils/parse_options.sh
 . utils/log.sh
+. utils/done_marker.sh
 
 corpus=fsdd
 splits="train_spk dev_spk test_spk train_idx dev_idx test_idx"
@@ -66,4 +69,35 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: WER table"
   python -m asr.training.report $exp_dir/decode
+fi
+
+# Stages 7-9 (asr/hybrid/gmm.py, asr/hybrid/dnn_hmm.py; issue 11): the HMM first pass over a
+# digit-loop grammar (any sequence of ZERO ... NINE), as egs/yesno stages 7-8 and egs/kathleen 11-15:
+# a phone lang dir from cmudict, a monophone GMM-HMM on MFCC + deltas at 8 kHz, a DNN-HMM on its
+# alignments (dev_$split_scheme picks the epoch), both decoded on test_$split_scheme (isolated digits
+# and connected strings).
+phone_lang=data/lang_phone
+digits="ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE"
+hmm_exp=exp/mono_$split_scheme
+dnn_exp=exp/dnn_$split_scheme
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: phone lang dir $phone_lang, monophone GMM-HMM $hmm_exp"
+  if ! stage_done $phone_lang phone_lang; then
+    python -m asr.hybrid.prepare $phone_lang --kaldi-text data/train_$split_scheme/text --no-graph
+    mark_done $phone_lang phone_lang
+  fi
+  steps/train_gmm_mono.sh --cmd "$train_cmd" --sample-rate 8000 --force $force \
+    $phone_lang data/train_$split_scheme $hmm_exp --loop-of $digits
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: DNN-HMM on $hmm_exp's alignments -> $dnn_exp/model"
+  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force --dev data/dev_$split_scheme \
+    $hmm_exp/model $phone_lang data/train_$split_scheme $dnn_exp
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: decode test_$split_scheme with the GMM-HMM and the DNN-HMM"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force $hmm_exp/model $hmm_exp/decode data/test_$split_scheme
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force $dnn_exp/model $dnn_exp/decode data/test_$split_scheme
 fi
