@@ -96,8 +96,8 @@ def build_streaming_recognizer(args: argparse.Namespace, options: DecodingOption
 
     hlg_options = hlg_options_from_args(args)
     if is_gmm_dir(args.model_dir) or (args.first_pass is not None and is_gmm_dir(args.first_pass)):
-        raise AsrError("asr serve: a GMM-HMM first pass decodes whole files (asr transcribe); "
-                       "serve a CTC-HLG hybrid dir instead")
+        raise AsrError("asr serve: an HMM first pass (GMM-HMM or DNN-HMM) normalizes its features over the whole "
+                       "file, so it decodes whole files (asr transcribe); serve a CTC-HLG hybrid dir instead")
     if args.first_pass is None:
         hybrid = load_hybrid_model_dir(args.model_dir)
         return HybridRecognizer(hybrid, options, hlg_options), hybrid.loaded
