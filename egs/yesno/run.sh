@@ -11,7 +11,8 @@
 # Stages: 0 download, 1 prepare (data/manifests, data/{train,test}), 2 fbank (data/fbank; training
 # adds every file's word suffixes and prefixes, cut at its pauses: asr/augment/pauses.py),
 # 3 lang (character tokenizer, data/lang_char), 4-6 train/decode/score, 7-8 monophone GMM-HMM
-# (phone lang dir data/lang_phone, exp/mono: train with a yes/no loop grammar, decode and score test).
+# (phone lang dir data/lang_phone, exp/mono: train with a yes/no loop grammar, decode and score test),
+# 9-10 DNN-HMM on its alignments (exp/dnn), decode and score test.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -77,4 +78,16 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: decode test with the GMM-HMM"
   steps/decode_gmm.sh --cmd "$decode_cmd" --force $force exp/mono/model exp/mono/decode data/test
+fi
+
+# Stages 9-10 (asr/hybrid/dnn_hmm.py): a DNN-HMM on the GMM-HMM's alignments (23 hires MFCCs at
+# 8 kHz; no dev split here, so the last of 10 epochs is kept), decoded over the same yes/no loop.
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: DNN-HMM on exp/mono's alignments -> exp/dnn/model"
+  steps/train_dnn_hmm.sh --cmd "$train_cmd" --force $force exp/mono/model $phone_lang data/train exp/dnn
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  log "Stage 10: decode test with the DNN-HMM"
+  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force exp/dnn/model exp/dnn/decode data/test
 fi
