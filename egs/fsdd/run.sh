@@ -78,6 +78,7 @@ fi
 # and connected strings).
 phone_lang=data/lang_phone
 digits="ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE"
+hmm_decode_opts="--acoustic-scale 0.05"  # dev_idx: 0.05 better than 0.1 for both HMMs (fewer inserted digits)
 hmm_exp=exp/mono_$split_scheme
 dnn_exp=exp/dnn_$split_scheme
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
@@ -98,6 +99,7 @@ fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode test_$split_scheme with the GMM-HMM and the DNN-HMM"
-  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force $hmm_exp/model $hmm_exp/decode data/test_$split_scheme
-  steps/decode_gmm.sh --cmd "$decode_cmd" --force $force $dnn_exp/model $dnn_exp/decode data/test_$split_scheme
+  for exp in $hmm_exp $dnn_exp; do
+    steps/decode_gmm.sh --cmd "$decode_cmd" --force $force --opts "$hmm_decode_opts" $exp/model $exp/decode data/test_$split_scheme
+  done
 fi
