@@ -260,14 +260,22 @@ def test_dnn_training_resumes_as_if_uninterrupted(tmp_path, monkeypatch):
                               progress=False)
 
 
-def test_dnn_training_needs_a_gmm_dir(dnn_trained, trained, tmp_path, capsys):
+def test_a_dnn_hmm_realigns_for_the_next_one(dnn_trained, trained, tmp_path):
+    """Kaldi's second alignment pass: a DNN-HMM dir given as the aligner aligns with its network
+    (its own features), caches the alignments under its own hashes, and trains a new DNN-HMM."""
     from asr.hybrid import dnn_hmm
 
     tmp, lang, _, _, _, _ = trained
-    code = dnn_hmm.main(["train", "--gmm-dir", str(dnn_trained), "--lang-dir", str(lang.path), "--data-dir",
-                         str(tmp / "data_train"), "--out-dir", str(tmp_path / "out")])
-    assert code == 2
-    assert "alignments come from a GMM-HMM dir, this is a dnn_hmm" in capsys.readouterr().err
+    options = dnn_hmm.DnnTrainOptions(num_epochs=2, warmup_steps=2, batch_frames=1500)
+    out = dnn_hmm.train_dnn_hmm(dnn_trained, lang.path, tmp / "data_train", tmp_path / "dnn2",
+                                options=options, tdnn_options=dnn_hmm.TdnnOptions(hidden_dim=16), progress=False)
+    first = gmm.load_model_dir(dnn_trained)
+    again = gmm.load_model_dir(out)
+    assert again.config["kind"] == "dnn_hmm" and again.model.features == first.model.features
+    sha = first.config["sha256"]
+    with np.load(tmp_path / "dnn2" / "ali_train.npz") as data:
+        assert str(data["__gmm_sha256__"]) == f"{sha['model.pkl']}+{sha['dnn.pt']}"
+        assert len([k for k in data.files if not k.startswith("__")]) >= 14
 
 
 def test_mkgraph_puts_the_same_model_over_a_larger_vocabulary(trained, dnn_trained, tmp_path):

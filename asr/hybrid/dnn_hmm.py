@@ -242,9 +242,9 @@ def data_utterances(data_dir: Path, features: MfccOptions, speed: float = 1.0, p
 
 def cached_alignments(gmm_dir: GmmModelDir, lang_dir: Path, data_dir: Path, cache: Path, speed: float = 1.0
                       ) -> dict[str, np.ndarray]:
-    """The GMM's alignments of a data dir's utterances (those it can align; ``speed``: of the audio
-    perturbed in speed), cached in ``cache``."""
-    sha = gmm_dir.config["sha256"][gmm.MODEL_FILE]
+    """The HMM's (GMM-HMM or DNN-HMM) alignments of a data dir's utterances (those it can align;
+    ``speed``: of the audio perturbed in speed), cached in ``cache`` under its model files' hashes."""
+    sha = "+".join(gmm_dir.config["sha256"][name] for name in (gmm.MODEL_FILE, DNN_FILE) if name in gmm_dir.config["sha256"])
     found = load_alignments(cache, sha)
     if found is not None:
         logger.info("%s: %d cached alignments", cache, len(found))
@@ -426,9 +426,8 @@ def train_dnn_hmm(gmm_dir: str | os.PathLike, lang_dir: str | os.PathLike, data_
     options, tdnn_options = options or DnnTrainOptions(), tdnn_options or TdnnOptions()
     out_dir, lang_dir = Path(out_dir), Path(lang_dir)
     loaded = load_model_dir(gmm_dir)
-    if not isinstance(loaded.model, GmmHmm) or isinstance(loaded.model, DnnHmm):
-        raise AsrError(f"{gmm_dir}: the alignments come from a GMM-HMM dir, this is a {loaded.config.get('kind')}")
-    features = features or hires_features(loaded.model.features)
+    # A DNN-HMM dir re-aligns with its network (Kaldi's second alignment pass), on its own features.
+    features = features or (loaded.model.features if isinstance(loaded.model, DnnHmm) else hires_features(loaded.model.features))
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(f <= 0 for f in speed_factors):
         raise ValueError(f"speed factors {list(speed_factors)} must be positive")
@@ -458,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m asr.hybrid.dnn_hmm", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="align with a GMM-HMM, train a TDNN on the alignments -> OUT_DIR/model")
-    train.add_argument("--gmm-dir", type=Path, required=True, help="GMM-HMM model dir (python -m asr.hybrid.gmm train)")
+    train.add_argument("--gmm-dir", type=Path, required=True,
+                       help="the HMM that aligns: a GMM-HMM dir (python -m asr.hybrid.gmm train), or a DNN-HMM dir to re-align")
     train.add_argument("--lang-dir", type=Path, required=True, help="the phone lang dir the GMM-HMM was trained with")
     train.add_argument("--data-dir", type=Path, required=True, help="Kaldi data dir with text: the training set")
     train.add_argument("--dev-data-dir", type=Path, help="Kaldi data dir with text: picks the epoch kept")
