@@ -23,9 +23,10 @@ transducer score (-inf) and loses to every one it can.
 When the transducer is the model the hybrid dir was built from (same ``model.pt``), one encoder
 run serves both passes; otherwise each model encodes the audio, with the same chunking.
 
-``GmmCascade``: the same rescoring over a GMM-HMM first pass (``asr.hybrid.gmm``): its own MFCCs
-of the audio, the n-best of HCLG (``asr.hybrid.gmm.nbest``: AM the scaled acoustic log-likelihood
-plus HMM transitions, LM the rest of the graph score), the transducer encoding the same audio.
+``GmmCascade``: the same rescoring over an HMM first pass (``asr.hybrid.gmm``, a GMM-HMM or a
+DNN-HMM): its own MFCCs of the audio, the n-best of HCLG (``asr.hybrid.gmm.nbest``: AM the scaled
+acoustic log-likelihood plus HMM transitions, LM the rest of the graph score), the transducer
+encoding the same audio.
 Without ``pause_ms``, whole utterances, one segment each (the first pass's words give its times);
 with it, the HMM's best path over the whole file is split at pauses between words as above, and
 each segment's audio gets its own n-best and transducer encoding (long recordings).
@@ -188,6 +189,7 @@ class Cascade:
         self.shared_encoder = weights.is_file() and sha256_file(weights) == hybrid.model_sha256
         self.frame_shift_s = e2e.config.frame_shift_s
         self.pause_frames = max(1, round(self.hlg_options.pause_ms / e2e.config.frame_shift_ms))
+        self.max_segment_frames = round(MAX_SEGMENT_SECONDS / self.frame_shift_s)
 
     def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
         """Whole waveforms at the models' sample rate."""
@@ -208,8 +210,7 @@ class Cascade:
         best = stream.best()
         segments = []
         num_frames = min(log_probs.shape[0], e2e_enc.size(0))
-        max_frames = round(MAX_SEGMENT_SECONDS / self.frame_shift_s)
-        for seg in split_at_pauses(best, num_frames, self.pause_frames, max_frames):
+        for seg in split_at_pauses(best, num_frames, self.pause_frames, self.max_segment_frames):
             text = self.second_pass(log_probs[seg.cut_start:seg.cut_end], e2e_enc[seg.cut_start:seg.cut_end])
             segments.append(CascadeSegment(round(seg.start * self.frame_shift_s, 3), round(seg.end * self.frame_shift_s, 3),
                                            text, " ".join(seg.words)))
@@ -233,7 +234,7 @@ class Cascade:
 
 
 class GmmCascade:
-    """GMM-HMM first pass + transducer second pass over whole utterances (module docstring).
+    """HMM first pass (GMM-HMM or DNN-HMM) + transducer second pass (module docstring).
 
     ``decode`` returns one ``CascadeResult`` a waveform, its segments (none without words): the
     whole utterance, or with ``pause_ms`` the stretches between pauses of at least that long in
@@ -256,6 +257,7 @@ class GmmCascade:
         if pause_ms is not None and pause_ms <= 0:
             raise ValueError(f"pause_ms={pause_ms}: must be positive (None: whole utterances)")
         self.pause_frames = None if pause_ms is None else max(1, round(pause_ms / features.frame_shift_ms))
+        self.max_segment_frames = round(MAX_SEGMENT_SECONDS / self.frame_shift_s)
 
     def decode(self, waveforms: Sequence[np.ndarray]) -> list[CascadeResult]:
         """Whole waveforms at the transducer's sample rate."""
@@ -278,7 +280,7 @@ class GmmCascade:
                 continue
             best = gmm_decode(self.gmm, feats, self.gmm_options)
             pieces, slices, offsets = [], [], []
-            for seg in split_at_pauses(best, len(feats), self.pause_frames, round(MAX_SEGMENT_SECONDS / self.frame_shift_s)):
+            for seg in split_at_pauses(best, len(feats), self.pause_frames, self.max_segment_frames):
                 # the segment's frames: MFCC frame t reads samples [t * hop, t * hop + window)
                 start, end = self._e2e_sample(seg.cut_start * hop), self._e2e_sample((seg.cut_end - 1) * hop + window)
                 pieces.append(samples[start:end])

@@ -331,7 +331,7 @@ def _split_long(hyp: HlgHypothesis, group: list[int], max_frames: int) -> list[l
     """``group`` (word indices) split at its longest gaps until each part spans ``max_frames`` at most."""
     if len(group) < 2 or hyp.word_ends[group[-1]] - hyp.word_starts[group[0]] <= max_frames:
         return [group]
-    gap, k = max((hyp.word_starts[group[k]] - hyp.word_ends[group[k - 1]], k) for k in range(1, len(group)))
+    _, k = max((hyp.word_starts[group[k]] - hyp.word_ends[group[k - 1]], k) for k in range(1, len(group)))
     return _split_long(hyp, group[:k], max_frames) + _split_long(hyp, group[k:], max_frames)
 
 

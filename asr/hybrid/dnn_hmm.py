@@ -353,12 +353,13 @@ def train_network(train: Sequence[tuple[np.ndarray, np.ndarray]], dev: Sequence[
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     report: dict = {"epochs": [], "best_epoch": None, "train_seconds": 0.0}
     best_state, best_loss, first_epoch = None, math.inf, 1
-    # what a checkpoint must have been trained with to be continued (more epochs may be asked for)
-    settings = {"train": {k: v for k, v in asdict(options).items() if k != "num_epochs"}, "tdnn": asdict(tdnn_options),
-                "num_examples": len(train), "num_pdfs": num_pdfs}
+    # What a checkpoint must have been trained with to be continued (more epochs may be asked
+    # for); through JSON, so tuples compare as the lists a saved checkpoint holds.
+    settings = json.loads(json.dumps({"train": {k: v for k, v in asdict(options).items() if k != "num_epochs"},
+                                      "tdnn": asdict(tdnn_options), "num_examples": len(train), "num_pdfs": num_pdfs}))
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if saved.get("settings") != json.loads(json.dumps(settings)):
+        if saved.get("settings") != settings:
             raise AsrError(f"{checkpoint}: written by a training with other options or data ({saved.get('settings')}); "
                            "remove it (or the recipe's --force true) to train anew")
         network.load_state_dict(saved["network"])
@@ -399,9 +400,9 @@ def train_network(train: Sequence[tuple[np.ndarray, np.ndarray]], dev: Sequence[
         report["train_seconds"] = time.perf_counter() - start
         if checkpoint is not None:
             with atomic_path(checkpoint) as tmp:
-                torch.save({"settings": json.loads(json.dumps(settings)), "epoch": epoch, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "report": report, "best_state": best_state,
-                            "best_loss": best_loss}, tmp)
+                torch.save({"settings": settings, "epoch": epoch, "network": network.state_dict(),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "report": report,
+                            "best_state": best_state, "best_loss": best_loss}, tmp)
     network.load_state_dict(best_state)
     return network.eval(), report
 
@@ -445,8 +446,7 @@ def train_dnn_hmm(gmm_dir: str | os.PathLike, lang_dir: str | os.PathLike, data_
     report["speed_factors"] = list(speed_factors)
     priors = log_priors(loaded.model, [t for _, t in train])
     model = DnnHmm(loaded.model, network, priors, features, report)
-    decode_options = loaded.decode_options(acoustic_scale=loaded.config["decode_options"]["acoustic_scale"])
-    return save_model_dir(out_dir / "model", model, lang_dir, loaded.hclg, decode_options)
+    return save_model_dir(out_dir / "model", model, lang_dir, loaded.hclg, loaded.decode_options())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -188,6 +188,8 @@ class GmmHmm:
     """A monophone GMM-HMM: the transition model (topology), the GMMs (one a pdf), the tree, the
     lang dir's phone table and the feature options; per-transition-id tables for the searches."""
 
+    kind = "gmm_hmm_monophone"  # gmm.json's "kind" of a dir holding this acoustic model
+
     def __init__(self, trans_model: khg.TransitionModel, am: khg.AmDiagGmm, ctx_dep: khg.ContextDependency,
                  phones: dict[str, int], features: MfccOptions) -> None:
         self.trans_model, self.am, self.ctx_dep = trans_model, am, ctx_dep
@@ -306,8 +308,6 @@ class GmmHmm:
         if start < len(alignment):  # a partial path ends inside a phone
             out.append((int(self.tid_phone[alignment[-1]]), start, len(alignment)))
         return out
-
-    kind = "gmm_hmm_monophone"
 
     def to_bytes(self) -> bytes:
         return pickle.dumps({"trans_model": self.trans_model, "am": self.am, "ctx_dep": self.ctx_dep})
@@ -934,11 +934,10 @@ def tune(records: Sequence[dict], refs: dict[str, str], nbest_sizes: Sequence[in
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from asr.scoring.wer import read_text_file
+
     records = [json.loads(line) for line in Path(args.nbest_jsonl).read_text(encoding="utf-8").splitlines() if line.strip()]
-    refs = {}
-    for line in Path(args.ref).read_text(encoding="utf-8").splitlines():
-        utt, _, text = line.partition(" ")
-        refs[utt] = text.strip()
+    refs = read_text_file(args.ref, "reference")
     missing = [r["id"] for r in records if r["id"] not in refs]
     if missing:
         raise AsrError(f"{args.ref}: no reference for {len(missing)} utterances of {args.nbest_jsonl}, e.g. {missing[:3]}")
@@ -957,10 +956,6 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--sample-rate", type=int, default=MfccOptions.sample_rate, help="audio is resampled to this rate")
     train.add_argument("--num-iters", type=int, default=GmmTrainOptions.num_iters)
     train.add_argument("--target-gaussians", type=int, default=GmmTrainOptions.target_gaussians)
-    grammar = train.add_mutually_exclusive_group(required=True)
-    grammar.add_argument("--arpa", type=Path, help="n-gram LM for G (kaldilm)")
-    grammar.add_argument("--loop-of", nargs="+", metavar="WORD", help="G: any sequence of these words")
-    grammar.add_argument("--one-of", nargs="+", metavar="WORD", help="G: exactly one of these words")
     dec = sub.add_parser("decode", help="decode and score with a model dir")
     dec.add_argument("--model-dir", type=Path, required=True)
     dec.add_argument("--out-dir", type=Path, required=True)
@@ -983,10 +978,6 @@ def main(argv: list[str] | None = None) -> int:
     mkg.add_argument("--out-dir", type=Path, required=True)
     mkg.add_argument("--acoustic-scale", type=float, help="record this scale (tuned for the new graph) as the default")
     mkg.add_argument("--beam", type=float, help="record this search beam as the default")
-    mkg_grammar = mkg.add_mutually_exclusive_group(required=True)
-    mkg_grammar.add_argument("--arpa", type=Path, help="n-gram LM for G (kaldilm)")
-    mkg_grammar.add_argument("--loop-of", nargs="+", metavar="WORD", help="G: any sequence of these words")
-    mkg_grammar.add_argument("--one-of", nargs="+", metavar="WORD", help="G: exactly one of these words")
     tun = sub.add_parser("tune", help="grid-search the cascade weights on a decode --second-pass dir's nbest.jsonl and ref")
     tun.add_argument("--nbest-jsonl", type=Path, required=True)
     tun.add_argument("--ref", type=Path, required=True)
@@ -995,6 +986,11 @@ def main(argv: list[str] | None = None) -> int:
     tun.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
     tun.add_argument("--e2e-weight", type=float, default=1.0)
     tun.add_argument("--top", type=int, default=10, help="print this many best settings")
+    for p in (train, mkg):
+        grammar = p.add_mutually_exclusive_group(required=True)
+        grammar.add_argument("--arpa", type=Path, help="n-gram LM for G (kaldilm)")
+        grammar.add_argument("--loop-of", nargs="+", metavar="WORD", help="G: any sequence of these words")
+        grammar.add_argument("--one-of", nargs="+", metavar="WORD", help="G: exactly one of these words")
     for p in (train, dec):
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--data-dir", type=Path, help="Kaldi data dir (wav.scp, text, utt2spk)")

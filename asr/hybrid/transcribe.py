@@ -71,7 +71,7 @@ def rescore_options_from_args(args: argparse.Namespace):
 
 
 def is_gmm_dir(path: str | Path) -> bool:
-    """A GMM-HMM model dir (``gmm.json``; checked without importing kaldi-hmm-gmm)."""
+    """An HMM model dir, GMM-HMM or DNN-HMM (``gmm.json``; checked without importing kaldi-hmm-gmm)."""
     return (Path(path) / "gmm.json").is_file()
 
 
