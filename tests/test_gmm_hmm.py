@@ -336,6 +336,11 @@ def test_recipe_steps_train_a_dnn_hmm_remake_its_graph_and_decode(trained, tmp_p
     assert (exp / ".train_dnn_hmm.done").is_file() and gmm.load_model_dir(exp / "model").config["kind"] == "dnn_hmm"
     assert "already trained, skipping" in step("steps/train_dnn_hmm.sh", str(model_dir), str(lang.path),
                                                str(tmp / "data_train"), str(exp)).stderr
+    step("steps/train_dnn_hmm.sh", "--force", "true", "--opts", "--num-epochs 1 --hidden-dim 32 --num-threads 1",
+         str(model_dir), str(lang.path), str(tmp / "data_train"), str(exp))
+    (old,) = tmp_path.glob("exp_dnn.old-*")  # --force keeps the earlier run, never deletes it
+    assert (old / "model" / "dnn.pt").is_file() and (old / "checkpoint.pt").is_file()
+    assert len(gmm.load_model_dir(exp / "model").config["dnn"]["epochs"]) == 1
     graph = tmp_path / "model_lm"
     step("steps/mkgraph.sh", str(arpa_lang), str(exp / "model"), str(graph))
     assert gmm.load_model_dir(graph).config["kind"] == "dnn_hmm" and (graph / ".mkgraph.done").is_file()

@@ -161,3 +161,20 @@ def test_log_and_done_markers(tmp_path: Path) -> None:
     assert r.stdout.split() == ["done-after", "forced"]
     assert (tmp_path / "out/.feats.done").exists()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(script\.sh:\d+:main\) hello world\n", r.stderr)
+
+
+def test_move_aside_keeps_a_non_empty_dir_under_a_new_name(tmp_path: Path) -> None:
+    script = f"""
+        . {UTILS}/done_marker.sh
+        mkdir -p full empty && echo x > full/checkpoint.pt
+        moved=$(move_aside full)
+        echo "moved=$moved"
+        echo "empty=$(move_aside empty) missing=$(move_aside missing)"
+        cat "$moved/checkpoint.pt"
+    """
+    r = bash(script, tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert re.fullmatch(r"moved=full\.old-\d{8}-\d{6}", lines[0])
+    assert lines[1:3] == ["empty= missing=", "x"]
+    assert not (tmp_path / "full").exists() and (tmp_path / "empty").is_dir()

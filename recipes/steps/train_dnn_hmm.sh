@@ -2,7 +2,8 @@
 # DNN-HMM (asr.hybrid.dnn_hmm; Kaldi's steps/align_si.sh + a frame cross-entropy TDNN): align
 # DATA_DIR (and --dev DEV_DIR, which picks the epoch kept) with the GMM-HMM of GMM_DIR, train a TDNN
 # on the alignments' pdfs -> EXP_DIR/model, a model dir every GMM-HMM command takes (its HCLG is the
-# GMM's). Alignments and a per-epoch checkpoint stay in EXP_DIR: an interrupted run continues.
+# GMM's). Alignments and a per-epoch checkpoint stay in EXP_DIR: an interrupted run continues;
+# --force true first moves EXP_DIR aside to EXP_DIR.old-<time> (kept, never deleted).
 # Skips when its .done marker exists (unless --force true).
 #
 #   steps/train_dnn_hmm.sh [--cmd run.pl] [--dev DEV_DIR] [--opts "--num-epochs 10"] [--force false] \
@@ -22,16 +23,19 @@ if [ $# -ne 4 ]; then
   exit 1
 fi
 gmm_dir=$1 lang_dir=$2 data_dir=$3 exp_dir=$4
-[ -f "$gmm_dir/gmm.json" ] || die "$gmm_dir is not a GMM-HMM model dir (steps/train_gmm_mono.sh)"
+[ -f "$gmm_dir/gmm.json" ] || die "$gmm_dir is not an HMM model dir (steps/train_gmm_mono.sh, steps/train_dnn_hmm.sh)"
 [ -f "$data_dir/text" ] || die "$data_dir has no text"
-if [ "$force" == true ]; then
-  rm -f "$exp_dir/checkpoint.pt" "$exp_dir"/ali_*.npz
-fi
 if stage_done "$exp_dir" train_dnn_hmm; then
   log "$exp_dir/model already trained, skipping"
   exit 0
 fi
+if [ "$force" == true ]; then  # a fresh start: the earlier checkpoint and alignments are not resumed
+  old_dir=$(move_aside "$exp_dir")
+  [ -z "$old_dir" ] || log "--force true: moved the earlier $exp_dir to $old_dir; training from scratch"
+fi
 mkdir -p "$exp_dir/log"
+# run.pl starts the log afresh: keep the log of an earlier (interrupted) run beside it
+[ -f "$exp_dir/log/train.log" ] && mv "$exp_dir/log/train.log" "$exp_dir/log/train.$(date +%Y%m%d-%H%M%S).log"
 log "training a DNN-HMM on $gmm_dir's alignments of $data_dir -> $exp_dir/model (log: $exp_dir/log/train.log)"
 $cmd "$exp_dir/log/train.log" \
   python -m asr.hybrid.dnn_hmm train --gmm-dir "$gmm_dir" --lang-dir "$lang_dir" --data-dir "$data_dir" \

@@ -34,10 +34,9 @@ if stage_done "$exp_dir" train; then
   log "$exp_dir already trained, skipping"
   exit 0
 fi
-if [ "$force" == true ] && [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ]; then
-  old_dir=${exp_dir%/}.old-$(date +%Y%m%d-%H%M%S)
-  mv "$exp_dir" "$old_dir"
-  log "--force true: moved the earlier $exp_dir to $old_dir; training from scratch"
+if [ "$force" == true ]; then
+  old_dir=$(move_aside "$exp_dir")
+  [ -z "$old_dir" ] || log "--force true: moved the earlier $exp_dir to $old_dir; training from scratch"
 fi
 mkdir -p "$exp_dir/log"
 # run.pl starts the log afresh: keep the log of an earlier (interrupted) run beside it
