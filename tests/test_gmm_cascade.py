@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import shutil
 from pathlib import Path
@@ -225,3 +226,27 @@ def test_audio_shorter_than_a_frame_gives_no_text_and_no_segment(one_two, tmp_pa
         cascade = GmmCascade(e2e, loaded, DecodingOptions(chunk_ms=160), EXACT, RescoreOptions(), pause_ms=pause_ms)
         (result,) = cascade.decode([np.zeros(300, dtype=np.float32)])  # 300 samples: less than one 400-sample frame
         assert result.text == "" and result.segments == []
+
+
+def test_tune_ranks_weight_settings_by_the_wer_they_give(tmp_path: Path, capsys) -> None:
+    """The right words win only with the AM weight up on u1 and the LM weight up on u2: the grid's
+    best setting has both, and a 1-best list cannot fix u2. The CLI reads the ref as a Kaldi text."""
+    records = [
+        {"id": "u1", "nbest": [{"words": ["WRONG"], "am": -5.0, "lm": -1.0, "e2e": -2.0, "rank": 0},
+                               {"words": ["RIGHT"], "am": -1.0, "lm": -3.0, "e2e": -2.0, "rank": 1}]},
+        {"id": "u2", "nbest": [{"words": ["BAD"], "am": -1.0, "lm": -9.0, "e2e": -1.0, "rank": 0},
+                               {"words": ["GOOD"], "am": -2.0, "lm": -1.0, "e2e": -2.0, "rank": 1}]},
+    ]
+    refs = {"u1": "RIGHT", "u2": "GOOD"}
+    results = gmm.tune(records, refs, [1, 2], [0.0, 1.0], [0.0, 1.0])
+    assert len(results) == 8 and [r[0] for r in results] == sorted(r[0] for r in results)
+    assert results[0] == (0.0, 2, 1.0, 1.0)
+    assert all(wer == 100.0 for wer, n, _, _ in results if n == 1)
+    (tmp_path / "nbest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "ref").write_text("u1 RIGHT\nu2 GOOD\n")
+    assert gmm.main(["tune", "--nbest-jsonl", str(tmp_path / "nbest.jsonl"), "--ref", str(tmp_path / "ref"),
+                     "--nbest-sizes", "2", "--am-weights", "1", "--lm-weights", "1", "--top", "1"]) == 0
+    assert capsys.readouterr().out.startswith("%WER 0.00 nbest 2 am_weight 1 lm_weight 1")
+    (tmp_path / "ref").write_text("u1 RIGHT\n")
+    assert gmm.main(["tune", "--nbest-jsonl", str(tmp_path / "nbest.jsonl"), "--ref", str(tmp_path / "ref")]) == 2
+    assert "no reference for 1 utterances" in capsys.readouterr().err
