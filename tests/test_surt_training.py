@@ -91,3 +91,55 @@ def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, 
     result = train(config, on_batch=lambda progress, ids, loss: steps.append(progress.global_step))
     assert result.finished and len(steps) > 2  # training went on after the warm-up
     assert len(reads) == 2  # the first warm_step batches only
+
+
+def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_name(tmp_path) -> None:
+    """init_from a single-talker model: the shared recognizer is copied, each token row follows its
+    token into the SURT lang dir's numbering (<eos> added, characters reordered), the unmixer starts
+    fresh; another encoder or a token the SURT run lacks is refused."""
+    import torch
+
+    from asr.errors import ModelDirError
+    from asr.models import build_model, save_model_dir
+
+    _sessions(tmp_path)
+    surt = _surt_config(tmp_path)
+    single_lang = tmp_path / "single_lang"
+    # another order (from other text) and no <eos>
+    single_tok = train_tokenizer(["YYYY SSS OO NE"] * 3, single_lang, 12, model_type="char")
+    surt_tokens = (tmp_path / "lang" / "tokens.txt").read_text().split()[::2]
+    single_tokens = [single_tok.id_to_token(i) for i in range(single_tok.vocab_size)]
+    assert single_tokens != [t for t in surt_tokens if t != "<eos>"]  # the rows must really move
+    single_config = tiny_config(vocab_size=single_tok.vocab_size,
+                                **{k: v for k, v in surt.model.items() if k in ("chunk_sizes",)})
+    torch.manual_seed(3)
+    single = build_model(single_config)
+    single.encoder.feature_norm.set_statistics(torch.randn(80), torch.rand(80) + 0.5)  # as a trained model has
+    single_dir = save_model_dir(tmp_path / "single", single, single_config, single_lang)
+
+    surt.init_from = str(single_dir)
+    surt.stop_after_steps = 0
+    surt.optim.base_lr = 0.0
+    result = train(surt)
+    got, source = result.model.state_dict(), single.state_dict()
+    shared = [k for k in source if not k.startswith(("predictor.embedding", "joiner.output_linear", "simple_"))]
+    assert shared and [k for k in shared if not torch.equal(got[k], source[k])] == []
+    for token in ("Y", "E", "S", "N", "O", "▁"):
+        ours, theirs = surt_tokens.index(token), single_tokens.index(token)
+        assert torch.equal(got["joiner.output_linear.weight"][ours], source["joiner.output_linear.weight"][theirs])
+        assert torch.equal(got["predictor.embedding.weight"][ours], source["predictor.embedding.weight"][theirs])
+        assert torch.equal(got["simple_lm_proj.bias"][ours], source["simple_lm_proj.bias"][theirs])
+    assert any(k.startswith("unmixer.") for k in got) and not any(k.startswith("unmixer.") for k in source)
+
+    wider = tiny_config(vocab_size=single_tok.vocab_size, encoder_dim=48)
+    wider_dir = save_model_dir(tmp_path / "wider", build_model(wider), wider, single_lang)
+    surt.init_from, surt.exp_dir = str(wider_dir), str(tmp_path / "exp_wider")
+    with pytest.raises(ModelDirError, match="encoder_dim"):
+        train(surt)
+    extra_lang = tmp_path / "extra_lang"
+    extra_tok = train_tokenizer(["NO YES Q"] * 3, extra_lang, 12, model_type="char")
+    extra_config = tiny_config(vocab_size=extra_tok.vocab_size)
+    extra_dir = save_model_dir(tmp_path / "extra", build_model(extra_config), extra_config, extra_lang)
+    surt.init_from, surt.exp_dir = str(extra_dir), str(tmp_path / "exp_extra")
+    with pytest.raises(ModelDirError, match=r"only there: \['Q'\]"):
+        train(surt)

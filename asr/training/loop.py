@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 import yaml
 from lhotse import CutSet
+from torch import Tensor
 from tqdm import tqdm
 
 from asr.errors import ModelDirError
@@ -272,13 +273,31 @@ INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner"})
 INIT_FROM_PREDICTOR_FIELDS = frozenset({"predictor", "lstm_hidden_dim", "lstm_num_layers", "context_size"})
 
 
+#: model-config fields that shape the weights a SURT model shares with a single-talker transducer
+#: (encoder, predictor, joiner): a SURT run may start from a trained single-talker model when these
+#: agree, and then only the unmixer (and any CTC head or channel layer the source lacks) starts fresh.
+SURT_SHARED_FIELDS = frozenset({
+    "feature_dim", "subsampling_channels", "encoder_dim", "num_encoder_layers", "num_heads", "feedforward_dim",
+    "conv_kernel_size", "rel_pos_max", "predictor", "context_size", "decoder_dim", "lstm_hidden_dim",
+    "lstm_num_layers", "joiner_dim"})
+#: parameters with one row per token: copied row by row through the token strings when the token
+#: tables differ (a SURT lang dir adds ``<eos>`` and may number the characters in another order)
+TOKEN_ROW_PARAMETERS = ("predictor.embedding.weight", "joiner.output_linear.", "simple_am_proj.", "simple_lm_proj.",
+                        "ctc.output.")
+
+
 def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, tokens: list[str]) -> None:
     """Copy a model dir's weights into ``model``; a different architecture or token table is an error
-    naming what differs, since either would silently train something else."""
+    naming what differs, since either would silently train something else. The one exception: a
+    SURT model may start from a single-talker transducer (:func:`_init_surt_from_transducer`)."""
     from asr.models import load_model_dir
 
     loaded = load_model_dir(path)
     ours, theirs = model_config.to_dict(), loaded.config.to_dict()
+    their_tokens = [loaded.tokenizer.id_to_token(i) for i in range(loaded.tokenizer.vocab_size)]
+    if ours.get("architecture") == "surt" and theirs.get("architecture") == "transducer":
+        _init_surt_from_transducer(path, model, ours, theirs, loaded.model.state_dict(), their_tokens, tokens)
+        return
     differing = sorted(k for k in set(ours) | set(theirs)
                        if ours.get(k) != theirs.get(k) and k not in INIT_FROM_MAY_DIFFER)
     new_predictor = [k for k in differing if k in INIT_FROM_PREDICTOR_FIELDS]
@@ -286,7 +305,7 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
     if differing:
         raise ModelDirError(f"init_from {path}: model config differs from this run's in "
                             + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))
-    check_tokens_compatible(path, [loaded.tokenizer.id_to_token(i) for i in range(loaded.tokenizer.vocab_size)], tokens)
+    check_tokens_compatible(path, their_tokens, tokens)
     state = loaded.model.state_dict()
     if new_predictor:
         log.info("init_from %s: the predictor differs (%s), so it starts from fresh weights; the rest is copied",
@@ -295,6 +314,52 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
         state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
         state.update({k: v for k, v in ours_state.items() if k.startswith("predictor.")})
     model.load_state_dict(state)
+
+
+def _init_surt_from_transducer(path: str, model: torch.nn.Module, ours: dict[str, Any], theirs: dict[str, Any],
+                               their_state: dict[str, Tensor], their_tokens: list[str], tokens: list[str]) -> None:
+    """Start a SURT model's shared recognizer from a trained single-talker transducer.
+
+    Recognizing digits and separating talkers are learnt together from scratch otherwise, and the
+    recognizer is what a single-talker corpus teaches cheaply. Token rows are matched by their
+    strings, so ``<eos>`` (which the source lacks) keeps its fresh row; a token of the source that
+    this run lacks, or one of this run's tokens other than a ``<symbol>`` that the source lacks, is
+    an error, since the model would then be missing characters it has to write.
+    """
+    differing = sorted(k for k in SURT_SHARED_FIELDS if ours.get(k) != theirs.get(k))
+    if differing:
+        raise ModelDirError(f"init_from {path}: the single-talker model's recognizer differs from this SURT "
+                            "run's in " + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)"
+                                                    for k in differing))
+    missing_here = [t for t in their_tokens if t not in tokens]
+    # symbols such as <eos> are what a SURT lang dir adds: their rows start fresh
+    missing_there = [t for t in tokens if t not in their_tokens and not (t.startswith("<") and t.endswith(">"))]
+    if missing_here or missing_there:
+        raise ModelDirError(f"init_from {path}: token tables do not match: "
+                            + "; ".join(x for x in (f"only there: {missing_here}" if missing_here else "",
+                                                    f"only here: {missing_there}" if missing_there else "") if x))
+    their_index = {t: i for i, t in enumerate(their_tokens)}
+    rows = [(i, their_index[t]) for i, t in enumerate(tokens) if t in their_index]
+    state = model.state_dict()
+    copied = 0
+    for key, value in their_state.items():
+        if key not in state:
+            continue  # e.g. a CTC head this run does without
+        if key.startswith(TOKEN_ROW_PARAMETERS):
+            target = state[key].clone()
+            for ours_i, theirs_i in rows:
+                target[ours_i] = value[theirs_i]
+            state[key] = target
+        elif state[key].shape != value.shape:
+            raise ModelDirError(f"init_from {path}: {key} has shape {tuple(value.shape)} there, "
+                                f"{tuple(state[key].shape)} here")
+        else:
+            state[key] = value
+        copied += 1
+    fresh = sum(1 for key in state if key not in their_state)
+    model.load_state_dict(state)
+    log.info("init_from %s: the single-talker recognizer is copied into the SURT model (%d tensors, tokens "
+             "matched by name); %d tensors start fresh (the unmixer, and heads the source lacks)", path, copied, fresh)
 
 
 def _resume_path(exp_dir: Path, start_epoch: int) -> Path | None:
