@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from asr.text.number_words import SPOKEN_DIGITS, TEENS, TIES
 from asr.itn.tagger import Tagger
 from asr.itn.tags import TokenSpan, spans_to_tags
 
@@ -141,11 +142,7 @@ _CODE_CATEGORY = "code"
 _CODE_NOT_BEFORE = frozenset({"dot", "point"})
 # A lone letter takes no number with a scale word ("the letter b thirty five thousand times").
 _SCALE_WORDS = frozenset({"thousand", "million", "billion"})
-_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
-_NUMBER_WORDS = frozenset(
-    list(_DIGIT_WORDS) + "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen "
-    "nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion".split())
+_NUMBER_WORDS = frozenset([*SPOKEN_DIGITS, *TEENS, *TIES, "hundred", *_SCALE_WORDS])
 # Serial-number style digit runs ("serial number four seven one two eight nine" -> "serial
 # number 471289"): two or more digit words said one by one after a cue word are one number,
 # written as plain digits (no grouping: the hyphens of a serial number are not in the words).
@@ -171,7 +168,7 @@ def serial_spans(tokens: list[str], free: list[bool], before: list[str]) -> list
     i, n = 0, len(tokens)
     while i < n:
         j = i
-        while j < n and free[j] and tokens[j].lower() in _DIGIT_WORDS:
+        while j < n and free[j] and tokens[j].lower() in SPOKEN_DIGITS:
             j += 1
         if j - i >= 2:
             k = off + i
@@ -179,7 +176,7 @@ def serial_spans(tokens: list[str], free: list[bool], before: list[str]) -> list
             prev2 = words[k - 2] if k >= 2 else ""
             if prev in SERIAL_CUES or (prev in ("number", "no") and prev2 in SERIAL_CUE_PAIRS):
                 out.append((TokenSpan(i, j, _SERIAL_CATEGORY),
-                            "".join(_DIGIT_WORDS[t.lower()] for t in tokens[i:j])))
+                            "".join(SPOKEN_DIGITS[t.lower()] for t in tokens[i:j])))
         i = max(j, i + 1)
     return out
 
@@ -559,44 +556,53 @@ class InverseTextNormalizer:
             free[sp.start:sp.end] = [False] * (sp.end - sp.start)
             reach.append((sp.start, sp.end + 1))  # the cue words are before it; the word after ends it
         if self.style.join_letters:
-            # A number the tagger converted right after the letters ("x eighty six" -> "86").
-            cardinal_at = {sp.start: k for k, (sp, w) in enumerate(out)
-                           if sp.category == "cardinal" and re.fullmatch(r"\d[\d,]*", w)}
-            merged: set[int] = set()
-            for sp in sorted(letter_runs(tokens, free, before) + self._lone_code_letters(tokens, free, cardinal_at, before),
-                             key=lambda x: x.start):
-                if not all(free[sp.start:sp.end]):
-                    continue  # taken by a code before it ("i s b n nine four o o seven")
-                written = "".join(tokens[sp.start:sp.end]).upper()
-                k = cardinal_at.get(sp.end, -1)
-                code: tuple[int, str] | None = None
-                if set(written) == {"O"}:
-                    pass  # "o o seven": zeros said as letters, no code
-                elif k >= 0:
-                    code = (out[k][0].end, out[k][1].replace(",", ""))
-                else:
-                    code = self._code_number(tokens, free, sp.end)
-                if code is not None and sp.end - sp.start == 1 and code[0] - sp.end == 1 and (
-                        tokens[sp.end].lower() == "one"):
-                    code = None  # "plan b one day": a lone letter and a lone "one" stay words
-                if code is not None and sp.end - sp.start == 1 and any(
-                        t.lower() in _SCALE_WORDS for t in tokens[sp.end:code[0]]):
-                    code = None  # "the letter b thirty five thousand ...": a count, not a code
-                if code is not None and code[0] < len(tokens) and tokens[code[0]].lower() in _CODE_NOT_BEFORE:
-                    code = None  # "y a f c one dot one": a version number, not a code
-                if code is not None:
-                    end, number = code
-                    if k >= 0:
-                        merged.add(k)
-                    free[sp.end:end] = [False] * (end - sp.end)
-                    sp, written = TokenSpan(sp.start, end, _CODE_CATEGORY), f"{written} {number}"
-                elif sp.end - sp.start < 2:
-                    continue  # a lone letter is only written upper case as part of a code
-                out.append((sp, written))
-                reach.append((sp.start, sp.end + 1))  # the word after ends the run
-            out = [x for k, x in enumerate(out) if k not in merged]
-            out.sort(key=lambda x: x[0].start)
+            out = self._join_letters(tokens, free, before, out, reach)
         return out, reach
+
+    def _join_letters(self, tokens: list[str], free: list[bool], before: list[str],
+                      out: list[tuple[TokenSpan, str]], reach: list[tuple[int, int]]
+                      ) -> list[tuple[TokenSpan, str]]:
+        """``out`` with runs of spelled letters left ``free`` written as one upper-case word, and a
+        letter run directly followed by a number joined with it into a code ("x eighty six" ->
+        "X 86"); marks what it takes in ``free`` and appends each new span's reach to ``reach``."""
+        # A number the tagger converted right after the letters ("x eighty six" -> "86").
+        cardinal_at = {sp.start: k for k, (sp, w) in enumerate(out)
+                       if sp.category == "cardinal" and re.fullmatch(r"\d[\d,]*", w)}
+        merged: set[int] = set()
+        for sp in sorted(letter_runs(tokens, free, before) + self._lone_code_letters(tokens, free, cardinal_at, before),
+                         key=lambda x: x.start):
+            if not all(free[sp.start:sp.end]):
+                continue  # taken by a code before it ("i s b n nine four o o seven")
+            written = "".join(tokens[sp.start:sp.end]).upper()
+            k = cardinal_at.get(sp.end, -1)
+            code: tuple[int, str] | None = None
+            if set(written) == {"O"}:
+                pass  # "o o seven": zeros said as letters, no code
+            elif k >= 0:
+                code = (out[k][0].end, out[k][1].replace(",", ""))
+            else:
+                code = self._code_number(tokens, free, sp.end)
+            if code is not None and sp.end - sp.start == 1 and code[0] - sp.end == 1 and (
+                    tokens[sp.end].lower() == "one"):
+                code = None  # "plan b one day": a lone letter and a lone "one" stay words
+            if code is not None and sp.end - sp.start == 1 and any(
+                    t.lower() in _SCALE_WORDS for t in tokens[sp.end:code[0]]):
+                code = None  # "the letter b thirty five thousand ...": a count, not a code
+            if code is not None and code[0] < len(tokens) and tokens[code[0]].lower() in _CODE_NOT_BEFORE:
+                code = None  # "y a f c one dot one": a version number, not a code
+            if code is not None:
+                end, number = code
+                if k >= 0:
+                    merged.add(k)
+                free[sp.end:end] = [False] * (end - sp.end)
+                sp, written = TokenSpan(sp.start, end, _CODE_CATEGORY), f"{written} {number}"
+            elif sp.end - sp.start < 2:
+                continue  # a lone letter is only written upper case as part of a code
+            out.append((sp, written))
+            reach.append((sp.start, sp.end + 1))  # the word after ends the run
+        out = [x for k, x in enumerate(out) if k not in merged]
+        out.sort(key=lambda x: x[0].start)
+        return out
 
     @staticmethod
     def _lone_code_letters(tokens: list[str], free: list[bool], cardinal_at: dict[int, int],
@@ -629,8 +635,8 @@ class InverseTextNormalizer:
         written = self._normalize("cardinal", tokens, TokenSpan(start, end, "cardinal"))
         if written is not None and re.fullmatch(r"[\d,]+", written):
             return end, written.replace(",", "")
-        if len(words) >= 2 and all(w in _DIGIT_WORDS for w in words):
-            return end, "".join(_DIGIT_WORDS[w] for w in words)
+        if len(words) >= 2 and all(w in SPOKEN_DIGITS for w in words):
+            return end, "".join(SPOKEN_DIGITS[w] for w in words)
         return None
 
     def _emit(self, current: tuple[TokenSpan, str | None], cats: list[str], tokens: list[str],

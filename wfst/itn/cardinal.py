@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pynini
 
+from asr.text.number_words import DIGITS, SCALES, TEENS, TIES
 from wfst.itn.common import (
     DIGIT,
     UNUSUAL,
@@ -29,11 +30,6 @@ from wfst.itn.common import (
     with_written_aliases,
 )
 
-DIGITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-TIES = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-# Short-scale words up to 10^21 (issue 15: "seventeen sextillion ..." was cut into pieces).
-SCALES = ["thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion"]
 MAX_DIGITS = 3 * (len(SCALES) + 1)
 
 

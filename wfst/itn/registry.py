@@ -36,6 +36,7 @@ from typing import Callable, Union
 import pynini
 
 from asr.errors import GrammarError
+from asr.text import number_words
 from asr.utils.io import atomic_write
 from wfst.itn import common
 
@@ -97,9 +98,10 @@ def _serialize(fst: pynini.Fst) -> bytes:
 
 
 def grammar_sources_digest() -> str:
-    """sha256 of the grammar sources in this package (every module but the registry itself)."""
+    """sha256 of the grammar sources: every module of this package but the registry itself, and
+    the number words they share with the pure-Python span rules."""
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
+    for path in sorted(PACKAGE_DIR.glob("*.py")) + [Path(number_words.__file__)]:
         if path.name in ("registry.py", "__init__.py"):
             continue
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
