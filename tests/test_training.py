@@ -188,6 +188,30 @@ def _plain(config: TrainConfig) -> dict:
     return dataclasses.asdict(config)
 
 
+def test_average_by_dev_exports_the_epochs_with_the_lowest_dev_loss(corpus, tmp_path, monkeypatch, caplog):
+    """average_by: dev averages the epochs whose recorded dev loss is lowest, not the last ones
+    (here epoch 2 of 3 alone); without dev cuts it is refused before any training."""
+    from asr.training import loop
+
+    dev_losses = iter([3.0, 1.0, 2.0])
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: next(dev_losses))
+    config = _config(corpus, tmp_path / "exp", num_epochs=3, dev_cuts=[str(corpus["cuts"])], average_last=1,
+                     average_by="dev", save_every_n=0)
+    with caplog.at_level("INFO", logger="asr.train"):
+        result = train(config)
+    assert [load_checkpoint(tmp_path / "exp" / f"epoch-{e}.pt")["progress"]["extra"]["dev_loss"]
+            for e in (1, 2, 3)] == [3.0, 1.0, 2.0]
+    exported = torch.load(result.export_dir / "model.pt", weights_only=True)
+    epoch2, epoch3 = (load_checkpoint(tmp_path / "exp" / f"epoch-{e}.pt")["model"] for e in (2, 3))
+    assert all(torch.equal(exported[k], epoch2[k]) for k in epoch2)
+    assert any(not torch.equal(epoch2[k], epoch3[k]) for k in epoch2)  # the choice mattered
+    assert any("epoch-2.pt 1.0000" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="average_by 'dev' needs dev cuts"):
+        train(_config(corpus, tmp_path / "nodev", average_by="dev"))
+    with pytest.raises(ValueError, match="average_by must be one of"):
+        _config(corpus, tmp_path / "bad", average_by="best")
+
+
 def test_average_checkpoints_is_the_elementwise_mean(tmp_path):
     model = torch.nn.BatchNorm1d(3)
     weights = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 0.0, -3.0]), torch.tensor([1.0, 1.0, 6.0])]

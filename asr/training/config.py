@@ -43,6 +43,7 @@ class LossConfig:
 
 
 #: ``TrainConfig.precision`` -> the autocast dtype of the forward (None: plain fp32)
+AVERAGE_BY = frozenset({"last", "dev"})
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -72,6 +73,10 @@ class TrainConfig:
     keep_last_k: int = 2
     log_every_n: int = 20
     average_last: int = 3
+    average_by: str = "last"
+    """Which ``average_last`` epoch checkpoints the exported model averages: "last" (the last ones,
+    icefall's way) or "dev" (those with the lowest dev loss, for runs that overfit before their
+    last epoch, such as fine-tuning on an hour of one speaker; needs dev cuts)."""
     export_dir: str = ""
     num_threads: int = 1
     device: str = "auto"
@@ -89,6 +94,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"training config: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.average_by not in AVERAGE_BY:
+            raise ValueError(f"training config: average_by must be one of {sorted(AVERAGE_BY)}, got {self.average_by!r}")
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

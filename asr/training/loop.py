@@ -148,6 +148,8 @@ def train(
     """
     from asr.text import Tokenizer
 
+    if config.average_by == "dev" and not config.dev_cuts:
+        raise ValueError("training config: average_by 'dev' needs dev cuts (it ranks the epochs by their dev loss)")
     torch.set_num_threads(config.num_threads)
     device_kind = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
     info = setup_distributed(device_kind)
@@ -248,6 +250,7 @@ def train(
                 log.info("epoch %d: dev loss %.4f per frame", epoch, dev_loss)
                 if writer is not None:
                     writer.add_scalar("dev/loss", dev_loss, progress.global_step)
+            progress.extra["dev_loss"] = dev_loss  # export_model ranks the epochs by it (average_by: dev)
         progress.epoch_done = True
         _save(ctx, exp_dir / f"epoch-{epoch}.pt", progress)
         progress = TrainProgress(epoch=epoch + 1, global_step=progress.global_step)
