@@ -98,11 +98,16 @@ def test_nbest_is_sorted_starts_with_the_best_path_and_equals_brute_force(one_tw
         assert costs == sorted(costs)
         assert nbest[0].words == best.words and nbest[0].cost == pytest.approx(best.cost, abs=1e-2)
         assert nbest[0].alignment == best.alignment
-        # the n best distinct word sequences of all those sequences
-        assert [h.words for h in nbest] == [h.words for h in expected[: EXACT.nbest]]
+        # the n best distinct word sequences of all those sequences: rank by rank the same costs
+        # (they pass through the lattice's text form, 6 significant digits an arc), and each entry
+        # a sequence whose own best path has its cost; sequences tied within that rounding may
+        # come in either order (the GMM differs from run to run, and a tie showed up in one)
+        assert len({tuple(h.words) for h in nbest}) == len(nbest)
         for hyp, ref in zip(nbest, expected):
-            # costs pass through the lattice's text form (6 significant digits an arc)
             assert hyp.cost == pytest.approx(ref.cost, abs=2e-2)
+        brute_cost = {tuple(h.words): h.cost for h in expected}
+        for hyp in nbest:
+            assert hyp.cost == pytest.approx(brute_cost[tuple(hyp.words)], abs=2e-2), hyp.words
             assert hyp.cost == pytest.approx(-(hyp.am_score + hyp.lm_score), abs=1e-6)
             # AM: acoustic_scale x the pdf log-likelihoods of the alignment + its HMM transitions
             ll = model.pdf_log_likelihoods(utt.features)
