@@ -45,9 +45,12 @@ def load_waveforms(cuts, sample_rate: int, trailing_silence_s: float = 0.0) -> l
     return [np.concatenate([cut.resample(sample_rate).load_audio()[0].astype(np.float32), tail]) for cut in cuts]
 
 
-def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None):
+def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None,
+            eos_bias: float = 0.0):
     loaded = load_model_dir(model_dir)
-    recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms), ChannelEndpointOptions())
+    method_options = (("eos_bias", str(eos_bias)),) if eos_bias else ()
+    recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms, method_options=method_options),
+                                        ChannelEndpointOptions())
     results = []
     start = time.process_time()
     for i in range(0, len(waves), batch):
@@ -72,6 +75,8 @@ def main() -> None:
                         help="seconds of silence after each session, as a live stream goes on after the talkers "
                              "stop: without it the end of input finalizes the last sentence exactly at its end")
     parser.add_argument("--out-dir", type=Path)
+    parser.add_argument("--eos-bias", type=float, nargs="+", default=[0.0],
+                        help="greedy search's eos_bias for the models with <eos>, one row each (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -123,10 +128,14 @@ def main() -> None:
     for model_dir in args.surt:
         loaded = load_model_dir(model_dir)
         rate = loaded.feature_options.sample_rate
-        _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch,
-                                  args.out_dir / f"{model_dir.parent.name}.jsonl" if args.out_dir else None)
-        eos = "<eos>" if loaded.config.eos_id >= 0 else "no <eos>, rule 2"
-        score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
+        biases = args.eos_bias if loaded.config.eos_id >= 0 else [0.0]
+        for bias in biases:
+            suffix = f"_eosbias{bias:g}" if bias else ""
+            _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch,
+                                      args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None,
+                                      eos_bias=bias)
+            eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if loaded.config.eos_id >= 0 else "no <eos>, rule 2"
+            score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
     print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "

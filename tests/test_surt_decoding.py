@@ -224,3 +224,50 @@ def test_tokens_that_spell_nothing_give_no_segment(tmp_path) -> None:
     (result,) = transcribe_channels(MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=CHUNK_MS)),
                                     [synth_audio(2.0, seed=3)])
     assert result.segments == [] and result.channels == ["", ""]
+
+
+def test_eos_bias_equals_greedy_search_on_biased_scores_and_needs_an_eos_model(surt: LoadedModel, tmp_path) -> None:
+    """greedy_search's eos_bias adds to the <eos> score before each argmax: the streaming result
+    equals a brute-force greedy search whose joiner output carries the bias, a bias emits <eos>
+    more often than none, and a model without <eos> refuses it."""
+    bias = 1.5
+    options = DecodingOptions(chunk_ms=CHUNK_MS, method_options=(("eos_bias", str(bias)),))
+    audio = synth_audio(4.0, seed=1)
+    recognizer = MultiChannelRecognizer(surt, options, ChannelEndpointOptions(use_eos=True, rule=None))
+    (biased,) = transcribe_channels(recognizer, [audio])
+    (plain,) = transcribe_channels(MultiChannelRecognizer(surt, DecodingOptions(chunk_ms=CHUNK_MS),
+                                                          ChannelEndpointOptions(use_eos=True, rule=None)), [audio])
+    eos = surt.config.eos_id
+
+    class BiasedJoiner(torch.nn.Module):
+        def __init__(self, joiner):
+            super().__init__()
+            self.inner = joiner
+
+        def forward(self, enc, dec, project_input=False):
+            out = self.inner(enc, dec, project_input)
+            return out + torch.nn.functional.one_hot(torch.tensor(eos), out.size(-1)) * bias
+
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.inner, name)
+
+    original = surt.model.joiner
+    surt.model.joiner = BiasedJoiner(original)
+    try:
+        reference, _ = reference_channels(surt, audio, DecodingOptions(chunk_ms=CHUNK_MS))
+    finally:
+        surt.model.joiner = original
+    for c, (tokens, stamps) in enumerate(reference):
+        got = sorted((s for s in biased.segments if s.channel == c), key=lambda s: s.start)
+        assert [(s.token_ids, s.eos) for s in got] == [(seg[0], flag) for seg, flag in split_at(tokens, stamps, eos)]
+    plain_reference, _ = reference_channels(surt, audio, DecodingOptions(chunk_ms=CHUNK_MS))
+    for c, (tokens, stamps) in enumerate(plain_reference):
+        got = sorted((s for s in plain.segments if s.channel == c), key=lambda s: s.start)
+        assert [(s.token_ids, s.eos) for s in got] == [(seg[0], flag) for seg, flag in split_at(tokens, stamps, eos)]
+    assert sum(t.count(eos) for t, _ in reference) > sum(t.count(eos) for t, _ in plain_reference)
+    no_eos = make_surt_dir(tmp_path, eos_id=-1)
+    with pytest.raises(ValueError, match="eos_bias=1.5: the model has no <eos> token"):
+        transcribe_channels(MultiChannelRecognizer(no_eos, options), [audio])
