@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--num-epochs N] [--eos-epochs 3] [--init-from ""]
+#            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -20,8 +20,9 @@
 #   5 train SURT (--mask-loss S: the masked features' MSE against the sources at weight S, fading
 #     out over the warm-up, as icefall's 0.2), in two steps, because <eos> in the targets from the
 #     start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
-#     exp/surt_noeos (no <eos> in the targets: rule endpointing) from scratch, or with --init-from
-#     MODEL_DIR its encoder, predictor and joiner from a single-talker model (tokens matched by name), then, each fine-tuned
+#     exp/surt_noeos (no <eos> in the targets: rule endpointing), its encoder, predictor and joiner
+#     started from the single-talker FSDD model (--init-from; "" trains from scratch, which needs
+#     --num-epochs 28 or more), then, each fine-tuned
 #     from exp/surt_noeos/model for --eos-epochs epochs: exp/surt (<eos>, no penalty; the model
 #     dir the issue names: exp/surt/model) and exp/surt_ep<P> per --eos-penalties
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
@@ -45,7 +46,7 @@ mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session aud
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
-init_from=            # stage 5: a single-talker model dir whose recognizer exp/surt_noeos starts from ("": scratch)
+init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model exp/surt_noeos starts from ("": scratch)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -99,7 +100,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   epochs_opt=
   [ -n "$num_epochs" ] && epochs_opt="--num-epochs $num_epochs"
   if [ -n "$init_from" ]; then
-    [ -f "$init_from/config.json" ] || die "--init-from $init_from is not a model dir: run ../fsdd/run.sh first"
+    [ -f "$init_from/config.json" ] || die "--init-from $init_from is not a model dir: run (cd ../fsdd && ./run.sh --data-dir ... --stop-stage 4) first, or give --init-from '' to train from scratch"
     epochs_opt="$epochs_opt --set init_from=$init_from"
   fi
   log "Stage 5: train SURT without <eos> (rule endpointing; the start of the <eos> models) -> exp/surt_noeos"
