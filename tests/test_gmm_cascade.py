@@ -101,9 +101,14 @@ def test_nbest_is_sorted_starts_with_the_best_path_and_equals_brute_force(one_tw
         # the n best distinct word sequences of all those sequences: rank by rank the same costs
         # (they pass through the lattice's text form, 6 significant digits an arc), and each entry
         # a sequence whose own best path has its cost; sequences tied within that rounding may
-        # come in either order (the GMM differs from run to run, and a tie showed up in one)
+        # come in either order (the GMM differs from run to run, and a tie showed up in one). The
+        # lattice keeps the paths within lattice_beam of the best, so ranks are compared up to
+        # there: a run had TWO TWO TWO ONE 0.085 past the beam, and the n-best went on with a
+        # costlier path the pruned lattice happened to keep.
         assert len({tuple(h.words) for h in nbest}) == len(nbest)
-        for hyp, ref in zip(nbest, expected):
+        within_beam = [h for h in expected if h.cost < expected[0].cost + EXACT.lattice_beam - 2e-2]
+        assert len(within_beam) >= 2  # the comparison below covers more than the best path
+        for hyp, ref in zip(nbest, within_beam):
             assert hyp.cost == pytest.approx(ref.cost, abs=2e-2)
         brute_cost = {tuple(h.words): h.cost for h in expected}
         for hyp in nbest:
