@@ -110,8 +110,7 @@ def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_
     surt_tokens = (tmp_path / "lang" / "tokens.txt").read_text().split()[::2]
     single_tokens = [single_tok.id_to_token(i) for i in range(single_tok.vocab_size)]
     assert single_tokens != [t for t in surt_tokens if t != "<eos>"]  # the rows must really move
-    single_config = tiny_config(vocab_size=single_tok.vocab_size,
-                                **{k: v for k, v in surt.model.items() if k in ("chunk_sizes",)})
+    single_config = tiny_config(vocab_size=single_tok.vocab_size)
     torch.manual_seed(3)
     single = build_model(single_config)
     single.encoder.feature_norm.set_statistics(torch.randn(80), torch.rand(80) + 0.5)  # as a trained model has

@@ -134,7 +134,7 @@ def eos_logit_bias(model: Transducer, eos_bias: float, device: torch.device | st
     bias is asked of a model without ``<eos>``."""
     if eos_bias == 0.0:
         return None
-    eos_id = getattr(model.config, "eos_id", -1)
+    eos_id = model.config.eos_id
     if eos_id < 0:
         raise ValueError(f"eos_bias={eos_bias}: the model has no <eos> token (config.eos_id is -1)")
     bias = torch.zeros(model.config.vocab_size, device=device)

@@ -48,7 +48,7 @@ def best_dev_epochs(epochs: Sequence[Path], count: int) -> list[Path]:
     if not scored:
         log.warning("no epoch checkpoint records a dev loss: averaging the last %d instead", count)
         return list(epochs[-count:])
-    best = {path for _, path in sorted(scored, key=lambda x: x[0])[:count]}
-    chosen = [p for p in epochs if p in best]
-    log.info("lowest dev loss: %s", ", ".join(f"{p.name} {loss:.4f}" for loss, p in sorted(scored)[:count]))
-    return chosen
+    best = sorted(scored, key=lambda x: x[0])[:count]
+    log.info("lowest dev loss: %s", ", ".join(f"{p.name} {loss:.4f}" for loss, p in best))
+    chosen = {path for _, path in best}
+    return [p for p in epochs if p in chosen]

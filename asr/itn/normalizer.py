@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from asr.text.number_words import SPOKEN_DIGITS, TEENS, TIES
 from asr.itn.tagger import Tagger
 from asr.itn.tags import TokenSpan, spans_to_tags
+from asr.text.number_words import SPOKEN_DIGITS, TEENS, TIES
 
 PRETRAINED_TAGGER = Path(__file__).parent / "pretrained" / "tagger.pt"
 _TOKEN = re.compile(r"\S+")

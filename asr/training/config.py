@@ -43,8 +43,9 @@ class LossConfig:
 
 
 #: ``TrainConfig.precision`` -> the autocast dtype of the forward (None: plain fp32)
-AVERAGE_BY = frozenset({"last", "dev"})
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: ``TrainConfig.average_by``: which epoch checkpoints the exported model averages
+AVERAGE_BY = frozenset({"last", "dev"})
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
