@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from asr.models import SurtModel, build_model, tiny_config
 from asr.models.objectives import LossTerms
-from asr.models.surt import SurtState
-from asr.training.config import LossConfig
+from asr.models.surt import MASK_TARGET_RANGE, SurtState
+from asr.training.config import LossConfig, TrainConfig
 from tiny_model import single_thread  # noqa: F401 (autouse fixture)
 
 VOCAB, EOS = 12, 1
@@ -161,6 +161,45 @@ def test_objectives_per_channel_with_eos_penalty_ctc_and_mask_loss() -> None:
         model.objectives({"features": x, "feature_lens": lens, "targets": [[3], [4]]}, loss, None)
     with pytest.raises(ValueError, match="eos"):
         build_model(surt_config(eos_id=-1))(x, lens, targets, eos_penalty=0.5)
+
+
+@pytest.mark.parametrize("domain", ["linear", "log"])
+def test_unmixer_only_trains_the_mask_estimator_alone_on_the_floored_mask_loss(domain: str) -> None:
+    model = randomized_surt(unmix_mask_domain=domain).train()
+    x = torch.randn(2, 40, 80)
+    lens = torch.tensor([40, 27])
+    sources = torch.randn(2, 2, 40, 80)
+    sources[0, 1, :10] = -16.0  # a silent stretch of one channel: its target is floored at x - range
+    batch = {"features": x, "feature_lens": lens, "channel_targets": [[[3], [4]], [[5], []]], "cut_ids": ["a", "b"],
+             "source_features": sources}
+    terms = model.objectives(batch, LossConfig(unmixer_only=True), step=0)
+    assert set(terms.terms) == {"mask"} and not terms.metrics
+    # brute force, frame by frame: mean over bins of (masked - max(source, x - R))^2, valid frames only
+    with torch.no_grad():
+        masks = model.unmixer(x, lens)
+        masked = masks * x[:, None] if domain == "linear" else x[:, None] + masks
+    total, frames = 0.0, 0
+    for n in range(2):
+        for c in range(2):
+            for t in range(int(lens[n])):
+                target = torch.maximum(sources[n, c, t], x[n, t] - MASK_TARGET_RANGE)
+                total += float(((masked[n, c, t] - target) ** 2).mean())
+                frames += 1
+    assert terms.normalizer == frames
+    loss = terms.total()
+    assert float(loss.detach()) == pytest.approx(total / frames, rel=1e-4)
+    loss.backward()
+    assert model.unmixer.output.weight.grad is not None and model.unmixer.output.weight.grad.abs().sum() > 0
+    recognizer = [p for name, p in model.named_parameters() if not name.startswith("unmixer.")]
+    assert recognizer and all(p.grad is None for p in recognizer)  # the recognizer is not run
+    with pytest.raises(ValueError, match="channel sources"):
+        model.objectives(dict(batch, source_features=None), LossConfig(unmixer_only=True), step=0)
+
+
+def test_unmixer_only_needs_a_surt_model() -> None:
+    with pytest.raises(ValueError, match="unmixer_only"):
+        TrainConfig(model={"architecture": "transducer"}, loss=LossConfig(unmixer_only=True))
+    TrainConfig(model={"architecture": "surt"}, loss=LossConfig(unmixer_only=True))
 
 
 def test_config_rejects_bad_surt_settings() -> None:

@@ -13,8 +13,10 @@ Training (``objectives``): the pruned RNN-T loss of every channel against its HE
 icefall's simple/pruned warm-up; with ``LossConfig.eos_penalty`` the latency penalty on the
 ``<eos>`` arcs (``asr.losses.rnnt.add_symbol_delay_penalty``); a CTC term per channel
 (``ctc_scale``) with a CTC head; and, when a batch carries ``source_features`` (N, C, T, F) (the
-unmixed sources in HEAT order), the masked features' MSE against them (``mask_loss_scale``, a
-warm-up aid as in icefall; summed over bins, per frame).
+unmixed sources in HEAT order), the masked features' MSE against them, floored below the mixture
+(``mask_loss_scale``, a warm-up aid as in icefall; summed over bins, per frame). With
+``LossConfig.unmixer_only`` the mask loss is all there is and the recognizer is not run: the mask
+estimator pretrains on the separation alone, the step before joint training.
 
 ``<eos>`` in the targets from the first step kept the model on the blank plateau, and a plain
 transducer too (single-talker FSDD strings: dev loss 0.51 at epoch 7 with ``<eos>``, 0.11
@@ -45,6 +47,9 @@ from asr.models.unmixing import MaskEstimator, UnmixState
 
 if TYPE_CHECKING:
     from asr.training.config import LossConfig
+
+#: The mask loss's target is the source floored this far (nats of log-mel) below the mixture.
+MASK_TARGET_RANGE = 10.0
 
 
 @dataclass
@@ -172,15 +177,33 @@ class SurtModel(Transducer):
             y, y_lens = pad_targets(targets, self.blank_id, features.device)
             result["ctc"] = self.ctc.loss(self.ctc(encoder_out), encoder_lens, y, y_lens)
         if source_features is not None:
-            n, t, f = features.shape
-            masked = masked.reshape(n, c, t, f)
-            if source_features.shape != masked.shape:
-                raise ValueError(f"source_features {tuple(source_features.shape)} must be (N, C, T, F) = {tuple(masked.shape)}")
-            valid = (torch.arange(t, device=features.device)[None, :] < feature_lens[:, None])[:, None, :, None]
-            result["mask"] = (((masked - source_features) ** 2) * valid).sum() / f
-            result["num_feature_frames"] = feature_lens.sum() * c
+            result.update(self.mask_loss(features, feature_lens, masked, source_features))
         result["num_frames"] = encoder_lens.sum()
         return result
+
+    def mask_loss(self, features: Tensor, feature_lens: Tensor, masked: Tensor, source_features: Tensor
+                  ) -> dict[str, Tensor]:
+        """The masked features' squared error against the sources, summed over bins / F and over
+        the valid frames of every channel: ``mask`` and its normalizer ``num_feature_frames``.
+
+        Args:
+          features: (N, T, F) mixtures; feature_lens: (N,).
+          masked: (N * C, T, F) stream-major, from ``unmix``.
+          source_features: (N, C, T, F) each channel's source in HEAT order.
+
+        The target is the source floored at ``MASK_TARGET_RANGE`` below the mixture,
+        ``max(source, x - R)``: where a channel's source is silent its log-mel sits at the fbank's
+        floor (about -16, and the 4-8 kHz bins of 8 kHz recordings always do), tens of nats below
+        any speech; unfloored, those bins outweigh the speech the mask has to split.
+        """
+        n, t, f = features.shape
+        c = self.num_channels
+        masked = masked.reshape(n, c, t, f)
+        if source_features.shape != masked.shape:
+            raise ValueError(f"source_features {tuple(source_features.shape)} must be (N, C, T, F) = {tuple(masked.shape)}")
+        target = torch.maximum(source_features, features[:, None] - MASK_TARGET_RANGE)
+        valid = (torch.arange(t, device=features.device)[None, :] < feature_lens[:, None])[:, None, :, None]
+        return {"mask": (((masked - target) ** 2) * valid).sum() / f, "num_feature_frames": feature_lens.sum() * c}
 
     def objectives(self, batch: Mapping[str, Any], loss: LossConfig, step: int | None,
                    chunk_size: int = -1) -> LossTerms:
@@ -189,6 +212,8 @@ class SurtModel(Transducer):
         ``source_features``, at ``mask_loss_scale`` at step 0 fading linearly to 0 at ``warm_step``
         (a warm-up aid for the masks; a metric after it and in validation). The batch needs ``channel_targets``
         (``AsrDataset(num_channels=C, eos_id=...)``)."""
+        if getattr(loss, "unmixer_only", False):
+            return self.unmixer_objectives(batch)
         if batch.get("channel_targets") is None:
             raise ValueError("a SURT batch needs 'channel_targets' (AsrDataset(tokenizer, num_channels=C, eos_id=...))")
         out = self(batch["features"], batch["feature_lens"], batch["channel_targets"], chunk_size=chunk_size,
@@ -207,6 +232,16 @@ class SurtModel(Transducer):
             (terms if scale > 0 else metrics)["mask"] = Objective(out["mask"], scale,
                                                                   normalizer=max(float(out["num_feature_frames"]), 1.0))
         return LossTerms(terms, normalizer=float(out["num_frames"]), metrics=metrics)
+
+    def unmixer_objectives(self, batch: Mapping[str, Any]) -> LossTerms:
+        """``LossConfig.unmixer_only``: the mask loss alone, at weight 1 and per feature frame of
+        every channel; the recognizer is not run (it gets no gradient). Needs ``source_features``."""
+        if batch.get("source_features") is None:
+            raise ValueError("unmixer_only training needs the channel sources in every batch "
+                             "(AsrDataset(..., source_features=True); simulate with --write-sources)")
+        masked, _ = self.unmix(batch["features"], batch["feature_lens"])
+        out = self.mask_loss(batch["features"], batch["feature_lens"], masked, batch["source_features"])
+        return LossTerms({"mask": Objective(out["mask"], 1.0)}, normalizer=float(out["num_feature_frames"]))
 
     # streaming
 

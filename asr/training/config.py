@@ -40,6 +40,10 @@ class LossConfig:
     eos_penalty: float = 0.0
     #: SURT: weight of the masked features' MSE against the sources (batches with ``source_features``)
     mask_loss_scale: float = 0.0
+    #: SURT: train the mask estimator alone on the mask loss (at weight 1, not faded, in validation
+    #: too); the recognizer is not run, so an epoch costs a fraction of a joint one. The step
+    #: before joint training: separation learned where its target is known (egs/fsdd_mix stage 5)
+    unmixer_only: bool = False
 
 
 #: ``TrainConfig.precision`` -> the autocast dtype of the forward (None: plain fp32)
@@ -97,6 +101,9 @@ class TrainConfig:
             raise ValueError(f"training config: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.average_by not in AVERAGE_BY:
             raise ValueError(f"training config: average_by must be one of {sorted(AVERAGE_BY)}, got {self.average_by!r}")
+        if self.loss.unmixer_only and self.model.get("architecture") != "surt":
+            raise ValueError("training config: loss.unmixer_only trains SURT's mask estimator; model.architecture "
+                             f"is {self.model.get('architecture', 'transducer')!r}, not 'surt'")
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

@@ -386,9 +386,10 @@ def _save(ctx: _EpochContext, path: Path, progress: TrainProgress) -> None:
 
 
 def _mask_loss_active(config: TrainConfig, step: int) -> bool:
-    """Whether SURT's mask loss still has weight at ``step`` (it fades to 0 at ``warm_step``), so the
-    batches need the channel sources, whose fbank costs about half as much again as the mixture's."""
-    return config.loss.mask_loss_scale > 0 and step < config.loss.warm_step
+    """Whether SURT's mask loss still has weight at ``step`` (it fades to 0 at ``warm_step``, or is
+    the only loss with ``unmixer_only``), so the batches need the channel sources, whose fbank costs
+    about half as much again as the mixture's."""
+    return config.loss.unmixer_only or (config.loss.mask_loss_scale > 0 and step < config.loss.warm_step)
 
 
 def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
