@@ -93,6 +93,38 @@ def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, 
     assert len(reads) == 2  # the first warm_step batches only
 
 
+def test_unmixer_only_reads_the_sources_every_batch_and_leaves_the_recognizer_as_it_was(tmp_path, monkeypatch) -> None:
+    """loss.unmixer_only through the loop: every batch (dev too) reads the channel sources, the
+    exported model's unmixer moved and its recognizer is the initial one, byte for byte; the dev
+    loss is the mask loss."""
+    import torch
+
+    from asr.training import dataset
+
+    _sessions(tmp_path, write_sources=True)
+    reads: list[int] = []
+    real = dataset.channel_source_features
+
+    def counting(cuts, shape, num_channels):
+        reads.append(len(cuts))
+        return real(cuts, shape, num_channels)
+
+    monkeypatch.setattr(dataset, "channel_source_features", counting)
+    first = train(_surt_config(tmp_path, eos_penalty=0.0))  # a SURT model dir to start from
+    config = _surt_config(tmp_path, unmixer_only=True, eos_penalty=0.0)
+    config.exp_dir, config.init_from = str(tmp_path / "exp_unmix"), str(first.export_dir)
+    reads.clear()
+    steps: list[int] = []
+    result = train(config, on_batch=lambda progress, ids, loss: steps.append(progress.global_step))
+    assert result.finished and len(steps) >= 2
+    assert len(reads) > len(steps)  # every training batch, plus the dev batches
+    before = load_model_dir(first.export_dir).model.state_dict()
+    after = load_model_dir(result.export_dir).model.state_dict()
+    recognizer = [k for k in before if not k.startswith("unmixer.")]
+    assert recognizer and all(torch.equal(before[k], after[k]) for k in recognizer)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("unmixer.") and "feature_norm" not in k)
+
+
 def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_name(tmp_path) -> None:
     """init_from a single-talker model: the shared recognizer is copied, each token row follows its
     token into the SURT lang dir's numbering (<eos> added, characters reordered), the unmixer starts
