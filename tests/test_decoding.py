@@ -30,13 +30,15 @@ def predictor_out(model: Transducer, tokens: list[int]) -> torch.Tensor:
     return model.joiner.project_decoder(model.predictor(y)[0, -1])
 
 
-def argmax_walk(model: Transducer, enc: torch.Tensor, max_sym: int) -> tuple[list[int], list[int]]:
-    """Reference greedy search of one utterance. enc: (T, C)."""
+def argmax_walk(model: Transducer, enc: torch.Tensor, max_sym: int,
+                blank_penalty: float = 0.0) -> tuple[list[int], list[int]]:
+    """Reference greedy search of one utterance, blank's score lowered by ``blank_penalty``. enc: (T, C)."""
     tokens: list[int] = []
     times: list[int] = []
     for t in range(enc.size(0)):
         for _ in range(max_sym):
             logits = model.joiner(model.joiner.project_encoder(enc[t]), predictor_out(model, tokens))
+            logits[model.blank_id] -= blank_penalty
             best = int(logits.argmax())
             if best == model.blank_id:
                 break
@@ -90,6 +92,29 @@ def test_greedy_equals_argmax_walk(predictor: str, max_sym: int) -> None:
     assert emitted > 3  # the check is vacuous if the model only emits blanks
     if max_sym == 3:
         assert any(len(h.timestamps) != len(set(h.timestamps)) for h in hyps), "no frame emitted twice"
+
+
+def test_greedy_blank_penalty_equals_the_walk_on_lowered_blank_scores() -> None:
+    """greedy_search's blank_penalty (icefall's --blank-penalty) subtracts from blank's score before
+    each argmax: the registered search equals the reference walk with the lowered score, emits more
+    tokens than without it, and a bad value is refused by name."""
+    from asr.decoding.greedy import GreedySearch, init_greedy_state
+    from asr.decoding.options import DecodingOptions
+
+    model = random_model(vocab_size=6)
+    enc = torch.randn(3, 9, model.config.encoder_dim)
+    lens = torch.tensor([9, 4, 7])
+    counts = []
+    for penalty in (0.0, 1.5):
+        options = DecodingOptions(method_options=(("blank_penalty", str(penalty)),))
+        with torch.no_grad():
+            state = GreedySearch().step(model, enc, lens, init_greedy_state(model, 3), options)
+        for i, hyp in enumerate(state.hyps):
+            assert (hyp.tokens, hyp.timestamps) == argmax_walk(model, enc[i, : lens[i]], options.max_sym_per_frame, penalty)
+        counts.append(sum(len(h.tokens) for h in state.hyps))
+    assert counts[1] > counts[0]
+    with pytest.raises(ValueError, match="blank_penalty='much' is not a float"):
+        DecodingOptions(method_options=(("blank_penalty", "much"),))
 
 
 @pytest.mark.parametrize("predictor", ["stateless", "lstm"])
@@ -274,7 +299,7 @@ def test_method_options_reach_the_search_and_are_checked(tiny_dir) -> None:
             DecodingOptions(method="toy_skipping", method_options=(("skip", "1"),))
         with pytest.raises(ValueError, match="skip_first='two' is not a int"):
             DecodingOptions(method="toy_skipping", method_options=(("skip_first", "two"),))
-        with pytest.raises(ValueError, match="'greedy_search' has no option 'skip_first'; its options are eos_bias"):
+        with pytest.raises(ValueError, match="'greedy_search' has no option 'skip_first'; its options are blank_penalty, eos_bias"):
             DecodingOptions(method_options=(("skip_first", "1"),))
         with pytest.raises(SystemExit):
             parser.parse_args(["--method-option", "no_equals_sign"])

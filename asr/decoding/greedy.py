@@ -71,16 +71,20 @@ def init_greedy_state(model: Transducer, batch_size: int, device: torch.device |
 
 @dataclass
 class GreedyOptions:
-    """greedy_search's own settings (``--method-option eos_bias=2``).
+    """greedy_search's own settings (``--method-option eos_bias=2 --method-option blank_penalty=1``).
 
     eos_bias: added to the end-of-sentence token's joiner score before each argmax (models with
         ``<eos>`` only). ``<eos>`` competes with blank at every frame after a sentence, and a model
         that spreads its probability over several frames may let blank win all of them, so the
         sentence is never closed and the rule endpoint fires 1.2 s later; a positive bias closes
         it at the first frame where ``<eos>`` comes within the bias of the best token.
+    blank_penalty: subtracted from blank's joiner score before each argmax (icefall's
+        ``--blank-penalty``): a model that deletes, as SURT does where the talkers overlap, emits
+        a token wherever one comes within the penalty of blank. Tune it on a dev set.
     """
 
     eos_bias: float = 0.0
+    blank_penalty: float = 0.0
 
 
 @torch.no_grad()
@@ -129,16 +133,18 @@ def greedy_search_batch(model: Transducer, encoder_out: Tensor, encoder_out_lens
     return greedy_search_step(model, encoder_out, encoder_out_lens, state, max_sym_per_frame).hyps
 
 
-def eos_logit_bias(model: Transducer, eos_bias: float, device: torch.device | str) -> Tensor | None:
-    """(V,) zeros but ``eos_bias`` at the model's ``<eos>``; None for no bias. ``ValueError`` when a
-    bias is asked of a model without ``<eos>``."""
-    if eos_bias == 0.0:
+def greedy_logit_bias(model: Transducer, options: GreedyOptions, device: torch.device | str) -> Tensor | None:
+    """(V,) the options' ``eos_bias`` at the model's ``<eos>`` and ``-blank_penalty`` at blank, zeros
+    elsewhere; None when both are 0. ``ValueError`` when a bias is asked of a model without ``<eos>``."""
+    if options.eos_bias == 0.0 and options.blank_penalty == 0.0:
         return None
-    eos_id = model.config.eos_id
-    if eos_id < 0:
-        raise ValueError(f"eos_bias={eos_bias}: the model has no <eos> token (config.eos_id is -1)")
     bias = torch.zeros(model.config.vocab_size, device=device)
-    bias[eos_id] = eos_bias
+    if options.eos_bias != 0.0:
+        eos_id = model.config.eos_id
+        if eos_id < 0:
+            raise ValueError(f"eos_bias={options.eos_bias}: the model has no <eos> token (config.eos_id is -1)")
+        bias[eos_id] = options.eos_bias
+    bias[model.blank_id] -= options.blank_penalty
     return bias
 
 
@@ -155,5 +161,5 @@ class GreedySearch(SearchMethod):
              options: "DecodingOptions") -> GreedySearchState:
         assert isinstance(state, GreedySearchState)
         config = options.method_config
-        bias = eos_logit_bias(model, config.eos_bias, encoder_out.device) if isinstance(config, GreedyOptions) else None
+        bias = greedy_logit_bias(model, config, encoder_out.device) if isinstance(config, GreedyOptions) else None
         return greedy_search_step(model, encoder_out, encoder_out_lens, state, options.max_sym_per_frame, bias)
