@@ -421,6 +421,23 @@ def test_feature_statistics_come_from_first_training_batch() -> None:
     assert {"encoder.feature_norm.mean", "encoder.feature_norm.inv_std"} <= set(model.state_dict())
 
 
+def test_a_bin_without_spread_in_the_first_batch_is_not_amplified() -> None:
+    """8 kHz audio at 16 kHz features: the top bins sit at the fbank floor in the first batch. Their
+    later values (resampler leakage, a few tenths of a nat) must not come out as +-30 inputs."""
+    from asr.models.feature_norm import FeatureNormalizer
+
+    norm = FeatureNormalizer(4).train()
+    first = torch.randn(2, 50, 4) * 3.0 - 8.0
+    first[..., 3] = -15.94 + 1e-4 * torch.randn(2, 50)  # the floor, with float noise
+    norm(first, torch.tensor([50, 50]))
+    assert float(norm.inv_std[3]) <= 2.0  # divided by at most the 0.5 floor
+    torch.testing.assert_close(1 / norm.inv_std[:3].double(), first[..., :3].reshape(-1, 3).double().std(0, unbiased=False),
+                               atol=1e-4, rtol=1e-4)  # bins with speech-like spread are untouched
+    later = first.clone()
+    later[..., 3] += 0.3
+    assert float(norm.eval()(later)[..., 3].abs().max()) < 1.0
+
+
 @pytest.mark.parametrize("predictor", ["stateless", "lstm"])
 def test_ilmt_term_is_the_internal_lm_cross_entropy_over_non_blank_tokens(predictor: str) -> None:
     """The ILM loss recomputed utterance by utterance, with the blank column cut out of the joiner's
