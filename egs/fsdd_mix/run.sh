@@ -6,6 +6,7 @@
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
+#            [--unmixer-epochs 15]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -13,16 +14,20 @@
 #   2 simulate sessions from the connected strings of each split (asr.corpora.mixtures):
 #     train/dev: 1-3 alternating utterances of two speakers, overlap ratio uniform in 0..1 (10% none);
 #     test: exactly two utterances (two-talker mixtures) -> data/manifests/fsddmix_cuts_<split>.jsonl.gz,
-#     wavs in data/mix/<split>/
+#     wavs in data/mix/<split>/; train/dev also each channel's source audio, <id>-src<c>.wav, for
+#     the mask loss (not with --unmixer-epochs 0 and --mask-loss 0)
 #   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
-#     (--mask-loss > 0: also each channel's source audio, <id>-src<c>.wav, for the mask loss)
-#   5 train SURT (--mask-loss S: the masked features' MSE against the sources at weight S, fading
-#     out over the warm-up, as icefall's 0.2), in two steps, because <eos> in the targets from the
-#     start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
-#     exp/surt_noeos (no <eos> in the targets: rule endpointing), its encoder, predictor and joiner
-#     started from the single-talker FSDD model (--init-from; "" trains from scratch, which needs
-#     --num-epochs 28 or more), then, each fine-tuned
+#   5 train SURT in three steps:
+#     exp/unmix_pre: the mask estimator alone (loss.unmixer_only) for --unmixer-epochs epochs on
+#     the masked features' MSE against the channel sources; the encoder, predictor and joiner are
+#     the single-talker FSDD model's (--init-from), not trained. --unmixer-epochs 0 skips it.
+#     exp/surt_noeos: everything jointly from exp/unmix_pre (no <eos> in the targets: rule
+#     endpointing; without exp/unmix_pre from --init-from, or from scratch with --init-from "",
+#     which needs --num-epochs 28 or more). --mask-loss S adds the mask loss at weight S, fading
+#     out over the warm-up, as icefall's 0.2. <eos> comes last, because <eos> in the targets from
+#     the start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
+#     each fine-tuned
 #     from exp/surt_noeos/model for --eos-epochs epochs: exp/surt (<eos>, no penalty; the model
 #     dir the issue names: exp/surt/model) and exp/surt_ep<P> per --eos-penalties
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
@@ -46,7 +51,8 @@ mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session aud
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
-init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model exp/surt_noeos starts from ("": scratch)
+init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
+unmixer_epochs=15     # stage 5: epochs of the mask estimator's pretraining, exp/unmix_pre (~1.3 min each; 0: none)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -69,7 +75,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       dev) n=$num_dev; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
       test) n=$num_test; opts="--min-utterances 2 --max-utterances 2 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
     esac
-    [ "$mask_loss" == 0 ] || [ $split == test ] || opts="$opts --write-sources"
+    [ "$mask_loss" == 0 ] && [ "$unmixer_epochs" == 0 ] || [ $split == test ] || opts="$opts --write-sources"
     # shellcheck disable=SC2086  # a list of options
     python -m asr.corpora.mixtures data/manifests/fsdd_conn_cuts_${split}.jsonl.gz \
       data/manifests/fsddmix_cuts_${split}.jsonl.gz --audio-dir data/mix/$split --num-mixtures $n \
@@ -101,8 +107,16 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   [ -n "$num_epochs" ] && epochs_opt="--num-epochs $num_epochs"
   if [ -n "$init_from" ]; then
     [ -f "$init_from/config.json" ] || die "--init-from $init_from is not a model dir: run (cd ../fsdd && ./run.sh --data-dir ... --stop-stage 4) first, or give --init-from '' to train from scratch"
-    epochs_opt="$epochs_opt --set init_from=$init_from"
   fi
+  if [ "$unmixer_epochs" != 0 ]; then
+    log "Stage 5: pretrain the mask estimator alone on the channel sources -> exp/unmix_pre"
+    [ -n "$init_from" ] || die "--unmixer-epochs needs --init-from: the recognizer is not trained while the unmixer is"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+      --opts "--num-epochs $unmixer_epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from" \
+      $train_config $lang_dir exp/unmix_pre $dev $train
+    init_from=exp/unmix_pre/model
+  fi
+  [ -n "$init_from" ] && epochs_opt="$epochs_opt --set init_from=$init_from"
   log "Stage 5: train SURT without <eos> (rule endpointing; the start of the <eos> models) -> exp/surt_noeos"
   steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
     --opts "$mask_opt $epochs_opt --set model.eos_id=-1" $train_config $lang_dir exp/surt_noeos $dev $train
@@ -121,6 +135,8 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
   surt_dirs="exp/surt_noeos/model exp/surt/model"
+  # the pretrained mask estimator before joint training (its recognizer is the single-talker model's)
+  [ -f exp/unmix_pre/model/model.pt ] && surt_dirs="exp/unmix_pre/model $surt_dirs"
   for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
