@@ -73,11 +73,10 @@ def test_surt_trains_and_exports(tmp_path, capsys) -> None:
     assert line["id"] == "in" and len(line["channels"]) == 2
 
 
-def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, monkeypatch) -> None:
-    """The mask loss fades out at warm_step; the sources' fbank is computed for those batches only."""
+def _count_source_reads(monkeypatch) -> list[int]:
+    """From now on, the number of cuts of every batch whose channel sources' fbank is computed."""
     from asr.training import dataset
 
-    _sessions(tmp_path, write_sources=True)
     reads: list[int] = []
     real = dataset.channel_source_features
 
@@ -86,6 +85,13 @@ def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, 
         return real(cuts, shape, num_channels)
 
     monkeypatch.setattr(dataset, "channel_source_features", counting)
+    return reads
+
+
+def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, monkeypatch) -> None:
+    """The mask loss fades out at warm_step; the sources' fbank is computed for those batches only."""
+    _sessions(tmp_path, write_sources=True)
+    reads = _count_source_reads(monkeypatch)
     steps: list[int] = []
     config = _surt_config(tmp_path, dev=False, mask_loss_scale=0.2, warm_step=2)
     result = train(config, on_batch=lambda progress, ids, loss: steps.append(progress.global_step))
@@ -95,21 +101,11 @@ def test_mask_loss_reads_the_channel_sources_only_while_it_has_weight(tmp_path, 
 
 def test_unmixer_only_reads_the_sources_every_batch_and_leaves_the_recognizer_as_it_was(tmp_path, monkeypatch) -> None:
     """loss.unmixer_only through the loop: every batch (dev too) reads the channel sources, the
-    exported model's unmixer moved and its recognizer is the initial one, byte for byte; the dev
-    loss is the mask loss."""
+    exported model's unmixer moved and its recognizer is the initial one, byte for byte."""
     import torch
 
-    from asr.training import dataset
-
     _sessions(tmp_path, write_sources=True)
-    reads: list[int] = []
-    real = dataset.channel_source_features
-
-    def counting(cuts, shape, num_channels):
-        reads.append(len(cuts))
-        return real(cuts, shape, num_channels)
-
-    monkeypatch.setattr(dataset, "channel_source_features", counting)
+    reads = _count_source_reads(monkeypatch)
     first = train(_surt_config(tmp_path, eos_penalty=0.0))  # a SURT model dir to start from
     config = _surt_config(tmp_path, unmixer_only=True, eos_penalty=0.0)
     config.exp_dir, config.init_from = str(tmp_path / "exp_unmix"), str(first.export_dir)
