@@ -134,6 +134,88 @@ def test_large_beam_finds_exhaustive_best(predictor: str) -> None:
             assert hyp.timestamps == sorted(set(hyp.timestamps))  # one token per frame at most
 
 
+def best_sequence_with_symbols_per_frame(model: Transducer, enc: torch.Tensor, max_sym: int) -> tuple[tuple[int, ...], float]:
+    """Sum over every alignment in which a frame emits at most ``max_sym`` tokens, per token
+    sequence; the best. On a frame, blank moves to the next frame; a token stays on it, except
+    the ``max_sym``-th, which moves on without a blank (greedy search's rule). Depth-first."""
+    enc_proj = model.joiner.project_encoder(enc)
+    totals: dict[tuple[int, ...], float] = {}
+
+    def walk(t: int, emitted: int, tokens: tuple[int, ...], score: float) -> None:
+        if t == enc.size(0):
+            totals[tokens] = float(np.logaddexp(totals[tokens], score)) if tokens in totals else score
+            return
+        logits = model.joiner(enc_proj[t], predictor_out(model, list(tokens)))
+        for sym, lp in enumerate(logits.log_softmax(-1).tolist()):
+            if sym == model.blank_id:
+                walk(t + 1, 0, tokens, score + lp)
+            elif emitted + 1 == max_sym:
+                walk(t + 1, 0, tokens + (sym,), score + lp)
+            else:
+                walk(t, emitted + 1, tokens + (sym,), score + lp)
+
+    walk(0, 0, (), 0.0)
+    assert float(np.logaddexp.reduce(list(totals.values()))) == pytest.approx(0.0, abs=1e-4)  # all alignments
+    best = max(totals, key=totals.__getitem__)
+    return best, totals[best]
+
+
+@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+@pytest.mark.parametrize("max_sym", [2, 3])
+def test_large_beam_with_several_symbols_per_frame_finds_exhaustive_best(predictor: str, max_sym: int) -> None:
+    """max_sym_per_frame > 1: with a beam that prunes nothing the search is exact over the
+    alignments with at most that many tokens a frame, and some frame does emit more than one."""
+    model = random_model(vocab_size=3, predictor=predictor, seed=1)
+    num_frames = 3
+    enc = torch.randn(3, num_frames, model.config.encoder_dim)
+    lens = torch.tensor([num_frames] * 3)
+    several = False
+    with torch.no_grad():
+        hyps = modified_beam_search(model, enc, lens, beam=512, max_sym_per_frame=max_sym)
+        for i, hyp in enumerate(hyps):
+            tokens, score = best_sequence_with_symbols_per_frame(model, enc[i], max_sym)
+            assert tuple(hyp.tokens) == tokens
+            assert math.isclose(hyp.log_prob, score, abs_tol=1e-4)
+            assert hyp.timestamps == sorted(hyp.timestamps)
+            assert max(hyp.timestamps.count(t) for t in set(hyp.timestamps)) <= max_sym
+            several |= len(set(hyp.timestamps)) < len(hyp.timestamps)
+    assert several, "no hypothesis emitted two tokens on one frame: the check is vacuous"
+
+
+@pytest.mark.parametrize("max_sym", [1, 2, 3])
+def test_beam_one_equals_greedy_with_as_many_symbols_per_frame(max_sym: int) -> None:
+    model = random_model(vocab_size=7, seed=2)
+    enc = torch.randn(4, 12, model.config.encoder_dim)
+    lens = torch.tensor([12, 3, 8, 11])
+    with torch.no_grad():
+        greedy = greedy_search_batch(model, enc, lens, max_sym_per_frame=max_sym)
+        beam = modified_beam_search(model, enc, lens, beam=1, max_sym_per_frame=max_sym)
+    assert [h.tokens for h in beam] == [h.tokens for h in greedy]
+    assert [h.timestamps for h in beam] == [h.timestamps for h in greedy]
+
+
+def test_beam_search_option_reaches_the_search_and_is_checked() -> None:
+    """``--method-option max_sym_per_frame=N`` of the registered beam search is the function's
+    argument; 0 and a non-integer are refused by name."""
+    from asr.decoding.search import get_search
+    from asr.decoding.options import DecodingOptions
+
+    model = random_model(vocab_size=7, seed=4)
+    enc = torch.randn(3, 10, model.config.encoder_dim)
+    lens = torch.tensor([10, 6, 9])
+    for max_sym in (1, 3):
+        options = DecodingOptions(method="modified_beam_search", beam=4,
+                                  method_options=(("max_sym_per_frame", str(max_sym)),))
+        with torch.no_grad():
+            registered = get_search("modified_beam_search").search(model, enc, lens, options)
+            direct = modified_beam_search(model, enc, lens, beam=4, max_sym_per_frame=max_sym)
+        assert [(h.tokens, h.timestamps) for h in registered] == [(h.tokens, h.timestamps) for h in direct]
+    with pytest.raises(ValueError, match="max_sym_per_frame=0 must be >= 1"):
+        DecodingOptions(method="modified_beam_search", method_options=(("max_sym_per_frame", "0"),))
+    with pytest.raises(ValueError, match="max_sym_per_frame='two' is not a int"):
+        DecodingOptions(method="modified_beam_search", method_options=(("max_sym_per_frame", "two"),))
+
+
 def test_beam_one_equals_greedy() -> None:
     model = random_model(vocab_size=7, seed=2)
     enc = torch.randn(4, 12, model.config.encoder_dim)

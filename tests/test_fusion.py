@@ -66,6 +66,17 @@ def test_scale_zero_is_modified_beam_search_exactly(lm_path: Path, method: str, 
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_scale_zero_with_several_symbols_per_frame_is_that_beam_search(lm_path: Path, method: str) -> None:
+    model = random_model(1, "lstm")
+    enc, lens = _encoder_out(1)
+    scales = {"lm_scale": 0.0} if "shallow" in method else {"lm_scale": 0.0, "ilme_scale": 0.0}
+    fused = get_search(method).search(model, enc, lens, _options(method, lm_path, max_sym_per_frame=3, **scales))
+    plain = modified_beam_search(model, enc, lens, beam=4, max_sym_per_frame=3)
+    for a, b in zip(fused, plain):
+        assert (a.tokens, a.timestamps, a.log_prob) == (b.tokens, b.timestamps, b.log_prob)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_strong_lm_pulls_hypotheses_towards_its_text(lm_path: Path, method: str) -> None:
     model = random_model(2)
     enc, lens = _encoder_out(2)

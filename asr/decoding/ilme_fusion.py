@@ -8,7 +8,8 @@ The ILM is ``Transducer.internal_lm_log_probs`` (the joiner on the hypothesis' p
 with the encoder contribution removed, log-softmax over the non-blank tokens), computed from the
 projected predictor output the search already holds. The blank keeps the transducer's score.
 With both scales 0 the search is ``modified_beam_search`` exactly. Options: ``lm``, ``lm_scale``,
-``ilme_scale``.
+``ilme_scale``,
+``max_sym_per_frame``.
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ from torch import Tensor
 
 from asr.decoding.beam_search import TokenScorer
 from asr.decoding.hypothesis import Hypothesis
-from asr.decoding.lm_shallow_fusion import FusionSearch
+from asr.decoding.lm_shallow_fusion import FusionSearch, ShallowFusionOptions
 from asr.decoding.search import register_search
 from asr.models.model import Transducer
 
 
 @dataclass(frozen=True)
-class IlmeFusionOptions:
-    """lm: token-level ARPA LM; lm_scale: its weight; ilme_scale: weight of the subtracted internal LM."""
+class IlmeFusionOptions(ShallowFusionOptions):
+    """Shallow fusion's options, and ilme_scale: weight of the subtracted internal LM."""
 
-    lm: str = ""
-    lm_scale: float = 0.3
     ilme_scale: float = 0.1
 
 

@@ -9,7 +9,8 @@ one), scored from each hypothesis' token ids, so the search state is modified be
 (``BeamSearchState``) and streaming, batching and ``new_segment`` work unchanged (a new segment
 restarts the LM at ``<s>``, as its tokens are cleared). No end-of-sentence score is added. The
 blank keeps the transducer's score. With ``lm_scale=0`` the search is ``modified_beam_search``
-exactly. Options (``--method-option KEY=VALUE``): ``lm`` (the ARPA path, required), ``lm_scale``.
+exactly. Options (``--method-option KEY=VALUE``): ``lm`` (the ARPA path, required), ``lm_scale``,
+``max_sym_per_frame``.
 Loaded LMs are kept per (path, size, mtime), so a stream does not reload its LM every chunk.
 """
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from asr.decoding.beam_search import BeamSearchState, TokenScorer, init_beams, modified_beam_search_step
+from asr.decoding.beam_search import BeamSearchOptions, BeamSearchState, TokenScorer, init_beams, modified_beam_search_step
 from asr.decoding.hypothesis import Hypothesis
 from asr.decoding.search import SearchMethod, SearchState, register_search
 from asr.lm.token_lm import TokenNgramLM
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ShallowFusionOptions:
-    """lm: token-level ARPA LM of the model's tokens; lm_scale: weight of its log-probs."""
+class ShallowFusionOptions(BeamSearchOptions):
+    """lm: token-level ARPA LM of the model's tokens; lm_scale: weight of its log-probs; and
+    ``max_sym_per_frame`` of :class:`BeamSearchOptions`."""
 
     lm: str = ""
     lm_scale: float = 0.3
@@ -84,7 +86,8 @@ class FusionSearch(SearchMethod):
         assert isinstance(state, BeamSearchState)
         config = options.method_config
         return modified_beam_search_step(model, encoder_out, encoder_out_lens, state, options.beam,
-                                         token_scores=self.fusion_scores(model, config))
+                                         token_scores=self.fusion_scores(model, config),
+                                         max_sym_per_frame=config.max_sym_per_frame)
 
 
 @register_search("modified_beam_search_lm_shallow_fusion")
