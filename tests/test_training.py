@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,6 +132,35 @@ def test_loss_goes_down_and_model_dir_is_exported(corpus, tmp_path):
     assert [line.split()[1] for line in table[3:]] == ["greedy_search", "modified_beam_search"]
     with pytest.raises(ValueError, match="multiple of 40"):
         decode(DecodeConfig(str(result.export_dir), str(corpus["cuts"]), str(out), chunk_ms=100))
+
+
+def test_wer_table_gives_each_setting_of_a_method_its_own_row():
+    """Runs of one method with other ``--method-option`` settings are rows of their own (an LM by
+    its file name, a beam search with its beam); a record written before options were recorded is
+    labelled by the method alone."""
+    from asr.training.report import wer_table
+
+    def record(method, chunk, wer, **extra):
+        return {"cuts": "test", "method": method, "chunk": chunk, "wer": wer, "num_ref_words": 10, **extra}
+
+    records = [
+        record("modified_beam_search", "full", 50.0),  # an old record: no options recorded
+        record("modified_beam_search", "full", 40.0, beam=4, method_options={"max_sym_per_frame": "3"}),
+        record("modified_beam_search", "320", 42.0, beam=4, method_options={"max_sym_per_frame": "3"}),
+        record("modified_beam_search_ilme", "320", 30.0, beam=8,
+               method_options={"lm": "/x/exp/lm/sentences_8gram.arpa", "lm_scale": "0.8"}),
+        record("greedy_search", "full", 45.0, beam=4, method_options={}),
+        record("greedy_search", "full", 44.0, beam=4, method_options={"blank_penalty": "1.0"}),
+    ]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in wer_table(records).splitlines()[3:]]
+    rows = {c[1]: c[2:] for c in cells}
+    assert rows == {
+        "greedy_search": ["45.00", "-", "10"],
+        "greedy_search blank_penalty=1.0": ["44.00", "-", "10"],
+        "modified_beam_search": ["50.00", "-", "10"],
+        "modified_beam_search beam=4 max_sym_per_frame=3": ["40.00", "42.00", "10"],
+        "modified_beam_search_ilme beam=8 lm=sentences_8gram.arpa lm_scale=0.8": ["-", "30.00", "10"],
+    }
 
 
 def test_mid_epoch_resume_matches_uninterrupted_training(corpus, tmp_path):

@@ -125,7 +125,8 @@ def decode(config: EvaluateConfig) -> DecodeResult:
     with atomic_write(out / f"wer_{tag}.txt") as f:
         f.write(summary + "\n")
     total = result.total
-    record = {"cuts": cuts_name, "method": options.method, "chunk": "full" if options.chunk_ms is None else str(options.chunk_ms),
+    record = {"cuts": cuts_name, "method": options.method, "method_options": dict(options.method_options),
+              "beam": options.beam, "chunk": "full" if options.chunk_ms is None else str(options.chunk_ms),
               "wer": total.wer, "num_ref_words": total.ref_words, "insertions": total.insertions,
               "deletions": total.deletions, "substitutions": total.substitutions, "num_utterances": len(refs),
               "model_dir": str(config.model_dir), "decode_seconds": elapsed, "audio_seconds": audio_seconds, "rtf": rtf}

@@ -23,6 +23,16 @@ def collect(decode_dir: str | Path) -> list[dict]:
     return records
 
 
+def method_label(record: dict) -> str:
+    """The method with its ``--method-option`` settings (an LM by its file name) and, for a beam
+    search decoded with options, its beam: runs of one method with other settings get rows of
+    their own. Records written before options were recorded give the method alone."""
+    settings = {k: Path(v).name if k == "lm" else v for k, v in record.get("method_options", {}).items()}
+    if settings and "beam" in record and "beam" in record["method"]:
+        settings = {"beam": record["beam"], **settings}
+    return " ".join([record["method"], *(f"{k}={v}" for k, v in settings.items())])
+
+
 def wer_table(records: Sequence[dict]) -> str:
     """A fixed-width table: rows (test set, method), columns chunk sizes, cells ``%WER``."""
     if not records:
@@ -30,7 +40,7 @@ def wer_table(records: Sequence[dict]) -> str:
     chunks = sorted({r["chunk"] for r in records}, key=lambda c: (c != "full", int(c) if c.isdigit() else 0))
     rows: dict[tuple[str, str], dict[str, dict]] = {}
     for r in records:
-        rows.setdefault((r["cuts"], r["method"]), {})[r["chunk"]] = r
+        rows.setdefault((r["cuts"], method_label(r)), {})[r["chunk"]] = r
     headers = ["test set", "method"] + [("full context" if c == "full" else f"chunk {c} ms") for c in chunks] + ["words"]
     body = []
     for (cuts, method), cells in sorted(rows.items()):
