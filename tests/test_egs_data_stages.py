@@ -247,3 +247,31 @@ def test_run_sh_help_prints_the_header(tmp_path):
     header = (REPO / "egs" / "fsdd" / "run.sh").read_text().split("\nset -euo")[0].splitlines()[1:]
     assert result.returncode == 0
     assert result.stderr.splitlines() == [re.sub(r"^# ?", "", line) for line in header]
+
+
+def test_make_token_lm_step_counts_sentences_once_and_rebuilds_only_on_change(tmp_path):
+    """steps/make_token_lm.sh: the training transcripts (ids stripped) and the plain LM texts, each
+    sentence once, become the LM's text and a token n-gram; a rerun with the same inputs keeps the
+    file, another order rebuilds it, and a missing text is refused by name."""
+    from tiny_model import make_tiny_model_dir
+
+    work = _recipe_copy(tmp_path, "yesno")
+    make_tiny_model_dir(work / "exp", seed=0)
+    (work / "data").mkdir()
+    (work / "data" / "text").write_text("u1 ONE TWO\nu2 ONE TWO\nu3 THREE FOUR FIVE\n")
+    (work / "more.txt").write_text("SIX SEVEN\nONE TWO\n\n")
+    args = ("exp/model", "exp/lm/sentences.arpa", "data/text", "more.txt")
+    first = _step(work, "make_token_lm.sh", "--order", "3", *args)
+    assert first.returncode == 0, first.stderr
+    assert (work / "exp/lm/sentences.txt").read_text().splitlines() == ["ONE TWO", "SIX SEVEN", "THREE FOUR FIVE"]
+    arpa = work / "exp/lm/sentences.arpa"
+    assert "\\3-grams:" in arpa.read_text() and "\\4-grams:" not in arpa.read_text()
+    built = arpa.stat().st_mtime_ns
+    again = _step(work, "make_token_lm.sh", "--order", "3", *args)
+    assert again.returncode == 0 and "up to date" in again.stderr + again.stdout
+    assert arpa.stat().st_mtime_ns == built
+    higher = _step(work, "make_token_lm.sh", "--order", "4", *args)
+    assert higher.returncode == 0, higher.stderr
+    assert "\\4-grams:" in arpa.read_text()
+    missing = _step(work, "make_token_lm.sh", "exp/model", "exp/lm/x.arpa", "data/text", "nope.txt")
+    assert missing.returncode != 0 and "nope.txt does not exist" in missing.stderr

@@ -13,7 +13,8 @@
 # the audio (FSDD's trimmed digits): the same as `asr transcribe` and `asr serve`, so the WER is
 # that of the text users get. --opts passes more options to python -m asr.decoding.evaluate (e.g.
 # the ones above, which reproduce the former max-sym 1, no-padding scoring). Each (cuts, method,
-# chunk) skips when its .done marker exists (unless --force true).
+# chunk, and --opts with --beam when --opts is given) skips when its .done marker exists (unless
+# --force true).
 set -euo pipefail
 
 cmd=run.pl
@@ -40,7 +41,10 @@ for cuts in "$@"; do
   for method in $methods; do
     for chunk in $chunks; do
       tag=${name}_${method}_$chunk
-      if stage_done "$decode_dir/$name" "decode_${method}_$chunk"; then
+      marker=decode_${method}_$chunk
+      # another --opts or --beam is another decode (its WER file's name carries the method options)
+      [ -z "$opts" ] || marker=${marker}_$(echo "$opts beam=$beam" | sha1sum | cut -c1-8)
+      if stage_done "$decode_dir/$name" "$marker"; then
         log "$tag already decoded, skipping"
         continue
       fi
@@ -49,7 +53,7 @@ for cuts in "$@"; do
         python -m asr.decoding.evaluate --model-dir "$model_dir" --cuts "$cuts" --out-dir "$decode_dir/$name" \
           --method "$method" --chunk-ms "$chunk" --beam "$beam" $opts \
         || die "decoding $tag failed, see $decode_dir/log/decode_$tag.log"
-      mark_done "$decode_dir/$name" "decode_${method}_$chunk"
+      mark_done "$decode_dir/$name" "$marker"
     done
   done
 done
