@@ -2,8 +2,9 @@
 # One US-English female speaker reading CMU ARCTIC prompts, 16 kHz (CC0).
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--token-type char] [--vocab-size 256]
-#            [--speed-perturb false] [--init-from ../synth/exp/transducer/model] [--add-synth false]
+#            [--speed-perturb true] [--init-from ../synth/exp/transducer/model] [--add-synth false]
 #            [--train-config conf/finetune.yaml] [--num-epochs N] [--nproc 1] [--force false]
+#            [--beam-max-sym 3] [--fusion-lm-order 8] [--fusion-beam 8] [--fusion-lm-scale 0.8] [--fusion-ilme-scale 0.6]
 #
 # --data-dir holds transcripts.tsv and wav/ (or kathleen/ with them, as ../shared/data does). The
 # recordings have no public download: point --data-dir at a local copy. Splits are prompt-disjoint
@@ -29,7 +30,7 @@ nj=2
 seed=0
 token_type=char      # stage 3: char (a few hours of audio learn it fastest) or bpe (of --vocab-size)
 vocab_size=256
-speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
+speed_perturb=true   # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1), which stage 4 trains on
 init_from=../synth/exp/transducer/model  # stage 4: the model dir to fine-tune ("": train from scratch)
 nonspeech_per_kind=100  # stage 2: silence/noise/DC/hum cuts of each kind (split nonspeech); 0: none
 add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synth stages 0-2 first)
@@ -39,6 +40,11 @@ num_epochs=          # stage 4: override the config's num_epochs
 exp_dir=             # stages 4-10: the model's directory (default exp/transducer, exp/transducer_synth with --add-synth)
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
+beam_max_sym=3       # stage 5: tokens a frame in modified beam search (1: icefall's, which drops characters)
+fusion_lm_order=8    # stage 5: token n-gram of the LM text for ILME fusion (0: no fusion decode)
+fusion_beam=8        # stage 5: ILME fusion's beam
+fusion_lm_scale=0.8  # stage 5: the n-gram's weight (chosen on dev)
+fusion_ilme_scale=0.6  # stage 5: the subtracted internal LM's weight (chosen on dev)
 hybrid_chunks="full 320"  # stages 7-10: chunk settings the hybrid and the cascade are decoded with
 . utils/parse_options.sh
 . utils/log.sh
@@ -60,10 +66,23 @@ steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj
   --splits "$splits" --model-type $token_type --vocab-size $vocab_size \
   $corpus "$data_dir" $lang_dir data/train/text
 
+# LM text for the fusion LM (stage 5) and the hybrid stages: training transcripts (the steps add
+# data/train/text) plus the text in <data-dir>/text (LibriSpeech dev-clean and Harvard sentences,
+# never ARCTIC test prompts).
+LM_TEXTS=()
+text_dir=$data_dir/text
+[ -d "$text_dir" ] || text_dir=$data_dir/../text
+for f in "$text_dir"/*.txt; do
+  [ -f "$f" ] && LM_TEXTS+=("$f")
+done
+[ ${#LM_TEXTS[@]} -gt 0 ] || [ $stop_stage -lt 5 ] || \
+  log "WARNING: no text files in $data_dir/text: the fusion and hybrid LMs (stages 5, 7-16) will have the training transcripts alone"
+
 # Stage 4 fine-tunes --init-from (or trains from scratch) on train (train_sp with --speed-perturb
 # true) and the non-speech cuts, plus the synthesized corpus with --add-synth true (then with a
 # tokenizer trained on both texts, in exp/transducer_synth); stage 5 decodes test with full context
-# and 320 ms chunks, greedy and modified beam search; stage 6 prints the WER table.
+# and 320 ms chunks: greedy search, modified beam search (--beam-max-sym tokens a frame), and ILME
+# fusion with a token n-gram of the LM text above; stage 6 prints the WER table.
 default_exp_dir=exp/transducer
 $add_synth && default_exp_dir=exp/transducer_synth
 exp_dir=${exp_dir:-$default_exp_dir}
@@ -101,10 +120,21 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     $train_config $train_lang $exp_dir data/fbank/${corpus}_cuts_dev.jsonl.gz "${train_cuts[@]}"
 fi
 
+fusion_lm=$exp_dir/lm/sentences_${fusion_lm_order}gram.arpa
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: decode test (full context and 320 ms chunks)"
-  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods greedy_search \
     $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
+  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search \
+    --opts "--method-option max_sym_per_frame=$beam_max_sym" $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
+  if [ "$fusion_lm_order" -gt 0 ]; then
+    log "Stage 5: ILME fusion with a token ${fusion_lm_order}-gram of the LM text ($fusion_lm)"
+    steps/make_token_lm.sh --order $fusion_lm_order $exp_dir/model $fusion_lm data/train/text "${LM_TEXTS[@]}"
+    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search_ilme \
+      --beam $fusion_beam --opts "--method-option lm=$fusion_lm --method-option lm_scale=$fusion_lm_scale \
+        --method-option ilme_scale=$fusion_ilme_scale --method-option max_sym_per_frame=$beam_max_sym" \
+      $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
+  fi
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -112,22 +142,12 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   python -m asr.training.report $exp_dir/decode
 fi
 
-# LM text for the hybrid stages: training transcripts (stage 7 adds data/train/text) plus the
-# text in <data-dir>/text (LibriSpeech dev-clean and Harvard sentences, never ARCTIC test prompts).
-HYBRID_LM_TEXTS=()
-text_dir=$data_dir/text
-[ -d "$text_dir" ] || text_dir=$data_dir/../text
-for f in "$text_dir"/*.txt; do
-  [ -f "$f" ] && HYBRID_LM_TEXTS+=("$f")
-done
-[ ${#HYBRID_LM_TEXTS[@]} -gt 0 ] || [ $stop_stage -lt 7 ] || \
-  log "WARNING: no text files in $data_dir/text: the hybrid LMs (stages 7-16) will have the training transcripts alone"
 HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz"
 
 # Stages 7-10: the hybrid first pass and the HEC cascade (asr/hybrid, issue 11). The transducer's
 # CTC head decodes an HLG whose lexicon spells each word in the model's tokens (icefall's
 # prepare_lang_bpe); G is a 3-gram (modified Kneser-Ney) on the training transcripts and
-# <data-dir>/text (HYBRID_LM_TEXTS below), never test transcripts. 7 lang + LM + HLG + the hybrid
+# <data-dir>/text (LM_TEXTS below), never test transcripts. 7 lang + LM + HLG + the hybrid
 # model dir $exp_dir/hybrid/model, 8 decode the hybrid alone, 9 the cascade (first pass, then transducer
 # rescoring of each segment's n-best), 10 both tables. Add a word later: asr lexicon add
 # data/lang_hybrid WORD, then rerun stage 7 (only what changed is rebuilt).
@@ -136,7 +156,7 @@ hybrid_dir=$exp_dir/hybrid/model  # per model: another --exp-dir must not reuse 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: token lexicon, LM and HLG from $exp_dir/model -> $hybrid_lang, hybrid model dir $hybrid_dir"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
-  steps/make_hybrid_lang.sh --tokens-dir $exp_dir/model $hybrid_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --tokens-dir $exp_dir/model $hybrid_lang data/train/text "${LM_TEXTS[@]}"
   python -m asr.hybrid.model_dir $exp_dir/model $hybrid_lang $hybrid_dir
 fi
 
@@ -163,7 +183,7 @@ fi
 phone_lang=data/lang_phone
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: phone lang dir + LM $phone_lang, monophone GMM-HMM exp/mono"
-  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${LM_TEXTS[@]}"
   steps/train_gmm_mono.sh --cmd "$train_cmd" --force $force $phone_lang data/train exp/mono --arpa $phone_lang/G.arpa
 fi
 
@@ -207,7 +227,7 @@ fi
 
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
-  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${LM_TEXTS[@]}"
   # the acoustic scales tuned on Kathleen dev for these graphs become the model dirs' defaults
   steps/mkgraph.sh --force $force --opts "$gmm_cmudict_decode_opts" $phone_lang_cmudict exp/mono/model exp/mono/model_cmudict
   steps/mkgraph.sh --force $force --opts "$dnn_cmudict_decode_opts" $phone_lang_cmudict exp/dnn/model exp/dnn/model_cmudict
