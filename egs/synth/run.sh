@@ -6,7 +6,8 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir ../shared/data] [--text FILE]
 #            [--hours 2.5] [--num-jobs 2] [--repeats 1] [--seed 0] [--extra-repeats 2] [--nonspeech-per-kind 100]
 #            [--token-type char] [--vocab-size 500] [--speed-perturb false] [--train-config conf/train.yaml]
-#            [--num-epochs N] [--nproc 1] [--force false]
+#            [--lstm-config conf/levers/lstm_ft.yaml] [--num-epochs N] [--nproc 1] [--force false]
+#            [--beam-max-sym 3] [--fusion-lm-order 8] [--fusion-beam 8] [--fusion-lm-scale 0.6] [--fusion-ilme-scale 0.4]
 #
 # Text: --text if given, else <data-dir>/text/librispeech_dev_clean.txt if it exists, else
 # conf/sentences.txt (shipped, written for this project, public domain). --hours caps the total
@@ -18,7 +19,8 @@
 # 16 kHz; a rerun of stage 1 after an interruption (with --force true, or after removing the .done
 # marker) resumes.
 # Stages: 0 check synthesizers and pick the text, 1 synthesize + prepare, 2 non-speech cuts + fbank,
-# 3 lang (char, or BPE with --token-type bpe), 4 train, 5 decode, 6 WER table.
+# 3 lang (char, or BPE with --token-type bpe), 4 train (then the LSTM-predictor model), 5 decode
+# (greedy, beam, ILME fusion), 6 WER tables.
 # Text-only domain adaptation (ILMA, asr adapt) to number-rich sentences, from <data-dir>/itn:
 # 7 adaptation text + disjoint target test text, 8 synthesize the target test (held-out voices) +
 # fbank, 9 token n-gram LM of the adaptation text (fusion baselines), 10 asr adapt for each
@@ -48,7 +50,13 @@ token_type=char      # stage 3: char (a few hours of audio learn it fastest) or 
 vocab_size=500
 speed_perturb=false  # stage 2: also train_sp = train + 0.9x/1.1x speed copies (ids _sp0.9/_sp1.1)
 train_config=conf/train.yaml  # stage 4: model and training settings
-exp_dir=exp/transducer  # stages 4-15: the model's directory (give each lever experiment its own)
+exp_dir=exp/transducer  # stages 4-19: the model's directory (give each lever experiment its own)
+lstm_config=conf/levers/lstm_ft.yaml  # stage 4: then swap the predictor for an LSTM and train on into ${exp_dir}_lstm ("": skip)
+beam_max_sym=3       # stage 5: tokens a frame in modified beam search (1: icefall's, which drops characters)
+fusion_lm_order=8    # stage 5: token n-gram of the LM text for ILME fusion (0: no fusion decode)
+fusion_beam=8        # stage 5: ILME fusion's beam
+fusion_lm_scale=0.6  # stage 5: the n-gram's weight (chosen on dev)
+fusion_ilme_scale=0.4  # stage 5: the subtracted internal LM's weight (chosen on dev)
 num_epochs=          # stage 4: override the config's num_epochs
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
@@ -100,9 +108,24 @@ steps/data_stages.sh --stage $stage --stop-stage $stop_stage --force $force --nj
   --speed-perturb $speed_perturb --splits "$splits" --model-type $token_type --vocab-size $vocab_size \
   $corpus "$text" $lang_dir data/train/text
 
+# LM text for the fusion LM (stage 5) and the hybrid stages: training transcripts (the steps add
+# data/train/text) plus the other text in <data-dir>/text, but never the file the test sentences
+# were drawn from.
+LM_TEXTS=()
+[ -f data/train_extra/text ] && LM_TEXTS+=(data/train_extra/text_lm)
+for f in "$data_dir"/text/*.txt; do
+  [ -f "$f" ] && ! [ "$f" -ef "$text" ] && LM_TEXTS+=("$f")
+done
+if [ $stop_stage -ge 5 ] && [ -f data/train_extra/text ] && ! [ data/train_extra/text_lm -nt data/train_extra/text ]; then
+  cut -d' ' -f2- data/train_extra/text > data/train_extra/text_lm.tmp  # sentence-per-line
+  mv data/train_extra/text_lm.tmp data/train_extra/text_lm
+fi
+
 # Stage 4 trains a streaming transducer on train, train_extra and nonspeech (test voices never
-# seen), stage 5 decodes test (held-out voices) and dev with full context and 320 ms chunks, greedy
-# and modified beam search, and stage 6 prints the WER table.
+# seen) into $exp_dir, then (--lstm-config, "" to skip) swaps its stateless predictor for an LSTM
+# and trains on into ${exp_dir}_lstm; stage 5 decodes test (held-out voices) and dev with each, full
+# context and 320 ms chunks: greedy search, modified beam search (--beam-max-sym tokens a frame)
+# and ILME fusion with a token n-gram of the LM text above; stage 6 prints the WER tables.
 train_opts=
 [ -n "$num_epochs" ] && train_opts="--num-epochs $num_epochs"
 train_cuts=data/fbank/${corpus}_cuts_train.jsonl.gz
@@ -110,21 +133,45 @@ $speed_perturb && train_cuts=data/fbank/${corpus}_cuts_train_sp.jsonl.gz
 [ "$extra_repeats" -gt 0 ] && train_cuts="$train_cuts data/fbank/${corpus}_cuts_train_extra.jsonl.gz"
 [ "$nonspeech_per_kind" -gt 0 ] && train_cuts="$train_cuts data/fbank/${corpus}_cuts_nonspeech.jsonl.gz"
 
+lstm_dir=${exp_dir}_lstm
+model_dirs=$exp_dir
+[ -n "$lstm_config" ] && model_dirs="$exp_dir $lstm_dir"
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: train $exp_dir ($train_config)"
   steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --opts "$train_opts" --force $force \
     $train_config $lang_dir $exp_dir data/fbank/${corpus}_cuts_dev.jsonl.gz $train_cuts
+  if [ -n "$lstm_config" ]; then
+    # a 2-token stateless context is too short to spell English: the LSTM sees the whole history
+    log "Stage 4: $exp_dir/model with an LSTM predictor, trained on into $lstm_dir ($lstm_config)"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --opts "--set init_from=$exp_dir/model" --force $force \
+      $lstm_config $lang_dir $lstm_dir data/fbank/${corpus}_cuts_dev.jsonl.gz $train_cuts
+  fi
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: decode test and dev (full context and 320 ms chunks)"
-  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force \
-    $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz
+  decode_cuts="data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz"
+  for dir in $model_dirs; do
+    log "Stage 5: decode test and dev with $dir/model (full context and 320 ms chunks)"
+    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods greedy_search \
+      $dir/model $dir/decode $decode_cuts
+    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search \
+      --opts "--method-option max_sym_per_frame=$beam_max_sym" $dir/model $dir/decode $decode_cuts
+    [ "$fusion_lm_order" -gt 0 ] || continue
+    fusion_lm=$dir/lm/sentences_${fusion_lm_order}gram.arpa
+    log "Stage 5: ILME fusion with a token ${fusion_lm_order}-gram of the LM text ($fusion_lm)"
+    steps/make_token_lm.sh --order $fusion_lm_order $dir/model $fusion_lm data/train/text "${LM_TEXTS[@]}"
+    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search_ilme \
+      --beam $fusion_beam --opts "--method-option lm=$fusion_lm --method-option lm_scale=$fusion_lm_scale \
+        --method-option ilme_scale=$fusion_ilme_scale --method-option max_sym_per_frame=$beam_max_sym" \
+      $dir/model $dir/decode $decode_cuts
+  done
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: WER table"
-  python -m asr.training.report $exp_dir/decode
+  log "Stage 6: WER tables"
+  for dir in $model_dirs; do
+    python -m asr.training.report $dir/decode
+  done
 fi
 
 # Text-only domain adaptation. Source domain: the LibriSpeech sentences above (test: the held-out
@@ -204,22 +251,12 @@ if [ $stage -le 11 ] && [ $ilma_stop -ge 11 ]; then
     --out-dir $exp_dir/ilma_bench --chunk-ms $ilma_chunk $force_opt "${rows[@]}" "${extra[@]}"
 fi
 
-# LM text for the hybrid stages: training transcripts (stage 12 adds data/train/text) plus the other
-# text in <data-dir>/text, but never the file the test sentences were drawn from.
-HYBRID_LM_TEXTS=()
-[ -f data/train_extra/text ] && HYBRID_LM_TEXTS+=(data/train_extra/text_lm)
-for f in "$data_dir"/text/*.txt; do
-  [ -f "$f" ] && ! [ "$f" -ef "$text" ] && HYBRID_LM_TEXTS+=("$f")
-done
 HYBRID_TEST_CUTS="data/fbank/${corpus}_cuts_test.jsonl.gz"
-if [ $stage -le 12 ] && [ $stop_stage -ge 12 ] && [ -f data/train_extra/text ]; then
-  cut -d' ' -f2- data/train_extra/text > data/train_extra/text_lm  # sentence-per-line
-fi
 
 # Stages 12-15: the hybrid first pass and the HEC cascade (asr/hybrid, issue 11). The transducer's
 # CTC head decodes an HLG whose lexicon spells each word in the model's tokens (icefall's
 # prepare_lang_bpe); G is a 3-gram (modified Kneser-Ney) on the training transcripts and
-# <data-dir>/text (HYBRID_LM_TEXTS below), never test transcripts. 12 lang + LM + HLG + the hybrid
+# <data-dir>/text (LM_TEXTS below), never test transcripts. 12 lang + LM + HLG + the hybrid
 # model dir $exp_dir/hybrid/model, 13 decode the hybrid alone, 14 the cascade (first pass, then transducer
 # rescoring of each segment's n-best), 15 both tables. Add a word later: asr lexicon add
 # data/lang_hybrid WORD, then rerun stage 12 (only what changed is rebuilt).
@@ -228,7 +265,7 @@ hybrid_dir=$exp_dir/hybrid/model  # per model: another --exp-dir must not reuse 
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: token lexicon, LM and HLG from $exp_dir/model -> $hybrid_lang, hybrid model dir $hybrid_dir"
   [ -f $exp_dir/model/config.json ] || die "$exp_dir/model is not a model dir: run stage 4 first"
-  steps/make_hybrid_lang.sh --tokens-dir $exp_dir/model $hybrid_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --tokens-dir $exp_dir/model $hybrid_lang data/train/text "${LM_TEXTS[@]}"
   python -m asr.hybrid.model_dir $exp_dir/model $hybrid_lang $hybrid_dir
 fi
 
@@ -262,7 +299,7 @@ gmm_decode_opts="--acoustic-scale 0.1"
 dnn_cascade_opts="--acoustic-scale 0.2 --beam 11 --nbest 10 --lattice-beam 8 --am-weight 1 --lm-weight 2 --e2e-weight 1.0 --chunk-ms 320"
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
   log "Stage 16: phone lang dir + LM $phone_lang, monophone GMM-HMM exp/mono"
-  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --lm-order 3 $phone_lang data/train/text "${LM_TEXTS[@]}"
   steps/train_gmm_mono.sh --cmd "$train_cmd" --force $force $phone_lang data/train exp/mono --arpa $phone_lang/G.arpa
 fi
 
@@ -274,7 +311,7 @@ fi
 
 if [ $stage -le 18 ] && [ $stop_stage -ge 18 ]; then
   log "Stage 18: cmudict-vocabulary lang dir $phone_lang_cmudict, HCLGs, decode test"
-  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${HYBRID_LM_TEXTS[@]}"
+  steps/make_hybrid_lang.sh --lm-order 3 --cmudict-vocabulary true $phone_lang_cmudict data/train/text "${LM_TEXTS[@]}"
   # the acoustic scales tuned on Kathleen dev for these graphs become the model dirs' defaults
   steps/mkgraph.sh --force $force --opts "$gmm_cmudict_decode_opts" $phone_lang_cmudict exp/mono/model exp/mono/model_cmudict
   steps/mkgraph.sh --force $force --opts "$dnn_cmudict_decode_opts" $phone_lang_cmudict exp/dnn/model exp/dnn/model_cmudict
