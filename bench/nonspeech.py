@@ -1,6 +1,7 @@
 """What trained models say to non-speech: digital silence, low-level noise, a DC offset, mains hum.
 
     python bench/nonspeech.py --model-dir egs/synth/exp/transducer/model [--model-dir OTHER ...]
+        [--method modified_beam_search_ilme --beam 8 --method-option lm=LM.arpa ...]
 
 Prints one row per input and one column per model (and chunk setting): the transcript, which
 should be empty. Inputs are 2 s at 16 kHz, synthesized here with a fixed seed.
@@ -13,6 +14,8 @@ import argparse
 import numpy as np
 
 from asr.decoding import DecodingOptions, decode_waveforms
+from asr.decoding.options import parse_method_option
+from asr.decoding.search import search_method_names
 from asr.models import load_model_dir
 
 
@@ -34,13 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", action="append", required=True)
     parser.add_argument("--chunk-ms", type=int, nargs="+", default=[0, 320], help="0: full context")
+    parser.add_argument("--method", choices=search_method_names(), default="greedy_search")
+    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--method-option", dest="method_options", type=parse_method_option, action="append",
+                        default=[], metavar="KEY=VALUE", help="a setting of the search method (repeatable)")
     args = parser.parse_args(argv)
     inputs = nonspeech_inputs()
     columns, rows = [], {name: [] for name in inputs}
     for model_dir in args.model_dir:
         loaded = load_model_dir(model_dir)
         for chunk_ms in args.chunk_ms:
-            options = DecodingOptions(chunk_ms=chunk_ms or None)
+            options = DecodingOptions(method=args.method, beam=args.beam, chunk_ms=chunk_ms or None,
+                                      method_options=tuple(args.method_options))
             hyps = decode_waveforms(loaded, list(inputs.values()), options)
             columns.append(f"{model_dir} ({'full' if not chunk_ms else f'{chunk_ms} ms'})")
             for name, hyp in zip(inputs, hyps):
