@@ -47,29 +47,28 @@ def argmax_walk(model: Transducer, enc: torch.Tensor, max_sym: int,
     return tokens, times
 
 
-def best_sequence_by_enumeration(model: Transducer, enc: torch.Tensor) -> tuple[tuple[int, ...], float]:
-    """Sum over all modified-topology alignments (one symbol per frame) per token sequence; the best.
-
-    Depth-first over every alignment; the log-probabilities after a token prefix are cached."""
+def best_sequence_by_enumeration(model: Transducer, enc: torch.Tensor, max_sym: int = 1) -> tuple[tuple[int, ...], float]:
+    """Sum over every alignment in which a frame emits at most ``max_sym`` tokens, per token
+    sequence; the best. On a frame, blank moves to the next frame; a token stays on it, except
+    the ``max_sym``-th, which moves on without a blank (greedy search's rule; with ``max_sym`` 1
+    this is the modified topology: one symbol per frame). Depth-first."""
     enc_proj = model.joiner.project_encoder(enc)
-    cache: dict[tuple[int, tuple[int, ...]], list[float]] = {}
+    totals: dict[tuple[int, ...], float] = {}
 
-    def log_probs(t: int, tokens: tuple[int, ...]) -> list[float]:
-        if (t, tokens) not in cache:
-            logits = model.joiner(enc_proj[t], predictor_out(model, list(tokens)))
-            cache[t, tokens] = logits.log_softmax(-1).tolist()
-        return cache[t, tokens]
-
-    totals: dict[tuple[int, ...], float] = {}  # token sequence -> log-sum over its alignments
-
-    def walk(t: int, tokens: tuple[int, ...], score: float) -> None:
+    def walk(t: int, emitted: int, tokens: tuple[int, ...], score: float) -> None:
         if t == enc.size(0):
             totals[tokens] = float(np.logaddexp(totals[tokens], score)) if tokens in totals else score
             return
-        for sym, lp in enumerate(log_probs(t, tokens)):
-            walk(t + 1, tokens if sym == model.blank_id else tokens + (sym,), score + lp)
+        logits = model.joiner(enc_proj[t], predictor_out(model, list(tokens)))
+        for sym, lp in enumerate(logits.log_softmax(-1).tolist()):
+            if sym == model.blank_id:
+                walk(t + 1, 0, tokens, score + lp)
+            elif emitted + 1 == max_sym:
+                walk(t + 1, 0, tokens + (sym,), score + lp)
+            else:
+                walk(t, emitted + 1, tokens + (sym,), score + lp)
 
-    walk(0, (), 0.0)
+    walk(0, 0, (), 0.0)
     assert float(np.logaddexp.reduce(list(totals.values()))) == pytest.approx(0.0, abs=1e-4)  # all alignments
     best = max(totals, key=totals.__getitem__)
     return best, totals[best]
@@ -134,32 +133,6 @@ def test_large_beam_finds_exhaustive_best(predictor: str) -> None:
             assert hyp.timestamps == sorted(set(hyp.timestamps))  # one token per frame at most
 
 
-def best_sequence_with_symbols_per_frame(model: Transducer, enc: torch.Tensor, max_sym: int) -> tuple[tuple[int, ...], float]:
-    """Sum over every alignment in which a frame emits at most ``max_sym`` tokens, per token
-    sequence; the best. On a frame, blank moves to the next frame; a token stays on it, except
-    the ``max_sym``-th, which moves on without a blank (greedy search's rule). Depth-first."""
-    enc_proj = model.joiner.project_encoder(enc)
-    totals: dict[tuple[int, ...], float] = {}
-
-    def walk(t: int, emitted: int, tokens: tuple[int, ...], score: float) -> None:
-        if t == enc.size(0):
-            totals[tokens] = float(np.logaddexp(totals[tokens], score)) if tokens in totals else score
-            return
-        logits = model.joiner(enc_proj[t], predictor_out(model, list(tokens)))
-        for sym, lp in enumerate(logits.log_softmax(-1).tolist()):
-            if sym == model.blank_id:
-                walk(t + 1, 0, tokens, score + lp)
-            elif emitted + 1 == max_sym:
-                walk(t + 1, 0, tokens + (sym,), score + lp)
-            else:
-                walk(t, emitted + 1, tokens + (sym,), score + lp)
-
-    walk(0, 0, (), 0.0)
-    assert float(np.logaddexp.reduce(list(totals.values()))) == pytest.approx(0.0, abs=1e-4)  # all alignments
-    best = max(totals, key=totals.__getitem__)
-    return best, totals[best]
-
-
 @pytest.mark.parametrize("predictor", ["stateless", "lstm"])
 @pytest.mark.parametrize("max_sym", [2, 3])
 def test_large_beam_with_several_symbols_per_frame_finds_exhaustive_best(predictor: str, max_sym: int) -> None:
@@ -173,7 +146,7 @@ def test_large_beam_with_several_symbols_per_frame_finds_exhaustive_best(predict
     with torch.no_grad():
         hyps = modified_beam_search(model, enc, lens, beam=512, max_sym_per_frame=max_sym)
         for i, hyp in enumerate(hyps):
-            tokens, score = best_sequence_with_symbols_per_frame(model, enc[i], max_sym)
+            tokens, score = best_sequence_by_enumeration(model, enc[i], max_sym)
             assert tuple(hyp.tokens) == tokens
             assert math.isclose(hyp.log_prob, score, abs_tol=1e-4)
             assert hyp.timestamps == sorted(hyp.timestamps)
@@ -214,17 +187,6 @@ def test_beam_search_option_reaches_the_search_and_is_checked() -> None:
         DecodingOptions(method="modified_beam_search", method_options=(("max_sym_per_frame", "0"),))
     with pytest.raises(ValueError, match="max_sym_per_frame='two' is not a int"):
         DecodingOptions(method="modified_beam_search", method_options=(("max_sym_per_frame", "two"),))
-
-
-def test_beam_one_equals_greedy() -> None:
-    model = random_model(vocab_size=7, seed=2)
-    enc = torch.randn(4, 12, model.config.encoder_dim)
-    lens = torch.tensor([12, 3, 8, 11])
-    with torch.no_grad():
-        greedy = greedy_search_batch(model, enc, lens, max_sym_per_frame=1)
-        beam = modified_beam_search(model, enc, lens, beam=1)
-    assert [h.tokens for h in beam] == [h.tokens for h in greedy]
-    assert [h.timestamps for h in beam] == [h.timestamps for h in greedy]
 
 
 def test_beam_four_batched_equals_one_by_one() -> None:
