@@ -14,8 +14,7 @@ import argparse
 import numpy as np
 
 from asr.decoding import DecodingOptions, decode_waveforms
-from asr.decoding.options import parse_method_option
-from asr.decoding.search import search_method_names
+from asr.decoding.options import add_search_arguments
 from asr.models import load_model_dir
 
 
@@ -37,10 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", action="append", required=True)
     parser.add_argument("--chunk-ms", type=int, nargs="+", default=[0, 320], help="0: full context")
-    parser.add_argument("--method", choices=search_method_names(), default="greedy_search")
-    parser.add_argument("--beam", type=int, default=4)
-    parser.add_argument("--method-option", dest="method_options", type=parse_method_option, action="append",
-                        default=[], metavar="KEY=VALUE", help="a setting of the search method (repeatable)")
+    add_search_arguments(parser)
     args = parser.parse_args(argv)
     inputs = nonspeech_inputs()
     columns, rows = [], {name: [] for name in inputs}

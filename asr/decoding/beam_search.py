@@ -217,6 +217,6 @@ class ModifiedBeamSearch(SearchMethod):
              options: "DecodingOptions") -> BeamSearchState:
         assert isinstance(state, BeamSearchState)
         config = options.method_config
-        max_sym = config.max_sym_per_frame if isinstance(config, BeamSearchOptions) else 1
+        assert isinstance(config, BeamSearchOptions)  # parse_options always builds options_type
         return modified_beam_search_step(model, encoder_out, encoder_out_lens, state, options.beam,
-                                         max_sym_per_frame=max_sym)
+                                         max_sym_per_frame=config.max_sym_per_frame)

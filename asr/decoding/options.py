@@ -150,10 +150,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, *, default_chunk_ms:
     aliases: ``--decoding-method``, ``--num-active-paths``, ``--tail-pad-ms``.
     """
     defaults = DecodingOptions()
-    parser.add_argument("--method", "--decoding-method", dest="method", choices=search_method_names(),
-                        default=defaults.method, help="search method")
-    parser.add_argument("--beam", "--num-active-paths", dest="beam", type=int, default=defaults.beam,
-                        help="active paths of beam searches")
+    add_search_arguments(parser)
     full = "full context" if default_chunk_ms is None else f"{default_chunk_ms} ms"
     parser.add_argument("--chunk-ms", type=parse_chunk_ms, default=default_chunk_ms,
                         help=f"encoder chunk in ms (a multiple of 40) or 'full' (default: {full})")
@@ -164,6 +161,16 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, *, default_chunk_ms:
     parser.add_argument("--tail-padding-ms", "--tail-pad-ms", dest="tail_padding_ms", type=int,
                         default=defaults.tail_padding_ms,
                         help=f"silence-level feature frames decoded after {end} (ms; 0: none)")
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--method``, ``--beam`` and ``--method-option``: the search part of ``add_decoding_arguments``,
+    for tools that set the chunking themselves (``bench/nonspeech.py``)."""
+    defaults = DecodingOptions()
+    parser.add_argument("--method", "--decoding-method", dest="method", choices=search_method_names(),
+                        default=defaults.method, help="search method")
+    parser.add_argument("--beam", "--num-active-paths", dest="beam", type=int, default=defaults.beam,
+                        help="active paths of beam searches")
     parser.add_argument("--method-option", dest="method_options", type=parse_method_option, action="append",
                         default=[], metavar="KEY=VALUE",
                         help="a setting of the search method itself (repeatable), e.g. lm_scale=0.3")
