@@ -120,21 +120,11 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     $train_config $train_lang $exp_dir data/fbank/${corpus}_cuts_dev.jsonl.gz "${train_cuts[@]}"
 fi
 
-fusion_lm=$exp_dir/lm/sentences_${fusion_lm_order}gram.arpa
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: decode test (full context and 320 ms chunks)"
-  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods greedy_search \
-    $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
-  steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search \
-    --opts "--method-option max_sym_per_frame=$beam_max_sym" $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
-  if [ "$fusion_lm_order" -gt 0 ]; then
-    log "Stage 5: ILME fusion with a token ${fusion_lm_order}-gram of the LM text ($fusion_lm)"
-    steps/make_token_lm.sh --order $fusion_lm_order $exp_dir/model $fusion_lm data/train/text "${LM_TEXTS[@]}"
-    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search_ilme \
-      --beam $fusion_beam --opts "--method-option lm=$fusion_lm --method-option lm_scale=$fusion_lm_scale \
-        --method-option ilme_scale=$fusion_ilme_scale --method-option max_sym_per_frame=$beam_max_sym" \
-      $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
-  fi
+  steps/decode_with_fusion.sh --cmd "$decode_cmd" --force $force --beam-max-sym $beam_max_sym \
+    --lm-order $fusion_lm_order --fusion-beam $fusion_beam --lm-scale $fusion_lm_scale --ilme-scale $fusion_ilme_scale \
+    --lm-text "data/train/text ${LM_TEXTS[*]}" $exp_dir/model $exp_dir/decode data/fbank/${corpus}_cuts_test.jsonl.gz
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then

@@ -150,21 +150,12 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  decode_cuts="data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz"
   for dir in $model_dirs; do
     log "Stage 5: decode test and dev with $dir/model (full context and 320 ms chunks)"
-    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods greedy_search \
-      $dir/model $dir/decode $decode_cuts
-    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search \
-      --opts "--method-option max_sym_per_frame=$beam_max_sym" $dir/model $dir/decode $decode_cuts
-    [ "$fusion_lm_order" -gt 0 ] || continue
-    fusion_lm=$dir/lm/sentences_${fusion_lm_order}gram.arpa
-    log "Stage 5: ILME fusion with a token ${fusion_lm_order}-gram of the LM text ($fusion_lm)"
-    steps/make_token_lm.sh --order $fusion_lm_order $dir/model $fusion_lm data/train/text "${LM_TEXTS[@]}"
-    steps/decode_transducer.sh --cmd "$decode_cmd" --chunks "full 320" --force $force --methods modified_beam_search_ilme \
-      --beam $fusion_beam --opts "--method-option lm=$fusion_lm --method-option lm_scale=$fusion_lm_scale \
-        --method-option ilme_scale=$fusion_ilme_scale --method-option max_sym_per_frame=$beam_max_sym" \
-      $dir/model $dir/decode $decode_cuts
+    steps/decode_with_fusion.sh --cmd "$decode_cmd" --force $force --beam-max-sym $beam_max_sym \
+      --lm-order $fusion_lm_order --fusion-beam $fusion_beam --lm-scale $fusion_lm_scale --ilme-scale $fusion_ilme_scale \
+      --lm-text "data/train/text ${LM_TEXTS[*]}" $dir/model $dir/decode \
+      data/fbank/${corpus}_cuts_test.jsonl.gz data/fbank/${corpus}_cuts_dev.jsonl.gz
   done
 fi
 
