@@ -545,3 +545,19 @@ def test_every_recipe_training_config_loads_and_builds_its_model():
     assert levers["bf16"].precision == "bf16" and dataclasses.replace(levers["bf16"], precision="fp32") == default
     assert levers["vtlp"].data.frequency_warp.enabled and not default.data.frequency_warp.enabled
     assert (levers["e7"].num_epochs, levers["e7"].data.num_buckets) == (7, 10)
+
+
+def test_frozen_modules_keep_their_weights_while_the_rest_trains(corpus, tmp_path):
+    torch.manual_seed(0)
+    before = train(_config(corpus, tmp_path / "ref", num_epochs=1, stop_after_steps=0,
+                           optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100})).model.state_dict()
+    tuned = train(_config(corpus, tmp_path / "frozen", stop_after_steps=4, save_every_n=0,
+                          freeze=["predictor", "joiner.output_linear"])).model
+    after = tuned.state_dict()
+    frozen = [k for k in before if k.startswith("predictor.") or k.startswith("joiner.output_linear.")]
+    trained = [k for k in before if k.startswith("encoder.") and before[k].is_floating_point()]
+    assert frozen and all(torch.equal(after[k], before[k]) for k in frozen)
+    assert any(not torch.equal(after[k], before[k]) for k in trained)
+    assert not any(p.requires_grad for n, p in tuned.named_parameters() if n.startswith("predictor."))
+    with pytest.raises(ValueError, match="'predicter' names no parameter.*'predictor'"):
+        train(_config(corpus, tmp_path / "typo", stop_after_steps=1, freeze=["predicter"]))

@@ -95,6 +95,10 @@ class TrainConfig:
     init_from: str = ""
     """A model dir whose weights start a new training (fine-tuning, e.g. a real speaker after synthetic
     speech); its model config and tokens must equal this run's. Ignored when resuming a checkpoint."""
+    freeze: list[str] = field(default_factory=list)
+    """Parameter-name prefixes (module paths such as ``predictor`` or ``joiner.output_linear``) that this run
+    does not train: they keep the values ``init_from`` gave them. Fine-tuning on an hour of one
+    speaker's prompts can then adapt the acoustics without the predictor learning those prompts by heart."""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -45,7 +45,7 @@ from asr.training.checkpoint import (
 from asr.training.config import LossConfig, TrainConfig, autocast
 from asr.training.dataset import AsrDataset, batch_to_device, check_transcripts, make_dataloader, make_sampler
 from asr.training.distributed import DistInfo, barrier, gather_rng_states, seed_everything, setup_distributed
-from asr.training.optim import WarmupEden, make_optimizer
+from asr.training.optim import WarmupEden, freeze_parameters, make_optimizer
 from asr.training.validation import validate
 
 log = logging.getLogger("asr.train")
@@ -175,6 +175,9 @@ def train(
         num_params = sum(p.numel() for p in model.parameters())
         log.info("model: %.2f M parameters", num_params / 1e6)
 
+    frozen = freeze_parameters(model, config.freeze)
+    if info.is_main and frozen:
+        log.info("frozen: %d parameters under %s", frozen, ", ".join(config.freeze))
     optimizer = make_optimizer(model, config.optim)
     scheduler = WarmupEden(optimizer, config.optim)
     sampler = make_sampler(train_cuts, config.data, seed=config.seed, world_size=info.world_size, rank=info.rank)

@@ -29,6 +29,26 @@ class OptimConfig:
     lr_epochs: float = 6.0
 
 
+def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
+    """Stop training every parameter whose name is, or lies under, one of the module paths ``prefixes``.
+
+    Returns how many parameter elements were frozen. A prefix that names no parameter is an error
+    that lists the model's top-level modules, so a typo cannot silently train everything.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            top = sorted({name.split(".")[0] for name in names})
+            raise ValueError(f"training config: freeze: {prefix!r} names no parameter of the model; "
+                             f"its top-level modules are {top}")
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
+
+
 def make_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; biases and norms get no weight decay."""
     decay, no_decay = [], []

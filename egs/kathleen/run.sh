@@ -3,7 +3,7 @@
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--token-type char] [--vocab-size 256]
 #            [--speed-perturb true] [--init-from ../synth/exp/transducer/model] [--add-synth false]
-#            [--train-config conf/finetune.yaml] [--num-epochs N] [--nproc 1] [--force false]
+#            [--train-config conf/finetune.yaml] [--freeze ""] [--num-epochs N] [--nproc 1] [--force false]
 #            [--beam-max-sym 3] [--fusion-lm-order 8] [--fusion-beam 8] [--fusion-lm-scale 0.8] [--fusion-ilme-scale 0.6]
 #
 # --data-dir holds transcripts.tsv and wav/ (or kathleen/ with them, as ../shared/data does). The
@@ -37,6 +37,8 @@ add_synth=false      # stages 4-6: add egs/synth's training corpus (run egs/synt
 synth_dir=../synth   # where that recipe keeps data/fbank/synth_cuts_train.jsonl.gz
 train_config=        # stage 4: default conf/finetune.yaml with --init-from, else conf/train.yaml
 num_epochs=          # stage 4: override the config's num_epochs
+freeze=              # stage 4: modules not trained, comma-separated (e.g. predictor: an LSTM predictor then keeps
+                     # the language egs/synth taught it instead of learning this hour of prompts by heart)
 exp_dir=             # stages 4-10: the model's directory (default exp/transducer, exp/transducer_synth with --add-synth)
 nproc=1              # stage 4: >1 runs torchrun with that many processes (gloo on CPU, nccl on GPU)
 force=false
@@ -105,6 +107,7 @@ if $add_synth; then
   train_cuts+=(data/fbank/synth_cuts_train_from_synth_recipe.jsonl.gz)
 fi
 [ -n "$num_epochs" ] && train_opts="$train_opts --num-epochs $num_epochs"
+[ -n "$freeze" ] && train_opts="$train_opts --set freeze=[$freeze]"
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if [ -n "$init_from" ] && [ ! -f "$init_from/config.json" ]; then
