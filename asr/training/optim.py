@@ -35,15 +35,18 @@ def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> int:
     Returns how many parameter elements were frozen. A prefix that names no parameter is an error
     that lists the model's top-level modules, so a typo cannot silently train everything.
     """
-    names = [name for name, _ in model.named_parameters()]
+    def is_under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    params = dict(model.named_parameters())
     for prefix in prefixes:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
-            top = sorted({name.split(".")[0] for name in names})
+        if not any(is_under(name, prefix) for name in params):
+            top = sorted({name.split(".")[0] for name in params})
             raise ValueError(f"training config: freeze: {prefix!r} names no parameter of the model; "
                              f"its top-level modules are {top}")
     frozen = 0
-    for name, param in model.named_parameters():
-        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+    for name, param in params.items():
+        if any(is_under(name, prefix) for prefix in prefixes):
             param.requires_grad_(False)
             frozen += param.numel()
     return frozen
