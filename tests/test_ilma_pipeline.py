@@ -47,6 +47,33 @@ def test_prepare_ilma_text_keeps_number_rich_spoken_forms_and_holds_out_a_disjoi
                                "characters outside the token set": 1}
 
 
+def test_lm_text_lines_pick_by_number_and_leave_out_the_target_test(tmp_path: Path) -> None:
+    """The fusion LM's ITN text: ``--lines plain`` is the complement of the number-rich domain,
+    ``--lines all`` both, and an ``--exclude`` of the ILMA target test keeps those sentences out."""
+    itn = tmp_path / "itn.jsonl"
+    records = [{"text": "Row 1 is free.", "gt_normalized": "Row one is free."},
+               {"text": "Row 2 is free.", "gt_normalized": "Row two is free."},
+               {"text": "No numbers here.", "gt_normalized": "No numbers here."},
+               {"text": "Mr. Smith came.", "gt_normalized": "mister Smith came."}]
+    itn.write_text("".join(json.dumps(r) + "\n" for r in records))
+    target_test = tmp_path / "target_test_text.txt"
+    target_test.write_text("ROW TWO IS FREE\n")
+
+    def lines(choice: str, *extra: str) -> list[str]:
+        out = tmp_path / choice
+        subprocess.run([sys.executable, "-m", "asr.training.adapt_text", "--num-test", "0", "--lines", choice,
+                        *extra, str(out), str(itn)], check=True, cwd=REPO, env=ENV, capture_output=True)
+        return (out / "adapt_text.txt").read_text().splitlines()
+
+    assert lines("plain") == ["NO NUMBERS HERE", "MISTER SMITH CAME"]
+    assert lines("numbers") == ["ROW ONE IS FREE", "ROW TWO IS FREE"]
+    assert lines("all", "--exclude", str(target_test)) == ["ROW ONE IS FREE", "NO NUMBERS HERE", "MISTER SMITH CAME"]
+    refused = subprocess.run([sys.executable, "-m", "asr.training.adapt_text", "--num-test", "0", "--lines", "plain",
+                              str(tmp_path / "none"), str(tmp_path / "missing.jsonl")],
+                             cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert refused.returncode != 0 and "ITN file not found" in refused.stderr
+
+
 def test_a_test_fraction_of_one_makes_every_line_a_test_line_in_held_out_voices(tmp_path: Path) -> None:
     voices = [Voice("espeak", "en-us+m1"), Voice("espeak", "en-us+f4"), Voice("flite", "rms"), Voice("flite", "slt")]
     lines = [(i, f"LINE {i}") for i in range(40)]

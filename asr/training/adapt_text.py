@@ -2,13 +2,14 @@
 """Target-domain text for the ILMA experiment: number-rich sentences in their spoken form.
 
     python -m asr.training.adapt_text [--lang-dir data/lang_char] [--exclude SOURCE_TEXT] [--num-test 200] \\
-        [--seed 0] [--all-lines] OUT_DIR ITN_FILE [ITN_FILE ...]
+        [--seed 0] [--lines numbers|plain|all] OUT_DIR ITN_FILE [ITN_FILE ...]
 
 ITN_FILEs are NeMo's ITN evaluation sets (``google_tn_train.jsonl``, ``LibriTTS.json``: one JSON
 object a line with the written ``text`` and its spoken form ``gt_normalized``). Each spoken form is
 normalized like a training transcript (``asr.text.normalize_transcript``: case folded to the
 recipe's upper case, punctuation removed). Kept: lines whose written form holds a digit (the
-number-rich domain; ``--all-lines`` keeps every line), that are not empty and, with
+number-rich domain; ``--lines plain`` keeps the other lines instead, ``--lines all`` every line),
+that are not empty and, with
 ``--lang-dir``, that the recipe's tokenizer can represent (spoken forms with leftover digits or
 foreign letters are dropped and counted). Duplicates are removed, and so is every sentence that
 occurs in (or inside a line of) an ``--exclude`` text: LibriTTS comes from LibriSpeech, whose
@@ -33,8 +34,18 @@ from asr.text.tokenizer import Tokenizer
 from asr.utils.io import atomic_write
 
 
-def read_spoken_forms(path: Path, all_lines: bool) -> tuple[list[str], Counter[str]]:
-    """Normalized spoken forms of one ITN file, and counts of what was dropped and why."""
+LINE_CHOICES = ("numbers", "plain", "all")
+
+
+def read_spoken_forms(path: Path, lines: str = "numbers") -> tuple[list[str], Counter[str]]:
+    """Normalized spoken forms of one ITN file, and counts of what was dropped and why.
+
+    ``lines`` picks by the written form: ``numbers`` keeps those holding a digit (the ILMA target
+    domain), ``plain`` those without one (text disjoint from that domain, for a source-domain LM),
+    ``all`` both.
+    """
+    if lines not in LINE_CHOICES:
+        raise ValueError(f"lines must be one of {LINE_CHOICES}, not {lines!r}")
     from asr.itn.tagger_data import read_itn_rows
 
     kept, dropped = [], Counter()
@@ -44,8 +55,12 @@ def read_spoken_forms(path: Path, all_lines: bool) -> tuple[list[str], Counter[s
         raise SystemExit(str(e)) from e
     for record in records:
         written, spoken = record["text"], record["gt_normalized"]
-        if not all_lines and not any(ch.isdigit() for ch in written):
+        has_number = any(ch.isdigit() for ch in written)
+        if lines == "numbers" and not has_number:
             dropped["no number in the written form"] += 1
+            continue
+        if lines == "plain" and has_number:
+            dropped["a number in the written form"] += 1
             continue
         text = normalize_transcript(spoken, allow_empty=True)
         if not text:
@@ -64,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exclude", type=Path, action="append", default=[],
                         help="source-domain text (one sentence a line): drop sentences found in it (repeatable)")
-    parser.add_argument("--all-lines", action="store_true", help="keep sentences without numbers too")
+    parser.add_argument("--lines", choices=LINE_CHOICES, default="numbers",
+                        help="which lines, by their written form: with a digit (default), without, or all")
     args = parser.parse_args(argv)
     tokenizer = Tokenizer.load(args.lang_dir) if args.lang_dir else None
     sentences: list[str] = []
@@ -72,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.itn_files:
         if not path.is_file():
             raise SystemExit(f"{path}: ITN file not found")
-        kept, why = read_spoken_forms(path, args.all_lines)
+        kept, why = read_spoken_forms(path, args.lines)
         sentences += kept
         dropped += why
     excluded_lines = [normalize_transcript(line, allow_empty=True)
@@ -94,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 dropped["characters outside the token set"] += 1
                 continue
         unique.append(text)
-    if len(unique) <= args.num_test:
+    if len(unique) <= args.num_test or not unique:
         raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test sentences ({dict(dropped)})")
     order = list(range(len(unique)))
     random.Random(args.seed).shuffle(order)
@@ -106,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             f.write("".join(line + "\n" for line in lines))
     info = {"sources": [str(p) for p in args.itn_files], "adapt_sentences": len(adapt), "test_sentences": len(test),
             "adapt_words": sum(len(s.split()) for s in adapt), "test_words": sum(len(s.split()) for s in test),
-            "dropped": dict(dropped), "seed": args.seed, "all_lines": args.all_lines}
+            "dropped": dict(dropped), "seed": args.seed, "lines": args.lines}
     with atomic_write(args.out_dir / "info.json") as f:
         json.dump(info, f, indent=1)
     print(f"{args.out_dir}: {len(adapt)} adaptation sentences, {len(test)} target test sentences; dropped {dict(dropped)}")
