@@ -178,3 +178,52 @@ def test_move_aside_keeps_a_non_empty_dir_under_a_new_name(tmp_path: Path) -> No
     assert re.fullmatch(r"moved=full\.old-\d{8}-\d{6}", lines[0])
     assert lines[1:3] == ["empty= missing=", "x"]
     assert not (tmp_path / "full").exists() and (tmp_path / "empty").is_dir()
+
+
+def test_decode_stage_decodes_again_when_its_marker_key_changes(tmp_path: Path) -> None:
+    """steps/decode_transducer.sh: the same options and --marker-key skip; another key (the fusion
+    LM's hash after the LM was rebuilt from other text) decodes again."""
+    (tmp_path / "utils").symlink_to(UTILS)
+    (tmp_path / "steps").symlink_to(UTILS.parent / "steps")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    (tmp_path / "cuts.jsonl.gz").write_bytes(b"")
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "python").write_text(f'#!/bin/bash\necho "$@" >> {tmp_path}/calls\n')
+    (stub / "python").chmod(0o755)
+
+    def decode(key: str) -> subprocess.CompletedProcess:
+        return bash(f"""
+            steps/decode_transducer.sh --methods m --chunks full --opts "--method-option lm=x.arpa" \\
+              --marker-key "{key}" model decode cuts.jsonl.gz
+        """, tmp_path, env={"PATH": f"{stub}:{UTILS}:{os.environ['PATH']}"})
+
+    runs = [decode(key) for key in ("hash-a", "hash-a", "hash-b")]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert ["already decoded, skipping" in r.stderr for r in runs] == [False, True, False]
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 2 and all("asr.decoding.evaluate" in c and "lm=x.arpa" in c for c in calls)
+
+
+def test_parallel_decodes_all_run_and_a_failed_one_is_named(tmp_path: Path) -> None:
+    """steps/decode_transducer.sh --nj 2: every (cuts, chunk) decode runs once, side by side; one
+    that fails leaves no .done marker, and the step fails naming its log after the others finished."""
+    (tmp_path / "utils").symlink_to(UTILS)
+    (tmp_path / "steps").symlink_to(UTILS.parent / "steps")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    for name in ("a", "b", "bad"):
+        (tmp_path / f"{name}.jsonl.gz").write_bytes(b"")
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "python").write_text(f'#!/bin/bash\nsleep 0.2\necho "$@" >> {tmp_path}/calls\n'
+                                 '[[ "$*" != *bad.jsonl.gz* ]]\n')
+    (stub / "python").chmod(0o755)
+    r = bash("steps/decode_transducer.sh --nj 2 --methods m --chunks 'full 320' model decode "
+             "a.jsonl.gz bad.jsonl.gz b.jsonl.gz", tmp_path, env={"PATH": f"{stub}:{UTILS}:{os.environ['PATH']}"})
+    assert r.returncode != 0 and "decode/log/decode_bad_m_full.log" in r.stderr
+    assert len((tmp_path / "calls").read_text().splitlines()) == 6
+    done = sorted(p.name for p in (tmp_path / "decode").rglob(".*.done"))
+    assert done == [".decode_m_320.done", ".decode_m_320.done", ".decode_m_full.done", ".decode_m_full.done"]
+    assert not list((tmp_path / "decode" / "bad").glob(".*.done"))
