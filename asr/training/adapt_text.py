@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 dropped["characters outside the token set"] += 1
                 continue
         unique.append(text)
-    if len(unique) <= args.num_test or not unique:
+    if len(unique) <= args.num_test:
         raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test sentences ({dict(dropped)})")
     order = list(range(len(unique)))
     random.Random(args.seed).shuffle(order)

@@ -132,13 +132,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   fusion_lm_texts=("${LM_TEXTS[@]}")
   itn_dir=$data_dir/itn
   [ -d "$itn_dir" ] || itn_dir=$data_dir/../itn
-  if $fusion_itn_text && [ -f "$itn_dir/google_tn_train.jsonl" ] && [ -f "$itn_dir/LibriTTS.json" ]; then
-    if ! stage_done data/lm_itn text; then
-      python -m asr.training.adapt_text --lines all --num-test 0 data/lm_itn \
-        "$itn_dir/google_tn_train.jsonl" "$itn_dir/LibriTTS.json"
-      mark_done data/lm_itn text
-    fi
-    fusion_lm_texts+=(data/lm_itn/adapt_text.txt)
+  if $fusion_itn_text; then
+    steps/make_itn_lm_text.sh --force $force $itn_dir data/lm_itn
+    [ ! -f data/lm_itn/adapt_text.txt ] || fusion_lm_texts+=(data/lm_itn/adapt_text.txt)
   fi
   steps/decode_with_fusion.sh --cmd "$decode_cmd" --nj $nj --force $force --beam-max-sym $beam_max_sym \
     --lm-order $fusion_lm_order --fusion-beam $fusion_beam --lm-scale $fusion_lm_scale --ilme-scale $fusion_ilme_scale \

@@ -131,9 +131,7 @@ itn_dir=$data_dir/itn
 have_itn() { [ -f "$itn_dir/google_tn_train.jsonl" ] && [ -f "$itn_dir/LibriTTS.json" ]; }
 make_ilma_text() {  # stage 7's adaptation and target test text (made once; stage 5 needs the test part)
   stage_done $ilma_dir text && return 0
-  for f in google_tn_train.jsonl LibriTTS.json; do
-    [ -f "$itn_dir/$f" ] || die "$itn_dir/$f not found: pass --data-dir with the itn/ data"
-  done
+  have_itn || die "$itn_dir has no google_tn_train.jsonl / LibriTTS.json: pass --data-dir with the itn/ data"
   [ -f $lang_dir/tokens.txt ] || die "$lang_dir/tokens.txt not found: run stage 3 first"
   python -m asr.training.adapt_text --lang-dir $lang_dir --exclude "$text" --num-test $ilma_num_test --seed $seed \
     $ilma_dir "$itn_dir/google_tn_train.jsonl" "$itn_dir/LibriTTS.json"
@@ -175,11 +173,8 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   fusion_lm_texts=("${LM_TEXTS[@]}")  # the hybrid stages keep LM_TEXTS as they were measured
   if $fusion_itn_text && have_itn; then
     make_ilma_text
-    if ! stage_done data/lm_itn text; then
-      python -m asr.training.adapt_text --lines all --num-test 0 --lang-dir $lang_dir \
-        --exclude "$text" --exclude $ilma_dir/target_test_text.txt data/lm_itn "$itn_dir/google_tn_train.jsonl" "$itn_dir/LibriTTS.json"
-      mark_done data/lm_itn text
-    fi
+    steps/make_itn_lm_text.sh --force $force --lang-dir $lang_dir --exclude "$text $ilma_dir/target_test_text.txt" \
+      $itn_dir data/lm_itn
     fusion_lm_texts+=(data/lm_itn/adapt_text.txt)
   fi
   for dir in $model_dirs; do
