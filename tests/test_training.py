@@ -561,3 +561,21 @@ def test_frozen_modules_keep_their_weights_while_the_rest_trains(corpus, tmp_pat
     assert not any(p.requires_grad for n, p in tuned.named_parameters() if n.startswith("predictor."))
     with pytest.raises(ValueError, match="'predicter' names no parameter.*'predictor'"):
         train(_config(corpus, tmp_path / "typo", stop_after_steps=1, freeze=["predicter"]))
+
+
+def test_output_bias_init_prior_starts_the_joiner_at_the_training_cuts_token_prior(corpus, tmp_path, caplog):
+    from asr.text import Tokenizer
+    from asr.training.output_prior import measure_token_prior
+
+    caplog.set_level("INFO")
+    model = train(_config(corpus, tmp_path / "prior", num_epochs=1, output_bias_init="prior",
+                          optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100})).model
+    cuts = CutSet.from_file(corpus["cuts"])
+    tokenizer = Tokenizer.load(corpus["lang"])
+    prior = measure_token_prior(cuts, tokenizer, tokenizer.vocab_size, model.config.frame_shift_s)
+    assert torch.allclose(model.joiner.output_linear.bias, prior.transducer_log_prior().float(), atol=1e-6)
+    assert "start at the token prior" in caplog.text
+    # the default leaves the biases as nn.Linear drew them: small, nowhere near log P(blank) ~ -0.2
+    default = train(_config(corpus, tmp_path / "zero", num_epochs=1,
+                            optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100})).model
+    assert not torch.allclose(default.joiner.output_linear.bias, model.joiner.output_linear.bias, atol=0.1)

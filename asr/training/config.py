@@ -17,6 +17,7 @@ import yaml
 
 from asr.training.dataset import DataConfig
 from asr.training.optim import OptimConfig
+from asr.training.output_prior import OUTPUT_BIAS_INITS
 
 
 @dataclass
@@ -100,7 +101,15 @@ class TrainConfig:
     does not train: they keep the values ``init_from`` gave them. Fine-tuning on an hour of one
     speaker's prompts can then adapt the acoustics without the predictor learning those prompts by heart."""
 
+    output_bias_init: str = "default"
+    """``prior``: the joiner's and CTC head's output biases start at the log token prior of the
+    training cuts (blank included; asr/training/output_prior.py) instead of nn.Linear's small random
+    values (``default``). Ignored when resuming or with ``init_from``, whose weights already know it."""
+
     def __post_init__(self) -> None:
+        if self.output_bias_init not in OUTPUT_BIAS_INITS:
+            raise ValueError("training config: output_bias_init must be one of "
+                             f"{list(OUTPUT_BIAS_INITS)}, got {self.output_bias_init!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"training config: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.average_by not in AVERAGE_BY:

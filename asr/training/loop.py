@@ -46,6 +46,7 @@ from asr.training.config import LossConfig, TrainConfig, autocast
 from asr.training.dataset import AsrDataset, batch_to_device, check_transcripts, make_dataloader, make_sampler
 from asr.training.distributed import DistInfo, barrier, gather_rng_states, seed_everything, setup_distributed
 from asr.training.optim import WarmupEden, freeze_parameters, make_optimizer
+from asr.training.output_prior import init_output_biases, measure_token_prior
 from asr.training.validation import validate
 
 log = logging.getLogger("asr.train")
@@ -204,6 +205,13 @@ def train(
             _init_from_model_dir(config.init_from, model, model_config, tokens)
             if info.is_main:
                 log.info("initialised from the model dir %s", config.init_from)
+        elif config.output_bias_init == "prior":
+            prior = measure_token_prior(train_cuts, tokenizer, tokenizer.vocab_size, model_config.frame_shift_s,
+                                        blank_id=model_config.blank_id)
+            set_layers = init_output_biases(model, prior)
+            if info.is_main:
+                log.info("output biases of %s start at the token prior of the training cuts (P(blank) %.3f "
+                         "per lattice node)", ", ".join(set_layers), prior.transducer_log_prior()[0].exp().item())
         seed_everything(config.seed + info.rank)
 
     objectives: ObjectivesFn = model.objectives
