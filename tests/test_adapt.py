@@ -19,10 +19,14 @@ from tiny_model import make_tiny_model_dir, single_thread, synth_audio  # noqa: 
 TARGET_TEXT = ["NINE NINE EIGHT", "EIGHT NINE NINE NINE", "NINE EIGHT EIGHT NINE", "ONE NINE NINE"] * 4
 
 
-@pytest.fixture(scope="module", params=["lstm", "stateless"])
+SOURCES = {"lstm": {"predictor": "lstm", "lstm_hidden_dim": 16}, "stateless": {},
+           "factorized": {"predictor": "lstm", "lstm_hidden_dim": 16, "factorized_joiner": True, "hat_joiner": True}}
+
+
+@pytest.fixture(scope="module", params=list(SOURCES))
 def source(request, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp(f"src_{request.param}")
-    overrides = {"predictor": "lstm", "lstm_hidden_dim": 16} if request.param == "lstm" else {}
+    overrides = SOURCES[request.param]
     make_tiny_model_dir(root, seed=3, **overrides)
     with torch.no_grad():  # weights of a usable scale for a language model (the tiny model's are huge)
         loaded = load_model_dir(root / "model")
@@ -46,7 +50,10 @@ def _ilm_log_probs_by_hand(model, tokens: list[int]) -> torch.Tensor:
     out, state = model.predictor.step(torch.tensor([blank]), state)
     rows = []
     for tok in tokens:
-        logits = model.joiner.output_linear(torch.tanh(model.joiner.decoder_proj(out)))[0].double()
+        if model.config.factorized_joiner:  # the LM layer on the predictor output
+            logits = model.joiner.lm_output(out)[0].double()
+        else:
+            logits = model.joiner.output_linear(torch.tanh(model.joiner.decoder_proj(out)))[0].double()
         non_blank = torch.cat([logits[:blank], logits[blank + 1:]])
         rows.append(non_blank - torch.logsumexp(non_blank, 0))
         out, state = model.predictor.step(torch.tensor([tok]), state)
@@ -58,7 +65,8 @@ def test_ce_and_kl_match_a_token_by_token_computation(source: Path) -> None:
     model = loaded.model
     reference = load_model_dir(source / "model").model
     with torch.no_grad():
-        model.joiner.output_linear.weight.add_(0.2 * torch.randn_like(model.joiner.output_linear.weight))
+        layer = model.joiner.ilm_output_layer
+        layer.weight.add_(0.2 * torch.randn_like(layer.weight))
     sentences = [loaded.tokenizer.encode(t) for t in ("NINE EIGHT", "ONE TWO THREE NINE")]
     with torch.no_grad():
         ce, kl, count = ilm_terms(model, reference, sentences)

@@ -226,6 +226,11 @@ def test_bad_model_dirs_are_refused_with_the_problem_named(exported, tmp_path) -
     save_model_dir(lstm_root, Transducer(config), config, loaded.path)
     with pytest.raises(ModelDirError, match="stateless"):
         export_onnx(lstm_root, tmp_path / "out3")
+    fnt_root = tmp_path / "fnt"
+    config = tiny_config(vocab_size=loaded.config.vocab_size, factorized_joiner=True)
+    save_model_dir(fnt_root, Transducer(config), config, loaded.path)
+    with pytest.raises(ModelDirError, match="factorized_joiner: sherpa-onnx's joiner"):
+        export_onnx(fnt_root, tmp_path / "out5")
     assert not any(p.name.startswith("out") or p.name.startswith(".out") for p in tmp_path.iterdir())
 
 

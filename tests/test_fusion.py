@@ -26,8 +26,11 @@ METHODS = ("modified_beam_search_lm_shallow_fusion", "modified_beam_search_ilme"
 
 
 def random_model(seed: int = 0, predictor: str = "stateless") -> Transducer:
+    """``predictor="factorized"``: an LSTM predictor with the factorized (FNT) HAT joiner."""
     torch.manual_seed(seed)
-    model = Transducer(tiny_config(vocab_size=VOCAB, predictor=predictor)).eval()
+    overrides = ({"predictor": "lstm", "factorized_joiner": True, "hat_joiner": True} if predictor == "factorized"
+                 else {"predictor": predictor})
+    model = Transducer(tiny_config(vocab_size=VOCAB, **overrides)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.6)
@@ -52,7 +55,7 @@ def _options(method: str, lm: Path, **scales: float) -> DecodingOptions:
     return DecodingOptions(method=method, beam=4, method_options=pairs)
 
 
-@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized"])
 @pytest.mark.parametrize("method", METHODS)
 def test_scale_zero_is_modified_beam_search_exactly(lm_path: Path, method: str, predictor: str) -> None:
     model = random_model(1, predictor)

@@ -339,6 +339,52 @@ def test_hat_joiner_separates_blank_from_the_token_distribution() -> None:
         assert moved.abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("hat", [False, True])
+def test_factorized_joiner_adds_a_real_lm_to_acoustic_token_scores(hat: bool) -> None:
+    """FNT: checked against the joiner's weights by hand (blank from the joint, tokens from the
+    encoder alone plus the LM's log-softmax); its internal LM is that log-softmax at any encoder
+    input; and moving the LM layer (what ILMA trains) shifts every token's score by exactly the LM's
+    change, and with HAT leaves P(blank) where it was."""
+    torch.manual_seed(0)
+    model = Transducer(tiny_config(vocab_size=12, predictor="lstm", factorized_joiner=True, hat_joiner=hat)).eval()
+    j = model.joiner
+    with torch.no_grad():
+        raw_dec = model.predictor(torch.tensor([[0, 4, 5]]))  # (1, U=3, D)
+        raw_enc = torch.randn(1, 7, model.config.encoder_dim)  # (1, T=7, C)
+        out = j(j.project_encoder(raw_enc)[:, :, None], j.project_decoder(raw_dec)[:, None])  # (1, T, U, V)
+        assert out.shape == (1, 7, 3, 12)
+
+        def by_hand(lm_weight: torch.Tensor, lm_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            e = raw_enc @ j.encoder_proj.weight.T + j.encoder_proj.bias  # (1, T, J)
+            d = raw_dec @ j.decoder_proj.weight.T + j.decoder_proj.bias  # (1, U, J)
+            w, b = j.output_linear.weight, j.output_linear.bias
+            blank = torch.tanh(e[:, :, None] + d[:, None]) @ w[0] + b[0]  # (1, T, U)
+            acoustic = torch.tanh(e) @ w[1:].T + b[1:]  # (1, T, V-1)
+            lm = (raw_dec @ lm_weight[1:].T + lm_bias[1:]).log_softmax(-1)  # (1, U, V-1)
+            logits = torch.cat([blank[..., None], acoustic[:, :, None] + lm[:, None]], dim=-1)
+            return (hat_log_probs(logits, 0) if hat else logits), lm
+
+        expected, lm = by_hand(j.lm_output.weight, j.lm_output.bias)
+        torch.testing.assert_close(out, expected)
+        torch.testing.assert_close(model.internal_lm_log_probs(raw_dec)[..., 1:], lm)
+        assert model.internal_lm_log_probs(raw_dec)[..., 0].eq(float("-inf")).all()
+        # ILMA moves the LM layer: token scores move by the LM's change, blank (with HAT) not at all
+        before = out.log_softmax(-1)
+        j.lm_output.weight.add_(0.5 * torch.randn_like(j.lm_output.weight))
+        j.lm_output.bias.add_(0.3 * torch.randn_like(j.lm_output.bias))
+        after = j(j.project_encoder(raw_enc)[:, :, None], j.project_decoder(raw_dec)[:, None])
+        _, new_lm = by_hand(j.lm_output.weight, j.lm_output.bias)
+        shift = (after - out)[..., 1:] if not hat else None
+        if hat:
+            torch.testing.assert_close(after[..., 0], out[..., 0])
+            # HAT renormalises the tokens among themselves: their log-odds move by the LM's log-odds
+            moved = (after[..., 1:] - after[..., 1:2]) - (out[..., 1:] - out[..., 1:2])
+            torch.testing.assert_close(moved, (new_lm - new_lm[..., :1] - lm + lm[..., :1])[:, None].expand_as(moved))
+        else:
+            torch.testing.assert_close(shift, (new_lm - lm)[:, None].expand_as(shift))
+            assert (after.log_softmax(-1) - before).abs().max() > 1e-3
+
+
 def test_bad_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="num_heads"):
         tiny_config(encoder_dim=30, num_heads=4)

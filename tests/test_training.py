@@ -504,6 +504,17 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     assert lstm.model.config.predictor == "lstm" and any(k.startswith("predictor.lstm.") for k in lstm_state)
     kept = [k for k in expected if not k.startswith("predictor.")]
     assert kept and all(torch.equal(lstm_state[k], expected[k]) for k in kept)
+    # a factorized joiner adds an LM layer: it starts fresh, every other weight is the source's, and
+    # a factorized model's weights go back into a plain joiner without it
+    fnt = train(_config(corpus, tmp_path / "fnt", num_epochs=1, stop_after_steps=0, init_from=str(source_dir),
+                        model__factorized_joiner=True, optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    fnt_state = fnt.model.state_dict()
+    assert set(fnt_state) - set(expected) == {"joiner.lm_output.weight", "joiner.lm_output.bias"}
+    assert all(torch.equal(fnt_state[k], expected[k]) for k in expected)
+    fnt_dir = save_model_dir(tmp_path / "fnt_dir", fnt.model, fnt.model.config, corpus["lang"])
+    back = train(_config(corpus, tmp_path / "back", num_epochs=1, stop_after_steps=0, init_from=str(fnt_dir),
+                         optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    assert set(back.model.state_dict()) == set(expected)
     wider_lstm = _config(corpus, tmp_path / "lstm_wide", init_from=str(source_dir), model__predictor="lstm",
                          model__decoder_dim=24)
     with pytest.raises(ModelDirError, match="decoder_dim"):  # the joiner's input would change with it

@@ -264,6 +264,9 @@ def check_exportable(loaded: LoadedModel) -> None:
     if config.predictor != "stateless":
         problems.append(f"predictor={config.predictor!r}: sherpa-onnx's transducer decoder has no state, "
                         "export needs the stateless predictor")
+    if config.factorized_joiner:
+        problems.append("factorized_joiner: sherpa-onnx's joiner adds one projected encoder frame and one "
+                        "projected predictor output of joiner_dim, with no LM term")
     if config.blank_id != 0:
         problems.append(f"blank_id={config.blank_id}: sherpa-onnx hard-codes blank id 0")
     if loaded.tokenizer.vocab_size != config.vocab_size:

@@ -66,6 +66,11 @@ class ModelConfig:
     #: softmax among themselves, so the internal LM is exact and text-only adaptation cannot move
     #: the blank probability; no weight changes shape, so a trained model can be fine-tuned into it
     hat_joiner: bool = False
+    #: the factorized transducer's joiner (asr/models/joiner.py, ``FactorizedJoiner``): the token
+    #: scores are acoustic logits plus a real LM on the predictor output, so text-only adaptation of
+    #: that LM carries over like a fusion LM; adds a decoder_dim x vocab_size layer (init_from fills
+    #: it fresh), not exportable to sherpa-onnx
+    factorized_joiner: bool = False
     use_ctc: bool = False
     #: "regular" (several symbols per frame) or "modified" (at most one) RNN-T topology in training
     rnnt_type: str = "regular"

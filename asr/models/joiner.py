@@ -53,6 +53,78 @@ class Joiner(nn.Module):
         """Logits with the encoder contribution removed, (..., J) -> (..., V): the internal LM."""
         return self.output_linear(torch.tanh(dec_proj))
 
+    @property
+    def ilm_output_layer(self) -> nn.Linear:
+        """The last layer of the internal LM: what ILMA's ``joiner-output`` update trains."""
+        return self.output_linear
+
+    @property
+    def ilm_hidden_layers(self) -> list[nn.Module]:
+        """The joiner's layers between the predictor and ``ilm_output_layer``: ILMA's ``joiner`` update adds them."""
+        return [self.decoder_proj]
+
+
+class FactorizedJoiner(Joiner):
+    """The factorized transducer's joiner (FNT, Chen et al., 2022): blank from the joint of encoder
+    and predictor, the tokens from the encoder alone plus a real LM on the predictor output:
+
+        blank logit   b   = w_blank . tanh(E enc + P dec) + c_blank
+        token logits  l_k = output_linear(tanh(E enc))_k + log_softmax_{k != blank}(lm_output(dec))_k
+
+    The LM term is added to the token logits, so it plays the part shallow fusion's external LM
+    plays, inside the model: its log-softmax is the internal LM, exactly (ILMT trains it as an LM),
+    and text-only adaptation of ``lm_output`` (ILMA's ``joiner-output``) changes the token scores
+    by what it changes the LM, like swapping the fusion LM for one of the new domain, with no decode
+    cost. With ``hat`` the blank is a Bernoulli of its own, so that adaptation cannot move it.
+
+    Projections keep the search contract (project each frame and each predictor output once):
+    ``project_encoder`` gives ``[E enc, acoustic token logits]`` and ``project_decoder``
+    ``[P dec, LM log-probs]``, both (..., J + V), so the pruned loss and every search pair them
+    as they pair the additive joiner's. sherpa-onnx's joiner has no such inputs: not exportable.
+    """
+
+    def __init__(self, encoder_dim: int, decoder_dim: int, joiner_dim: int, vocab_size: int,
+                 hat: bool = False, blank_id: int = 0) -> None:
+        super().__init__(encoder_dim, decoder_dim, joiner_dim, vocab_size, hat=hat, blank_id=blank_id)
+        self.lm_output = nn.Linear(decoder_dim, vocab_size)
+        self.joiner_dim = joiner_dim
+
+    def project_encoder(self, enc: Tensor) -> Tensor:
+        """(..., encoder_dim) -> (..., J + V): the joint's encoder half and the acoustic token logits."""
+        hidden = self.encoder_proj(enc)
+        return torch.cat([hidden, self.output_linear(torch.tanh(hidden))], dim=-1)
+
+    def project_decoder(self, dec: Tensor) -> Tensor:
+        """(..., decoder_dim) -> (..., J + V): the joint's predictor half and the LM's log-probs
+        over the non-blank tokens (0 at the blank, which the LM does not score)."""
+        blank = torch.zeros(self.output_linear.out_features, dtype=torch.bool, device=dec.device)
+        blank[self.blank_id] = True
+        lm = self.lm_output(dec).masked_fill(blank, float("-inf")).log_softmax(dim=-1).masked_fill(blank, 0.0)
+        return torch.cat([self.decoder_proj(dec), lm], dim=-1)
+
+    def forward(self, enc: Tensor, dec: Tensor, project_input: bool = False) -> Tensor:
+        """enc, dec broadcastable (..., J + V) (or raw dims with ``project_input``) -> logits (..., V)."""
+        if project_input:
+            enc, dec = self.project_encoder(enc), self.project_decoder(dec)
+        j, b = self.joiner_dim, self.blank_id
+        tokens = enc[..., j:] + dec[..., j:]
+        hidden = torch.tanh(enc[..., :j] + dec[..., :j])
+        blank = hidden @ self.output_linear.weight[b] + self.output_linear.bias[b]
+        logits = torch.cat([tokens[..., :b], blank[..., None], tokens[..., b + 1:]], dim=-1)
+        return hat_log_probs(logits, b) if self.hat else logits
+
+    def output_without_encoder(self, dec_proj: Tensor) -> Tensor:
+        """The LM's log-probs (..., V) from ``project_decoder``'s output (..., J + V): the internal LM."""
+        return dec_proj[..., self.joiner_dim:]
+
+    @property
+    def ilm_output_layer(self) -> nn.Linear:
+        return self.lm_output
+
+    @property
+    def ilm_hidden_layers(self) -> list[nn.Module]:
+        return []  # the LM reads the predictor output directly
+
 
 def hat_log_probs(logits: Tensor, blank_id: int) -> Tensor:
     """HAT's normalised log-probs from raw joiner logits (..., V): blank by a sigmoid of its own

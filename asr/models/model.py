@@ -23,7 +23,7 @@ from asr.models.config import ModelConfig
 from asr.models.ctc import CtcHead
 from asr.models.predictor import Predictor, build_predictor, reset_context
 from asr.models.encoder import Encoder
-from asr.models.joiner import Joiner
+from asr.models.joiner import FactorizedJoiner, Joiner
 from asr.models.objectives import LossTerms, Objective
 
 if TYPE_CHECKING:  # the training config's loss section; models do not import training at run time
@@ -45,8 +45,9 @@ class Transducer(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.predictor: Predictor = build_predictor(config)
-        self.joiner = Joiner(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size,
-                             hat=config.hat_joiner, blank_id=config.blank_id)
+        joiner_class = FactorizedJoiner if config.factorized_joiner else Joiner
+        self.joiner = joiner_class(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size,
+                                   hat=config.hat_joiner, blank_id=config.blank_id)
         # the "simple" loss' linear am/lm scores (k2 pruned-RNN-T recipe)
         self.simple_am_proj = nn.Linear(config.encoder_dim, config.vocab_size)
         self.simple_lm_proj = nn.Linear(config.decoder_dim, config.vocab_size)

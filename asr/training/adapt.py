@@ -10,10 +10,12 @@ per token: the cross-entropy pulls the ILM towards the target text, the KL diver
 frozen unadapted ILM (over the non-blank tokens, at every position of the text) keeps it from
 forgetting the source domain. Only the parameters named by ``update`` train:
 
-- ``joiner-output``: the joiner's output layer (``joiner.output_linear``), the best choice in the
-  ILMA paper (Meng et al., 2022) and the default;
+- ``joiner-output``: the internal LM's last layer (``joiner.ilm_output_layer``: the joiner's
+  output layer, or a factorized joiner's LM layer), the best choice in the ILMA paper (Meng et al.,
+  2022) and the default;
 - ``joiner``: the joiner's predictor projection and output layer (its encoder projection gets no
-  gradient from the ILM and stays as it is);
+  gradient from the ILM and stays as it is); a factorized joiner's LM is one layer, so there it
+  is the same as ``joiner-output``;
 - ``predictor+joiner``: the predictor as well.
 
 Everything else, the encoder above all, is not touched: the adapted model dir's encoder tensors
@@ -137,9 +139,9 @@ def trainable_parameters(model: Transducer, update: str) -> list[nn.Parameter]:
     """The parameters ``update`` trains (see the module docstring)."""
     if update not in UPDATE_CHOICES:
         raise ValueError(f"update={update!r} is not one of {', '.join(UPDATE_CHOICES)}")
-    params = list(model.joiner.output_linear.parameters())
+    params = list(model.joiner.ilm_output_layer.parameters())
     if update in ("joiner", "predictor+joiner"):
-        params += list(model.joiner.decoder_proj.parameters())
+        params += [p for layer in model.joiner.ilm_hidden_layers for p in layer.parameters()]
     if update == "predictor+joiner":
         params += list(model.predictor.parameters())
     return params

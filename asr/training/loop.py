@@ -275,11 +275,14 @@ def train(
     return TrainResult(progress=progress, export_dir=export_dir, losses=ctx.losses, finished=finished, model=model)
 
 
-#: model-config fields that change no weight, so a fine-tuning run may set them anew: ``hat_joiner``
-#: (the same logits normalised another way), ``eos_id``
+#: model-config fields that a fine-tuning run may set anew: ``hat_joiner`` (the same logits
+#: normalised another way), ``factorized_joiner`` (the same weights plus an LM layer started
+#: fresh, or dropped), ``eos_id``
 #: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
 #: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
-INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner"})
+INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner", "factorized_joiner"})
+#: joiner weights that ``factorized_joiner`` adds: a fine-tuning run into it starts them fresh
+NEW_JOINER_WEIGHTS = ("joiner.lm_output.",)
 #: model-config fields that only shape the predictor: a fine-tuning run may change them, and then
 #: the predictor starts from fresh weights while the encoder, joiner and CTC head are copied. This
 #: swaps a trained model's stateless predictor for an LSTM (real LM context for text-only adaptation)
@@ -327,7 +330,12 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
         ours_state = model.state_dict()
         state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
         state.update({k: v for k, v in ours_state.items() if k.startswith("predictor.")})
-    model.load_state_dict(state)
+    fresh = {k: v for k, v in model.state_dict().items() if k not in state and k.startswith(NEW_JOINER_WEIGHTS)}
+    if fresh:
+        log.info("init_from %s: %s start from fresh weights", path, ", ".join(sorted(fresh)))
+    # a factorized model's weights into a plain joiner: the LM layer has nowhere to go
+    state = {k: v for k, v in state.items() if not k.startswith(NEW_JOINER_WEIGHTS) or k in model.state_dict()}
+    model.load_state_dict({**state, **fresh})
 
 
 def _init_surt_from_transducer(path: str, model: torch.nn.Module, ours: dict[str, Any], theirs: dict[str, Any],
