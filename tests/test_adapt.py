@@ -14,13 +14,13 @@ from asr.errors import ModelDirError, TokenizerError
 from asr.models import load_model_dir
 from asr.training import adapt as adapt_module
 from asr.training.adapt import AdaptConfig, adapt_model_dir, ilm_terms, trainable_parameters
-from tiny_model import make_tiny_model_dir, single_thread, synth_audio  # noqa: F401 - fixture
+from tiny_model import FACTORIZED, make_tiny_model_dir, single_thread, synth_audio  # noqa: F401 - fixture
 
 TARGET_TEXT = ["NINE NINE EIGHT", "EIGHT NINE NINE NINE", "NINE EIGHT EIGHT NINE", "ONE NINE NINE"] * 4
 
 
 SOURCES = {"lstm": {"predictor": "lstm", "lstm_hidden_dim": 16}, "stateless": {},
-           "factorized": {"predictor": "lstm", "lstm_hidden_dim": 16, "factorized_joiner": True, "hat_joiner": True}}
+           "factorized": {**FACTORIZED, "lstm_hidden_dim": 16}}
 
 
 @pytest.fixture(scope="module", params=list(SOURCES))

@@ -12,12 +12,10 @@ from asr.decoding.beam_search import modified_beam_search
 from asr.decoding.greedy import greedy_search_batch
 from asr.models.config import tiny_config
 from asr.models.model import Transducer
-from tiny_model import single_thread  # noqa: F401 (autouse fixture)
+from tiny_model import FACTORIZED, single_thread  # noqa: F401 (autouse fixture)
 
-
-#: "factorized": an LSTM predictor with the factorized (FNT) HAT joiner, whose projections carry
-#: the acoustic token logits and the LM's log-probs: the searches must pair them as they are
-VARIANTS = {"factorized": {"predictor": "lstm", "factorized_joiner": True, "hat_joiner": True}}
+#: "factorized": the searches must pair the FNT joiner's wider projections as they are
+VARIANTS = {"factorized": FACTORIZED}
 
 
 def random_model(vocab_size: int = 5, predictor: str = "stateless", seed: int = 0) -> Transducer:

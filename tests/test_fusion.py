@@ -18,7 +18,7 @@ from asr.lm.token_lm import TokenNgramLM, train_token_ngram
 from asr.lm.train_token_lm import main as train_token_lm_main
 from asr.models.config import tiny_config
 from asr.models.model import Transducer
-from tiny_model import single_thread  # noqa: F401 (autouse fixture)
+from tiny_model import FACTORIZED, single_thread  # noqa: F401 (autouse fixture)
 
 VOCAB = 7  # blank 0, <unk> 1, tokens 2..6
 LM_TEXT = [[2, 3, 2, 3, 2, 3], [2, 3, 2, 3], [2, 3, 2, 3, 2]]  # "2 3" repeated: a strong, peaked LM
@@ -28,8 +28,7 @@ METHODS = ("modified_beam_search_lm_shallow_fusion", "modified_beam_search_ilme"
 def random_model(seed: int = 0, predictor: str = "stateless") -> Transducer:
     """``predictor="factorized"``: an LSTM predictor with the factorized (FNT) HAT joiner."""
     torch.manual_seed(seed)
-    overrides = ({"predictor": "lstm", "factorized_joiner": True, "hat_joiner": True} if predictor == "factorized"
-                 else {"predictor": predictor})
+    overrides = FACTORIZED if predictor == "factorized" else {"predictor": predictor}
     model = Transducer(tiny_config(vocab_size=VOCAB, **overrides)).eval()
     with torch.no_grad():
         for p in model.parameters():

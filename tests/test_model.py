@@ -374,13 +374,13 @@ def test_factorized_joiner_adds_a_real_lm_to_acoustic_token_scores(hat: bool) ->
         j.lm_output.bias.add_(0.3 * torch.randn_like(j.lm_output.bias))
         after = j(j.project_encoder(raw_enc)[:, :, None], j.project_decoder(raw_dec)[:, None])
         _, new_lm = by_hand(j.lm_output.weight, j.lm_output.bias)
-        shift = (after - out)[..., 1:] if not hat else None
         if hat:
             torch.testing.assert_close(after[..., 0], out[..., 0])
             # HAT renormalises the tokens among themselves: their log-odds move by the LM's log-odds
             moved = (after[..., 1:] - after[..., 1:2]) - (out[..., 1:] - out[..., 1:2])
             torch.testing.assert_close(moved, (new_lm - new_lm[..., :1] - lm + lm[..., :1])[:, None].expand_as(moved))
         else:
+            shift = (after - out)[..., 1:]
             torch.testing.assert_close(shift, (new_lm - lm)[:, None].expand_as(shift))
             assert (after.log_softmax(-1) - before).abs().max() > 1e-3
 

@@ -24,6 +24,9 @@ def single_thread() -> Iterator[None]:
 
 
 DIGIT_TEXT = ["ONE TWO THREE FOUR FIVE", "SIX SEVEN EIGHT NINE ZERO OH"]
+#: model-config overrides of the factorized (FNT) joiner the tests build: an LSTM predictor and
+#: HAT's blank, whose projections carry the acoustic token logits and the LM's log-probs
+FACTORIZED = {"predictor": "lstm", "factorized_joiner": True, "hat_joiner": True}
 
 
 def make_tiny_model_dir(path: Path, seed: int = 0, **config_overrides) -> LoadedModel:

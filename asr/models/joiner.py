@@ -88,6 +88,10 @@ class FactorizedJoiner(Joiner):
         super().__init__(encoder_dim, decoder_dim, joiner_dim, vocab_size, hat=hat, blank_id=blank_id)
         self.lm_output = nn.Linear(decoder_dim, vocab_size)
         self.joiner_dim = joiner_dim
+        # the LM does not score blank; not persistent: derived from blank_id, so no state-dict key
+        blank = torch.zeros(vocab_size, dtype=torch.bool)
+        blank[blank_id] = True
+        self.register_buffer("blank_mask", blank, persistent=False)
 
     def project_encoder(self, enc: Tensor) -> Tensor:
         """(..., encoder_dim) -> (..., J + V): the joint's encoder half and the acoustic token logits."""
@@ -97,9 +101,8 @@ class FactorizedJoiner(Joiner):
     def project_decoder(self, dec: Tensor) -> Tensor:
         """(..., decoder_dim) -> (..., J + V): the joint's predictor half and the LM's log-probs
         over the non-blank tokens (0 at the blank, which the LM does not score)."""
-        blank = torch.zeros(self.output_linear.out_features, dtype=torch.bool, device=dec.device)
-        blank[self.blank_id] = True
-        lm = self.lm_output(dec).masked_fill(blank, float("-inf")).log_softmax(dim=-1).masked_fill(blank, 0.0)
+        lm = self.lm_output(dec).masked_fill(self.blank_mask, float("-inf")).log_softmax(dim=-1)
+        lm = lm.masked_fill(self.blank_mask, 0.0)
         return torch.cat([self.decoder_proj(dec), lm], dim=-1)
 
     def forward(self, enc: Tensor, dec: Tensor, project_input: bool = False) -> Tensor:

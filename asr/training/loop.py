@@ -211,7 +211,8 @@ def train(
             set_layers = init_output_biases(model, prior)
             if info.is_main:
                 log.info("output biases of %s start at the token prior of the training cuts (P(blank) %.3f "
-                         "per lattice node)", ", ".join(set_layers), prior.transducer_log_prior()[0].exp().item())
+                         "per lattice node)", ", ".join(set_layers),
+                         prior.transducer_log_prior()[prior.blank_id].exp().item())
         seed_everything(config.seed + info.rank)
 
     objectives: ObjectivesFn = model.objectives
@@ -324,17 +325,17 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
                             + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))
     check_tokens_compatible(path, their_tokens, tokens)
     state = loaded.model.state_dict()
+    ours_state = model.state_dict()
     if new_predictor:
         log.info("init_from %s: the predictor differs (%s), so it starts from fresh weights; the rest is copied",
                  path, ", ".join(new_predictor))
-        ours_state = model.state_dict()
         state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
         state.update({k: v for k, v in ours_state.items() if k.startswith("predictor.")})
-    fresh = {k: v for k, v in model.state_dict().items() if k not in state and k.startswith(NEW_JOINER_WEIGHTS)}
+    fresh = {k: v for k, v in ours_state.items() if k not in state and k.startswith(NEW_JOINER_WEIGHTS)}
     if fresh:
         log.info("init_from %s: %s start from fresh weights", path, ", ".join(sorted(fresh)))
     # a factorized model's weights into a plain joiner: the LM layer has nowhere to go
-    state = {k: v for k, v in state.items() if not k.startswith(NEW_JOINER_WEIGHTS) or k in model.state_dict()}
+    state = {k: v for k, v in state.items() if k in ours_state or not k.startswith(NEW_JOINER_WEIGHTS)}
     model.load_state_dict({**state, **fresh})
 
 
