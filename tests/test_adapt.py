@@ -20,7 +20,8 @@ TARGET_TEXT = ["NINE NINE EIGHT", "EIGHT NINE NINE NINE", "NINE EIGHT EIGHT NINE
 
 
 SOURCES = {"lstm": {"predictor": "lstm", "lstm_hidden_dim": 16}, "stateless": {},
-           "factorized": {**FACTORIZED, "lstm_hidden_dim": 16}}
+           "factorized": {**FACTORIZED, "lstm_hidden_dim": 16},
+           "fnt_vocab": {**FACTORIZED, "vocab_predictor": True, "lstm_hidden_dim": 16}}
 
 
 @pytest.fixture(scope="module", params=list(SOURCES))
@@ -50,8 +51,8 @@ def _ilm_log_probs_by_hand(model, tokens: list[int]) -> torch.Tensor:
     out, state = model.predictor.step(torch.tensor([blank]), state)
     rows = []
     for tok in tokens:
-        if model.config.factorized_joiner:  # the LM layer on the predictor output
-            logits = model.joiner.lm_output(out)[0].double()
+        if model.config.factorized_joiner:  # the LM layer on the (vocabulary) predictor's output
+            logits = model.joiner.lm_output(out[..., -model.config.decoder_dim:])[0].double()
         else:
             logits = model.joiner.output_linear(torch.tanh(model.joiner.decoder_proj(out)))[0].double()
         non_blank = torch.cat([logits[:blank], logits[blank + 1:]])
@@ -81,10 +82,16 @@ def test_ce_and_kl_match_a_token_by_token_computation(source: Path) -> None:
     assert float(kl) == pytest.approx(want_kl, rel=1e-4, abs=1e-6) and want_kl > 1e-3
 
 
-@pytest.mark.parametrize("update", ["joiner-output", "joiner", "predictor+joiner"])
+@pytest.mark.parametrize("update", ["joiner-output", "joiner", "predictor+joiner", "vocab-predictor"])
 def test_only_the_chosen_parameters_change_and_the_encoder_stays_byte_identical(source: Path, tmp_path: Path,
                                                                                update: str) -> None:
     out = tmp_path / "adapted"
+    has_vocab_predictor = load_model_dir(source / "model").config.vocab_predictor
+    if update == "vocab-predictor" and not has_vocab_predictor:
+        with pytest.raises(ModelDirError, match="update=vocab-predictor needs .* vocabulary predictor"):
+            adapt_model_dir(source / "model", source / "target.txt", out, AdaptConfig(update=update, progress=False))
+        assert not out.exists()
+        return
     result = adapt_model_dir(source / "model", source / "target.txt", out,
                              AdaptConfig(update=update, epochs=3, lr=3e-3, batch_size=4, progress=False))
     before, after = _state(source / "model"), _state(out)
@@ -96,12 +103,45 @@ def test_only_the_chosen_parameters_change_and_the_encoder_stays_byte_identical(
         same = before[name].numpy().tobytes() == after[name].numpy().tobytes()
         assert same == (name not in trained), name
     assert any(n.startswith("encoder.") for n in before)
+    if update == "vocab-predictor":  # the whole internal LM, nothing that scores blank
+        assert trained == {n for n in before if n.startswith(("predictor.vocab.", "joiner.lm_output."))}
     assert result.stats.ilm_ce_after < result.stats.ilm_ce_before - 0.05
     # the adapted dir is a model dir like any other: it loads and decodes
     adapted = load_model_dir(out)
     hyps = decode_waveforms(adapted, [synth_audio(1.0, seed=1)], DecodingOptions(method="modified_beam_search"))
     assert len(hyps) == 1
     assert (out / "adapt.json").is_file() and (out / "tokens.txt").read_bytes() == (source / "model/tokens.txt").read_bytes()
+
+
+def test_lm_scale_weighs_the_adapted_lm_in_the_token_scores(source: Path, tmp_path: Path) -> None:
+    """``lm_scale`` is written into the adapted factorized model's config and multiplies its LM's
+    log-probs in the token scores, and nothing else: the blank and the acoustic logits stay."""
+    text = source / "target.txt"
+    if not load_model_dir(source / "model").config.factorized_joiner:
+        with pytest.raises(ModelDirError, match="only a factorized joiner"):
+            adapt_model_dir(source / "model", text, tmp_path / "out", AdaptConfig(lm_scale=2.0, progress=False))
+        assert not (tmp_path / "out").exists()
+        return
+    with pytest.raises(ValueError, match="lm_scale=-1"):
+        AdaptConfig(lm_scale=-1.0)
+    plain = adapt_model_dir(source / "model", text, tmp_path / "s1", AdaptConfig(epochs=1, progress=False)).out_dir
+    scaled = adapt_model_dir(source / "model", text, tmp_path / "s2",
+                             AdaptConfig(epochs=1, lm_scale=2.5, progress=False)).out_dir
+    assert _state(plain).keys() == _state(scaled).keys()
+    assert all(torch.equal(v, _state(scaled)[k]) for k, v in _state(plain).items())  # the same adaptation
+    one, two = load_model_dir(plain), load_model_dir(scaled)
+    assert (one.config.factorized_lm_scale, two.config.factorized_lm_scale) == (1.0, 2.5)
+    torch.manual_seed(0)
+    enc = torch.randn(1, 5, one.config.encoder_dim)
+    with torch.no_grad():
+        dec = one.model.predictor(torch.tensor([[0, 3, 4]]))
+        raw = [m.model.joiner(m.model.joiner.project_encoder(enc)[:, :, None],
+                              m.model.joiner.project_decoder(dec)[:, None]) for m in (one, two)]
+        lm = one.model.internal_lm_log_probs(dec)[:, None]  # (1, 1, U, V)
+    torch.testing.assert_close(raw[1][..., 0], raw[0][..., 0])  # HAT's blank does not read the LM
+    # the tokens' log-odds against token 1 move by 1.5 times the LM's
+    odds = [r[..., 1:] - r[..., 1:2] for r in raw]
+    torch.testing.assert_close(odds[1] - odds[0], (1.5 * (lm[..., 1:] - lm[..., 1:2])).expand_as(odds[0]))
 
 
 def test_kl_term_keeps_the_adapted_ilm_near_the_unadapted_one(source: Path, tmp_path: Path) -> None:

@@ -14,8 +14,10 @@ from asr.models.config import tiny_config
 from asr.models.model import Transducer
 from tiny_model import FACTORIZED, single_thread  # noqa: F401 (autouse fixture)
 
-#: "factorized": the searches must pair the FNT joiner's wider projections as they are
-VARIANTS = {"factorized": FACTORIZED}
+#: "factorized": the searches must pair the FNT joiner's wider projections as they are;
+#: "fnt_vocab": and carry FNT's two predictors' states as one, at an LM weight other than 1
+VARIANTS = {"factorized": FACTORIZED,
+            "fnt_vocab": {**FACTORIZED, "vocab_predictor": True, "factorized_lm_scale": 1.7}}
 
 
 def random_model(vocab_size: int = 5, predictor: str = "stateless", seed: int = 0) -> Transducer:
@@ -78,7 +80,7 @@ def best_sequence_by_enumeration(model: Transducer, enc: torch.Tensor, max_sym: 
     return best, totals[best]
 
 
-@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized"])
+@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized", "fnt_vocab"])
 @pytest.mark.parametrize("max_sym", [1, 3])
 def test_greedy_equals_argmax_walk(predictor: str, max_sym: int) -> None:
     model = random_model(vocab_size=6, predictor=predictor)
@@ -120,7 +122,7 @@ def test_greedy_blank_penalty_equals_the_walk_on_lowered_blank_scores() -> None:
         DecodingOptions(method_options=(("blank_penalty", "much"),))
 
 
-@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized"])
+@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized", "fnt_vocab"])
 def test_large_beam_finds_exhaustive_best(predictor: str) -> None:
     model = random_model(vocab_size=3, predictor=predictor, seed=1)
     num_frames = 4
@@ -137,13 +139,13 @@ def test_large_beam_finds_exhaustive_best(predictor: str) -> None:
             assert hyp.timestamps == sorted(set(hyp.timestamps))  # one token per frame at most
 
 
-@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized"])
+@pytest.mark.parametrize("predictor", ["stateless", "lstm", "factorized", "fnt_vocab"])
 @pytest.mark.parametrize("max_sym", [2, 3])
 def test_large_beam_with_several_symbols_per_frame_finds_exhaustive_best(predictor: str, max_sym: int) -> None:
     """max_sym_per_frame > 1: with a beam that prunes nothing the search is exact over the
     alignments with at most that many tokens a frame, and some frame does emit more than one."""
-    # seed 1's factorized model never emits two tokens on a frame here, which would leave the check vacuous
-    model = random_model(vocab_size=3, predictor=predictor, seed=3 if predictor == "factorized" else 1)
+    # seed 1's factorized models never emit two tokens on a frame here, which would leave the check vacuous
+    model = random_model(vocab_size=3, predictor=predictor, seed={"factorized": 3, "fnt_vocab": 2}.get(predictor, 1))
     num_frames = 3
     enc = torch.randn(3, num_frames, model.config.encoder_dim)
     lens = torch.tensor([num_frames] * 3)
@@ -390,7 +392,7 @@ def _assert_same_state(a, b) -> None:
         assert torch.equal(x, y)
 
 
-@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+@pytest.mark.parametrize("predictor", ["stateless", "lstm", "fnt_vocab"])
 def test_model_states_stack_unstack_select_scatter(predictor: str) -> None:
     """Encoder and predictor states: unstack then stack is the identity, select picks rows,
     scatter writes them back, and a stream's state is the same alone or inside a batch."""

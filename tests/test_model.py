@@ -385,11 +385,59 @@ def test_factorized_joiner_adds_a_real_lm_to_acoustic_token_scores(hat: bool) ->
             assert (after.log_softmax(-1) - before).abs().max() > 1e-3
 
 
+def test_fnt_vocabulary_predictor_feeds_the_lm_alone_and_lm_scale_weighs_it() -> None:
+    """FNT's own design: the LM reads only the vocabulary predictor and the blank joint only the
+    blank predictor, so changing the vocabulary predictor (what ``asr adapt --update
+    vocab-predictor`` trains) moves the token scores by exactly the LM's change and leaves HAT's
+    blank as it was; stepping the pair of predictors equals their forward; ``factorized_lm_scale``
+    multiplies the LM's log-probs in the token scores and nothing else."""
+    torch.manual_seed(0)
+    overrides = dict(predictor="lstm", factorized_joiner=True, hat_joiner=True, vocab_predictor=True)
+    model = Transducer(tiny_config(vocab_size=12, **overrides)).eval()
+    scaled = Transducer(tiny_config(vocab_size=12, factorized_lm_scale=2.0, **overrides)).eval()
+    scaled.load_state_dict(model.state_dict())
+    j, d = model.joiner, model.config.decoder_dim
+    y = torch.tensor([[0, 4, 5, 6]])
+    raw_enc = torch.randn(1, 6, model.config.encoder_dim)
+    with torch.no_grad():
+        dec = model.predictor(y)
+        assert dec.shape == (1, 4, 2 * d)
+        torch.testing.assert_close(dec[..., :d], model.predictor.blank(y))
+        torch.testing.assert_close(dec[..., d:], model.predictor.vocab(y))
+        state, steps = model.predictor.init_state(1), []
+        for token in y[0]:
+            out, state = model.predictor.step(token[None], state)
+            steps.append(out)
+        torch.testing.assert_close(torch.stack(steps, dim=1), dec)
+        lm = (model.predictor.vocab(y) @ j.lm_output.weight[1:].T + j.lm_output.bias[1:]).log_softmax(-1)
+        torch.testing.assert_close(model.internal_lm_log_probs(dec)[..., 1:], lm)
+
+        def joint(m: Transducer) -> torch.Tensor:
+            return m.joiner(m.joiner.project_encoder(raw_enc)[:, :, None], m.joiner.project_decoder(m.predictor(y))[:, None])
+
+        out, out2 = joint(model), joint(scaled)
+        torch.testing.assert_close(out2[..., 0], out[..., 0])
+        odds = [o[..., 1:] - o[..., 1:2] for o in (out, out2)]  # HAT: token log-odds against token 1
+        torch.testing.assert_close(odds[1] - odds[0], (lm - lm[..., :1])[:, None].expand_as(odds[0]))
+        for p in model.predictor.vocab.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        moved = joint(model)
+        new_lm = model.internal_lm_log_probs(model.predictor(y))[..., 1:]
+        torch.testing.assert_close(moved[..., 0], out[..., 0])
+        shift = (moved[..., 1:] - moved[..., 1:2]) - odds[0]
+        torch.testing.assert_close(shift, (new_lm - new_lm[..., :1] - lm + lm[..., :1])[:, None].expand_as(shift))
+        assert shift.abs().max() > 1e-2
+
+
 def test_bad_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="num_heads"):
         tiny_config(encoder_dim=30, num_heads=4)
     with pytest.raises(ValueError, match="predictor"):
         tiny_config(predictor="transformer")
+    with pytest.raises(ValueError, match="vocab_predictor needs factorized_joiner"):
+        tiny_config(predictor="lstm", vocab_predictor=True)
+    with pytest.raises(ValueError, match="factorized_lm_scale=-1"):
+        tiny_config(factorized_joiner=True, factorized_lm_scale=-1.0)
 
 
 # ---------------------------------------------------------------------------- model dirs

@@ -467,7 +467,7 @@ def test_loop_trains_and_logs_whatever_terms_the_model_returns(corpus, tmp_path,
 
 def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_architecture(corpus, tmp_path):
     from asr.errors import ModelDirError
-    from asr.models import Transducer, save_model_dir
+    from asr.models import Transducer, load_model_dir, save_model_dir
     from asr.training.loop import build_model
 
     config = _config(corpus, tmp_path / "exp", num_epochs=1, stop_after_steps=1)
@@ -515,6 +515,28 @@ def test_init_from_a_model_dir_starts_from_its_weights_and_refuses_another_archi
     back = train(_config(corpus, tmp_path / "back", num_epochs=1, stop_after_steps=0, init_from=str(fnt_dir),
                          optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
     assert set(back.model.state_dict()) == set(expected)
+    # FNT's vocabulary predictor switched on: the source's LSTM predictor feeds both predictors and
+    # its LM layer the LM, so the model computes what the source did; switched off, it is dropped
+    fnt_lstm_run = train(_config(corpus, tmp_path / "fnt_lstm", num_epochs=1, stop_after_steps=0,
+                                 init_from=str(source_dir), model__factorized_joiner=True, model__predictor="lstm",
+                                 optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    fnt_lstm_dir = save_model_dir(tmp_path / "fnt_lstm_dir", fnt_lstm_run.model, fnt_lstm_run.model.config,
+                                  corpus["lang"])
+    split = train(_config(corpus, tmp_path / "split", num_epochs=1, stop_after_steps=0, init_from=str(fnt_lstm_dir),
+                          model__factorized_joiner=True, model__predictor="lstm", model__vocab_predictor=True,
+                          optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    fnt_lstm = load_model_dir(fnt_lstm_dir)
+    y = torch.tensor([[0, 3, 4]])
+    with torch.no_grad():
+        one = fnt_lstm.model.joiner.project_decoder(fnt_lstm.model.predictor(y))
+        two = split.model.eval().joiner.project_decoder(split.model.predictor(y))
+    torch.testing.assert_close(two, one)
+    unsplit = train(_config(corpus, tmp_path / "unsplit", num_epochs=1, stop_after_steps=0,
+                            init_from=str(save_model_dir(tmp_path / "split_dir", split.model, split.model.config,
+                                                         corpus["lang"])),
+                            model__factorized_joiner=True, model__predictor="lstm",
+                            optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100}))
+    assert set(unsplit.model.state_dict()) == set(fnt_lstm.model.state_dict())
     wider_lstm = _config(corpus, tmp_path / "lstm_wide", init_from=str(source_dir), model__predictor="lstm",
                          model__decoder_dim=24)
     with pytest.raises(ModelDirError, match="decoder_dim"):  # the joiner's input would change with it

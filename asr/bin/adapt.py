@@ -1,7 +1,8 @@
 """``asr adapt``: internal-LM adaptation (ILMA) of a model dir to a new domain from text only.
 
     asr adapt --model-dir exp/transducer/model --text target.txt --out-dir exp/transducer/model_ilma \\
-        [--update joiner-output|joiner|predictor+joiner] [--kl-scale 0.5] [--epochs 2] [--lr 1e-4] [--batch-size 32]
+        [--update joiner-output|joiner|predictor+joiner|vocab-predictor] [--kl-scale 0.5] [--epochs 2] [--lr 1e-4] \\
+        [--batch-size 32] [--lm-scale X]
 
 TEXT has one sentence a line; each is normalized like a training transcript. Lines with
 characters outside the model's token set are skipped and reported (characters and line counts);
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail on a line with characters outside the token set instead of skipping it")
     parser.add_argument("--num-threads", type=int, default=defaults.num_threads, help="torch threads")
+    parser.add_argument("--lm-scale", type=float, default=None,
+                        help="a factorized model's LM weight in the adapted dir (default: the source's; choose it "
+                             "on a target dev, it costs nothing at decoding)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out-dir")
 
 
@@ -46,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = AdaptConfig(update=args.update, kl_scale=args.kl_scale, epochs=args.epochs, lr=args.lr,
                              batch_size=args.batch_size, seed=args.seed, strict=args.strict,
-                             num_threads=args.num_threads)
+                             num_threads=args.num_threads, lm_scale=args.lm_scale)
         result = adapt_model_dir(args.model_dir, args.text, args.out_dir, config, overwrite=args.overwrite)
     except (AsrError, ValueError) as e:
         logging.getLogger("asr.adapt").error("%s", e)

@@ -71,6 +71,16 @@ class ModelConfig:
     #: that LM carries over like a fusion LM; adds a decoder_dim x vocab_size layer (init_from fills
     #: it fresh), not exportable to sherpa-onnx
     factorized_joiner: bool = False
+    #: with ``factorized_joiner``: FNT's own vocabulary predictor, a second LSTM predictor (same
+    #: sizes as the LSTM predictor's fields) that only the LM layer reads, so the internal LM has a
+    #: network of its own: text-only adaptation can train it whole (``asr adapt --update
+    #: vocab-predictor``) without touching what scores blank; init_from copies a model without one
+    #: into both predictors
+    vocab_predictor: bool = False
+    #: with ``factorized_joiner``: the weight of the LM's log-probs in the token scores (1: FNT as
+    #: trained); ``asr adapt --lm-scale`` sets it in an adapted model dir, chosen on a target dev
+    #: like a fusion LM's weight, at no decoding cost
+    factorized_lm_scale: float = 1.0
     use_ctc: bool = False
     #: "regular" (several symbols per frame) or "modified" (at most one) RNN-T topology in training
     rnnt_type: str = "regular"
@@ -130,6 +140,12 @@ class ModelConfig:
                             f"{self.unmix_segment_frames}, {self.unmix_dim}, {self.unmix_mask_domain!r}")
         if not (self.eos_id == -1 or 0 <= self.eos_id < self.vocab_size) or self.eos_id == self.blank_id:
             problems.append(f"eos_id={self.eos_id} must be -1 or a non-blank id below vocab_size={self.vocab_size}")
+        if self.vocab_predictor and not self.factorized_joiner:
+            problems.append("vocab_predictor needs factorized_joiner (only its LM layer reads the vocabulary predictor)")
+        if self.vocab_predictor and self.architecture != "transducer":
+            problems.append("vocab_predictor is for the single-talker transducer")
+        if not self.factorized_lm_scale >= 0:
+            problems.append(f"factorized_lm_scale={self.factorized_lm_scale} must be >= 0")
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))
 

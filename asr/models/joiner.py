@@ -71,6 +71,11 @@ class FactorizedJoiner(Joiner):
         blank logit   b   = w_blank . tanh(E enc + P dec) + c_blank
         token logits  l_k = output_linear(tanh(E enc))_k + log_softmax_{k != blank}(lm_output(dec))_k
 
+    ``lm_scale`` weighs the LM term (1 as trained; an adapted model may carry another, chosen on a
+    target dev as a fusion LM's weight is). The LM reads the last ``decoder_dim`` features of the
+    predictor output and the blank joint the first: one LSTM predictor feeds both, or, with FNT's
+    vocabulary predictor (``asr.models.predictor.FactorizedPredictor``), each has its own.
+
     The LM term is added to the token logits, so it plays the part shallow fusion's external LM
     plays, inside the model: its log-softmax is the internal LM, exactly (ILMT trains it as an LM),
     and text-only adaptation of ``lm_output`` (ILMA's ``joiner-output``) changes the token scores
@@ -84,10 +89,12 @@ class FactorizedJoiner(Joiner):
     """
 
     def __init__(self, encoder_dim: int, decoder_dim: int, joiner_dim: int, vocab_size: int,
-                 hat: bool = False, blank_id: int = 0) -> None:
+                 hat: bool = False, blank_id: int = 0, lm_scale: float = 1.0) -> None:
         super().__init__(encoder_dim, decoder_dim, joiner_dim, vocab_size, hat=hat, blank_id=blank_id)
         self.lm_output = nn.Linear(decoder_dim, vocab_size)
         self.joiner_dim = joiner_dim
+        self.decoder_dim = decoder_dim
+        self.lm_scale = lm_scale
         # the LM does not score blank; not persistent: derived from blank_id, so no state-dict key
         blank = torch.zeros(vocab_size, dtype=torch.bool)
         blank[blank_id] = True
@@ -99,11 +106,15 @@ class FactorizedJoiner(Joiner):
         return torch.cat([hidden, self.output_linear(torch.tanh(hidden))], dim=-1)
 
     def project_decoder(self, dec: Tensor) -> Tensor:
-        """(..., decoder_dim) -> (..., J + V): the joint's predictor half and the LM's log-probs
-        over the non-blank tokens (0 at the blank, which the LM does not score)."""
-        lm = self.lm_output(dec).masked_fill(self.blank_mask, float("-inf")).log_softmax(dim=-1)
+        """(..., decoder_dim) or, with FNT's vocabulary predictor, (..., 2 decoder_dim) -> (..., J + V):
+        the joint's predictor half (from the first decoder_dim features) and ``lm_scale`` times the
+        LM's log-probs over the non-blank tokens (from the last decoder_dim; 0 at the blank, which
+        the LM does not score)."""
+        lm = self.lm_output(dec[..., -self.decoder_dim:]).masked_fill(self.blank_mask, float("-inf")).log_softmax(dim=-1)
         lm = lm.masked_fill(self.blank_mask, 0.0)
-        return torch.cat([self.decoder_proj(dec), lm], dim=-1)
+        if self.lm_scale != 1.0:
+            lm = lm * self.lm_scale
+        return torch.cat([self.decoder_proj(dec[..., :self.decoder_dim]), lm], dim=-1)
 
     def forward(self, enc: Tensor, dec: Tensor, project_input: bool = False) -> Tensor:
         """enc, dec broadcastable (..., J + V) (or raw dims with ``project_input``) -> logits (..., V)."""
@@ -117,7 +128,8 @@ class FactorizedJoiner(Joiner):
         return hat_log_probs(logits, b) if self.hat else logits
 
     def output_without_encoder(self, dec_proj: Tensor) -> Tensor:
-        """The LM's log-probs (..., V) from ``project_decoder``'s output (..., J + V): the internal LM."""
+        """The LM's scaled log-probs (..., V) from ``project_decoder``'s output (..., J + V): the
+        internal LM (exactly the LM at ``lm_scale`` 1; otherwise its renormalised power)."""
         return dec_proj[..., self.joiner_dim:]
 
     @property

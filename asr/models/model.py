@@ -45,9 +45,13 @@ class Transducer(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.predictor: Predictor = build_predictor(config)
-        joiner_class = FactorizedJoiner if config.factorized_joiner else Joiner
-        self.joiner = joiner_class(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size,
-                                   hat=config.hat_joiner, blank_id=config.blank_id)
+        if config.factorized_joiner:
+            self.joiner: Joiner = FactorizedJoiner(config.encoder_dim, config.decoder_dim, config.joiner_dim,
+                                                   config.vocab_size, hat=config.hat_joiner, blank_id=config.blank_id,
+                                                   lm_scale=config.factorized_lm_scale)
+        else:
+            self.joiner = Joiner(config.encoder_dim, config.decoder_dim, config.joiner_dim, config.vocab_size,
+                                 hat=config.hat_joiner, blank_id=config.blank_id)
         # the "simple" loss' linear am/lm scores (k2 pruned-RNN-T recipe)
         self.simple_am_proj = nn.Linear(config.encoder_dim, config.vocab_size)
         self.simple_lm_proj = nn.Linear(config.decoder_dim, config.vocab_size)
@@ -162,7 +166,7 @@ class Transducer(nn.Module):
         rnnt_type = self.config.rnnt_type
 
         simple_loss, (px_grad, py_grad) = losses.rnnt_loss_smoothed(
-            lm=self.simple_lm_proj(decoder_out).float(), am=self.simple_am_proj(encoder_out).float(),
+            lm=self.simple_lm_proj(decoder_out[..., :self.config.decoder_dim]).float(), am=self.simple_am_proj(encoder_out).float(),
             symbols=y, termination_symbol=self.blank_id, lm_only_scale=lm_scale, am_only_scale=am_scale,
             boundary=boundary, rnnt_type=rnnt_type, reduction="sum", return_grad=True, delay_penalty=delay_penalty,
             eos_penalty=eos_penalty, eos_id=eos_id,

@@ -9,16 +9,20 @@ Both share one interface so search code never asks which it has:
   Decoding starts with ``step(blank, init_state(N))``, which equals ``forward`` on ``[blank]``.
 
 Each predictor owns its state type, a ``PredictorState`` (``asr.models.state.StreamingState``):
-``StatelessPredictorState(context)`` or ``LstmPredictorState(h, c)``, batch first, with the batch
+``StatelessPredictorState(context)``, ``LstmPredictorState(h, c)`` or, for FNT's pair of
+predictors (``FactorizedPredictor``), ``FactorizedPredictorState(blank, vocab)``, batch first, with the batch
 operations ``PredictorState.stack``, ``unstack``, ``select`` and ``scatter``, so search code never
 asks which predictor it has.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
-from dataclasses import dataclass
 
 from torch import Tensor, nn
 
@@ -155,7 +159,61 @@ class LstmPredictor(Predictor):
         return self.proj(out[:, 0]), LstmPredictorState(h.transpose(0, 1), c.transpose(0, 1))
 
 
+@dataclass
+class FactorizedPredictorState(PredictorState):
+    """The blank predictor's state, then the vocabulary predictor's (h, c)."""
+
+    blank: PredictorState
+    vocab: LstmPredictorState
+
+    def flatten(self) -> list[Tensor]:
+        return self.blank.flatten() + self.vocab.flatten()
+
+    def names(self) -> list[str]:
+        return [f"blank_{n}" for n in self.blank.names()] + [f"vocab_{n}" for n in self.vocab.names()]
+
+    def with_tensors(self, tensors: Sequence[Tensor]) -> "FactorizedPredictorState":
+        k = len(self.blank)
+        return FactorizedPredictorState(self.blank.with_tensors(tensors[:k]), self.vocab.with_tensors(tensors[k:]))
+
+
+class FactorizedPredictor(Predictor):
+    """FNT's two predictors behind the one predictor interface: ``blank`` (the configured
+    predictor) and ``vocab`` (an LSTM predictor: the factorized joiner's LM reads only it).
+
+    The output is both outputs concatenated, (..., D_blank + D_vocab); ``FactorizedJoiner`` takes the
+    first ``decoder_dim`` features for the blank joint and the last ``decoder_dim`` for its LM, so
+    with a single predictor (output D) both read the same features. Searches carry the pair of
+    states as one ``FactorizedPredictorState`` and never ask which predictor they have.
+    """
+
+    def __init__(self, blank: Predictor, vocab: LstmPredictor) -> None:
+        super().__init__()
+        self.blank = blank
+        self.vocab = vocab
+        self.blank_id = blank.blank_id
+        self.output_dim = blank.output_dim + vocab.output_dim
+
+    def forward(self, y: Tensor, need_pad: bool = True) -> Tensor:
+        """y: (N, U) -> (N, U, D_blank + D_vocab)."""
+        return torch.cat([self.blank(y, need_pad), self.vocab(y, need_pad)], dim=-1)
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> FactorizedPredictorState:
+        return FactorizedPredictorState(self.blank.init_state(batch_size, device), self.vocab.init_state(batch_size, device))
+
+    def step(self, tokens: Tensor, state: FactorizedPredictorState) -> tuple[Tensor, FactorizedPredictorState]:
+        """tokens: (N,) -> ((N, D_blank + D_vocab), new state)."""
+        blank_out, blank_state = self.blank.step(tokens, state.blank)
+        vocab_out, vocab_state = self.vocab.step(tokens, state.vocab)
+        return torch.cat([blank_out, vocab_out], dim=-1), FactorizedPredictorState(blank_state, vocab_state)
+
+
 def build_predictor(config: ModelConfig) -> Predictor:
+    if config.vocab_predictor:
+        blank = build_predictor(dataclasses.replace(config, vocab_predictor=False))
+        vocab = LstmPredictor(config.vocab_size, config.decoder_dim, config.lstm_hidden_dim, config.lstm_num_layers,
+                              config.blank_id, config.dropout)
+        return FactorizedPredictor(blank, vocab)
     if config.predictor == "lstm":
         return LstmPredictor(config.vocab_size, config.decoder_dim, config.lstm_hidden_dim,
                              config.lstm_num_layers, config.blank_id, config.dropout)

@@ -16,7 +16,14 @@ forgetting the source domain. Only the parameters named by ``update`` train:
 - ``joiner``: the joiner's predictor projection and output layer (its encoder projection gets no
   gradient from the ILM and stays as it is); a factorized joiner's LM is one layer, so there it
   is the same as ``joiner-output``;
-- ``predictor+joiner``: the predictor as well.
+- ``predictor+joiner``: the predictor as well (with FNT's vocabulary predictor, that one: the
+  blank predictor gets no gradient from the internal LM);
+- ``vocab-predictor``: a factorized joiner's LM layer and FNT's vocabulary predictor
+  (``model.vocab_predictor``), the whole internal LM and nothing that scores blank.
+
+``lm_scale`` (a factorized joiner only) writes the LM's weight in the token scores into the adapted
+model's config (``ModelConfig.factorized_lm_scale``): chosen on a target dev like a fusion LM's
+weight, it costs nothing at decoding. Adaptation itself trains the LM at the source's weight.
 
 Everything else, the encoder above all, is not touched: the adapted model dir's encoder tensors
 are byte-identical to the source's, and decoding costs exactly what it cost before. The model
@@ -32,6 +39,7 @@ renamed into place: an interrupted run leaves no half-written model.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -55,7 +63,7 @@ from asr.utils.io import atomic_write
 
 log = logging.getLogger("asr.adapt")
 
-UPDATE_CHOICES = ("joiner-output", "joiner", "predictor+joiner")
+UPDATE_CHOICES = ("joiner-output", "joiner", "predictor+joiner", "vocab-predictor")
 ADAPT_INFO = "adapt.json"
 """Written into the adapted model dir: the source, the text, the options and the statistics."""
 
@@ -68,7 +76,8 @@ class AdaptConfig:
     unadapted) per token (0: plain cross-entropy fine-tuning); epochs: passes over the text;
     lr: Adam learning rate (constant); batch_size: sentences per step; seed: batch order;
     strict: a line with characters outside the token set is an error instead of being skipped;
-    num_threads: torch threads; progress: show a progress bar.
+    num_threads: torch threads; progress: show a progress bar; lm_scale: the adapted factorized
+    model's LM weight (None: the source's).
     """
 
     update: str = "joiner-output"
@@ -80,6 +89,7 @@ class AdaptConfig:
     strict: bool = False
     num_threads: int = 1
     progress: bool = True
+    lm_scale: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -93,6 +103,8 @@ class AdaptConfig:
             problems.append(f"lr={self.lr} must be > 0")
         if self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size} must be >= 1")
+        if self.lm_scale is not None and not self.lm_scale >= 0:
+            problems.append(f"lm_scale={self.lm_scale} must be >= 0")
         if problems:
             raise ValueError("invalid adaptation options: " + "; ".join(problems))
 
@@ -132,6 +144,9 @@ def check_ilm_compatible(model: nn.Module, update: str) -> Transducer:
         raise ModelDirError(f"vocab_size={model.config.vocab_size}: an internal LM needs at least two non-blank tokens")
     if update == "predictor+joiner" and not any(True for _ in model.predictor.parameters()):
         raise ModelDirError("update=predictor+joiner: the predictor has no parameters")
+    if update == "vocab-predictor" and not model.config.vocab_predictor:
+        raise ModelDirError("update=vocab-predictor needs a factorized model with FNT's vocabulary predictor "
+                            "(model.vocab_predictor); this one has none")
     return model
 
 
@@ -142,7 +157,9 @@ def trainable_parameters(model: Transducer, update: str) -> list[nn.Parameter]:
     params = list(model.joiner.ilm_output_layer.parameters())
     if update in ("joiner", "predictor+joiner"):
         params += [p for layer in model.joiner.ilm_hidden_layers for p in layer.parameters()]
-    if update == "predictor+joiner":
+    if update == "vocab-predictor" or (update == "predictor+joiner" and model.config.vocab_predictor):
+        params += list(model.predictor.vocab.parameters())  # the blank predictor gets no ILM gradient
+    elif update == "predictor+joiner":
         params += list(model.predictor.parameters())
     return params
 
@@ -206,7 +223,7 @@ def adapt_model(model: Transducer, sentences: Sequence[Sequence[int]], config: A
     generator = torch.Generator().manual_seed(config.seed)
     stats = AdaptStats(trainable_parameters=sum(p.numel() for p in params))
     stats.ilm_ce_before = ilm_cross_entropy(model, sentences)
-    predictor_grad = config.update == "predictor+joiner"
+    predictor_grad = config.update in ("predictor+joiner", "vocab-predictor")
     steps_per_epoch = math.ceil(len(sentences) / config.batch_size)
     start = time.perf_counter()
     with tqdm(total=config.epochs * steps_per_epoch, desc=f"ILMA ({config.update})", unit="step",
@@ -270,6 +287,9 @@ def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path
     torch.manual_seed(config.seed)
     loaded = load_model_dir(model_dir)
     model = check_ilm_compatible(loaded.model, config.update)
+    if config.lm_scale is not None and not loaded.config.factorized_joiner:
+        raise ModelDirError(f"lm_scale={config.lm_scale}: only a factorized joiner (model.factorized_joiner) has an "
+                            f"LM weight; {model_dir} has none")
     tokenized = read_token_sentences(text, loaded.tokenizer, strict=config.strict)
     log.info("%s", tokenized.summary())
     uniform = math.log(loaded.config.vocab_size - 1)
@@ -283,7 +303,11 @@ def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
-        save_model_dir(tmp, model, loaded.config, model_dir, loaded.feature_options)
+        out_config = loaded.config
+        if config.lm_scale is not None:
+            out_config = dataclasses.replace(out_config, factorized_lm_scale=config.lm_scale)
+            model.joiner.lm_scale = config.lm_scale
+        save_model_dir(tmp, model, out_config, model_dir, loaded.feature_options)
         info = {
             "source_model_dir": str(model_dir), "text": str(text), "config": asdict(config),
             "text_summary": tokenized.summary(), "sentences": len(tokenized.sentences),

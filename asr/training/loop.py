@@ -278,10 +278,11 @@ def train(
 
 #: model-config fields that a fine-tuning run may set anew: ``hat_joiner`` (the same logits
 #: normalised another way), ``factorized_joiner`` (the same weights plus an LM layer started
-#: fresh, or dropped), ``eos_id``
+#: fresh, or dropped), ``vocab_predictor`` (FNT's second predictor: copied from the source's
+#: predictor, see ``_split_predictor``), ``factorized_lm_scale`` (no weight), ``eos_id``
 #: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
 #: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
-INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner", "factorized_joiner"})
+INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner", "factorized_joiner", "vocab_predictor", "factorized_lm_scale"})
 #: joiner weights that ``factorized_joiner`` adds: a fine-tuning run into it starts them fresh
 NEW_JOINER_WEIGHTS = ("joiner.lm_output.",)
 #: model-config fields that only shape the predictor: a fine-tuning run may change them, and then
@@ -324,8 +325,8 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
         raise ModelDirError(f"init_from {path}: model config differs from this run's in "
                             + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differing))
     check_tokens_compatible(path, their_tokens, tokens)
-    state = loaded.model.state_dict()
     ours_state = model.state_dict()
+    state = _split_predictor(loaded.model.state_dict(), ours_state, path)
     if new_predictor:
         log.info("init_from %s: the predictor differs (%s), so it starts from fresh weights; the rest is copied",
                  path, ", ".join(new_predictor))
@@ -337,6 +338,33 @@ def _init_from_model_dir(path: str, model: torch.nn.Module, model_config: Any, t
     # a factorized model's weights into a plain joiner: the LM layer has nowhere to go
     state = {k: v for k, v in state.items() if k in ours_state or not k.startswith(NEW_JOINER_WEIGHTS)}
     model.load_state_dict({**state, **fresh})
+
+
+def _split_predictor(state: dict[str, Tensor], ours_state: dict[str, Tensor], path: str) -> dict[str, Tensor]:
+    """A source state dict renamed for FNT's vocabulary predictor being switched on or off.
+
+    On: the source's predictor becomes the blank predictor and, where its tensors have the vocabulary
+    predictor's shapes (an LSTM predictor of the same sizes), the vocabulary predictor too, so the
+    model starts computing exactly what the source did (the LM layer read that same predictor);
+    otherwise the vocabulary predictor starts fresh. Off: the blank predictor is kept, the
+    vocabulary predictor dropped."""
+    ours_split = any(k.startswith("predictor.vocab.") for k in ours_state)
+    theirs_split = any(k.startswith("predictor.vocab.") for k in state)
+    if ours_split == theirs_split:
+        return state
+    if not ours_split:
+        log.info("init_from %s: the vocabulary predictor is dropped, the blank predictor kept", path)
+        return {("predictor." + k[len("predictor.blank."):] if k.startswith("predictor.blank.") else k): v
+                for k, v in state.items() if not k.startswith("predictor.vocab.")}
+    out = {("predictor.blank." + k[len("predictor."):] if k.startswith("predictor.") else k): v for k, v in state.items()}
+    vocab = {k: state.get("predictor." + k[len("predictor.vocab."):]) for k in ours_state if k.startswith("predictor.vocab.")}
+    if all(v is not None and v.shape == ours_state[k].shape for k, v in vocab.items()):
+        log.info("init_from %s: the vocabulary predictor starts as a copy of the source's predictor", path)
+        out.update(vocab)
+    else:
+        log.info("init_from %s: the vocabulary predictor starts fresh (the source's predictor has other shapes)", path)
+        out.update({k: v for k, v in ours_state.items() if k.startswith("predictor.vocab.")})
+    return out
 
 
 def _init_surt_from_transducer(path: str, model: torch.nn.Module, ours: dict[str, Any], theirs: dict[str, Any],
