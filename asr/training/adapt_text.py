@@ -2,7 +2,7 @@
 """Target-domain text for the ILMA experiment: number-rich sentences in their spoken form.
 
     python -m asr.training.adapt_text [--lang-dir data/lang_char] [--exclude SOURCE_TEXT] [--num-test 200] \\
-        [--seed 0] [--lines numbers|plain|all] OUT_DIR ITN_FILE [ITN_FILE ...]
+        [--num-dev 0] [--seed 0] [--lines numbers|plain|all] OUT_DIR ITN_FILE [ITN_FILE ...]
 
 ITN_FILEs are NeMo's ITN evaluation sets (``google_tn_train.jsonl``, ``LibriTTS.json``: one JSON
 object a line with the written ``text`` and its spoken form ``gt_normalized``). Each spoken form is
@@ -15,7 +15,9 @@ foreign letters are dropped and counted). Duplicates are removed, and so is ever
 occurs in (or inside a line of) an ``--exclude`` text: LibriTTS comes from LibriSpeech, whose
 sentences the source model trains on. A seeded random ``--num-test``
 of the sentences become the target test text, disjoint from the adaptation text (no sentence in
-both). Writes OUT_DIR/adapt_text.txt, OUT_DIR/target_test_text.txt and OUT_DIR/info.json
+both), and the next ``--num-dev`` (default none) a target dev text to tune adaptation on, disjoint
+from both; the test is the same sentences whatever ``--num-dev`` is. Writes OUT_DIR/adapt_text.txt,
+OUT_DIR/target_test_text.txt, OUT_DIR/target_dev_text.txt (with ``--num-dev``) and OUT_DIR/info.json
 atomically.
 """
 
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("itn_files", nargs="+", type=Path)
     parser.add_argument("--lang-dir", type=Path, help="drop sentences this lang dir's tokenizer cannot represent")
     parser.add_argument("--num-test", type=int, default=200, help="sentences held out for the target test")
+    parser.add_argument("--num-dev", type=int, default=0,
+                        help="sentences held out for a target dev (target_dev_text.txt), to tune adaptation on; "
+                             "they come out of the adaptation text, the test stays the same for a seed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exclude", type=Path, action="append", default=[],
                         help="source-domain text (one sentence a line): drop sentences found in it (repeatable)")
@@ -110,22 +115,32 @@ def main(argv: list[str] | None = None) -> int:
                 dropped["characters outside the token set"] += 1
                 continue
         unique.append(text)
-    if len(unique) <= args.num_test:
-        raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test sentences ({dict(dropped)})")
+    if args.num_dev < 0:
+        raise SystemExit(f"--num-dev {args.num_dev} is negative")
+    if len(unique) <= args.num_test + args.num_dev:
+        raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test and {args.num_dev} dev "
+                         f"sentences ({dict(dropped)})")
     order = list(range(len(unique)))
     random.Random(args.seed).shuffle(order)
     test_ids = set(order[:args.num_test])
+    dev_ids = set(order[args.num_test:args.num_test + args.num_dev])
     test = [unique[i] for i in sorted(test_ids)]
-    adapt = [unique[i] for i in range(len(unique)) if i not in test_ids]
-    for name, lines in (("adapt_text.txt", adapt), ("target_test_text.txt", test)):
+    dev = [unique[i] for i in sorted(dev_ids)]
+    adapt = [unique[i] for i in range(len(unique)) if i not in test_ids and i not in dev_ids]
+    outputs = [("adapt_text.txt", adapt), ("target_test_text.txt", test)]
+    if dev:
+        outputs.append(("target_dev_text.txt", dev))
+    for name, lines in outputs:
         with atomic_write(args.out_dir / name) as f:
             f.write("".join(line + "\n" for line in lines))
     info = {"sources": [str(p) for p in args.itn_files], "adapt_sentences": len(adapt), "test_sentences": len(test),
+            "dev_sentences": len(dev),
             "adapt_words": sum(len(s.split()) for s in adapt), "test_words": sum(len(s.split()) for s in test),
             "dropped": dict(dropped), "seed": args.seed, "lines": args.lines}
     with atomic_write(args.out_dir / "info.json") as f:
         json.dump(info, f, indent=1)
-    print(f"{args.out_dir}: {len(adapt)} adaptation sentences, {len(test)} target test sentences; dropped {dict(dropped)}")
+    print(f"{args.out_dir}: {len(adapt)} adaptation sentences, {len(test)} target test sentences, {len(dev)} target "
+          f"dev sentences; dropped {dict(dropped)}")
     return 0
 
 
