@@ -45,6 +45,18 @@ def test_prepare_ilma_text_keeps_number_rich_spoken_forms_and_holds_out_a_disjoi
     info = json.loads((out / "info.json").read_text())
     assert info["dropped"] == {"no number in the written form": 1, "duplicate": 1, "in an --exclude text": 1,
                                "characters outside the token set": 1}
+    # a target dev comes out of the adaptation text; the test stays the same sentences
+    with_dev = tmp_path / "ilma_dev"
+    subprocess.run([sys.executable, "-m", "asr.training.adapt_text", "--num-test", "2", "--num-dev", "1",
+                    "--lang-dir", str(tmp_path / "m/lang"), "--exclude", str(exclude), str(with_dev), str(itn)],
+                   check=True, cwd=REPO, env=ENV, capture_output=True)
+    dev = (with_dev / "target_dev_text.txt").read_text().splitlines()
+    assert (with_dev / "target_test_text.txt").read_text().splitlines() == test
+    assert len(dev) == 1 and dev[0] in adapt
+    assert (with_dev / "adapt_text.txt").read_text().splitlines() == [s for s in adapt if s != dev[0]]
+    too_many = subprocess.run([sys.executable, "-m", "asr.training.adapt_text", "--num-test", "2", "--num-dev", "9",
+                               str(tmp_path / "never"), str(itn)], cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert too_many.returncode != 0 and "for 2 test and 9 dev sentences" in too_many.stderr
 
 
 def test_lm_text_lines_pick_by_number_and_leave_out_the_target_test(tmp_path: Path) -> None:
