@@ -11,6 +11,7 @@ import torch
 from asr.cli import main as cli_main
 from asr.decoding import DecodingOptions, decode_waveforms
 from asr.errors import ModelDirError, TokenizerError
+from asr.lm.token_lm import TokenNgramLM, train_token_ngram
 from asr.models import load_model_dir
 from asr.training import adapt as adapt_module
 from asr.training.adapt import AdaptConfig, adapt_model_dir, ilm_terms, trainable_parameters
@@ -80,6 +81,46 @@ def test_ce_and_kl_match_a_token_by_token_computation(source: Path) -> None:
     assert count == sum(map(len, sentences))
     assert float(ce) == pytest.approx(want_ce, rel=1e-5)
     assert float(kl) == pytest.approx(want_kl, rel=1e-4, abs=1e-6) and want_kl > 1e-3
+
+
+def test_teacher_target_is_the_fusion_of_the_unadapted_ilm_and_the_ngram(source: Path) -> None:
+    """With teacher rows, the cross-entropy's target at each position is softmax(reference ILM +
+    scale * n-gram) over the non-blank tokens, checked token by token."""
+    loaded = load_model_dir(source / "model")
+    model, reference = loaded.model, load_model_dir(source / "model").model
+    with torch.no_grad():
+        layer = model.joiner.ilm_output_layer
+        layer.weight.add_(0.2 * torch.randn_like(layer.weight))
+    sentences = [loaded.tokenizer.encode(t) for t in ("NINE EIGHT", "ONE TWO THREE NINE")]
+    vocab = loaded.config.vocab_size
+    torch.manual_seed(1)
+    teacher = [torch.randn(len(s), vocab).log_softmax(-1) for s in sentences]
+    with torch.no_grad():
+        ce, _, _ = ilm_terms(model, reference, sentences, teacher=teacher, teacher_scale=0.7)
+        want = 0.0
+        for tokens, rows in zip(sentences, teacher):
+            p, q = _ilm_log_probs_by_hand(model, tokens), _ilm_log_probs_by_hand(reference, tokens)
+            target = (q + 0.7 * rows[:, 1:].double()).softmax(-1)  # column v - 1 is token v
+            want -= float((target * p).sum())
+    assert float(ce) == pytest.approx(want, rel=1e-5)
+
+
+def test_cross_fitted_teacher_never_scores_a_sentence_with_an_ngram_that_saw_it() -> None:
+    """Each sentence's teacher rows come from an n-gram of the other parts: a sentence found once is
+    less likely under its teacher than under an n-gram of the whole text, one found in every part
+    is as likely."""
+    common, rare = [3, 4, 5, 3, 4], [6, 7, 8, 9, 6, 7]
+    sentences = [common] * 12 + [rare]
+    rows = adapt_module.cross_fitted_teacher(sentences, vocab_size=10, blank_id=0, order=3, folds=3, seed=0)
+    assert [r.shape for r in rows] == [(len(s), 10) for s in sentences]
+    whole = TokenNgramLM(train_token_ngram(sentences, 10, order=3), 10)
+    seen = whole.sentence_log_prob(rare)
+    held_out = sum(float(rows[-1][i, t]) for i, t in enumerate(rare))
+    assert held_out < seen - 2.0
+    common_held_out = sum(float(rows[0][i, t]) for i, t in enumerate(common))
+    assert common_held_out == pytest.approx(whole.sentence_log_prob(common), abs=0.3)
+    with pytest.raises(ValueError, match="teacher_folds=1"):
+        AdaptConfig(teacher_order=6, teacher_folds=1)
 
 
 @pytest.mark.parametrize("update", ["joiner-output", "joiner", "predictor+joiner", "vocab-predictor"])
@@ -219,6 +260,12 @@ def test_cli_adapts_and_reports_bad_text(source: Path, tmp_path: Path, capsys) -
     assert cli_main(["adapt", "--model-dir", str(source / "model"), "--text", str(source / "target.txt"),
                      "--out-dir", str(out), "--update", "joiner", "--epochs", "1", "--batch-size", "8"]) == 0
     assert "ILM cross-entropy" in capsys.readouterr().out and load_model_dir(out).config
+    taught = tmp_path / "taught"
+    assert cli_main(["adapt", "--model-dir", str(source / "model"), "--text", str(source / "target.txt"),
+                     "--out-dir", str(taught), "--teacher-order", "3", "--teacher-folds", "2", "--kl-scale", "0",
+                     "--epochs", "1", "--batch-size", "8"]) == 0
+    import json
+    assert json.loads((taught / "adapt.json").read_text())["config"]["teacher_order"] == 3
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert cli_main(["adapt", "--model-dir", str(source / "model"), "--text", str(empty),

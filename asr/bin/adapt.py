@@ -2,7 +2,7 @@
 
     asr adapt --model-dir exp/transducer/model --text target.txt --out-dir exp/transducer/model_ilma \\
         [--update joiner-output|joiner|predictor+joiner|vocab-predictor] [--kl-scale 0.5] [--epochs 2] [--lr 1e-4] \\
-        [--batch-size 32] [--lm-scale X]
+        [--batch-size 32] [--lm-scale X] [--teacher-order 6 [--teacher-scale 0.3] [--teacher-folds 5]]
 
 TEXT has one sentence a line; each is normalized like a training transcript. Lines with
 characters outside the model's token set are skipped and reported (characters and line counts);
@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-scale", type=float, default=None,
                         help="a factorized model's LM weight in the adapted dir (default: the source's; choose it "
                              "on a target dev, it costs nothing at decoding)")
+    parser.add_argument("--teacher-order", type=int, default=defaults.teacher_order,
+                        help="train token n-grams of this order on the text and make the target their fusion with "
+                             "the unadapted internal LM instead of the next token alone (default: 0, no teacher)")
+    parser.add_argument("--teacher-scale", type=float, default=defaults.teacher_scale,
+                        help="the n-grams' weight in that fusion (default: %(default)s)")
+    parser.add_argument("--teacher-folds", type=int, default=defaults.teacher_folds,
+                        help="parts of the text: each is scored by an n-gram of the others (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out-dir")
 
 
@@ -50,7 +57,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = AdaptConfig(update=args.update, kl_scale=args.kl_scale, epochs=args.epochs, lr=args.lr,
                              batch_size=args.batch_size, seed=args.seed, strict=args.strict,
-                             num_threads=args.num_threads, lm_scale=args.lm_scale)
+                             num_threads=args.num_threads, lm_scale=args.lm_scale,
+                             teacher_order=args.teacher_order, teacher_scale=args.teacher_scale,
+                             teacher_folds=args.teacher_folds)
         result = adapt_model_dir(args.model_dir, args.text, args.out_dir, config, overwrite=args.overwrite)
     except (AsrError, ValueError) as e:
         logging.getLogger("asr.adapt").error("%s", e)

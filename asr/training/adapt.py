@@ -21,6 +21,19 @@ forgetting the source domain. Only the parameters named by ``update`` train:
 - ``vocab-predictor``: a factorized joiner's LM layer and FNT's vocabulary predictor
   (``model.vocab_predictor``), the whole internal LM and nothing that scores blank.
 
+With a teacher (``teacher_order`` > 0: token n-grams of the same text), the cross-entropy's target
+at each position of the text is no longer the next token alone but the distribution shallow fusion
+would use there,
+
+    q = softmax over the non-blank tokens of (unadapted ILM log-probs + teacher_scale * n-gram log-probs),
+
+so the adapted internal LM learns to be the fusion of the two, and decoding gets what fusion gave
+without running the n-gram (text only, still no decode cost). The n-grams are cross-fitted: the
+text is split into ``teacher_folds`` parts and each part's targets come from an n-gram of the other
+parts, since an n-gram scoring its own training sentences is sharper than it is on new text, which
+is where fusion uses it. The KL term to the unadapted ILM is usually off then (``kl_scale`` 0): the
+target already holds the unadapted ILM.
+
 ``lm_scale`` (a factorized joiner only) writes the LM's weight in the token scores into the adapted
 model's config (``ModelConfig.factorized_lm_scale``): chosen on a target dev like a fusion LM's
 weight, it costs nothing at decoding. Adaptation itself trains the LM at the source's weight.
@@ -56,6 +69,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from asr.errors import ModelDirError
+from asr.lm.token_lm import TokenNgramLM, train_token_ngram
 from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import load_model_dir, save_model_dir
 from asr.text.token_text import TokenizedText, read_token_sentences
@@ -77,7 +91,9 @@ class AdaptConfig:
     lr: Adam learning rate (constant); batch_size: sentences per step; seed: batch order;
     strict: a line with characters outside the token set is an error instead of being skipped;
     num_threads: torch threads; progress: show a progress bar; lm_scale: the adapted factorized
-    model's LM weight (None: the source's).
+    model's LM weight (None: the source's); teacher_order: the order of the token n-grams of the text
+    whose fusion with the unadapted ILM (n-gram weight ``teacher_scale``) is the cross-entropy's
+    target (0: the next token is), cross-fitted over ``teacher_folds`` parts of the text.
     """
 
     update: str = "joiner-output"
@@ -90,6 +106,9 @@ class AdaptConfig:
     num_threads: int = 1
     progress: bool = True
     lm_scale: float | None = None
+    teacher_order: int = 0
+    teacher_folds: int = 5
+    teacher_scale: float = 0.3
 
     def __post_init__(self) -> None:
         problems = []
@@ -103,6 +122,11 @@ class AdaptConfig:
             problems.append(f"lr={self.lr} must be > 0")
         if self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size} must be >= 1")
+        if not self.teacher_scale >= 0:
+            problems.append(f"teacher_scale={self.teacher_scale} must be >= 0")
+        if self.teacher_order < 0 or (self.teacher_order and self.teacher_folds < 2):
+            problems.append(f"teacher_order={self.teacher_order} must be >= 0, and teacher_folds={self.teacher_folds} "
+                            ">= 2 with a teacher (each part is scored by an n-gram of the others)")
         if self.lm_scale is not None and not self.lm_scale >= 0:
             problems.append(f"lm_scale={self.lm_scale} must be >= 0")
         if problems:
@@ -173,24 +197,57 @@ def _ilm_positions(model: Transducer, y: Tensor, grad: bool) -> Tensor:
 
 
 def ilm_terms(model: Transducer, reference: Transducer, sentences: Sequence[Sequence[int]],
-              predictor_grad: bool = True) -> tuple[Tensor, Tensor, int]:
+              predictor_grad: bool = True, teacher: Sequence[Tensor] | None = None,
+              teacher_scale: float = 0.3) -> tuple[Tensor, Tensor, int]:
     """(summed CE of the sentences under ``model``'s ILM, summed KL(model ILM || reference ILM)
-    over their positions, number of tokens). The KL runs over the non-blank tokens."""
+    over their positions, number of tokens). The KL runs over the non-blank tokens.
+
+    ``teacher``: per sentence, the (U, V) n-gram log-probs before each token; the CE's target is
+    then the fusion distribution of the reference ILM and the n-gram (module docstring), not the
+    next token."""
     y, y_lens = pad_targets(sentences, model.blank_id, next(model.parameters()).device)
     mask = torch.arange(y.size(1), device=y.device)[None, :] < y_lens[:, None]  # (N, U)
     log_probs = _ilm_positions(model, y, predictor_grad)
     with torch.no_grad():
         ref_log_probs = _ilm_positions(reference, y, False)
-    ce = -log_probs.gather(-1, y.clamp(min=0)[..., None])[..., 0].masked_fill(~mask, 0.0).sum()
     keep = [v for v in range(log_probs.size(-1)) if v != model.blank_id]
     p_log, q_log = log_probs[..., keep], ref_log_probs[..., keep]
+    if teacher is None:
+        ce = -log_probs.gather(-1, y.clamp(min=0)[..., None])[..., 0].masked_fill(~mask, 0.0).sum()
+    else:
+        ngram = torch.zeros_like(log_probs)
+        for i, rows in enumerate(teacher):
+            ngram[i, :rows.size(0)] = rows.to(ngram.dtype)
+        target = (q_log + teacher_scale * ngram[..., keep]).log_softmax(-1).exp()
+        ce = -(target * p_log).sum(-1).masked_fill(~mask, 0.0).sum()
     kl = (p_log.exp() * (p_log - q_log)).sum(-1).masked_fill(~mask, 0.0).sum()
     return ce, kl, int(y_lens.sum())
 
 
-def _batches(sentences: Sequence[Sequence[int]], batch_size: int, generator: torch.Generator) -> list[list[Sequence[int]]]:
-    """Sentences sorted by length into batches (little padding), the batch order shuffled."""
-    ordered = sorted(sentences, key=len)
+def teacher_log_probs(lm: TokenNgramLM, sentences: Sequence[Sequence[int]]) -> list[Tensor]:
+    """Per sentence, the n-gram's (U, V) log-probs of every token before each of its U tokens."""
+    return [torch.stack([lm.log_probs(s[:i]) for i in range(len(s))]) for s in sentences]
+
+
+def cross_fitted_teacher(sentences: Sequence[Sequence[int]], vocab_size: int, blank_id: int, order: int,
+                         folds: int, seed: int = 0, progress: bool = False) -> list[Tensor]:
+    """Per sentence, (U, V) log-probs of an order-``order`` token n-gram trained on the other
+    ``folds - 1`` parts of ``sentences`` (a seeded random split), never on the sentence itself."""
+    order_of = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed)).tolist()
+    fold_of = {index: rank % folds for rank, index in enumerate(order_of)}
+    rows: list[Tensor | None] = [None] * len(sentences)
+    for fold in tqdm(range(folds), desc="teacher n-grams", unit="fold", disable=not progress):
+        held = [i for i in range(len(sentences)) if fold_of[i] == fold]
+        rest = [sentences[i] for i in range(len(sentences)) if fold_of[i] != fold]
+        lm = TokenNgramLM(train_token_ngram(rest, vocab_size, order=order, blank_id=blank_id), vocab_size, blank_id)
+        for i, r in zip(held, teacher_log_probs(lm, [sentences[i] for i in held])):
+            rows[i] = r
+    return rows  # type: ignore[return-value]
+
+
+def _batches(sentences: Sequence[Sequence[int]], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Sentence indices sorted by length into batches (little padding), the batch order shuffled."""
+    ordered = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     batches = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
@@ -224,13 +281,19 @@ def adapt_model(model: Transducer, sentences: Sequence[Sequence[int]], config: A
     stats = AdaptStats(trainable_parameters=sum(p.numel() for p in params))
     stats.ilm_ce_before = ilm_cross_entropy(model, sentences)
     predictor_grad = config.update in ("predictor+joiner", "vocab-predictor")
+    teacher_rows = None
+    if config.teacher_order:
+        teacher_rows = cross_fitted_teacher(sentences, model.config.vocab_size, model.blank_id, config.teacher_order,
+                                            config.teacher_folds, config.seed, config.progress)
     steps_per_epoch = math.ceil(len(sentences) / config.batch_size)
     start = time.perf_counter()
     with tqdm(total=config.epochs * steps_per_epoch, desc=f"ILMA ({config.update})", unit="step",
               disable=not config.progress, mininterval=2.0) as bar:
         for _ in range(config.epochs):
-            for batch in _batches(sentences, config.batch_size, generator):
-                ce, kl, num_tokens = ilm_terms(model, reference, batch, predictor_grad)
+            for indices in _batches(sentences, config.batch_size, generator):
+                batch = [sentences[i] for i in indices]
+                rows = [teacher_rows[i] for i in indices] if teacher_rows is not None else None
+                ce, kl, num_tokens = ilm_terms(model, reference, batch, predictor_grad, rows, config.teacher_scale)
                 loss = (ce + config.kl_scale * kl) / max(num_tokens, 1)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -292,6 +355,9 @@ def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path
                             f"LM weight; {model_dir} has none")
     tokenized = read_token_sentences(text, loaded.tokenizer, strict=config.strict)
     log.info("%s", tokenized.summary())
+    if config.teacher_order:
+        log.info("target: the fusion of the unadapted ILM and %d-gram(s) of the text (weight %g), cross-fitted over "
+                 "%d parts", config.teacher_order, config.teacher_scale, config.teacher_folds)
     uniform = math.log(loaded.config.vocab_size - 1)
     stats = adapt_model(model, tokenized.sentences, config)
     if stats.ilm_ce_before >= uniform:
