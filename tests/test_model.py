@@ -107,10 +107,13 @@ def test_sample_chunk_size_covers_configured_sizes() -> None:
     assert seen == {-1, 2, 4}
 
 
-@pytest.mark.parametrize("predictor_cls", ["stateless", "lstm"])
+@pytest.mark.parametrize("predictor_cls", ["stateless", "lstm", "lstm2"])
 def test_predictor_step_matches_forward(predictor_cls: str) -> None:
+    """Stepping token by token equals the forward over the sequence; the LSTM's step runs its own
+    cell per layer (``torch.lstm_cell``), so a two-layer LSTM checks the layers' hand-over too."""
     torch.manual_seed(0)
-    predictor = (StatelessPredictor(11, 16, 0, 2) if predictor_cls == "stateless" else LstmPredictor(11, 16, 24, 2))
+    predictor = (StatelessPredictor(11, 16, 0, 2) if predictor_cls == "stateless"
+                 else LstmPredictor(11, 16, 24, num_layers=2 if predictor_cls == "lstm2" else 1)).eval()
     y = torch.tensor([[0, 3, 5, 2, 9], [0, 1, 1, 4, 7]])  # SOS blank first
     with torch.no_grad():
         full = predictor(y)  # (N, U, D)
