@@ -166,7 +166,9 @@ class Transducer(nn.Module):
         rnnt_type = self.config.rnnt_type
 
         simple_loss, (px_grad, py_grad) = losses.rnnt_loss_smoothed(
-            lm=self.simple_lm_proj(decoder_out[..., :self.config.decoder_dim]).float(), am=self.simple_am_proj(encoder_out).float(),
+            # the blank predictor's features only: FNT's vocabulary predictor (asr.models.predictor) feeds its LM alone
+            lm=self.simple_lm_proj(decoder_out[..., :self.config.decoder_dim]).float(),
+            am=self.simple_am_proj(encoder_out).float(),
             symbols=y, termination_symbol=self.blank_id, lm_only_scale=lm_scale, am_only_scale=am_scale,
             boundary=boundary, rnnt_type=rnnt_type, reduction="sum", return_grad=True, delay_penalty=delay_penalty,
             eos_penalty=eos_penalty, eos_id=eos_id,

@@ -18,7 +18,6 @@ asks which predictor it has.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asr.models.config import ModelConfig
-from asr.models.state import TensorState
+from asr.models.state import NestedState, TensorState
 
 
 class PredictorState(TensorState):
@@ -171,21 +170,11 @@ class LstmPredictor(Predictor):
 
 
 @dataclass
-class FactorizedPredictorState(PredictorState):
-    """The blank predictor's state, then the vocabulary predictor's (h, c)."""
+class FactorizedPredictorState(NestedState, PredictorState):
+    """The blank predictor's state, then the vocabulary predictor's (h, c): ``blank_*``, ``vocab_h``, ``vocab_c``."""
 
     blank: PredictorState
     vocab: LstmPredictorState
-
-    def flatten(self) -> list[Tensor]:
-        return self.blank.flatten() + self.vocab.flatten()
-
-    def names(self) -> list[str]:
-        return [f"blank_{n}" for n in self.blank.names()] + [f"vocab_{n}" for n in self.vocab.names()]
-
-    def with_tensors(self, tensors: Sequence[Tensor]) -> "FactorizedPredictorState":
-        k = len(self.blank)
-        return FactorizedPredictorState(self.blank.with_tensors(tensors[:k]), self.vocab.with_tensors(tensors[k:]))
 
 
 class FactorizedPredictor(Predictor):

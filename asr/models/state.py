@@ -11,7 +11,8 @@ the ONNX export follows), so one implementation of the batch operations serves e
 - ``select(index)`` / ``scatter(index, update)``: rows of a batched state, and a copy with rows replaced.
 
 Subclasses that are plain dataclasses of tensors derive from ``TensorState`` and need no code;
-nested states (the encoder's) override ``flatten`` and ``with_tensors``.
+dataclasses of other states (SURT's, FNT's pair of predictors) derive from ``NestedState``; the
+encoder's state, a list of layer states, overrides ``flatten`` and ``with_tensors`` itself.
 """
 
 from __future__ import annotations
@@ -86,3 +87,27 @@ class TensorState(StreamingState):
 
     def with_tensors(self: S, tensors: Sequence[Tensor]) -> S:
         return type(self)(*tensors)
+
+
+class NestedState(StreamingState):
+    """A ``StreamingState`` that is a dataclass of other states: their tensors in field order, each
+    named ``<field>_<name>``; fields that are not states (settings such as a channel count) are
+    carried as they are."""
+
+    def _states(self) -> list[tuple[str, StreamingState]]:
+        return [(f.name, v) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if isinstance(v := getattr(self, f.name), StreamingState)]
+
+    def flatten(self) -> list[Tensor]:
+        return [t for _, state in self._states() for t in state.flatten()]
+
+    def names(self) -> list[str]:
+        return [f"{field}_{name}" for field, state in self._states() for name in state.names()]
+
+    def with_tensors(self: S, tensors: Sequence[Tensor]) -> S:
+        parts, start = {}, 0
+        for field, state in self._states():  # type: ignore[attr-defined]
+            count = len(state)
+            parts[field] = state.with_tensors(tensors[start:start + count])
+            start += count
+        return dataclasses.replace(self, **parts)  # type: ignore[type-var]

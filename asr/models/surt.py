@@ -42,7 +42,7 @@ from asr.models.config import ModelConfig
 from asr.models.encoder import EncoderState
 from asr.models.model import Transducer, pad_targets, warmup_scales
 from asr.models.objectives import LossTerms, Objective
-from asr.models.state import StreamingState
+from asr.models.state import NestedState
 from asr.models.unmixing import MaskEstimator, UnmixState
 
 if TYPE_CHECKING:
@@ -53,23 +53,13 @@ MASK_TARGET_RANGE = 10.0
 
 
 @dataclass
-class SurtState(StreamingState):
+class SurtState(NestedState):
     """Streaming state of N SURT streams: ``unmix`` (batch N) and ``encoder`` (batch N * C,
     stream-major). ``flatten`` is the unmix tensors, then the encoder's."""
 
     unmix: UnmixState
     encoder: EncoderState
     num_channels: int
-
-    def flatten(self) -> list[Tensor]:
-        return self.unmix.flatten() + self.encoder.flatten()
-
-    def names(self) -> list[str]:
-        return [f"unmix_{n}" for n in self.unmix.names()] + [f"encoder_{n}" for n in self.encoder.names()]
-
-    def with_tensors(self, tensors: Sequence[Tensor]) -> "SurtState":
-        k = len(self.unmix)
-        return SurtState(self.unmix.with_tensors(tensors[:k]), self.encoder.with_tensors(tensors[k:]), self.num_channels)
 
     @classmethod
     def stack(cls, states: Sequence["SurtState"]) -> "SurtState":  # type: ignore[override]

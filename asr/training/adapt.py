@@ -233,12 +233,11 @@ def cross_fitted_teacher(sentences: Sequence[Sequence[int]], vocab_size: int, bl
                          folds: int, seed: int = 0, progress: bool = False) -> list[Tensor]:
     """Per sentence, (U, V) log-probs of an order-``order`` token n-gram trained on the other
     ``folds - 1`` parts of ``sentences`` (a seeded random split), never on the sentence itself."""
-    order_of = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed)).tolist()
-    fold_of = {index: rank % folds for rank, index in enumerate(order_of)}
+    shuffled = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed)).tolist()
     rows: list[Tensor | None] = [None] * len(sentences)
     for fold in tqdm(range(folds), desc="teacher n-grams", unit="fold", disable=not progress):
-        held = [i for i in range(len(sentences)) if fold_of[i] == fold]
-        rest = [sentences[i] for i in range(len(sentences)) if fold_of[i] != fold]
+        held = shuffled[fold::folds]
+        rest = [sentences[i] for j, i in enumerate(shuffled) if j % folds != fold]
         lm = TokenNgramLM(train_token_ngram(rest, vocab_size, order=order, blank_id=blank_id), vocab_size, blank_id)
         for i, r in zip(held, teacher_log_probs(lm, [sentences[i] for i in held])):
             rows[i] = r

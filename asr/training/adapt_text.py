@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", choices=LINE_CHOICES, default="numbers",
                         help="which lines, by their written form: with a digit (default), without, or all")
     args = parser.parse_args(argv)
+    if args.num_dev < 0:
+        raise SystemExit(f"--num-dev {args.num_dev} is negative")
     tokenizer = Tokenizer.load(args.lang_dir) if args.lang_dir else None
     sentences: list[str] = []
     dropped: Counter[str] = Counter()
@@ -115,8 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                 dropped["characters outside the token set"] += 1
                 continue
         unique.append(text)
-    if args.num_dev < 0:
-        raise SystemExit(f"--num-dev {args.num_dev} is negative")
     if len(unique) <= args.num_test + args.num_dev:
         raise SystemExit(f"only {len(unique)} usable sentences for {args.num_test} test and {args.num_dev} dev "
                          f"sentences ({dict(dropped)})")
