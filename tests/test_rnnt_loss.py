@@ -9,6 +9,7 @@ import torch
 
 from asr.errors import LossInputError
 from asr.losses import (
+    EosWindow,
     do_rnnt_pruning,
     get_rnnt_prune_ranges,
     mutual_information_recursion,
@@ -430,12 +431,22 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 
 def brute_force_eos_score(logits: torch.Tensor, symbols: list[int], num_frames: int, rnnt_type: str,
-                          eos_id: int, eos_penalty: float, blank: int = 0) -> torch.Tensor:
-    """log sum over every alignment, each emission of ``eos_id`` at frame t scored
-    ``+ eos_penalty * ((T_n - 1) / 2 - t)``, every other arc as it is."""
+                          eos_id: int, eos_penalty: float, blank: int = 0,
+                          window_bonus=None) -> torch.Tensor:
+    """log sum over every alignment, each emission of ``eos_id`` (position u) at frame t scored
+    ``+ eos_penalty * ((T_n - 1) / 2 - t)`` (+ ``window_bonus(t, u)`` when given), every other
+    arc as it is."""
     logp = logits.log_softmax(dim=-1)
     U = len(symbols)
     offset = (num_frames - 1) / 2
+    if window_bonus is not None:
+        delay = eos_penalty
+
+        def eos_bonus(t: int, u: int) -> float:
+            return delay * (offset - t) + window_bonus(t, u)
+    else:
+        def eos_bonus(t: int, u: int) -> float:
+            return eos_penalty * (offset - t)
     scores = []
     if rnnt_type == "regular":
         moves = num_frames + U
@@ -444,7 +455,7 @@ def brute_force_eos_score(logits: torch.Tensor, symbols: list[int], num_frames: 
             score = logits.new_zeros(())
             for i in range(moves):
                 if i in emit_at:
-                    bonus = eos_penalty * (offset - t) if symbols[u] == eos_id else 0.0
+                    bonus = eos_bonus(t, u) if symbols[u] == eos_id else 0.0
                     score = score + logp[t, u, symbols[u]] + bonus
                     u += 1
                 else:
@@ -457,13 +468,28 @@ def brute_force_eos_score(logits: torch.Tensor, symbols: list[int], num_frames: 
             score = logits.new_zeros(())
             for t in range(num_frames):
                 if t in emit_at:
-                    bonus = eos_penalty * (offset - t) if symbols[u] == eos_id else 0.0
+                    bonus = eos_bonus(t, u) if symbols[u] == eos_id else 0.0
                     score = score + logp[t, u, symbols[u]] + bonus
                     u += 1
                 else:
                     score = score + logp[t, u, blank]
             scores.append(score)
     return torch.logsumexp(torch.stack(scores), dim=0)
+
+
+def assert_full_and_pruned_equal(logits, symbols, boundary, rnnt_type: str, reference: torch.Tensor, **penalties) -> None:
+    """The full loss (value and gradient) and the pruned loss with a window covering every position
+    both equal ``reference`` (N,)."""
+    N, T, S1, _ = logits.shape
+    loss = rnnt_loss(logits, symbols, boundary, termination_symbol=0, rnnt_type=rnnt_type, reduction="none", **penalties)
+    torch.testing.assert_close(loss, reference)
+    (grad,) = torch.autograd.grad(loss.sum(), logits, retain_graph=True)
+    (grad_ref,) = torch.autograd.grad(reference.sum(), logits, retain_graph=True)
+    torch.testing.assert_close(grad, grad_ref)
+    ranges = torch.arange(S1).expand(N, T, S1).contiguous()
+    pruned = rnnt_loss_pruned(logits, symbols, ranges, termination_symbol=0, boundary=boundary, rnnt_type=rnnt_type,
+                              reduction="none", **penalties)
+    torch.testing.assert_close(pruned, reference)
 
 
 @pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
@@ -480,17 +506,7 @@ def test_eos_latency_penalty_matches_brute_force(rnnt_type: str) -> None:
         reference = torch.stack([
             -brute_force_eos_score(logits[n], symbols[n, : symbol_lens[n]].tolist(), frame_lens[n], rnnt_type, eos, penalty)
             for n in range(N)])
-        loss = rnnt_loss(logits, symbols, boundary, termination_symbol=0, rnnt_type=rnnt_type, reduction="none",
-                         eos_penalty=penalty, eos_id=eos)
-        torch.testing.assert_close(loss, reference)
-        (grad,) = torch.autograd.grad(loss.sum(), logits, retain_graph=True)
-        (grad_ref,) = torch.autograd.grad(reference.sum(), logits, retain_graph=True)
-        torch.testing.assert_close(grad, grad_ref)
-        # pruned with a window covering every position is the full loss
-        ranges = torch.arange(U + 1).expand(N, T, U + 1).contiguous()
-        pruned = rnnt_loss_pruned(logits, symbols, ranges, termination_symbol=0, boundary=boundary, rnnt_type=rnnt_type,
-                                  reduction="none", eos_penalty=penalty, eos_id=eos)
-        torch.testing.assert_close(pruned, reference)
+        assert_full_and_pruned_equal(logits, symbols, boundary, rnnt_type, reference, eos_penalty=penalty, eos_id=eos)
     # the utterance without <eos> does not feel the penalty; the others do
     plain = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none").detach()
     penalised = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none", eos_penalty=0.5,
@@ -511,3 +527,72 @@ def test_eos_latency_penalty_matches_brute_force(rnnt_type: str) -> None:
     assert float(simple[2]) == pytest.approx(float(smoothed[2]))
     with pytest.raises(LossInputError, match="eos_id"):
         rnnt_loss(logits, symbols, boundary, eos_penalty=0.5)
+
+
+@pytest.mark.parametrize("rnnt_type", TOPOLOGIES)
+def test_eos_window_penalty_matches_brute_force(rnnt_type: str) -> None:
+    """The endpoint window on the full, simple and pruned losses equals enumeration of every
+    alignment with ``-penalty * frames outside [r + start, r + end]`` on each <eos> arc (r: that
+    <eos>'s own reference frame), value and gradient, also together with the delay penalty."""
+    torch.manual_seed(2)
+    N, T, U, V, eos = 3, 6, 3, 5, 1
+    symbols = torch.tensor([[2, 1, 1], [1, 4, 1], [3, 2, 4]])  # two <eos> with different ends; none
+    frame_lens, symbol_lens = [6, 5, 6], [3, 3, 3]
+    boundary = make_boundary(symbol_lens, frame_lens)
+    ref = torch.tensor([[0.0, 1.5, 4.0], [0.5, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    logits = torch.randn(N, T, U + 1, V, dtype=torch.float64, requires_grad=True)
+    for penalty, start, end, delay in ((0.7, 0.0, 1.0, 0.0), (0.4, -1.0, 0.5, 0.3), (2.0, 0.0, 0.0, 0.0)):
+        window = EosWindow(ref, penalty, start, end)
+
+        def bonus_of(n: int):
+            def bonus(t: int, u: int) -> float:
+                r = float(ref[n, u])
+                return -penalty * (max(0.0, r + start - t) + max(0.0, t - (r + end)))
+            return bonus
+
+        reference = torch.stack([
+            -brute_force_eos_score(logits[n], symbols[n].tolist(), frame_lens[n], rnnt_type, eos, delay,
+                                   window_bonus=bonus_of(n)) for n in range(N)])
+        assert_full_and_pruned_equal(logits, symbols, boundary, rnnt_type, reference, eos_penalty=delay, eos_id=eos,
+                                     eos_window=window)
+        am = torch.randn(N, T, V, dtype=torch.float64)
+        lm = torch.randn(N, U + 1, V, dtype=torch.float64)
+        smoothed = rnnt_loss_smoothed(lm, am, symbols, lm_only_scale=0.0, am_only_scale=0.0, boundary=boundary,
+                                      rnnt_type=rnnt_type, reduction="none", eos_penalty=delay, eos_id=eos,
+                                      eos_window=window)
+        joint = am[:, :, None, :] + lm[:, None, :, :]
+        torch.testing.assert_close(smoothed, torch.stack([
+            -brute_force_eos_score(joint[n], symbols[n].tolist(), frame_lens[n], rnnt_type, eos, delay,
+                                   window_bonus=bonus_of(n)) for n in range(N)]))
+    # the utterance without <eos> is untouched; a wide window costs nothing at all
+    plain = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none").detach()
+    windowed = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none", eos_id=eos,
+                         eos_window=EosWindow(ref, 1.0, 0.0, 0.5)).detach()
+    wide = rnnt_loss(logits, symbols, boundary, rnnt_type=rnnt_type, reduction="none", eos_id=eos,
+                     eos_window=EosWindow(ref, 1.0, -T, T)).detach()
+    assert float(windowed[2]) == pytest.approx(float(plain[2]), abs=1e-12)
+    assert (windowed[:2] > plain[:2] + 1e-4).all()
+    torch.testing.assert_close(wide, plain)
+    with pytest.raises(LossInputError, match="eos_id"):
+        rnnt_loss(logits, symbols, boundary, eos_window=EosWindow(ref, 1.0))
+    with pytest.raises(LossInputError, match="ref_frames"):
+        rnnt_loss(logits, symbols, boundary, eos_id=eos, eos_window=EosWindow(ref[:, :2], 1.0))
+
+
+def test_eos_window_pulls_the_eos_occupancy_into_the_window() -> None:
+    """On a one-symbol lattice with uniform logits the <eos> occupancy is spread over the frames;
+    the window moves it inside [r + start, r + end]."""
+    T, eos = 8, 1
+    logits = torch.zeros(1, T, 2, 3, dtype=torch.float64)
+    symbols = torch.tensor([[eos]])
+    boundary = make_boundary([1], [T])
+    window = EosWindow(torch.tensor([[4.0]]), 3.0, 0.0, 1.0)
+    from asr.losses.rnnt import get_rnnt_logprobs_joint, lattice_loss
+
+    px, py = get_rnnt_logprobs_joint(logits, symbols, 0, boundary)
+    _, (px_grad, _) = lattice_loss(px, py, boundary, "regular", "none", 0.0, return_grad=True, symbols=symbols,
+                                   eos_id=eos, eos_window=window)
+    occupancy = px_grad[0, 0, :T]
+    assert float(occupancy[4:6].sum()) > 0.9
+    _, (plain_grad, _) = lattice_loss(px, py, boundary, "regular", "none", 0.0, return_grad=True)
+    assert float(plain_grad[0, 0, 4:6].sum()) < 0.5

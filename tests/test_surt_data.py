@@ -13,7 +13,7 @@ from lhotse import CutSet, SupervisionSegment
 from asr.audio import save_audio
 from asr.corpora.common import make_cut
 from asr.corpora.mixtures import SessionConfig, materialize, session_delays, simulate_sessions
-from asr.data.heat import EOS, channel_targets, channel_utterances, cut_utterances, heat_assign
+from asr.data.heat import EOS, channel_end_times, channel_targets, channel_utterances, cut_utterances, heat_assign
 from asr.text.tokenizer import train_tokenizer
 from asr.training.dataset import AsrDataset, cut_text
 from conftest import make_tone
@@ -86,6 +86,8 @@ def test_channel_targets_concatenate_heat_utterances_with_eos(eos_tokenizer):
     targets = channel_targets(cut, tok, 2, eos)
     assert targets == [tok.encode("ONE TWO") + [eos] + tok.encode("SIX") + [eos], tok.encode("FIVE") + [eos]]
     assert channel_targets(cut, tok, 2, None)[1] == tok.encode("FIVE")
+    # one end time per <eos>, in the same order: the endpoint window's reference
+    assert channel_end_times(cut, 2) == [[2.0, 4.0], [3.0]]
     # one talker only: the other channel is empty
     solo = _Cut("solo", [_sup(0, 0.3, 1.0, "ONE", "a")])
     assert channel_targets(solo, tok, 2, eos) == [tok.encode("ONE") + [eos], []]
@@ -153,7 +155,11 @@ def test_dataset_gives_channel_targets(tmp_path, eos_tokenizer):
         assert len(targets) == 2
         assert sum(t.count(eos) for t in targets) == len(cut.supervisions)
         assert targets == channel_targets(cut, eos_tokenizer, 2, eos)
+    for targets, ends in zip(batch["channel_targets"], batch["channel_end_times"]):
+        assert [len(e) for e in ends] == [t.count(eos) for t in targets]
+        assert all(a < b for e in ends for a, b in zip(e, e[1:]))
     assert "channel_targets" not in AsrDataset(eos_tokenizer)[cuts]
+    assert "channel_end_times" not in AsrDataset(eos_tokenizer, num_channels=2)[cuts]  # no <eos>: no window
 
 
 def test_channel_sources_sum_to_the_mixture_and_feed_the_mask_loss(tmp_path, eos_tokenizer):

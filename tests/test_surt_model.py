@@ -163,6 +163,36 @@ def test_objectives_per_channel_with_eos_penalty_ctc_and_mask_loss() -> None:
         build_model(surt_config(eos_id=-1))(x, lens, targets, eos_penalty=0.5)
 
 
+def test_eos_window_uses_each_sentence_end_in_encoder_frames() -> None:
+    """``LossConfig.eos_window_penalty`` reads the batch's ``channel_end_times``: each <eos> gets its
+    own sentence's end (seconds / frame shift); a window around the ends costs less than one far
+    from them; mismatched end times are named errors."""
+    model = randomized_surt().eval()
+    x = torch.randn(2, 64, 80)
+    lens = torch.tensor([64, 50])
+    targets = [[[3, 4, EOS, 5, EOS], [6, EOS]], [[7, 8, EOS], []]]
+    ends = [[[0.2, 0.6], [0.4]], [[0.5], []]]
+    shift = model.config.frame_shift_s
+    window = model.eos_window([t for s in targets for t in s], ends, (1.0, -0.04, 0.08), None, torch.device("cpu"))
+    assert window.ref_frames.shape == (4, 5)
+    torch.testing.assert_close(window.ref_frames[0, [2, 4]], torch.tensor([0.2, 0.6]) / shift)
+    torch.testing.assert_close(window.ref_frames[2, 2], torch.tensor(0.5 / shift))
+    assert window.start == pytest.approx(-1.0) and window.end == pytest.approx(2.0)
+    with torch.no_grad():
+        plain = model(x, lens, targets)["pruned"]
+        near = model(x, lens, targets, end_times=ends, eos_window=(1.0, -0.1, 0.1))["pruned"]
+        far = model(x, lens, targets, end_times=[[[0.0, 0.0], [0.0]], [[0.0], []]], eos_window=(1.0, 0.0, 0.0))["pruned"]
+    assert plain < near < far
+    batch = {"features": x, "feature_lens": lens, "channel_targets": targets, "channel_end_times": ends}
+    terms = model.objectives(batch, LossConfig(eos_window_penalty=1.0, eos_window_start=-0.1, eos_window_end=0.1,
+                                               warm_step=0), step=5)
+    assert float(terms.terms["pruned"].value.detach()) == pytest.approx(float(near), rel=1e-5)
+    with pytest.raises(ValueError, match="2 <eos> in the target but 1 end times"):
+        model(x, lens, targets, end_times=[[[0.2], [0.4]], [[0.5], []]], eos_window=(1.0, 0.0, 0.1))
+    with pytest.raises(ValueError, match="channel_end_times"):
+        model(x, lens, targets, eos_window=(1.0, 0.0, 0.1))
+
+
 @pytest.mark.parametrize("domain", ["linear", "log"])
 def test_unmixer_only_trains_the_mask_estimator_alone_on_the_floored_mask_loss(domain: str) -> None:
     model = randomized_surt(unmix_mask_domain=domain).train()
@@ -200,6 +230,11 @@ def test_unmixer_only_needs_a_surt_model() -> None:
     with pytest.raises(ValueError, match="unmixer_only"):
         TrainConfig(model={"architecture": "transducer"}, loss=LossConfig(unmixer_only=True))
     TrainConfig(model={"architecture": "surt"}, loss=LossConfig(unmixer_only=True))
+
+
+def test_eos_window_must_not_end_before_it_starts() -> None:
+    with pytest.raises(ValueError, match="eos_window_end"):
+        TrainConfig(model={"architecture": "surt"}, loss=LossConfig(eos_window_start=0.2, eos_window_end=0.1))
 
 
 def test_config_rejects_bad_surt_settings() -> None:

@@ -62,7 +62,8 @@ def _surt_config(tmp_path, dev: bool = True, **loss):
 
 def test_surt_trains_and_exports(tmp_path, capsys) -> None:
     mono = _sessions(tmp_path)
-    result = train(_surt_config(tmp_path))
+    # the endpoint window reads each sentence's end from the batches (channel_end_times)
+    result = train(_surt_config(tmp_path, eos_window_penalty=0.5, eos_window_end=0.2))
     assert result.finished and all(np.isfinite(result.losses)) and len(result.losses) >= 2
     loaded = load_model_dir(result.export_dir)
     assert isinstance(loaded.model, SurtModel) and loaded.config.eos_id == 1

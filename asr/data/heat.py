@@ -94,3 +94,9 @@ def channel_targets(cut: Any, tokenizer: TokenEncoder, num_channels: int = 2,
                 ids.append(eos_id)
         targets.append(ids)
     return targets
+
+
+def channel_end_times(cut: Any, num_channels: int = 2) -> list[list[float]]:
+    """The end (seconds on the cut's timeline) of each channel's utterances, in the order of
+    ``channel_targets``: one per ``<eos>`` of that channel's target (SURT's endpoint window)."""
+    return [[u.end for u in utts] for utts in channel_utterances(cut_utterances(cut), num_channels)]

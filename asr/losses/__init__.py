@@ -8,9 +8,10 @@ from asr.losses.pruned import (
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
-from asr.losses.rnnt import rnnt_loss
+from asr.losses.rnnt import EosWindow, rnnt_loss
 
 __all__ = [
+    "EosWindow",
     "do_rnnt_pruning",
     "get_rnnt_prune_ranges",
     "mutual_information_recursion",

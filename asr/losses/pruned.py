@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from asr.errors import LossInputError
-from asr.losses.rnnt import check_rnnt_args, finish_px, lattice_loss, symbol_logprobs
+from asr.losses.rnnt import EosWindow, check_rnnt_args, finish_px, lattice_loss, symbol_logprobs
 
 
 def _check_am_lm(lm: Tensor, am: Tensor, what: str) -> None:
@@ -105,6 +105,7 @@ def rnnt_loss_smoothed(
     delay_penalty: float = 0.0,
     eos_penalty: float = 0.0,
     eos_id: int | None = None,
+    eos_window: EosWindow | None = None,
 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
     """Simple (am + lm) RNN-T loss with LM-only / AM-only smoothing, as k2.
 
@@ -121,6 +122,8 @@ def rnnt_loss_smoothed(
         delay_penalty: k2's delay penalty (0 disables it).
         eos_penalty, eos_id: the delay penalty on symbol ``eos_id``'s arcs only
             (``asr.losses.rnnt.add_symbol_delay_penalty``).
+        eos_window: the endpoint-window penalty on ``eos_id``'s arcs
+            (``asr.losses.rnnt.add_symbol_window_penalty``).
 
     Returns:
         loss, or ``(loss, (px_grad, py_grad))`` when return_grad.
@@ -134,7 +137,7 @@ def rnnt_loss_smoothed(
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
     )
     return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, return_grad, symbols=symbols,
-                        eos_id=eos_id, eos_penalty=eos_penalty)
+                        eos_id=eos_id, eos_penalty=eos_penalty, eos_window=eos_window)
 
 
 def rnnt_loss_simple(
@@ -294,6 +297,7 @@ def rnnt_loss_pruned(
     delay_penalty: float = 0.0,
     eos_penalty: float = 0.0,
     eos_id: int | None = None,
+    eos_window: EosWindow | None = None,
 ) -> Tensor:
     """RNN-T loss with the joiner evaluated only inside the pruning windows.
 
@@ -305,6 +309,7 @@ def rnnt_loss_pruned(
         rnnt_type: "regular" or "modified".  reduction: "mean", "sum" or "none".
         delay_penalty: k2's delay penalty (0 disables it).
         eos_penalty, eos_id: the delay penalty on symbol ``eos_id``'s arcs only.
+        eos_window: the endpoint-window penalty on ``eos_id``'s arcs.
     """
     if not isinstance(logits, Tensor) or logits.dim() != 4:
         raise LossInputError(f"rnnt_loss_pruned: logits must be (N, T, s_range, V), got {getattr(logits, 'shape', logits)}")
@@ -321,4 +326,4 @@ def rnnt_loss_pruned(
         raise LossInputError(f"rnnt_loss_pruned: ranges must lie in [0, U={U}]")
     px, py = get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary, rnnt_type)
     return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, symbols=symbols, eos_id=eos_id,
-                        eos_penalty=eos_penalty)
+                        eos_penalty=eos_penalty, eos_window=eos_window)

@@ -14,6 +14,7 @@ log-prob of the lattice (``asr.losses.lattice``) and the loss its negation.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -157,6 +158,44 @@ def add_symbol_delay_penalty(px: Tensor, symbols: Tensor, boundary: Tensor, pena
     return px + penalty * is_symbol * time_term
 
 
+@dataclass(frozen=True)
+class EosWindow:
+    """SURT's endpoint window: where each ``<eos>`` of a batch should be emitted.
+
+    ``ref_frames`` (N, S): for each target position whose symbol is the ``<eos>``, the encoder
+    frame where its sentence's speech ends (other entries are ignored); ``start``/``end``: the
+    window's bounds in frames relative to it; ``penalty``: log-prob per frame outside the window.
+    """
+
+    ref_frames: Tensor
+    penalty: float
+    start: float = 0.0
+    end: float = 0.0
+
+
+def add_symbol_window_penalty(px: Tensor, symbols: Tensor, window: EosWindow, symbol_id: int) -> Tensor:
+    """The endpoint-window penalty on one symbol's arcs (SURT's ``<eos>``, the early/late form).
+
+    Adds ``-penalty * (max(0, (r_s + start) - t) + max(0, t - (r_s + end)))`` to ``px[n, s, t]``
+    wherever ``symbols[n, s] == symbol_id``, ``r_s = window.ref_frames[n, s]``: emitting the
+    end-of-sentence token inside ``[r_s + start, r_s + end]`` costs nothing, and each frame before or
+    after the window costs ``penalty``. Unlike the delay penalty, which rewards any earlier
+    ``<eos>`` (even one in the middle of the sentence), this pulls it toward the reference end
+    from both sides: early ``<eos>`` cut the sentence's tail, late ones delay the endpoint.
+    px: (N, S, T+1 | T), symbols (N, S).
+    """
+    if window.penalty == 0.0:
+        return px
+    N, S, T0 = px.shape
+    if window.ref_frames.shape != (N, S):
+        raise LossInputError(f"EosWindow.ref_frames {tuple(window.ref_frames.shape)} must be (N, S) = {(N, S)}")
+    ref = window.ref_frames.to(px.dtype).reshape(N, S, 1)
+    t = torch.arange(T0, device=px.device, dtype=px.dtype).reshape(1, 1, T0)
+    outside = torch.relu(ref + window.start - t) + torch.relu(t - (ref + window.end))
+    is_symbol = symbols[:, :S] == symbol_id
+    return px - window.penalty * torch.where(is_symbol.reshape(N, S, 1), outside, torch.zeros_like(outside))
+
+
 def reduce_loss(scores: Tensor, reduction: str) -> Tensor:
     """Per-utterance log-probs (N,) -> loss: "none" (N,), "sum" or "mean" over utterances."""
     if reduction == "none":
@@ -177,17 +216,21 @@ def lattice_loss(
     symbols: Tensor | None = None,
     eos_id: int | None = None,
     eos_penalty: float = 0.0,
+    eos_window: EosWindow | None = None,
 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
     """The common tail of every loss: delay penalties, lattice recursion, reduction.
 
-    px (N, S, T+1 | T), py (N, S+1, T), symbols (N, S) (needed for ``eos_penalty``). Returns the
-    loss, and with return_grad also the occupation probabilities ``(px_grad, py_grad)``.
+    px (N, S, T+1 | T), py (N, S+1, T), symbols (N, S) (needed for ``eos_penalty`` and
+    ``eos_window``). Returns the loss, and with return_grad also the occupation probabilities
+    ``(px_grad, py_grad)``.
     """
     px = add_delay_penalty(px, boundary, delay_penalty)
-    if eos_penalty != 0.0:
+    if eos_penalty != 0.0 or (eos_window is not None and eos_window.penalty != 0.0):
         if eos_id is None or symbols is None:
-            raise LossInputError("eos_penalty needs eos_id (the end-of-sentence token's id)")
+            raise LossInputError("eos_penalty and eos_window need eos_id (the end-of-sentence token's id)")
         px = add_symbol_delay_penalty(px, symbols, boundary, eos_penalty, eos_id)
+        if eos_window is not None:
+            px = add_symbol_window_penalty(px, symbols, eos_window, eos_id)
     if return_grad:
         scores, grads = mutual_information_recursion(px, py, boundary, return_grad=True)
         return reduce_loss(scores, reduction), grads
@@ -292,6 +335,7 @@ def rnnt_loss(
     delay_penalty: float = 0.0,
     eos_penalty: float = 0.0,
     eos_id: int | None = None,
+    eos_window: EosWindow | None = None,
 ) -> Tensor:
     """Full RNN-T loss (negative total log-prob of the targets).
 
@@ -305,6 +349,7 @@ def rnnt_loss(
         delay_penalty: k2's delay penalty on symbol emission time (0 disables it).
         eos_penalty, eos_id: the same penalty on the arcs of symbol ``eos_id`` alone
             (``add_symbol_delay_penalty``; SURT's end-of-sentence latency penalty).
+        eos_window: the endpoint-window penalty on ``eos_id``'s arcs (``add_symbol_window_penalty``).
 
     Returns:
         The loss; a scalar, or (N,) for reduction "none".
@@ -315,4 +360,4 @@ def rnnt_loss(
     boundary = check_rnnt_args(symbols, N, T, S1, V, boundary, termination_symbol, rnnt_type, reduction, "rnnt_loss")
     px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
     return lattice_loss(px, py, boundary, rnnt_type, reduction, delay_penalty, symbols=symbols, eos_id=eos_id,
-                        eos_penalty=eos_penalty)
+                        eos_penalty=eos_penalty, eos_window=eos_window)

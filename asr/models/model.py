@@ -145,11 +145,12 @@ class Transducer(nn.Module):
     def transducer_losses(self, encoder_out: Tensor, encoder_lens: Tensor, targets: Sequence[Sequence[int]],
                           prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0,
                           delay_penalty: float = 0.0, internal_lm: bool = False, eos_penalty: float = 0.0,
-                          eos_id: int | None = None) -> dict[str, Tensor]:
+                          eos_id: int | None = None, eos_window: losses.EosWindow | None = None) -> dict[str, Tensor]:
         """Simple + pruned RNN-T losses (summed) of one output branch. encoder_out: (N, T, C).
 
         ``eos_penalty`` with ``eos_id``: the latency penalty on the end-of-sentence token's arcs
-        (``asr.losses.rnnt.add_symbol_delay_penalty``), in both losses.
+        (``asr.losses.rnnt.add_symbol_delay_penalty``), in both losses; ``eos_window`` the
+        endpoint-window penalty on them (``asr.losses.rnnt.add_symbol_window_penalty``).
 
         With ``internal_lm`` also ``"ilm"`` (summed ILM cross-entropy, ``internal_lm_log_probs``
         of each next target token) and ``"num_tokens"``."""
@@ -171,7 +172,7 @@ class Transducer(nn.Module):
             am=self.simple_am_proj(encoder_out).float(),
             symbols=y, termination_symbol=self.blank_id, lm_only_scale=lm_scale, am_only_scale=am_scale,
             boundary=boundary, rnnt_type=rnnt_type, reduction="sum", return_grad=True, delay_penalty=delay_penalty,
-            eos_penalty=eos_penalty, eos_id=eos_id,
+            eos_penalty=eos_penalty, eos_id=eos_id, eos_window=eos_window,
         )
         ranges = losses.get_rnnt_prune_ranges(px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=prune_range)
         am_pruned, lm_pruned = losses.do_rnnt_pruning(
@@ -180,7 +181,7 @@ class Transducer(nn.Module):
         pruned_loss = losses.rnnt_loss_pruned(
             logits=logits.float(), symbols=y, ranges=ranges, termination_symbol=self.blank_id, boundary=boundary,
             rnnt_type=rnnt_type, reduction="sum", delay_penalty=delay_penalty,
-            eos_penalty=eos_penalty, eos_id=eos_id,
+            eos_penalty=eos_penalty, eos_id=eos_id, eos_window=eos_window,
         )
         result = {"simple": simple_loss, "pruned": pruned_loss}
         if internal_lm:

@@ -11,7 +11,8 @@ every search method runs on SURT's ``(N * C, T', D)`` encoder output as on N * C
 Training (``objectives``): the pruned RNN-T loss of every channel against its HEAT target
 (``asr.data.heat``: each utterance followed by ``<eos>``), summed over the channels, with
 icefall's simple/pruned warm-up; with ``LossConfig.eos_penalty`` the latency penalty on the
-``<eos>`` arcs (``asr.losses.rnnt.add_symbol_delay_penalty``); a CTC term per channel
+``<eos>`` arcs (``asr.losses.rnnt.add_symbol_delay_penalty``), with ``eos_window_penalty`` the
+endpoint window around each sentence's end (``add_symbol_window_penalty``); a CTC term per channel
 (``ctc_scale``) with a CTC head; and, when a batch carries ``source_features`` (N, C, T, F) (the
 unmixed sources in HEAT order), the masked features' MSE against them, floored below the mixture
 (``mask_loss_scale``, a warm-up aid as in icefall; summed over bins, per frame). With
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from asr.losses import EosWindow
 from asr.models.config import ModelConfig
 from asr.models.encoder import EncoderState
 from asr.models.model import Transducer, pad_targets, warmup_scales
@@ -138,7 +140,8 @@ class SurtModel(Transducer):
     def forward(self, features: Tensor, feature_lens: Tensor, channel_targets: Sequence[Sequence[Sequence[int]]],  # type: ignore[override]
                 prune_range: int = 5, am_scale: float = 0.0, lm_scale: float = 0.0, eos_penalty: float = 0.0,
                 chunk_size: int = -1, left_context: int | None = None, utterance_ids: Sequence[str] | None = None,
-                source_features: Tensor | None = None) -> dict[str, Tensor]:
+                source_features: Tensor | None = None, end_times: Sequence[Sequence[Sequence[float]]] | None = None,
+                eos_window: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, Tensor]:
         """Training losses of a mixture batch, summed over streams and channels.
 
         Args:
@@ -146,6 +149,10 @@ class SurtModel(Transducer):
           channel_targets: N lists of C token-id lists (HEAT, ``<eos>`` after each utterance).
           eos_penalty: latency penalty on ``config.eos_id``'s arcs (0: off).
           source_features: optional (N, C, T, F) sources in channel order, for the mask loss.
+          end_times: N lists of C lists of seconds, the end of speech of each ``<eos>``'s sentence
+            (``asr.data.heat.channel_end_times``); needed by ``eos_window``.
+          eos_window: ``(penalty, start_s, end_s)``, the endpoint-window penalty on the ``<eos>``
+            arcs (``asr.losses.rnnt.add_symbol_window_penalty``); penalty 0: off.
         Returns:
           ``simple``, ``pruned`` [, ``ctc``] [, ``mask``] sums and ``num_frames`` (valid encoder
           frames of all channels).
@@ -161,8 +168,11 @@ class SurtModel(Transducer):
         self.validate_targets(targets, encoder_lens, names)
         if eos_penalty != 0.0 and self.eos_id is None:
             raise ValueError("eos_penalty needs a model with an <eos> token (config.eos_id)")
+        window = None
+        if eos_window[0] != 0.0:
+            window = self.eos_window(targets, end_times, eos_window, names, features.device)
         result = self.transducer_losses(encoder_out, encoder_lens, targets, prune_range, am_scale, lm_scale,
-                                        eos_penalty=eos_penalty, eos_id=self.eos_id)
+                                        eos_penalty=eos_penalty, eos_id=self.eos_id, eos_window=window)
         if self.ctc is not None:
             y, y_lens = pad_targets(targets, self.blank_id, features.device)
             result["ctc"] = self.ctc.loss(self.ctc(encoder_out), encoder_lens, y, y_lens)
@@ -170,6 +180,30 @@ class SurtModel(Transducer):
             result.update(self.mask_loss(features, feature_lens, masked, source_features))
         result["num_frames"] = encoder_lens.sum()
         return result
+
+    def eos_window(self, targets: Sequence[Sequence[int]], end_times: Sequence[Sequence[Sequence[float]]] | None,
+                   window: tuple[float, float, float], names: Sequence[str] | None, device: torch.device
+                   ) -> EosWindow:
+        """The batch's ``EosWindow``: each ``<eos>`` position of the stream-major ``targets`` gets
+        its sentence's end in encoder frames (seconds / ``config.frame_shift_s``)."""
+        if self.eos_id is None:
+            raise ValueError("eos_window needs a model with an <eos> token (config.eos_id)")
+        if end_times is None:
+            raise ValueError("eos_window needs the end of each sentence (the batch's 'channel_end_times')")
+        ends = [list(t) for per_stream in end_times for t in per_stream]
+        if len(ends) != len(targets):
+            raise ValueError(f"end_times must hold {self.num_channels} lists for each mixture, as channel_targets")
+        ref = torch.zeros(len(targets), max((len(t) for t in targets), default=0), dtype=torch.float32)
+        for row, (tokens, times) in enumerate(zip(targets, ends)):
+            positions = [i for i, tok in enumerate(tokens) if tok == self.eos_id]
+            if len(positions) != len(times):
+                where = names[row] if names is not None else f"row {row}"
+                raise ValueError(f"{where}: {len(positions)} <eos> in the target but {len(times)} end times")
+            for i, seconds in zip(positions, times):
+                ref[row, i] = seconds / self.config.frame_shift_s
+        penalty, start, end = window
+        frame = self.config.frame_shift_s
+        return EosWindow(ref.to(device), penalty, start / frame, end / frame)
 
     def mask_loss(self, features: Tensor, feature_lens: Tensor, masked: Tensor, source_features: Tensor
                   ) -> dict[str, Tensor]:
@@ -209,7 +243,9 @@ class SurtModel(Transducer):
         out = self(batch["features"], batch["feature_lens"], batch["channel_targets"], chunk_size=chunk_size,
                    utterance_ids=batch.get("cut_ids"), prune_range=loss.prune_range, lm_scale=loss.lm_scale,
                    am_scale=loss.am_scale, eos_penalty=getattr(loss, "eos_penalty", 0.0),
-                   source_features=batch.get("source_features"))
+                   source_features=batch.get("source_features"), end_times=batch.get("channel_end_times"),
+                   eos_window=(getattr(loss, "eos_window_penalty", 0.0), getattr(loss, "eos_window_start", 0.0),
+                               getattr(loss, "eos_window_end", 0.0)))
         simple_scale, pruned_scale = warmup_scales(loss, step)
         terms = {"simple": Objective(out["simple"], simple_scale), "pruned": Objective(out["pruned"], pruned_scale)}
         metrics = {}

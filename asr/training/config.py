@@ -39,6 +39,12 @@ class LossConfig:
     ilm_loss_scale: float = 0.0
     #: SURT: latency penalty on the <eos> arcs (``asr.losses.rnnt.add_symbol_delay_penalty``); 0: off
     eos_penalty: float = 0.0
+    #: SURT: the endpoint window (``asr.losses.rnnt.add_symbol_window_penalty``): log-prob per
+    #: encoder frame of an <eos> emitted before ``eos_window_start`` or after ``eos_window_end``
+    #: seconds from the end of its sentence's speech (the supervision end); 0: off
+    eos_window_penalty: float = 0.0
+    eos_window_start: float = 0.0
+    eos_window_end: float = 0.3
     #: SURT: weight of the masked features' MSE against the sources (batches with ``source_features``)
     mask_loss_scale: float = 0.0
     #: SURT: train the mask estimator alone on the mask loss (at weight 1, not faded, in validation
@@ -114,6 +120,9 @@ class TrainConfig:
             raise ValueError(f"training config: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.average_by not in AVERAGE_BY:
             raise ValueError(f"training config: average_by must be one of {sorted(AVERAGE_BY)}, got {self.average_by!r}")
+        if self.loss.eos_window_end < self.loss.eos_window_start:
+            raise ValueError(f"training config: loss.eos_window_end ({self.loss.eos_window_end}) is before "
+                             f"loss.eos_window_start ({self.loss.eos_window_start})")
         if self.loss.unmixer_only and self.model.get("architecture") != "surt":
             raise ValueError("training config: loss.unmixer_only trains SURT's mask estimator; model.architecture "
                              f"is {self.model.get('architecture', 'transducer')!r}, not 'surt'")

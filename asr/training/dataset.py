@@ -120,7 +120,8 @@ class AsrDataset(torch.utils.data.Dataset):
     ``source_features`` (N, C, T, F): fbank of each channel's source audio (the cut's
     ``custom["channel_sources"]``, from ``materialize(..., write_sources=True)``). With ``num_channels > 1`` (SURT) also
     ``channel_targets``: N lists of ``num_channels`` token-id lists, the HEAT-assigned utterances
-    of each channel, each followed by ``eos_id`` when it is given (``asr.data.heat``).
+    of each channel, each followed by ``eos_id`` when it is given (``asr.data.heat``), and with
+    ``eos_id`` ``channel_end_times``: the end of each of those utterances (seconds; one per ``<eos>``).
     """
 
     def __init__(self, tokenizer: TokenEncoder | None, spec_augment: SpecAugment | None = None,
@@ -146,10 +147,12 @@ class AsrDataset(torch.utils.data.Dataset):
         if self.spec_augment is not None:
             features = self.spec_augment(features)
         if self.num_channels > 1 and self.tokenizer is not None:
-            from asr.data.heat import channel_targets
+            from asr.data.heat import channel_end_times, channel_targets
 
             extra["channel_targets"] = [channel_targets(cut, self.tokenizer, self.num_channels, self.eos_id)
                                         for cut in cuts]
+            if self.eos_id is not None:
+                extra["channel_end_times"] = [channel_end_times(cut, self.num_channels) for cut in cuts]
         return {
             **extra,
             "features": features,
