@@ -6,7 +6,7 @@
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
-#            [--unmixer-epochs 15]
+#            [--unmixer-epochs "15 15 20"] [--eos-window-penalties "1.0"] [--eos-window "0.0 0.3"]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -19,17 +19,21 @@
 #   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
 #   5 train SURT in three steps:
-#     exp/unmix_pre: the mask estimator alone (loss.unmixer_only) for --unmixer-epochs epochs on
-#     the masked features' MSE against the channel sources; the encoder, predictor and joiner are
-#     the single-talker FSDD model's (--init-from), not trained. --unmixer-epochs 0 skips it.
-#     exp/surt_noeos: everything jointly from exp/unmix_pre (no <eos> in the targets: rule
+#     exp/unmix_pre: the mask estimator alone (loss.unmixer_only) on the masked features' MSE
+#     against the channel sources; the encoder, predictor and joiner are the single-talker FSDD
+#     model's (--init-from), not trained. --unmixer-epochs is a list of runs, each restarting the
+#     learning rate from the one before: "15 15 20" trains exp/unmix_pre, exp/unmix_pre2 and
+#     exp/unmix_pre3 (the README's best rows; 50 epochs, ~1.3-1.8 min each). "0" skips it.
+#     exp/surt_noeos: everything jointly from the last of them (no <eos> in the targets: rule
 #     endpointing; without exp/unmix_pre from --init-from, or from scratch with --init-from "",
 #     which needs --num-epochs 28 or more). --mask-loss S adds the mask loss at weight S, fading
 #     out over the warm-up, as icefall's 0.2. <eos> comes last, because <eos> in the targets from
 #     the start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
 #     each fine-tuned
 #     from exp/surt_noeos/model for --eos-epochs epochs: exp/surt (<eos>, no penalty; the model
-#     dir the issue names: exp/surt/model) and exp/surt_ep<P> per --eos-penalties
+#     dir the issue names: exp/surt/model), exp/surt_ep<P> per --eos-penalties (the delay penalty on
+#     the <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per
+#     40 ms frame for an <eos> outside --eos-window "START END", seconds from its sentence's end)
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -50,9 +54,11 @@ single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
+eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
+eos_window="0.0 0.3"  # stage 5: the window, seconds from the end of each sentence's speech (the supervision end)
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
-unmixer_epochs=15     # stage 5: epochs of the mask estimator's pretraining, exp/unmix_pre (~1.3 min each; 0: none)
+unmixer_epochs="15 15 20"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -109,12 +115,18 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     [ -f "$init_from/config.json" ] || die "--init-from $init_from is not a model dir: run (cd ../fsdd && ./run.sh --data-dir ... --stop-stage 4) first, or give --init-from '' to train from scratch"
   fi
   if [ "$unmixer_epochs" != 0 ]; then
-    log "Stage 5: pretrain the mask estimator alone on the channel sources -> exp/unmix_pre"
     [ -n "$init_from" ] || die "--unmixer-epochs needs --init-from: the recognizer is not trained while the unmixer is"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-      --opts "--num-epochs $unmixer_epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from" \
-      $train_config $lang_dir exp/unmix_pre $dev $train
-    init_from=exp/unmix_pre/model
+    run=0
+    for epochs in $unmixer_epochs; do
+      run=$((run + 1))
+      dir=exp/unmix_pre
+      [ $run -gt 1 ] && dir=exp/unmix_pre$run
+      log "Stage 5: pretrain the mask estimator alone on the channel sources, run $run ($epochs epochs) -> $dir"
+      steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+        --opts "--num-epochs $epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from" \
+        $train_config $lang_dir $dir $dev $train
+      init_from=$dir/model
+    done
   fi
   [ -n "$init_from" ] && epochs_opt="$epochs_opt --set init_from=$init_from"
   log "Stage 5: train SURT without <eos> (rule endpointing; the start of the <eos> models) -> exp/surt_noeos"
@@ -130,14 +142,23 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
       --opts "$finetune_opt --set loss.eos_penalty=$p" $train_config $lang_dir $dir $dev $train
   done
+  read -r window_start window_end <<< "$eos_window"
+  for p in $eos_window_penalties; do
+    log "Stage 5: fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> exp/surt_win$p"
+    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
+      --opts "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end" \
+      $train_config $lang_dir exp/surt_win$p $dev $train
+  done
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
   surt_dirs="exp/surt_noeos/model exp/surt/model"
   # the pretrained mask estimator before joint training (its recognizer is the single-talker model's)
-  [ -f exp/unmix_pre/model/model.pt ] && surt_dirs="exp/unmix_pre/model $surt_dirs"
+  last_unmix=$(ls -d exp/unmix_pre exp/unmix_pre[0-9]* 2>/dev/null | sort -V | tail -1)
+  [ -n "$last_unmix" ] && [ -f $last_unmix/model/model.pt ] && surt_dirs="$last_unmix/model $surt_dirs"
   for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
+  for p in $eos_window_penalties; do surt_dirs="$surt_dirs exp/surt_win$p/model"; done
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
     --sources data/manifests/fsdd_conn_cuts_test.jsonl.gz --single-talker "$single_talker_model" \
