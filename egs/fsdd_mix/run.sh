@@ -6,7 +6,7 @@
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
-#            [--unmixer-epochs "15 15 20"] [--eos-window-penalties "1.0"] [--eos-window "0.0 0.3"]
+#            [--unmixer-epochs "15 15 20"] [--eos-window-penalties "1.0"] [--eos-window "0.1 0.4"]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -55,7 +55,10 @@ mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session aud
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
 eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
-eos_window="0.0 0.3"  # stage 5: the window, seconds from the end of each sentence's speech (the supervision end)
+# stage 5: the window, seconds from each sentence's supervision end, which lies 0.15 s after its last digit:
+# 0.25-0.55 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
+# rule avoids early cutoffs on less)
+eos_window="0.1 0.4"
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 20"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
