@@ -275,3 +275,17 @@ def test_make_token_lm_step_counts_sentences_once_and_rebuilds_only_on_change(tm
     assert "\\4-grams:" in arpa.read_text()
     missing = _step(work, "make_token_lm.sh", "exp/model", "exp/lm/x.arpa", "data/text", "nope.txt")
     assert missing.returncode != 0 and "nope.txt does not exist" in missing.stderr
+
+
+def test_make_lang_step_puts_eos_right_after_blank(tmp_path):
+    """steps/make_lang.sh --eos true: SURT's <eos> is token 1, the characters follow; a rerun skips."""
+    work = _recipe_copy(tmp_path, "fsdd_mix")
+    text = work / "text"
+    text.write_text("u1 ONE TWO\nu2 THREE\n")
+    made = _step(work, "make_lang.sh", "--model-type", "char", "--vocab-size", "32", "--eos", "true", "lang", "text")
+    assert made.returncode == 0, made.stderr
+    tokens = dict(line.split() for line in (work / "lang" / "tokens.txt").read_text().splitlines())
+    assert tokens["<blk>"] == "0" and tokens["<eos>"] == "1" and "O" in tokens
+    assert "already made, skipping" in _step(work, "make_lang.sh", "--eos", "true", "lang", "text").stderr
+    plain = _step(work, "make_lang.sh", "--model-type", "char", "--vocab-size", "32", "plain", "text")
+    assert plain.returncode == 0 and "<eos>" not in (work / "plain" / "tokens.txt").read_text()

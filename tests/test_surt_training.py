@@ -19,6 +19,7 @@ from asr.text.tokenizer import train_tokenizer
 from asr.training.config import load_train_config
 from asr.training.loop import train
 from conftest import make_tone
+from test_egs_data_stages import _recipe_copy
 from tiny_model import single_thread  # noqa: F401
 
 
@@ -171,3 +172,49 @@ def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_
     surt.init_from, surt.exp_dir = str(extra_dir), str(tmp_path / "exp_extra")
     with pytest.raises(ModelDirError, match=r"only there: \['Q'\]"):
         train(surt)
+
+
+def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None:
+    """steps/train_surt.sh: mask pretraining runs (each from the one before), the joint model
+    without <eos>, and the <eos> fine-tunings (no penalty, delay penalty, endpoint window), each a
+    model dir started from the right one; a rerun skips every step."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    _sessions(tmp_path, write_sources=True)
+    init = train(_surt_config(tmp_path, eos_penalty=0.0))  # the model the chain starts from
+    config = _surt_config(tmp_path, eos_penalty=0.0)
+    values = {"model": dict(config.model), "data": {"max_duration": 8, "spec_augment": {"enabled": False}},
+              "optim": {"base_lr": 0.005, "warmup_batches": 2, "lr_batches": 100}, "loss": {"warm_step": 4},
+              "num_epochs": 1, "save_every_n": 0, "log_every_n": 1000, "num_threads": 1, "average_last": 1}
+    (tmp_path / "surt.yaml").write_text(yaml.safe_dump(values))
+    work = _recipe_copy(tmp_path, "fsdd_mix")
+    cuts = tmp_path / "cuts.jsonl.gz"
+    cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
+           f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
+           f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
+
+    def run() -> subprocess.CompletedProcess:
+        env = {**os.environ, "ASR_ROOT": str(repo)}
+        return subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    exp = work / "exp"
+    dirs = ["unmix_pre", "unmix_pre2", "surt_noeos", "surt", "surt_ep0.05", "surt_win0.5"]
+    for name in dirs:
+        assert (exp / name / "model" / "model.pt").is_file(), name
+    started = {name: yaml.safe_load((exp / name / "train_config.yaml").read_text()) for name in dirs}
+    assert started["unmix_pre"]["init_from"] == str(init.export_dir)
+    assert started["unmix_pre2"]["init_from"] == "exp/unmix_pre/model"
+    assert started["surt_noeos"]["init_from"] == "exp/unmix_pre2/model" and started["surt_noeos"]["model"]["eos_id"] == -1
+    assert started["unmix_pre"]["loss"]["unmixer_only"] and not started["surt_noeos"]["loss"]["unmixer_only"]
+    for name in ("surt", "surt_ep0.05", "surt_win0.5"):
+        assert started[name]["init_from"] == "exp/surt_noeos/model" and started[name]["model"]["eos_id"] == 1
+    assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
+    assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
+    assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2
+    rerun = run()
+    assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)

@@ -18,22 +18,15 @@
 #     the mask loss (not with --unmixer-epochs 0 and --mask-loss 0)
 #   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
-#   5 train SURT in three steps:
-#     exp/unmix_pre: the mask estimator alone (loss.unmixer_only) on the masked features' MSE
-#     against the channel sources; the encoder, predictor and joiner are the single-talker FSDD
-#     model's (--init-from), not trained. --unmixer-epochs is a list of runs, each restarting the
-#     learning rate from the one before: "15 15 20" trains exp/unmix_pre, exp/unmix_pre2 and
-#     exp/unmix_pre3 (the README's best rows; 50 epochs, ~1.3-1.8 min each). "0" skips it.
-#     exp/surt_noeos: everything jointly from the last of them (no <eos> in the targets: rule
-#     endpointing; without exp/unmix_pre from --init-from, or from scratch with --init-from "",
-#     which needs --num-epochs 28 or more). --mask-loss S adds the mask loss at weight S, fading
-#     out over the warm-up, as icefall's 0.2. <eos> comes last, because <eos> in the targets from
-#     the start kept the model on the blank plateau (a plain transducer too; asr/models/surt.py):
-#     each fine-tuned
-#     from exp/surt_noeos/model for --eos-epochs epochs: exp/surt (<eos>, no penalty; the model
-#     dir the issue names: exp/surt/model), exp/surt_ep<P> per --eos-penalties (the delay penalty on
-#     the <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per
-#     40 ms frame for an <eos> outside --eos-window "START END", seconds from its sentence's end)
+#   5 train SURT (steps/train_surt.sh, whose header says more), starting from the single-talker
+#     FSDD model (--init-from): exp/unmix_pre, exp/unmix_pre2, ...: the mask estimator alone on the
+#     channel sources, one run per --unmixer-epochs entry ("15 15 20": the README's best rows, 50
+#     epochs at ~1.3-1.8 min); exp/surt_noeos: everything jointly, without <eos> (rule
+#     endpointing; from scratch with --init-from "", which needs --num-epochs 28 or more);
+#     then each fine-tuned from it with <eos> for --eos-epochs epochs: exp/surt (no penalty; the
+#     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
+#     <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per 40 ms
+#     frame for an <eos> outside --eos-window "START END", seconds from its sentence's end)
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -101,57 +94,15 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: char lang dir with <eos> -> $lang_dir"
-  if ! stage_done $lang_dir lang; then
-    python -m asr.text.make_lang --model-type char --vocab-size 32 --user-symbol "<eos>" $lang_dir data/train_idx/text
-    [ "$(awk '$1 == "<eos>" {print $2}' $lang_dir/tokens.txt)" == 1 ] || die "$lang_dir: <eos> is not token 1"
-    mark_done $lang_dir lang
-  fi
+  steps/make_lang.sh --model-type char --vocab-size 32 --eos true --force $force $lang_dir data/train_idx/text
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  dev=data/fbank/fsddmix_cuts_dev.jsonl.gz
-  train=data/fbank/fsddmix_cuts_train.jsonl.gz
-  mask_opt="--set loss.mask_loss_scale=$mask_loss"
-  epochs_opt=
-  [ -n "$num_epochs" ] && epochs_opt="--num-epochs $num_epochs"
-  if [ -n "$init_from" ]; then
-    [ -f "$init_from/config.json" ] || die "--init-from $init_from is not a model dir: run (cd ../fsdd && ./run.sh --data-dir ... --stop-stage 4) first, or give --init-from '' to train from scratch"
-  fi
-  if [ "$unmixer_epochs" != 0 ]; then
-    [ -n "$init_from" ] || die "--unmixer-epochs needs --init-from: the recognizer is not trained while the unmixer is"
-    run=0
-    for epochs in $unmixer_epochs; do
-      run=$((run + 1))
-      dir=exp/unmix_pre
-      [ $run -gt 1 ] && dir=exp/unmix_pre$run
-      log "Stage 5: pretrain the mask estimator alone on the channel sources, run $run ($epochs epochs) -> $dir"
-      steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-        --opts "--num-epochs $epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from" \
-        $train_config $lang_dir $dir $dev $train
-      init_from=$dir/model
-    done
-  fi
-  [ -n "$init_from" ] && epochs_opt="$epochs_opt --set init_from=$init_from"
-  log "Stage 5: train SURT without <eos> (rule endpointing; the start of the <eos> models) -> exp/surt_noeos"
-  steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-    --opts "$mask_opt $epochs_opt --set model.eos_id=-1" $train_config $lang_dir exp/surt_noeos $dev $train
-  # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
-  finetune_opt="$mask_opt --num-epochs $eos_epochs --set init_from=exp/surt_noeos/model --set optim.base_lr=0.001"
-  finetune_opt="$finetune_opt --set optim.warmup_batches=50 --set loss.warm_step=0"
-  for p in 0 $eos_penalties; do
-    dir=exp/surt_ep$p
-    [ $p == 0 ] && dir=exp/surt
-    log "Stage 5: fine-tune with <eos>, latency penalty $p -> $dir"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-      --opts "$finetune_opt --set loss.eos_penalty=$p" $train_config $lang_dir $dir $dev $train
-  done
-  read -r window_start window_end <<< "$eos_window"
-  for p in $eos_window_penalties; do
-    log "Stage 5: fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> exp/surt_win$p"
-    steps/train_transducer.sh --cmd "$train_cmd" --nproc $nproc --force $force \
-      --opts "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end" \
-      $train_config $lang_dir exp/surt_win$p $dev $train
-  done
+  log "Stage 5: train SURT (steps/train_surt.sh) -> exp/unmix_pre*, exp/surt_noeos, exp/surt, exp/surt_ep*, exp/surt_win*"
+  steps/train_surt.sh --cmd "$train_cmd" --nproc $nproc --force $force --init-from "$init_from" \
+    --unmixer-epochs "$unmixer_epochs" --num-epochs "$num_epochs" --mask-loss $mask_loss --eos-epochs $eos_epochs \
+    --eos-penalties "$eos_penalties" --eos-window-penalties "$eos_window_penalties" --eos-window "$eos_window" \
+    $train_config $lang_dir exp data/fbank/fsddmix_cuts_dev.jsonl.gz data/fbank/fsddmix_cuts_train.jsonl.gz
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Train SURT (asr/models/surt.py) in the steps that work (README, SURT), each a
+# steps/train_transducer.sh run that starts from the one before:
+#
+#   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
+#       [--unmixer-epochs "15 15 20"] [--num-epochs N] [--mask-loss 0] [--eos-epochs 3]
+#       [--eos-penalties "0.05"] [--eos-window-penalties "1.0"] [--eos-window "0.1 0.4"]
+#       CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
+#
+#   EXP_ROOT/unmix_pre, unmix_pre2, ...: the mask estimator alone (loss.unmixer_only) on the masked
+#     features' MSE against the channel sources, one run per --unmixer-epochs entry, each restarting
+#     the learning rate; the encoder, predictor and joiner are --init-from's (a single-talker model
+#     dir), not trained. The cuts need their channel sources (asr.corpora.mixtures --write-sources).
+#     "0" skips it.
+#   EXP_ROOT/surt_noeos: everything jointly, from the last of them (or from --init-from, or from
+#     scratch with --init-from ""), without <eos> in the targets: <eos> from the start kept the
+#     model on the blank plateau. --mask-loss S adds the mask loss, fading out over the warm-up.
+#   EXP_ROOT/surt: <eos> fine-tuning from surt_noeos for --eos-epochs epochs, no penalty;
+#     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
+#     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
+#     --eos-window "START END", seconds from each sentence's end of speech).
+set -euo pipefail
+
+cmd=run.pl
+nproc=1
+force=false
+init_from=
+unmixer_epochs="15 15 20"
+num_epochs=
+mask_loss=0
+eos_epochs=3
+eos_penalties=
+eos_window_penalties=
+eos_window="0.1 0.4"
+. utils/parse_options.sh
+. utils/log.sh
+
+if [ $# -ne 5 ]; then
+  echo "Usage: $0 [options] <config> <lang-dir> <exp-root> <dev-cuts> <train-cuts>" 1>&2
+  exit 1
+fi
+config=$1 lang_dir=$2 exp_root=$3 dev=$4 train=$5
+
+train() {  # train EXP_DIR OPTS
+  steps/train_transducer.sh --cmd "$cmd" --nproc "$nproc" --force "$force" --opts "$2" \
+    "$config" "$lang_dir" "$1" "$dev" "$train"
+}
+
+if [ -n "$init_from" ] && [ ! -f "$init_from/config.json" ]; then
+  die "--init-from $init_from is not a model dir: train the single-talker model first, or give --init-from '' to train from scratch"
+fi
+if [ "$unmixer_epochs" != 0 ]; then
+  [ -n "$init_from" ] || die "--unmixer-epochs needs --init-from: the recognizer is not trained while the unmixer is"
+  run=0
+  for epochs in $unmixer_epochs; do
+    run=$((run + 1))
+    dir=$exp_root/unmix_pre
+    [ $run -gt 1 ] && dir=$exp_root/unmix_pre$run
+    log "pretrain the mask estimator alone on the channel sources, run $run ($epochs epochs) -> $dir"
+    train "$dir" "--num-epochs $epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from"
+    init_from=$dir/model
+  done
+fi
+
+mask_opt="--set loss.mask_loss_scale=$mask_loss"
+joint_opt="$mask_opt --set model.eos_id=-1"
+[ -n "$num_epochs" ] && joint_opt="$joint_opt --num-epochs $num_epochs"
+[ -n "$init_from" ] && joint_opt="$joint_opt --set init_from=$init_from"
+log "train SURT without <eos> (rule endpointing; the start of the <eos> models) -> $exp_root/surt_noeos"
+train "$exp_root/surt_noeos" "$joint_opt"
+
+# fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
+finetune_opt="$mask_opt --num-epochs $eos_epochs --set init_from=$exp_root/surt_noeos/model --set optim.base_lr=0.001"
+finetune_opt="$finetune_opt --set optim.warmup_batches=50 --set loss.warm_step=0"
+for p in 0 $eos_penalties; do
+  dir=$exp_root/surt_ep$p
+  [ "$p" == 0 ] && dir=$exp_root/surt
+  log "fine-tune with <eos>, latency penalty $p -> $dir"
+  train "$dir" "$finetune_opt --set loss.eos_penalty=$p"
+done
+read -r window_start window_end <<< "$eos_window"
+for p in $eos_window_penalties; do
+  log "fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> $exp_root/surt_win$p"
+  train "$exp_root/surt_win$p" \
+    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end"
+done
