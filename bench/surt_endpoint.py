@@ -69,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mixtures", type=Path, required=True, help="two-talker test sessions (supervisions with times)")
     parser.add_argument("--sources", type=Path, help="the single-talker cuts the sessions were mixed from")
+    parser.add_argument("--sources-audio-root", type=Path, default=None,
+                        help="--sources' relative audio paths are relative to this dir (the recipe that wrote them)")
     parser.add_argument("--single-talker", type=Path, help="a single-talker model dir")
     parser.add_argument("--surt", type=Path, nargs="*", default=[], help="SURT model dirs, one row each")
     parser.add_argument("--chunk-ms", type=int, default=320)
@@ -119,7 +121,7 @@ def main() -> None:
                                   args.out_dir / "single_talker_mix.jsonl" if args.out_dir else None)
         score("single-talker model on the mixtures (rule 2)", results, cpu)
         if args.sources:
-            sources = {s.id: c for c in read_cuts(args.sources) for s in c.supervisions}
+            sources = {s.id: c for c in read_cuts(args.sources, args.sources_audio_root) for s in c.supervisions}
             used = [sources[s.custom["source"]] for c in sessions for s in c.supervisions
                     if s.custom and s.custom.get("source") in sources]
             unique = list({c.id: c for c in used}.values())

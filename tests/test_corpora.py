@@ -337,3 +337,32 @@ def test_download_error_names_url_and_the_offline_way(tmp_path):
 def test_download_cli_skips_when_data_is_there(shared_data, capsys):
     yesno.main(["download", str(shared_data)])
     assert capsys.readouterr().out.strip().endswith("waves_yesno")
+
+
+def test_read_cuts_takes_relative_audio_paths_from_the_recipe_that_wrote_them(tmp_path, monkeypatch):
+    """A manifest written by another recipe (relative paths) loads its audio with ``audio_root``,
+    and the mixtures CLI's --audio-root uses it; without it the relative path is a clear error."""
+    from lhotse import CutSet
+
+    from asr.corpora.common import make_cut
+    from asr.corpora.mixtures import main as mixtures_main
+    from asr.data.manifests import read_cuts, write_cuts
+
+    other = tmp_path / "other_recipe"
+    (other / "audio").mkdir(parents=True)
+    monkeypatch.chdir(other)  # the other recipe writes its manifest from its own dir
+    cuts = []
+    for i, speaker in enumerate("ab"):
+        save_audio(other / "audio" / f"{speaker}.wav", make_tone(300 + 200 * i, 0.5), 16000)
+        cuts.append(make_cut(speaker, "audio/" + f"{speaker}.wav", "YES", speaker))
+    write_cuts(CutSet.from_cuts(cuts), other / "cuts.jsonl.gz")
+    here = tmp_path / "this_recipe"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(Exception, match="audio/a.wav"):
+        read_cuts(other / "cuts.jsonl.gz")[0].load_audio()
+    loaded = read_cuts(other / "cuts.jsonl.gz", audio_root=other)
+    assert loaded[0].load_audio().shape[-1] == 8000
+    mixtures_main([str(other / "cuts.jsonl.gz"), "mix.jsonl.gz", "--audio-dir", "mix", "--num-mixtures", "1",
+                   "--audio-root", str(other)])
+    assert len(read_cuts("mix.jsonl.gz")[0].supervisions) == 2

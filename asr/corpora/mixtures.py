@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("cuts_in", type=Path, help="single-talker CutSet manifest")
     parser.add_argument("cuts_out", type=Path, help="mixture CutSet manifest to write")
     parser.add_argument("--audio-dir", type=Path, required=True, help="where the mixture wavs go")
+    parser.add_argument("--audio-root", type=Path, default=None,
+                        help="CUTS_IN's relative audio paths are relative to this dir (another recipe's), not the working dir")
     parser.add_argument("--num-mixtures", type=int, default=None, help="default: half the input cuts")
     parser.add_argument("--min-overlap", type=float, default=MixtureConfig.min_overlap)
     parser.add_argument("--max-overlap", type=float, default=MixtureConfig.max_overlap)
@@ -309,10 +311,10 @@ def main(argv: list[str] | None = None) -> None:
         session_cfg = SessionConfig(args.num_mixtures, min(args.min_utterances, args.max_utterances), args.max_utterances,
                                     args.min_overlap, args.max_overlap, args.no_overlap_prob,
                                     max_level_db=args.max_level_db, seed=args.seed)
-        simulated = simulate_sessions(read_cuts(args.cuts_in), session_cfg)
+        simulated = simulate_sessions(read_cuts(args.cuts_in, args.audio_root), session_cfg)
     else:
         cfg = MixtureConfig(args.num_mixtures, args.min_overlap, args.max_overlap, args.max_level_db, args.seed)
-        simulated = simulate_two_talker(read_cuts(args.cuts_in), cfg)
+        simulated = simulate_two_talker(read_cuts(args.cuts_in, args.audio_root), cfg)
     mixed = materialize(simulated, args.audio_dir, write_sources=args.write_sources)
     write_cuts(mixed, args.cuts_out)
     print(f"{len(mixed)} mixtures, {sum(c.duration for c in mixed) / 3600:.3f} h -> {args.cuts_out}")
