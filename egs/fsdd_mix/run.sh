@@ -3,10 +3,10 @@
 # simulated from FSDD connected digit strings of the recording-disjoint (*_idx) splits.
 #
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
-#            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties "0.005 0.01 0.02"]
+#            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
-#            [--unmixer-epochs "15 15 20"] [--eos-window-penalties "1.0"] [--eos-window "0.1 0.4"]
+#            [--unmixer-epochs "15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -20,8 +20,8 @@
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
 #   5 train SURT (steps/train_surt.sh, whose header says more), starting from the single-talker
 #     FSDD model (--init-from): exp/unmix_pre, exp/unmix_pre2, ...: the mask estimator alone on the
-#     channel sources, one run per --unmixer-epochs entry ("15 15 20": the README's best rows, 50
-#     epochs at ~1.3-1.8 min); exp/surt_noeos: everything jointly, without <eos> (rule
+#     channel sources, one run per --unmixer-epochs entry ("15 15 15": 45
+#     epochs at ~1.3-1.9 min, the README's rows); exp/surt_noeos: everything jointly, without <eos> (rule
 #     endpointing; from scratch with --init-from "", which needs --num-epochs 28 or more);
 #     then each fine-tuned from it with <eos> for --eos-epochs epochs: exp/surt (no penalty; the
 #     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
@@ -42,19 +42,19 @@ force=false
 num_train=2000
 num_dev=150
 num_test=300
-eos_penalties="0.005 0.01 0.02"
+eos_penalties=""    # stage 5: delay penalties on the <eos> arcs (exp/surt_ep<P>; README: they did not advance endpoints)
 single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
 eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
 # stage 5: the window, seconds from each sentence's supervision end, which lies 0.15 s after its last digit:
-# 0.25-0.55 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
-# rule avoids early cutoffs on less)
-eos_window="0.1 0.4"
+# 0.40-0.70 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
+# rule avoids early cutoffs on less); README: EP90 -42% against no penalty, where 0.1-0.4 s gave -7%
+eos_window="0.25 0.55"
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
-unmixer_epochs="15 15 20"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
+unmixer_epochs="15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh

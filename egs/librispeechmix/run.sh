@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--list FILE] [--limit 0]
 #            [--nj 2] [--vocab-size 500] [--force false] [--synth-dir ../synth]
 #            [--num-train 3000] [--num-dev 100] [--num-test 200] [--init-from ../synth/exp/transducer/model]
-#            [--unmixer-epochs "15 15 20"] [--num-epochs N] [--eos-epochs 3]
+#            [--unmixer-epochs "15 15 15"] [--num-epochs N] [--eos-epochs 3]
 #            [--eos-penalties ""] [--eos-window-penalties "1.0"] [--eos-window "0.0 0.3"]
 #
 # --data-dir is the LibriSpeech root (or its parent) with dev-clean/ and test-clean/; stage 0
@@ -43,7 +43,7 @@ num_dev=100
 num_test=200
 seed=0
 init_from=$synth_dir/exp/transducer/model
-unmixer_epochs="15 15 20"
+unmixer_epochs="15 15 15"
 num_epochs=
 eos_epochs=3
 eos_penalties=
