@@ -173,7 +173,7 @@ def test_eos_window_uses_each_sentence_end_in_encoder_frames() -> None:
     targets = [[[3, 4, EOS, 5, EOS], [6, EOS]], [[7, 8, EOS], []]]
     ends = [[[0.2, 0.6], [0.4]], [[0.5], []]]
     shift = model.config.frame_shift_s
-    window = model.eos_window([t for s in targets for t in s], ends, (1.0, -0.04, 0.08), None, torch.device("cpu"))
+    window = model.eos_window_of([t for s in targets for t in s], ends, (1.0, -0.04, 0.08), None, torch.device("cpu"))
     assert window.ref_frames.shape == (4, 5)
     torch.testing.assert_close(window.ref_frames[0, [2, 4]], torch.tensor([0.2, 0.6]) / shift)
     torch.testing.assert_close(window.ref_frames[2, 2], torch.tensor(0.5 / shift))

@@ -170,7 +170,7 @@ class SurtModel(Transducer):
             raise ValueError("eos_penalty needs a model with an <eos> token (config.eos_id)")
         window = None
         if eos_window[0] != 0.0:
-            window = self.eos_window(targets, end_times, eos_window, names, features.device)
+            window = self.eos_window_of(targets, end_times, eos_window, names, features.device)
         result = self.transducer_losses(encoder_out, encoder_lens, targets, prune_range, am_scale, lm_scale,
                                         eos_penalty=eos_penalty, eos_id=self.eos_id, eos_window=window)
         if self.ctc is not None:
@@ -181,7 +181,7 @@ class SurtModel(Transducer):
         result["num_frames"] = encoder_lens.sum()
         return result
 
-    def eos_window(self, targets: Sequence[Sequence[int]], end_times: Sequence[Sequence[Sequence[float]]] | None,
+    def eos_window_of(self, targets: Sequence[Sequence[int]], end_times: Sequence[Sequence[Sequence[float]]] | None,
                    window: tuple[float, float, float], names: Sequence[str] | None, device: torch.device
                    ) -> EosWindow:
         """The batch's ``EosWindow``: each ``<eos>`` position of the stream-major ``targets`` gets
@@ -193,6 +193,7 @@ class SurtModel(Transducer):
         ends = [list(t) for per_stream in end_times for t in per_stream]
         if len(ends) != len(targets):
             raise ValueError(f"end_times must hold {self.num_channels} lists for each mixture, as channel_targets")
+        frame = self.config.frame_shift_s
         ref = torch.zeros(len(targets), max((len(t) for t in targets), default=0), dtype=torch.float32)
         for row, (tokens, times) in enumerate(zip(targets, ends)):
             positions = [i for i, tok in enumerate(tokens) if tok == self.eos_id]
@@ -200,9 +201,8 @@ class SurtModel(Transducer):
                 where = names[row] if names is not None else f"row {row}"
                 raise ValueError(f"{where}: {len(positions)} <eos> in the target but {len(times)} end times")
             for i, seconds in zip(positions, times):
-                ref[row, i] = seconds / self.config.frame_shift_s
+                ref[row, i] = seconds / frame
         penalty, start, end = window
-        frame = self.config.frame_shift_s
         return EosWindow(ref.to(device), penalty, start / frame, end / frame)
 
     def mask_loss(self, features: Tensor, feature_lens: Tensor, masked: Tensor, source_features: Tensor
