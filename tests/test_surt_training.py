@@ -216,5 +216,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2
+    listed = (exp / "surt_models.txt").read_text().split()
+    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos", "surt", "surt_ep0.05", "surt_win0.5")]
     rerun = run()
     assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)

@@ -107,12 +107,8 @@ fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint table on the test mixtures (320 ms chunks)"
-  surt_dirs="exp/surt_noeos/model exp/surt/model"
-  # the pretrained mask estimator before joint training (its recognizer is the single-talker model's)
-  last_unmix=$(ls -d exp/unmix_pre exp/unmix_pre[0-9]* 2>/dev/null | sort -V | tail -1)
-  [ -n "$last_unmix" ] && [ -f $last_unmix/model/model.pt ] && surt_dirs="$last_unmix/model $surt_dirs"
-  for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
-  for p in $eos_window_penalties; do surt_dirs="$surt_dirs exp/surt_win$p/model"; done
+  [ -f exp/surt_models.txt ] || die "exp/surt_models.txt not found: run stage 5 first"
+  surt_dirs=$(cat exp/surt_models.txt)  # what stage 5 trained (steps/train_surt.sh)
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
     --sources data/manifests/fsdd_conn_cuts_test.jsonl.gz --single-talker "$single_talker_model" \

@@ -110,9 +110,8 @@ fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: endpoint tables (320 ms chunks)"
-  surt_dirs="exp/surt_noeos/model exp/surt/model"
-  for p in $eos_penalties; do surt_dirs="$surt_dirs exp/surt_ep$p/model"; done
-  for p in $eos_window_penalties; do surt_dirs="$surt_dirs exp/surt_win$p/model"; done
+  [ -f exp/surt_models.txt ] || die "exp/surt_models.txt not found: run stage 5 first"
+  surt_dirs=$(cat exp/surt_models.txt)  # what stage 5 trained (steps/train_surt.sh)
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/synthmix_cuts_test.jsonl.gz \
     --sources $synth_dir/data/manifests/synth_cuts_test.jsonl.gz --sources-audio-root $synth_dir --single-talker "$init_from" \

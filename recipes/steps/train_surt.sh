@@ -19,6 +19,8 @@
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
 #     --eos-window "START END", seconds from each sentence's end of speech).
+#   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
+#     surt_noeos, then the <eos> models), for the recipe's endpoint table.
 set -euo pipefail
 
 cmd=run.pl
@@ -41,6 +43,7 @@ if [ $# -ne 5 ]; then
 fi
 config=$1 lang_dir=$2 exp_root=$3 dev=$4 train=$5
 
+models=()  # the model dirs trained, in table order (EXP_ROOT/surt_models.txt)
 train() {  # train EXP_DIR OPTS
   steps/train_transducer.sh --cmd "$cmd" --nproc "$nproc" --force "$force" --opts "$2" \
     "$config" "$lang_dir" "$1" "$dev" "$train"
@@ -60,6 +63,7 @@ if [ "$unmixer_epochs" != 0 ]; then
     train "$dir" "--num-epochs $epochs --set loss.unmixer_only=true --set model.eos_id=-1 --set init_from=$init_from"
     init_from=$dir/model
   done
+  models=("$init_from")  # the last pretraining run: the masks before joint training
 fi
 
 mask_opt="--set loss.mask_loss_scale=$mask_loss"
@@ -68,6 +72,7 @@ joint_opt="$mask_opt --set model.eos_id=-1"
 [ -n "$init_from" ] && joint_opt="$joint_opt --set init_from=$init_from"
 log "train SURT without <eos> (rule endpointing; the start of the <eos> models) -> $exp_root/surt_noeos"
 train "$exp_root/surt_noeos" "$joint_opt"
+models+=("$exp_root/surt_noeos/model")
 
 # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
 finetune_opt="$mask_opt --num-epochs $eos_epochs --set init_from=$exp_root/surt_noeos/model --set optim.base_lr=0.001"
@@ -77,10 +82,14 @@ for p in 0 $eos_penalties; do
   [ "$p" == 0 ] && dir=$exp_root/surt
   log "fine-tune with <eos>, latency penalty $p -> $dir"
   train "$dir" "$finetune_opt --set loss.eos_penalty=$p"
+  models+=("$dir/model")
 done
 read -r window_start window_end <<< "$eos_window"
 for p in $eos_window_penalties; do
   log "fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> $exp_root/surt_win$p"
   train "$exp_root/surt_win$p" \
     "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end"
+  models+=("$exp_root/surt_win$p/model")
 done
+printf '%s\n' "${models[@]}" > "$exp_root/surt_models.txt.tmp"
+mv "$exp_root/surt_models.txt.tmp" "$exp_root/surt_models.txt"
