@@ -5,6 +5,7 @@
         --single-talker egs/fsdd/exp/transducer_idx/model \
         --surt egs/fsdd_mix/exp/surt_noeos/model egs/fsdd_mix/exp/surt/model egs/fsdd_mix/exp/surt_ep0.01/model \
         [--chunk-ms 320] [--limit N] [--out-dir DIR] [--eos-bias B ...] [--blank-penalty P ...]
+        [--eos-min-silence S ...]
 
 Rows (all streamed with ``--chunk-ms`` chunks, greedy search, one thread, in this one run; each
 session followed by ``--trailing-silence`` seconds of silence, 2 by default, so that the end of the
@@ -14,8 +15,9 @@ input never stands in for an endpoint decision):
 - the single-talker model on the same strings unmixed (the WER floor; endpoints not scored);
 - every SURT model dir given: ``<eos>`` endpoints where the model has ``<eos>`` (``config.eos_id``),
   rule 2 as the fallback (and the only endpointer of a model without ``<eos>``); one row for each
-  ``--eos-bias`` and ``--blank-penalty`` of greedy search (tune those on dev sessions: give the dev
-  split's sessions as ``--mixtures``).
+  ``--eos-bias`` and ``--blank-penalty`` of greedy search and each ``--eos-min-silence`` of the
+  endpointer (an ``<eos>`` counts after that much silence; tune these on dev sessions: give the
+  dev split's sessions as ``--mixtures``).
 
 ORC-WER: ``asr.scoring.multi_talker_wer(..., "orc")`` of the channels against the talkers'
 strings; endpoints: ``asr.scoring.endpoints`` against the supervisions' end times. RTF: process
@@ -48,12 +50,12 @@ def load_waveforms(cuts, sample_rate: int, trailing_silence_s: float = 0.0) -> l
 
 
 def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None,
-            eos_bias: float = 0.0, blank_penalty: float = 0.0):
+            eos_bias: float = 0.0, blank_penalty: float = 0.0, eos_min_silence: float = 0.0):
     loaded = load_model_dir(model_dir)
     method_options = tuple((name, str(value)) for name, value in (("eos_bias", eos_bias), ("blank_penalty", blank_penalty))
                            if value)
     recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms, method_options=method_options),
-                                        ChannelEndpointOptions())
+                                        ChannelEndpointOptions(eos_min_silence=eos_min_silence))
     results = []
     start = time.process_time()
     for i in range(0, len(waves), batch):
@@ -84,6 +86,9 @@ def main() -> None:
                         help="greedy search's eos_bias for the models with <eos>, one row each (0: none)")
     parser.add_argument("--blank-penalty", type=float, nargs="+", default=[0.0],
                         help="greedy search's blank_penalty for every SURT model, one row each (0: none)")
+    parser.add_argument("--eos-min-silence", type=float, nargs="+", default=[0.0],
+                        help="seconds without a token that confirm an <eos> (a token sooner cancels it), for the "
+                             "models with <eos>, one row each (0: at once)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -135,16 +140,19 @@ def main() -> None:
     for model_dir in args.surt:
         loaded = load_model_dir(model_dir)
         rate = loaded.feature_options.sample_rate
-        biases = args.eos_bias if loaded.config.eos_id >= 0 else [0.0]
-        for bias in biases:
+        has_eos = loaded.config.eos_id >= 0
+        for bias in args.eos_bias if has_eos else [0.0]:
             for penalty in args.blank_penalty:
-                suffix = (f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
-                _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch,
-                                          args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None,
-                                          eos_bias=bias, blank_penalty=penalty)
-                eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if loaded.config.eos_id >= 0 else "no <eos>, rule 2"
-                eos += f", blank_penalty {penalty:g}" if penalty else ""
-                score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
+                for silence in args.eos_min_silence if has_eos else [0.0]:
+                    suffix = ((f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
+                              + (f"_eossilence{silence:g}" if silence else ""))
+                    out = args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None
+                    _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch, out,
+                                              eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence)
+                    eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if has_eos else "no <eos>, rule 2"
+                    eos += f", blank_penalty {penalty:g}" if penalty else ""
+                    eos += f", confirmed after {silence:g} s" if silence else ""
+                    score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
     print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "

@@ -138,6 +138,64 @@ def test_single_talker_model_gives_one_channel(tmp_path) -> None:
     assert all(s.channel == 0 and not s.eos for s in result.segments)
 
 
+def confirmed_split(tokens, timestamps, eos, min_frames):
+    """``split_at`` with ``eos_min_silence``: an <eos> ends the segment only when the next token
+    (if any) comes ``min_frames`` or more after the frame following the token before it."""
+    segs, cur = [], ([], [])
+    for i, (t, f) in enumerate(zip(tokens, timestamps)):
+        if t != eos:
+            cur[0].append(t)
+            cur[1].append(f)
+        elif cur[0] and (i + 1 == len(tokens) or timestamps[i + 1] >= cur[1][-1] + 1 + min_frames):
+            segs.append((cur, True))
+            cur = ([], [])
+    segs.append((cur, False))
+    return [(s, e) for s, e in segs if s[0]]
+
+
+@pytest.mark.parametrize("min_silence", [0.12, 0.4, 30.0])
+def test_eos_min_silence_cancels_an_eos_the_talker_goes_on_after(surt: LoadedModel, min_silence: float) -> None:
+    """An <eos> counts once its channel was silent ``eos_min_silence`` after the token before it:
+    the segments equal a brute-force split of the full-forward tokens by that rule, the cancelled
+    <eos> leave no trace in the text, and a confirmed one ends no sooner than that silence."""
+    options = DecodingOptions(chunk_ms=CHUNK_MS)
+    audio = synth_audio(4.0, seed=1)
+    recognizer = MultiChannelRecognizer(surt, options, ChannelEndpointOptions(rule=None, eos_min_silence=min_silence))
+    (result,) = transcribe_channels(recognizer, [audio])
+    reference, _ = reference_channels(surt, audio, options)
+    eos, min_frames = surt.config.eos_id, round(min_silence / 0.04)
+    cancelled = 0
+    for c, (tokens, stamps) in enumerate(reference):
+        expected = confirmed_split(tokens, stamps, eos, min_frames)
+        cancelled += len(split_at(tokens, stamps, eos)) - len(expected)
+        got = sorted((s for s in result.segments if s.channel == c), key=lambda s: s.start)
+        assert [(s.token_ids, s.eos) for s in got] == [(seg[0], flag) for seg, flag in expected]
+        for s in got:
+            assert eos not in s.token_ids
+            if s.eos and s.endpoint < 4.0:  # confirmed while the input went on, not at its end
+                assert s.endpoint >= s.end + min_silence - 1e-9
+    if min_silence == 30.0:  # every <eos> but a channel's last is followed by a token sooner
+        assert all(len([s for s in result.segments if s.channel == c]) <= 2 for c in range(2))
+    assert cancelled > 0, "the test model should emit an <eos> the rule cancels"
+
+
+def test_eos_decision() -> None:
+    from asr.decoding.surt import eos_decision
+
+    eos = 1
+    assert eos_decision([5, 6], [3, 4], eos, 10, 5) == ("none", -1)
+    assert eos_decision([5, eos], [3, 4], eos, 5, 0) == ("finalize", 1)  # no minimum: at once
+    assert eos_decision([eos, 5], [3, 4], eos, 5, 5) == ("finalize", 0)  # nothing before it to wait on
+    # token 5 at frame 3: silence from frame 4; 5 frames of it are there once frame 8 was decoded
+    assert eos_decision([5, eos], [3, 6], eos, 8, 5) == ("wait", 1)
+    assert eos_decision([5, eos], [3, 6], eos, 9, 5) == ("finalize", 1)
+    assert eos_decision([5, eos], [3, 6], eos, 8, 5, final=True) == ("finalize", 1)
+    assert eos_decision([5, eos, 7], [3, 6, 8], eos, 12, 5) == ("cancel", 1)  # the talker went on
+    assert eos_decision([5, eos, 7], [3, 6, 9], eos, 12, 5) == ("finalize", 1)  # after the silence
+    with pytest.raises(ValueError, match="eos_min_silence"):
+        ChannelEndpointOptions(eos_min_silence=-0.1)
+
+
 def test_chunk_must_hold_whole_mask_segments(surt: LoadedModel) -> None:
     with pytest.raises(ValueError, match="segment"):
         MultiChannelRecognizer(surt, DecodingOptions(chunk_ms=120))
@@ -171,6 +229,11 @@ def test_modified_beam_search_per_channel(surt: LoadedModel) -> None:
     eos = surt.config.eos_id
     assert sum(s.eos for s in ended.segments) >= 2
     assert all(eos not in s.token_ids and s.token_ids for s in ended.segments)
+    # a pending <eos> that the talker's next token cancels leaves every hypothesis of the beam
+    (held,) = transcribe_channels(MultiChannelRecognizer(surt, options, ChannelEndpointOptions(
+        rule=None, eos_min_silence=30.0)), [audio])
+    assert all(eos not in s.token_ids and s.token_ids for s in held.segments)
+    assert sum(s.eos for s in held.segments) < sum(s.eos for s in ended.segments)
 
 
 def test_long_session_keeps_bounded_state(surt: LoadedModel) -> None:

@@ -70,6 +70,14 @@ def test_transcribe_jsonl_and_plain_for_surt(surt_dir, capsys, tmp_path) -> None
     assert lines[0]["segments"] == [s.to_json() for s in expected.segments]
     assert cli_main([*args, str(tmp_path / "mono.wav")]) == 0
     assert capsys.readouterr().out.rstrip("\n").split("\t") == ["mono", *expected.channels]
+    # --eos-min-silence reaches the endpointer; a negative one is refused
+    assert cli_main([*args, "--format", "jsonl", "--eos-min-silence", "0.4", str(tmp_path / "mono.wav")]) == 0
+    (held,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (confirmed,) = transcribe_channels(MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=320),
+                                                              ChannelEndpointOptions(eos_min_silence=0.4)), [audio])
+    assert held["segments"] == [s.to_json() for s in confirmed.segments]
+    assert cli_main([*args, "--eos-min-silence", "-1", str(tmp_path / "mono.wav")]) == 2
+    assert "eos_min_silence" in capsys.readouterr().err
     # a chunk that splits the mask segment is refused before any audio is read
     assert cli_main(["transcribe", "--model-dir", str(root / "model"), "--chunk-ms", "120", str(tmp_path / "mono.wav")]) == 2
     assert "segment" in capsys.readouterr().err

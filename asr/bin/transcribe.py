@@ -14,7 +14,8 @@ still decoded, and the exit status is 1.
 ``--format jsonl`` prints one JSON line per file, ``{"id", "channels": [text, ...], "segments":
 [{"channel", "text", "start", "end", "endpoint", "eos"}]}`` (``asr.decoding.surt``): a SURT model
 (``architecture="surt"``) gives one channel per output, a single-talker model one; segments end
-on ``<eos>`` or by ``--endpoint-silence`` seconds of trailing blanks (sherpa's rule 2). A SURT
+on ``<eos>`` (confirmed by ``--eos-min-silence`` seconds without a token, when given) or by
+``--endpoint-silence`` seconds of trailing blanks (sherpa's rule 2). A SURT
 model's plain output is ``stem<TAB>text0<TAB>text1``. SURT always streams (320 ms chunks unless
 ``--chunk-ms`` says otherwise).
 
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jsonl/SURT: seconds of trailing blanks that end a channel's segment without <eos> "
                              "(sherpa's rule 2); 0: only <eos> and the end of input")
     parser.add_argument("--no-eos", action="store_true", help="jsonl/SURT: ignore the model's <eos> (rule endpoints only)")
+    parser.add_argument("--eos-min-silence", type=float, default=0.0,
+                        help="jsonl/SURT: an <eos> ends the segment once this many seconds passed without a token "
+                             "after the one before it; a token sooner cancels it (a pause in the sentence)")
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ...)")
     add_hybrid_arguments(parser)
 
@@ -111,7 +115,8 @@ def _multi_channel_recognizer(loaded: LoadedModel, options: DecodingOptions, arg
     rule = EndpointRule(True, args.endpoint_silence, 0.0) if args.endpoint_silence > 0 else None
     if options.chunk_ms is None:
         options = options.replace(chunk_ms=DEFAULT_STREAMING_CHUNK_MS)
-    return MultiChannelRecognizer(loaded, options, ChannelEndpointOptions(use_eos=not args.no_eos, rule=rule), itn)
+    endpoint = ChannelEndpointOptions(use_eos=not args.no_eos, rule=rule, eos_min_silence=args.eos_min_silence)
+    return MultiChannelRecognizer(loaded, options, endpoint, itn)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -12,6 +12,11 @@ each chunk, every channel is checked for the end of a segment:
   a final segment is not revised); the predictor context is *kept*
   (it has seen the ``<eos>``, as in training, where a channel's target is its utterances
   joined by ``<eos>``);
+- with ``eos_min_silence`` S > 0, an ``<eos>`` counts only once the channel has emitted nothing
+  for S seconds after the token before it (``eos_decision``): until then it is pending, and a
+  token that comes sooner cancels it (it was a pause inside the sentence: the ``<eos>`` leaves the
+  text, the segment goes on; the predictor keeps having seen it). A pending ``<eos>`` at the end
+  of input counts. The endpoint is then the audio consumed when the silence was confirmed;
 - otherwise the fallback rule (sherpa-onnx's rule 2 by default: 1.2 s of trailing blanks after
   something was decoded) finalizes the segment with ``eos=False``;
 - at the end of input whatever is left is final (``eos=False``).
@@ -27,6 +32,7 @@ memory stays bounded however long the session.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +63,33 @@ class ChannelEndpointOptions:
 
     use_eos: bool = True
     rule: EndpointRule | None = RULE2
+    eos_min_silence: float = 0.0
+    """Seconds without a token after the one before an ``<eos>`` that confirm it (0: at once)."""
+
+    def __post_init__(self) -> None:
+        if not self.eos_min_silence >= 0:
+            raise ValueError(f"eos_min_silence must be >= 0 seconds, got {self.eos_min_silence}")
+
+
+def eos_decision(tokens: list[int], timestamps: list[int], eos_id: int, processed_frames: int,
+                 min_silence_frames: int, final: bool = False) -> tuple[str, int]:
+    """What the first ``<eos>`` of a channel's current tokens does (``ChannelEndpointOptions.eos_min_silence``).
+
+    tokens, timestamps: the channel's current segment (token ids and their encoder frames);
+    processed_frames: encoder frames decoded so far; min_silence_frames: frames without a token,
+    counted from the one after the token before the ``<eos>``, that confirm it; final: the input
+    has ended. Returns ("none", -1) without an ``<eos>``, else with its index k: ("finalize", k),
+    ("cancel", k) when a token came before the silence was long enough, or ("wait", k).
+    """
+    if eos_id not in tokens:
+        return "none", -1
+    k = tokens.index(eos_id)
+    if k == 0 or min_silence_frames <= 0:
+        return "finalize", k
+    confirmed_at = timestamps[k - 1] + 1 + min_silence_frames
+    if k + 1 < len(tokens):
+        return ("cancel", k) if timestamps[k + 1] < confirmed_at else ("finalize", k)
+    return "finalize" if final or processed_frames >= confirmed_at else "wait", k
 
 
 @dataclass
@@ -123,6 +156,20 @@ class ChannelStream(OnlineStream):
         if isinstance(self.search_state, BeamSearchState):
             self.search_state.beams[channel] = kept
 
+    def drop_token(self, channel: int, index: int) -> None:
+        """Remove token ``index`` of the channel's best hypothesis from the segment's tokens (the
+        predictor state, which has seen it, stays): hypotheses sharing the tokens up to it lose it
+        too, the others are dropped, as in ``drop_prefix``."""
+        best = self.channel_hypothesis(channel)
+        prefix = best.tokens[:index + 1]
+        kept = []
+        for hyp in self.channel_hypotheses(channel):
+            if hyp.tokens[:index + 1] == prefix:
+                del hyp.tokens[index], hyp.timestamps[index]
+                kept.append(hyp)
+        if isinstance(self.search_state, BeamSearchState):
+            self.search_state.beams[channel] = kept
+
     def pop_segments(self) -> list[ChannelSegment]:
         """The segments finalized since the last call (a server sends and forgets them)."""
         out, self.final_segments = self.final_segments, []
@@ -158,6 +205,7 @@ class MultiChannelRecognizer:
                              f"({config.unmix_segment_frames * 10} ms)")
         self.left_context_frames = self.options.left_context_frames(config.frame_shift_ms, config.left_context_frames)
         self.frame_shift_s = config.frame_shift_s
+        self.eos_min_silence_frames = math.ceil(round(self.endpoint.eos_min_silence / self.frame_shift_s, 6))
         self.feature_shift_s = loaded.feature_options.frame_shift_ms / 1000
         self.detokenizer = Detokenizer(loaded.tokenizer)
         self.device = next(self.model.parameters()).device
@@ -239,18 +287,24 @@ class MultiChannelRecognizer:
             channel, text, round(timestamps[0] * self.frame_shift_s, 3),
             round((timestamps[-1] + 1) * self.frame_shift_s, 3), endpoint, eos, list(tokens)))
 
-    def _endpoints(self, stream: ChannelStream) -> None:
+    def _endpoints(self, stream: ChannelStream, final: bool = False) -> None:
         now = self._now(stream)
         for c in range(stream.num_channels):
             hyp = stream.channel_hypothesis(c)
-            while self.eos_id is not None and self.eos_id in hyp.tokens:
-                k = hyp.tokens.index(self.eos_id)
-                self._finalize(stream, c, hyp.tokens[:k], hyp.timestamps[:k], True, now)
-                stream.channel_segment_start[c] = hyp.timestamps[k] + 1
-                stream.drop_prefix(c, k + 1)
+            while self.eos_id is not None:
+                action, k = eos_decision(hyp.tokens, hyp.timestamps, self.eos_id, stream.num_processed_frames,
+                                         self.eos_min_silence_frames, final)
+                if action == "cancel":
+                    stream.drop_token(c, k)
+                elif action == "finalize":
+                    self._finalize(stream, c, hyp.tokens[:k], hyp.timestamps[:k], True, now)
+                    stream.channel_segment_start[c] = hyp.timestamps[k] + 1
+                    stream.drop_prefix(c, k + 1)
+                else:
+                    break
                 hyp = stream.channel_hypothesis(c)
             rule = self.endpoint.rule
-            if rule is not None and hyp.tokens:
+            if rule is not None and hyp.tokens and (self.eos_id is None or self.eos_id not in hyp.tokens):
                 trailing = stream.num_processed_frames - (hyp.timestamps[-1] + 1)
                 length = stream.num_processed_frames - stream.channel_segment_start[c]
                 if rule_activated(rule, trailing * self.frame_shift_s, length * self.frame_shift_s):
@@ -262,7 +316,7 @@ class MultiChannelRecognizer:
         """End of input: the search's finalize, then every channel's remaining tokens are final."""
         stream.search_state = self.search.finalize(self.model, stream.search_state, self.options)
         stream.finalized = True
-        self._endpoints(stream)
+        self._endpoints(stream, final=True)
         end = round(stream.num_samples_accepted / max(stream._input_rate or self.sample_rate, 1), 3)
         for c in range(stream.num_channels):
             hyp = stream.channel_hypothesis(c)
@@ -297,4 +351,4 @@ def transcribe_channels(recognizer: MultiChannelRecognizer, waveforms: list[np.n
 
 
 __all__ = ["ChannelEndpointOptions", "ChannelSegment", "ChannelStream", "MultiChannelRecognizer", "MultiChannelResult",
-           "RULE2", "transcribe_channels"]
+           "RULE2", "eos_decision", "transcribe_channels"]
