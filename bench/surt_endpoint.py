@@ -5,7 +5,7 @@
         --single-talker egs/fsdd/exp/transducer_idx/model \
         --surt egs/fsdd_mix/exp/surt_noeos/model egs/fsdd_mix/exp/surt/model egs/fsdd_mix/exp/surt_ep0.01/model \
         [--chunk-ms 320] [--limit N] [--out-dir DIR] [--eos-bias B ...] [--blank-penalty P ...]
-        [--eos-min-silence S ...]
+        [--eos-min-silence S ...] [--eos-to-predictor true false]
 
 Rows (all streamed with ``--chunk-ms`` chunks, greedy search, one thread, in this one run; each
 session followed by ``--trailing-silence`` seconds of silence, 2 by default, so that the end of the
@@ -15,7 +15,7 @@ input never stands in for an endpoint decision):
 - the single-talker model on the same strings unmixed (the WER floor; endpoints not scored);
 - every SURT model dir given: ``<eos>`` endpoints where the model has ``<eos>`` (``config.eos_id``),
   rule 2 as the fallback (and the only endpointer of a model without ``<eos>``); one row for each
-  ``--eos-bias`` and ``--blank-penalty`` of greedy search and each ``--eos-min-silence`` of the
+  ``--eos-bias``, ``--blank-penalty`` and ``--eos-to-predictor`` of greedy search and each ``--eos-min-silence`` of the
   endpointer (an ``<eos>`` counts after that much silence; tune these on dev sessions: give the
   dev split's sessions as ``--mixtures``).
 
@@ -27,6 +27,7 @@ CPU time / audio seconds, both channels together. ``--out-dir`` keeps each row's
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 from pathlib import Path
@@ -50,10 +51,11 @@ def load_waveforms(cuts, sample_rate: int, trailing_silence_s: float = 0.0) -> l
 
 
 def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None,
-            eos_bias: float = 0.0, blank_penalty: float = 0.0, eos_min_silence: float = 0.0):
+            eos_bias: float = 0.0, blank_penalty: float = 0.0, eos_min_silence: float = 0.0,
+            eos_to_predictor: bool = True):
     loaded = load_model_dir(model_dir)
     method_options = tuple((name, str(value)) for name, value in (("eos_bias", eos_bias), ("blank_penalty", blank_penalty))
-                           if value)
+                           if value) + (() if eos_to_predictor else (("eos_to_predictor", "false"),))
     recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms, method_options=method_options),
                                         ChannelEndpointOptions(eos_min_silence=eos_min_silence))
     results = []
@@ -89,6 +91,9 @@ def main() -> None:
     parser.add_argument("--eos-min-silence", type=float, nargs="+", default=[0.0],
                         help="seconds without a token that confirm an <eos> (a token sooner cancels it), for the "
                              "models with <eos>, one row each (0: at once)")
+    parser.add_argument("--eos-to-predictor", choices=("true", "false"), nargs="+", default=["true"],
+                        help="greedy search's eos_to_predictor for the models with <eos>, one row each (false: an "
+                             "<eos> ends the segment but the predictor does not see it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -143,14 +148,17 @@ def main() -> None:
         has_eos = loaded.config.eos_id >= 0
         for bias in args.eos_bias if has_eos else [0.0]:
             for penalty in args.blank_penalty:
-                for silence in args.eos_min_silence if has_eos else [0.0]:
+                for silence, fed in itertools.product(args.eos_min_silence if has_eos else [0.0],
+                                                      args.eos_to_predictor if has_eos else ["true"]):
                     suffix = ((f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
-                              + (f"_eossilence{silence:g}" if silence else ""))
+                              + (f"_eossilence{silence:g}" if silence else "") + ("_eosunfed" if fed == "false" else ""))
                     out = args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None
                     _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch, out,
-                                              eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence)
+                                              eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence,
+                                              eos_to_predictor=fed == "true")
                     eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if has_eos else "no <eos>, rule 2"
                     eos += f", blank_penalty {penalty:g}" if penalty else ""
+                    eos += ", not fed to the predictor" if fed == "false" else ""
                     eos += f", confirmed after {silence:g} s" if silence else ""
                     score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 

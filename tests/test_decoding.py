@@ -350,7 +350,7 @@ def test_method_options_reach_the_search_and_are_checked(tiny_dir) -> None:
             DecodingOptions(method="toy_skipping", method_options=(("skip", "1"),))
         with pytest.raises(ValueError, match="skip_first='two' is not a int"):
             DecodingOptions(method="toy_skipping", method_options=(("skip_first", "two"),))
-        with pytest.raises(ValueError, match="'greedy_search' has no option 'skip_first'; its options are blank_penalty, eos_bias"):
+        with pytest.raises(ValueError, match="'greedy_search' has no option 'skip_first'; its options are blank_penalty, eos_bias, eos_to_predictor"):
             DecodingOptions(method_options=(("skip_first", "1"),))
         with pytest.raises(SystemExit):
             parser.parse_args(["--method-option", "no_equals_sign"])

@@ -179,6 +179,73 @@ def test_eos_min_silence_cancels_an_eos_the_talker_goes_on_after(surt: LoadedMod
     assert cancelled > 0, "the test model should emit an <eos> the rule cancels"
 
 
+def unfed_eos_greedy(loaded: LoadedModel, audio: np.ndarray, options: DecodingOptions):
+    """One channel at a time, frame by frame: greedy search in which an emitted <eos> reaches
+    neither the predictor nor the rest of its frame. Per channel (tokens, timestamps)."""
+    from asr.decoding.greedy import init_greedy_state
+
+    model, eos = loaded.model, loaded.config.eos_id
+    feats = torch.from_numpy(compute_fbank(audio, 16000, loaded.feature_options))[None]
+    feats, lens = pad_tail(feats, torch.tensor([feats.size(1)]), tail_padding_frames(options.tail_padding_ms, 10))
+    result = []
+    with torch.no_grad():
+        out, out_lens = model.forward_encoder(feats, lens, options.chunk_frames(40), loaded.config.left_context_frames)
+        for c in range(out.size(0)):
+            start = init_greedy_state(model, 1)
+            predictor_state, decoder_out = start.predictor_state, start.decoder_out
+            enc = model.joiner.project_encoder(out[c:c + 1])
+            tokens, stamps = [], []
+            for t in range(int(out_lens[c])):
+                for _ in range(options.max_sym_per_frame):
+                    token = int(model.joiner(enc[:, t], decoder_out).argmax(dim=-1))
+                    if token == model.blank_id:
+                        break
+                    tokens.append(token)
+                    stamps.append(t)
+                    if token == eos:
+                        break
+                    step_out, predictor_state = model.predictor.step(torch.tensor([token]), predictor_state)
+                    decoder_out = model.joiner.project_decoder(step_out)
+            result.append((tokens, stamps))
+    return result
+
+
+def without_repeats(tokens, stamps, eos):
+    kept = [i for i in range(len(tokens)) if not (tokens[i] == eos and i > 0 and tokens[i - 1] == eos)]
+    return [tokens[i] for i in kept], [stamps[i] for i in kept]
+
+
+@pytest.mark.parametrize("min_silence", [0.0, 0.4])
+def test_eos_not_fed_to_the_predictor(surt: LoadedModel, tmp_path, min_silence: float) -> None:
+    """greedy_search's eos_to_predictor=false: the streamed segments equal a frame-by-frame greedy
+    search in which <eos> never reaches the predictor, split at its <eos> (each run of them counted
+    once; with eos_min_silence, by that rule); a model without <eos> refuses the option."""
+    options = DecodingOptions(chunk_ms=CHUNK_MS, method_options=(("eos_bias", "1.5"), ("eos_to_predictor", "false")))
+    audio = synth_audio(4.0, seed=1)
+    recognizer = MultiChannelRecognizer(surt, options, ChannelEndpointOptions(rule=None, eos_min_silence=min_silence))
+    (result,) = transcribe_channels(recognizer, [audio])
+    eos = surt.config.eos_id
+    original = surt.model.joiner.output_linear.bias.clone()
+    with torch.no_grad():
+        surt.model.joiner.output_linear.bias[eos] += 1.5  # the eos_bias, in the brute force's scores
+    try:
+        reference = unfed_eos_greedy(surt, audio, options)
+    finally:
+        with torch.no_grad():
+            surt.model.joiner.output_linear.bias.copy_(original)
+    fed = reference_channels(surt, audio, options.replace(method_options=(("eos_bias", "1.5"),)))[0]
+    assert fed != reference  # the option changes what follows an <eos>
+    assert any(tokens.count(eos) > 1 for tokens, _ in reference)
+    for c, (tokens, stamps) in enumerate(reference):
+        expected = confirmed_split(*without_repeats(tokens, stamps, eos), eos, round(min_silence / 0.04))
+        got = sorted((s for s in result.segments if s.channel == c), key=lambda s: s.start)
+        assert [(s.token_ids, s.eos) for s in got] == [(seg[0], flag) for seg, flag in expected]
+    no_eos = make_surt_dir(tmp_path, eos_id=-1)
+    with pytest.raises(ValueError, match="eos_to_predictor=false: the model has no <eos> token"):
+        transcribe_channels(MultiChannelRecognizer(no_eos, options.replace(method_options=(
+            ("eos_to_predictor", "false"),))), [audio])
+
+
 def test_eos_decision() -> None:
     from asr.decoding.surt import eos_decision
 
@@ -192,6 +259,7 @@ def test_eos_decision() -> None:
     assert eos_decision([5, eos], [3, 6], eos, 8, 5, final=True) == ("finalize", 1)
     assert eos_decision([5, eos, 7], [3, 6, 8], eos, 12, 5) == ("cancel", 1)  # the talker went on
     assert eos_decision([5, eos, 7], [3, 6, 9], eos, 12, 5) == ("finalize", 1)  # after the silence
+    assert eos_decision([5, eos, eos, 7], [3, 6, 7, 8], eos, 12, 5) == ("duplicate", 2)  # a repeat adds nothing
     with pytest.raises(ValueError, match="eos_min_silence"):
         ChannelEndpointOptions(eos_min_silence=-0.1)
 

@@ -81,21 +81,30 @@ class GreedyOptions:
     blank_penalty: subtracted from blank's joiner score before each argmax (icefall's
         ``--blank-penalty``): a model that deletes, as SURT does where the talkers overlap, emits
         a token wherever one comes within the penalty of blank. Tune it on a dev set.
+    eos_to_predictor: False: an emitted ``<eos>`` is recorded (the endpointer ends the segment on
+        it) but not fed to the predictor, which goes on from the sentence's last token, and the
+        channel emits nothing more in that frame. SURT fine-tuned with ``<eos>`` deleted the rest of a
+        sentence after an ``<eos>`` it emitted in a pause: in training an ``<eos>`` is mostly followed
+        by the end of the channel's speech. The ``<eos>`` then repeats at every frame of the
+        silence after a sentence, until a token comes; ``asr.decoding.surt`` keeps the first.
     """
 
     eos_bias: float = 0.0
     blank_penalty: float = 0.0
+    eos_to_predictor: bool = True
 
 
 @torch.no_grad()
 def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, state: GreedySearchState,
                        max_sym_per_frame: int = DEFAULT_MAX_SYM_PER_FRAME,
-                       logit_bias: Tensor | None = None) -> GreedySearchState:
+                       logit_bias: Tensor | None = None, unfed_token: int | None = None) -> GreedySearchState:
     """Continue greedy search over the next encoder frames.
 
     encoder_out: (N, T, C); encoder_out_lens: (N,) valid frames; state: for the same N
     utterances. At most ``max_sym_per_frame`` tokens are emitted per frame; ``logit_bias`` (V,)
-    is added to the joiner's scores before the argmax. Returns the state.
+    is added to the joiner's scores before the argmax. ``unfed_token`` (``GreedyOptions.eos_to_predictor``
+    False): that token is emitted without reaching the predictor and ends its row's frame.
+    Returns the state.
     """
     if max_sym_per_frame < 1:
         raise ValueError("max_sym_per_frame must be >= 1")
@@ -113,13 +122,15 @@ def greedy_search_step(model: Transducer, encoder_out: Tensor, encoder_out_lens:
                 break
             idx = emit.nonzero(as_tuple=True)[0]
             tokens = best.index_select(0, idx)
-            out, new_sub = model.predictor.step(tokens, predictor_state.select(idx))
-            predictor_state = predictor_state.scatter(idx, new_sub)
-            decoder_out = decoder_out.index_copy(0, idx, model.joiner.project_decoder(out))
+            fed = idx if unfed_token is None else idx[tokens != unfed_token]
+            if fed.numel():
+                out, new_sub = model.predictor.step(best.index_select(0, fed), predictor_state.select(fed))
+                predictor_state = predictor_state.scatter(fed, new_sub)
+                decoder_out = decoder_out.index_copy(0, fed, model.joiner.project_decoder(out))
             for i, token in zip(idx.tolist(), tokens.tolist()):
                 state.hyps[i].tokens.append(token)
                 state.hyps[i].timestamps.append(state.frame_offset[i] + t)
-            active = emit
+            active = emit if unfed_token is None else emit & (best != unfed_token)
     state.predictor_state, state.decoder_out = predictor_state, decoder_out
     state.frame_offset = [o + n for o, n in zip(state.frame_offset, lens)]
     return state
@@ -162,4 +173,9 @@ class GreedySearch(SearchMethod):
         assert isinstance(state, GreedySearchState)
         config = options.method_config
         bias = greedy_logit_bias(model, config, encoder_out.device) if isinstance(config, GreedyOptions) else None
-        return greedy_search_step(model, encoder_out, encoder_out_lens, state, options.max_sym_per_frame, bias)
+        unfed = None
+        if isinstance(config, GreedyOptions) and not config.eos_to_predictor:
+            if model.config.eos_id < 0:
+                raise ValueError("eos_to_predictor=false: the model has no <eos> token (config.eos_id is -1)")
+            unfed = model.config.eos_id
+        return greedy_search_step(model, encoder_out, encoder_out_lens, state, options.max_sym_per_frame, bias, unfed)

@@ -11,7 +11,9 @@ each chunk, every channel is checked for the end of a segment:
   keeps the hypotheses that share the finalized prefix, with it removed, and drops the others:
   a final segment is not revised); the predictor context is *kept*
   (it has seen the ``<eos>``, as in training, where a channel's target is its utterances
-  joined by ``<eos>``);
+  joined by ``<eos>``), unless greedy search's ``eos_to_predictor=false`` kept the ``<eos>``
+  from it: then the context goes on from the sentence's last token, and the repeats of the
+  ``<eos>`` in the silence that follows count once;
 - with ``eos_min_silence`` S > 0, an ``<eos>`` counts only once the channel has emitted nothing
   for S seconds after the token before it (``eos_decision``): until then it is pending, and a
   token that comes sooner cancels it (it was a pause inside the sentence: the ``<eos>`` leaves the
@@ -79,11 +81,15 @@ def eos_decision(tokens: list[int], timestamps: list[int], eos_id: int, processe
     processed_frames: encoder frames decoded so far; min_silence_frames: frames without a token,
     counted from the one after the token before the ``<eos>``, that confirm it; final: the input
     has ended. Returns ("none", -1) without an ``<eos>``, else with its index k: ("finalize", k),
-    ("cancel", k) when a token came before the silence was long enough, or ("wait", k).
+    ("cancel", k) when a token came before the silence was long enough, ("wait", k), or
+    ("duplicate", k + 1) for an ``<eos>`` right after it (greedy search's ``eos_to_predictor=false``
+    repeats it at every silent frame), which adds nothing and is dropped.
     """
     if eos_id not in tokens:
         return "none", -1
     k = tokens.index(eos_id)
+    if k + 1 < len(tokens) and tokens[k + 1] == eos_id:
+        return "duplicate", k + 1
     if k == 0 or min_silence_frames <= 0:
         return "finalize", k
     confirmed_at = timestamps[k - 1] + 1 + min_silence_frames
@@ -294,7 +300,7 @@ class MultiChannelRecognizer:
             while self.eos_id is not None:
                 action, k = eos_decision(hyp.tokens, hyp.timestamps, self.eos_id, stream.num_processed_frames,
                                          self.eos_min_silence_frames, final)
-                if action == "cancel":
+                if action in ("cancel", "duplicate"):
                     stream.drop_token(c, k)
                 elif action == "finalize":
                     self._finalize(stream, c, hyp.tokens[:k], hyp.timestamps[:k], True, now)
