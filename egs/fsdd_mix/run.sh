@@ -6,7 +6,7 @@
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
-#            [--unmixer-epochs "15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
+#            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
@@ -20,14 +20,16 @@
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
 #   5 train SURT (steps/train_surt.sh, whose header says more), starting from the single-talker
 #     FSDD model (--init-from): exp/unmix_pre, exp/unmix_pre2, ...: the mask estimator alone on the
-#     channel sources, one run per --unmixer-epochs entry ("15 15 15": 45
-#     epochs at ~1.3-1.9 min, the README's rows); exp/surt_noeos: everything jointly, without <eos> (rule
+#     channel sources, one run per --unmixer-epochs entry ("15 15 15 15 15": 75
+#     epochs at ~1.3-1.9 min; each run of 15 took ORC-WER down 1-11 points: README); exp/surt_noeos: everything jointly, without <eos> (rule
 #     endpointing; from scratch with --init-from "", which needs --num-epochs 28 or more);
 #     then each fine-tuned from it with <eos> for --eos-epochs epochs: exp/surt (no penalty; the
 #     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
 #     <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per 40 ms
 #     frame for an <eos> outside --eos-window "START END", seconds from its sentence's end)
-#   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF
+#   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF; each <eos> model
+#     also with greedy search's eos_to_predictor=false and each <eos> confirmed after 0.4 s without a token
+#     (eos_min_silence, chosen on the dev sessions: README)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -54,7 +56,7 @@ eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fi
 eos_window="0.25 0.55"
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
-unmixer_epochs="15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
+unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -112,5 +114,5 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   # shellcheck disable=SC2086  # lists of model dirs
   python "$ASR_ROOT/bench/surt_endpoint.py" --mixtures data/manifests/fsddmix_cuts_test.jsonl.gz \
     --sources data/manifests/fsdd_conn_cuts_test.jsonl.gz --single-talker "$single_talker_model" \
-    --surt $surt_dirs --out-dir exp/bench | tee exp/bench_table.md
+    --surt $surt_dirs --eos-to-predictor true false --eos-min-silence 0 0.4 --out-dir exp/bench | tee exp/bench_table.md
 fi

@@ -3,7 +3,7 @@
 # steps/train_transducer.sh run that starts from the one before:
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
-#       [--unmixer-epochs "15 15 15"] [--num-epochs N] [--mask-loss 0] [--eos-epochs 3]
+#       [--unmixer-epochs "15 15 15 15 15"] [--num-epochs N] [--mask-loss 0] [--eos-epochs 3]
 #       [--eos-penalties "0.05"] [--eos-window-penalties "1.0"] [--eos-window "0.1 0.4"]
 #       CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
@@ -27,7 +27,7 @@ cmd=run.pl
 nproc=1
 force=false
 init_from=
-unmixer_epochs="15 15 15"
+unmixer_epochs="15 15 15 15 15"
 num_epochs=
 mask_loss=0
 eos_epochs=3
