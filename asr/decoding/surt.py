@@ -149,29 +149,17 @@ class ChannelStream(OnlineStream):
         """The channel's best hypothesis of the current segment."""
         return max(self.channel_hypotheses(channel), key=lambda h: h.log_prob)
 
-    def drop_prefix(self, channel: int, length: int) -> None:
-        """Remove the first ``length`` tokens of the channel's best hypothesis from the segment:
-        hypotheses sharing them keep the rest, the others are dropped."""
-        best = self.channel_hypothesis(channel)
-        prefix = best.tokens[:length]
+    def drop_tokens(self, channel: int, start: int, stop: int) -> None:
+        """Remove tokens ``start:stop`` of the channel's best hypothesis from the segment (the
+        predictor state, which has seen them, stays): hypotheses sharing its tokens up to ``stop``
+        lose them too, the others are dropped (a final segment, or a cancelled ``<eos>``, is not
+        revised by another hypothesis)."""
+        prefix = self.channel_hypothesis(channel).tokens[:stop]
         kept = []
         for hyp in self.channel_hypotheses(channel):
-            if hyp.tokens[:length] == prefix:
-                hyp.tokens, hyp.timestamps = hyp.tokens[length:], hyp.timestamps[length:]
-                kept.append(hyp)
-        if isinstance(self.search_state, BeamSearchState):
-            self.search_state.beams[channel] = kept
-
-    def drop_token(self, channel: int, index: int) -> None:
-        """Remove token ``index`` of the channel's best hypothesis from the segment's tokens (the
-        predictor state, which has seen it, stays): hypotheses sharing the tokens up to it lose it
-        too, the others are dropped, as in ``drop_prefix``."""
-        best = self.channel_hypothesis(channel)
-        prefix = best.tokens[:index + 1]
-        kept = []
-        for hyp in self.channel_hypotheses(channel):
-            if hyp.tokens[:index + 1] == prefix:
-                del hyp.tokens[index], hyp.timestamps[index]
+            if hyp.tokens[:stop] == prefix:
+                hyp.tokens = hyp.tokens[:start] + hyp.tokens[stop:]
+                hyp.timestamps = hyp.timestamps[:start] + hyp.timestamps[stop:]
                 kept.append(hyp)
         if isinstance(self.search_state, BeamSearchState):
             self.search_state.beams[channel] = kept
@@ -297,25 +285,27 @@ class MultiChannelRecognizer:
         now = self._now(stream)
         for c in range(stream.num_channels):
             hyp = stream.channel_hypothesis(c)
+            eos_pending = False
             while self.eos_id is not None:
                 action, k = eos_decision(hyp.tokens, hyp.timestamps, self.eos_id, stream.num_processed_frames,
                                          self.eos_min_silence_frames, final)
                 if action in ("cancel", "duplicate"):
-                    stream.drop_token(c, k)
+                    stream.drop_tokens(c, k, k + 1)
                 elif action == "finalize":
                     self._finalize(stream, c, hyp.tokens[:k], hyp.timestamps[:k], True, now)
                     stream.channel_segment_start[c] = hyp.timestamps[k] + 1
-                    stream.drop_prefix(c, k + 1)
+                    stream.drop_tokens(c, 0, k + 1)
                 else:
+                    eos_pending = action == "wait"
                     break
                 hyp = stream.channel_hypothesis(c)
             rule = self.endpoint.rule
-            if rule is not None and hyp.tokens and (self.eos_id is None or self.eos_id not in hyp.tokens):
+            if rule is not None and hyp.tokens and not eos_pending:
                 trailing = stream.num_processed_frames - (hyp.timestamps[-1] + 1)
                 length = stream.num_processed_frames - stream.channel_segment_start[c]
                 if rule_activated(rule, trailing * self.frame_shift_s, length * self.frame_shift_s):
                     self._finalize(stream, c, hyp.tokens, hyp.timestamps, False, now)
-                    stream.drop_prefix(c, len(hyp.tokens))
+                    stream.drop_tokens(c, 0, len(hyp.tokens))
                     stream.channel_segment_start[c] = stream.num_processed_frames
 
     def _flush(self, stream: ChannelStream) -> None:
@@ -327,7 +317,7 @@ class MultiChannelRecognizer:
         for c in range(stream.num_channels):
             hyp = stream.channel_hypothesis(c)
             self._finalize(stream, c, hyp.tokens, hyp.timestamps, False, end)
-            stream.drop_prefix(c, len(hyp.tokens))
+            stream.drop_tokens(c, 0, len(hyp.tokens))
         stream.flushed = True
 
     def decode_until_done(self, streams: list[ChannelStream]) -> None:

@@ -182,8 +182,8 @@ class SurtModel(Transducer):
         return result
 
     def eos_window_of(self, targets: Sequence[Sequence[int]], end_times: Sequence[Sequence[Sequence[float]]] | None,
-                   window: tuple[float, float, float], names: Sequence[str] | None, device: torch.device
-                   ) -> EosWindow:
+                      window: tuple[float, float, float], names: Sequence[str] | None, device: torch.device
+                      ) -> EosWindow:
         """The batch's ``EosWindow``: each ``<eos>`` position of the stream-major ``targets`` gets
         its sentence's end in encoder frames (seconds / ``config.frame_shift_s``)."""
         if self.eos_id is None:
