@@ -256,3 +256,41 @@ def test_channel_joint_layer_lets_a_channel_see_the_other() -> None:
     assert (out[0] - base[0]).abs().max() > 1e-3  # channel 0 of the same stream sees it
     torch.testing.assert_close(out[2:], base[2:])  # the other stream does not
     assert randomized_surt().join_channels(enc) is enc
+
+
+def test_channel_augment_sees_the_masked_channels_in_training_only() -> None:
+    """data.spec_augment.apply_to 'channels': the augmentation gets the (N * C, T, F) masked
+    features before the encoder, the mask loss the unaugmented ones, and eval runs without it."""
+    model = randomized_surt().train()
+    x, lens = torch.randn(2, 40, 80), torch.tensor([40, 27])
+    targets = [[[3], [4]], [[5], []]]
+    sources = torch.randn(2, 2, 40, 80)
+    seen: list[torch.Tensor] = []
+
+    def zero_first_frames(masked: torch.Tensor) -> torch.Tensor:
+        seen.append(masked.detach().clone())
+        out = masked.clone()
+        out[:, :8] = 0.0
+        return out
+
+    plain = model(x, lens, targets, source_features=sources)
+    model.channel_augment = zero_first_frames
+    augmented = model(x, lens, targets, source_features=sources)
+    masked, _ = model.unmix(x, lens)
+    assert len(seen) == 1 and torch.allclose(seen[0], masked.detach())
+    assert torch.allclose(augmented["mask"], plain["mask"])  # the mask loss is on the clean channels
+    assert not torch.allclose(augmented["pruned"], plain["pruned"])  # the recognizer heard the augmented ones
+    model.eval()
+    model(x, lens, targets)
+    assert len(seen) == 1
+
+
+def test_spec_augment_on_channels_needs_a_surt_model() -> None:
+    from asr.training.dataset import DataConfig, SpecAugmentConfig
+
+    with pytest.raises(ValueError, match="apply_to"):
+        SpecAugmentConfig(apply_to="masks")
+    channels = DataConfig(spec_augment=SpecAugmentConfig(apply_to="channels"))
+    with pytest.raises(ValueError, match="apply_to 'channels'"):
+        TrainConfig(model={"architecture": "transducer"}, data=channels)
+    TrainConfig(model={"architecture": "surt"}, data=channels)

@@ -64,7 +64,9 @@ def _surt_config(tmp_path, dev: bool = True, **loss):
 def test_surt_trains_and_exports(tmp_path, capsys) -> None:
     mono = _sessions(tmp_path)
     # the endpoint window reads each sentence's end from the batches (channel_end_times)
-    result = train(_surt_config(tmp_path, eos_window_penalty=0.5, eos_window_end=0.2))
+    config = _surt_config(tmp_path, eos_window_penalty=0.5, eos_window_end=0.2)
+    config.data.spec_augment.enabled, config.data.spec_augment.apply_to = True, "channels"
+    result = train(config)
     assert result.finished and all(np.isfinite(result.losses)) and len(result.losses) >= 2
     loaded = load_model_dir(result.export_dir)
     assert isinstance(loaded.model, SurtModel) and loaded.config.eos_id == 1
@@ -220,3 +222,38 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos", "surt", "surt_ep0.05", "surt_win0.5")]
     rerun = run()
     assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)
+
+
+def test_unmixer_only_trains_on_unaugmented_mixtures(tmp_path) -> None:
+    """SpecAugment and frequency warping are off with unmixer_only, whose target (the sources) is
+    never augmented, and stay as configured for joint training."""
+    from asr.training.loop import _augmentations
+
+    def config(unmixer_only: bool):
+        c = _surt_config(tmp_path, unmixer_only=unmixer_only)
+        c.data.spec_augment.enabled = c.data.frequency_warp.enabled = True
+        return c
+
+    assert _augmentations(config(True)) == {"spec_augment": None, "frequency_warp": None}
+    joint = _augmentations(config(False))
+    assert joint["spec_augment"] is not None and joint["frequency_warp"] is not None
+
+
+def test_spec_augment_on_the_channels_moves_from_the_dataset_to_the_model(tmp_path) -> None:
+    """apply_to 'channels': the dataset leaves the mixture as it is and the SURT model gets a
+    SpecAugment that is not one of its modules (its state dict stays the same)."""
+    import torch
+
+    from asr.training.loop import _augmentations, _channel_augment
+
+    config = _surt_config(tmp_path)
+    config.data.spec_augment.enabled, config.data.spec_augment.apply_to = True, "channels"
+    assert _augmentations(config)["spec_augment"] is None
+    augment = _channel_augment(config)
+    assert augment is not None and not isinstance(augment, torch.nn.Module)
+    x = torch.randn(3, 200, 80)
+    assert augment(x).shape == x.shape
+    config.data.spec_augment.apply_to = "input"
+    assert _augmentations(config)["spec_augment"] is not None and _channel_augment(config) is None
+    config.data.spec_augment.apply_to, config.loss.unmixer_only = "channels", True
+    assert _channel_augment(config) is None

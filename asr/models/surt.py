@@ -32,7 +32,7 @@ whole number of mask segments equals ``forward_encoder`` with the same chunk siz
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,9 @@ class SurtModel(Transducer):
         c, d = config.num_channels, config.encoder_dim
         self.channel_joint = nn.Linear(c * d, c * d) if config.channel_joint_layer else None
         self.channel_embedding = nn.Parameter(torch.randn(c, d)) if config.channel_embedding else None
+        #: training only: augmentation of the masked channels (N * C, T, F) before the encoder,
+        #: after the mask loss (the training loop sets it: data.spec_augment.apply_to "channels")
+        self.channel_augment: Callable[[Tensor], Tensor] | None = None
 
     def join_channels(self, encoder_out: Tensor) -> Tensor:
         """The optional channel embedding and joint layer: (N * C, T, D) stream-major -> the same,
@@ -163,7 +166,8 @@ class SurtModel(Transducer):
         targets = [list(t) for per_stream in channel_targets for t in per_stream]  # stream-major, as the encoder rows
         names = None if utterance_ids is None else [f"{u} channel {k}" for u in utterance_ids for k in range(c)]
         masked, masked_lens = self.unmix(features, feature_lens)  # (N * C, T, F)
-        encoder_out, encoder_lens = self.encode(masked, masked_lens, chunk_size, left_context)
+        augmented = self.channel_augment(masked) if self.training and self.channel_augment is not None else masked
+        encoder_out, encoder_lens = self.encode(augmented, masked_lens, chunk_size, left_context)
         encoder_out = self.join_channels(encoder_out)
         self.validate_targets(targets, encoder_lens, names)
         if eos_penalty != 0.0 and self.eos_id is None:

@@ -123,6 +123,9 @@ class TrainConfig:
         if self.loss.eos_window_end < self.loss.eos_window_start:
             raise ValueError(f"training config: loss.eos_window_end ({self.loss.eos_window_end}) is before "
                              f"loss.eos_window_start ({self.loss.eos_window_start})")
+        if self.data.spec_augment.apply_to == "channels" and self.model.get("architecture") != "surt":
+            raise ValueError("training config: data.spec_augment.apply_to 'channels' augments SURT's masked "
+                             f"channels; model.architecture is {self.model.get('architecture', 'transducer')!r}")
         if self.loss.unmixer_only and self.model.get("architecture") != "surt":
             raise ValueError("training config: loss.unmixer_only trains SURT's mask estimator; model.architecture "
                              f"is {self.model.get('architecture', 'transducer')!r}, not 'surt'")

@@ -28,11 +28,21 @@ class TokenEncoder(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
 
+#: ``SpecAugmentConfig.apply_to``: the batch's features, or a SURT model's masked channels
+SPEC_AUGMENT_TARGETS = frozenset({"input", "channels"})
+
+
 @dataclass
 class SpecAugmentConfig:
-    """lhotse ``SpecAugment`` settings; ``time_warp_factor`` 0 turns time warping off."""
+    """lhotse ``SpecAugment`` settings; ``time_warp_factor`` 0 turns time warping off.
+
+    ``apply_to``: ``"input"`` augments the batch's features (a SURT model's mixture); ``"channels"``
+    (SURT only) augments each channel's masked features after the mask estimator instead, so the
+    estimator separates the real mixture and each channel's recognizer gets masks of its own.
+    """
 
     enabled: bool = True
+    apply_to: str = "input"
     time_warp_factor: int = 80
     num_feature_masks: int = 2
     features_mask_size: int = 27
@@ -40,6 +50,11 @@ class SpecAugmentConfig:
     frames_mask_size: int = 100
     max_frames_mask_fraction: float = 0.15
     p: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.apply_to not in SPEC_AUGMENT_TARGETS:
+            raise ValueError(f"data.spec_augment.apply_to must be one of {sorted(SPEC_AUGMENT_TARGETS)}, "
+                             f"got {self.apply_to!r}")
 
     def build(self) -> SpecAugment | None:
         if not self.enabled:
@@ -140,7 +155,7 @@ class AsrDataset(torch.utils.data.Dataset):
         features, feature_lens = collate_features(cuts)
         extra: dict[str, Any] = {}
         if self.source_features:
-            # before SpecAugment: the mask loss compares masked (clean) mixture features with the sources
+            # before any augmentation, which the sources do not get (training/loop.py: none with unmixer_only)
             extra["source_features"] = channel_source_features(cuts, features.shape, self.num_channels)
         if self.frequency_warp is not None:
             features = self.frequency_warp(features)
