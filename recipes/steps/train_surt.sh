@@ -11,7 +11,7 @@
 #     features' MSE against the channel sources, one run per --unmixer-epochs entry, each restarting
 #     the learning rate; the encoder, predictor and joiner are --init-from's (a single-talker model
 #     dir), not trained. The cuts need their channel sources (asr.corpora.mixtures --write-sources).
-#     "0" skips it.
+#     No SpecAugment here (asr/training/loop.py: the sources are not augmented). "0" skips it.
 #   EXP_ROOT/surt_noeos: everything jointly, from the last of them (or from --init-from, or from
 #     scratch with --init-from ""), without <eos> in the targets: <eos> from the start kept the
 #     model on the blank plateau. --mask-loss S adds the mask loss, fading out over the warm-up.
