@@ -234,9 +234,12 @@ def test_unmixer_only_trains_on_unaugmented_mixtures(tmp_path) -> None:
         c.data.spec_augment.enabled = c.data.frequency_warp.enabled = True
         return c
 
-    assert _augmentations(config(True)) == {"spec_augment": None, "frequency_warp": None}
-    joint = _augmentations(config(False))
-    assert joint["spec_augment"] is not None and joint["frequency_warp"] is not None
+    assert _augmentations(config(True)) == ({"spec_augment": None, "frequency_warp": None}, None)
+    joint, channel_augment = _augmentations(config(False))
+    assert joint["spec_augment"] is not None and joint["frequency_warp"] is not None and channel_augment is None
+    on_channels = config(True)
+    on_channels.data.spec_augment.apply_to = "channels"
+    assert _augmentations(on_channels) == ({"spec_augment": None, "frequency_warp": None}, None)
 
 
 def test_spec_augment_on_the_channels_moves_from_the_dataset_to_the_model(tmp_path) -> None:
@@ -244,16 +247,21 @@ def test_spec_augment_on_the_channels_moves_from_the_dataset_to_the_model(tmp_pa
     SpecAugment that is not one of its modules (its state dict stays the same)."""
     import torch
 
-    from asr.training.loop import _augmentations, _channel_augment
+    from asr.models import build_model
+    from asr.models.config import ModelConfig
+    from asr.training.loop import _augmentations
 
     config = _surt_config(tmp_path)
     config.data.spec_augment.enabled, config.data.spec_augment.apply_to = True, "channels"
-    assert _augmentations(config)["spec_augment"] is None
-    augment = _channel_augment(config)
+    dataset, augment = _augmentations(config)
+    assert dataset["spec_augment"] is None
     assert augment is not None and not isinstance(augment, torch.nn.Module)
     x = torch.randn(3, 200, 80)
     assert augment(x).shape == x.shape
+    model = build_model(ModelConfig(**{**config.model, "vocab_size": 8}))
+    keys = list(model.state_dict())
+    model.channel_augment = augment
+    assert list(model.state_dict()) == keys and all(m is not augment for m in model.modules())
     config.data.spec_augment.apply_to = "input"
-    assert _augmentations(config)["spec_augment"] is not None and _channel_augment(config) is None
-    config.data.spec_augment.apply_to, config.loss.unmixer_only = "channels", True
-    assert _channel_augment(config) is None
+    dataset, augment = _augmentations(config)
+    assert dataset["spec_augment"] is not None and augment is None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 import math
 import random
@@ -233,11 +232,12 @@ def train(
         channels = {"num_channels": model_config.output_channels,
                     "eos_id": model_config.eos_id if model_config.eos_id >= 0 else None,
                     "source_features": _mask_loss_active(config, progress.global_step)}
+    dataset_augmentations, channel_augment = _augmentations(config)
     if model_config.architecture == "surt":
-        model.channel_augment = _channel_augment(config)
+        model.channel_augment = channel_augment
     ctx = _EpochContext(
         config=config, model=model, objectives=objectives, optimizer=optimizer, scheduler=scheduler,
-        sampler=sampler, dataset=AsrDataset(tokenizer, **_augmentations(config), **channels), info=info,
+        sampler=sampler, dataset=AsrDataset(tokenizer, **dataset_augmentations, **channels), info=info,
         device=device, writer=writer, model_config=model_config, tokens=tokens, losses=[], on_batch=on_batch,
     )
     dev_dataset = AsrDataset(tokenizer, spec_augment=None, **channels)
@@ -442,28 +442,24 @@ def _mask_loss_active(config: TrainConfig, step: int) -> bool:
     return config.loss.unmixer_only or (config.loss.mask_loss_scale > 0 and step < config.loss.warm_step)
 
 
-def _augmentations(config: TrainConfig) -> dict[str, Any]:
-    """The training dataset's feature augmentations: none with ``loss.unmixer_only``, whose target,
-    the channel sources, is not augmented. SpecAugment's masked bins and frames hold the mean
-    feature, which no mask of the mixture turns into the sources, so they only add loss the
-    estimator cannot learn from (egs/fsdd_mix: train mask loss 5.3 per frame against 2.5 on dev
-    with it; from scratch, dev 4.55 after 5 epochs without it against 6.63 with it; README, SURT)."""
+def _augmentations(config: TrainConfig) -> tuple[dict[str, Any], Callable[[Tensor], Tensor] | None]:
+    """Where the feature augmentations go: the training dataset's (its keyword arguments), and
+    SURT's augmentation of the masked channels (``data.spec_augment.apply_to: channels``; a bound
+    method, not a module, so that it stays out of the model's modules and state).
+
+    None at all with ``loss.unmixer_only``, whose target, the channel sources, is not augmented.
+    SpecAugment's masked bins and frames hold the mean feature, which no mask of the mixture turns
+    into the sources, so they only add loss the estimator cannot learn from (egs/fsdd_mix: train
+    mask loss 5.3 per frame against 2.5 on dev with it; from scratch, dev 4.55 after 5 epochs
+    without it against 6.63 with it; README, SURT)."""
     if config.loss.unmixer_only:
         if config.data.spec_augment.enabled or config.data.frequency_warp.enabled:
             log.info("loss.unmixer_only: SpecAugment and frequency warping off (the sources are not augmented)")
-        return {"spec_augment": None, "frequency_warp": None}
-    spec_augment = config.data.spec_augment.build() if config.data.spec_augment.apply_to == "input" else None
-    return {"spec_augment": spec_augment, "frequency_warp": config.data.frequency_warp.build()}
-
-
-def _channel_augment(config: TrainConfig) -> Callable[[Tensor], Tensor] | None:
-    """SpecAugment of a SURT model's masked channels (``data.spec_augment.apply_to: channels``),
-    as a plain callable, so that it stays out of the model's modules and state."""
-    spec = config.data.spec_augment
-    if config.loss.unmixer_only or spec.apply_to != "channels":
-        return None
-    augment = spec.build()
-    return None if augment is None else functools.partial(augment.__call__)
+        return {"spec_augment": None, "frequency_warp": None}, None
+    spec_augment = config.data.spec_augment.build()
+    on_channels = config.data.spec_augment.apply_to == "channels"
+    dataset = {"spec_augment": None if on_channels else spec_augment, "frequency_warp": config.data.frequency_warp.build()}
+    return dataset, spec_augment.__call__ if on_channels and spec_augment is not None else None
 
 
 def _train_one_epoch(ctx: _EpochContext, progress: TrainProgress) -> bool:
