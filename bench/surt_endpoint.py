@@ -57,11 +57,13 @@ def error_kinds(wer) -> str:
 
 def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None,
             eos_bias: float = 0.0, blank_penalty: float = 0.0, eos_min_silence: float = 0.0,
-            eos_to_predictor: bool = True):
+            eos_to_predictor: bool = True, method: str = "greedy_search", beam: int = 4,
+            extra_options: tuple[tuple[str, str], ...] = ()):
     loaded = load_model_dir(model_dir)
     method_options = tuple((name, str(value)) for name, value in (("eos_bias", eos_bias), ("blank_penalty", blank_penalty))
-                           if value) + (() if eos_to_predictor else (("eos_to_predictor", "false"),))
-    recognizer = MultiChannelRecognizer(loaded, DecodingOptions(chunk_ms=chunk_ms, method_options=method_options),
+                           if value) + (() if eos_to_predictor else (("eos_to_predictor", "false"),)) + extra_options
+    recognizer = MultiChannelRecognizer(loaded, DecodingOptions(method=method, beam=beam, chunk_ms=chunk_ms,
+                                                                   method_options=method_options),
                                         ChannelEndpointOptions(eos_min_silence=eos_min_silence))
     results = []
     start = time.process_time()
@@ -85,6 +87,11 @@ def main() -> None:
     parser.add_argument("--chunk-ms", type=int, default=320)
     parser.add_argument("--limit", type=int, default=0, help="first N sessions only (0: all)")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--method", choices=("greedy_search", "modified_beam_search"), default="greedy_search",
+                        help="every row's search (the floor too, so that the target compares like with like)")
+    parser.add_argument("--beam", type=int, default=4, help="modified_beam_search's active paths")
+    parser.add_argument("--method-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the search, as `asr decode --method-option`")
     parser.add_argument("--trailing-silence", type=float, default=2.0,
                         help="seconds of silence after each session, as a live stream goes on after the talkers "
                              "stop: without it the end of input finalizes the last sentence exactly at its end")
@@ -101,6 +108,9 @@ def main() -> None:
                              "<eos> ends the segment but the predictor does not see it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    extra_options = tuple(tuple(o.split("=", 1)) for o in args.method_option)
+    if any(len(o) != 2 for o in extra_options):
+        parser.error(f"--method-option takes NAME=VALUE, got {args.method_option}")
 
     sessions = sorted(read_cuts(args.mixtures), key=lambda c: c.id)
     if args.limit:
@@ -132,8 +142,9 @@ def main() -> None:
 
     if args.single_talker:
         rate = load_model_dir(args.single_talker).feature_options.sample_rate
+        search = dict(method=args.method, beam=args.beam, extra_options=extra_options)
         _, results, cpu = run_row(args.single_talker, ids, waves(rate), args.chunk_ms, args.batch,
-                                  args.out_dir / "single_talker_mix.jsonl" if args.out_dir else None)
+                                  args.out_dir / "single_talker_mix.jsonl" if args.out_dir else None, **search)
         score("single-talker model on the mixtures (rule 2)", results, cpu)
         if args.sources:
             sources = {s.id: c for c in read_cuts(args.sources, args.sources_audio_root) for s in c.supervisions}
@@ -141,11 +152,11 @@ def main() -> None:
                     if s.custom and s.custom.get("source") in sources]
             unique = list({c.id: c for c in used}.values())
             _, results, cpu = run_row(args.single_talker, [c.id for c in unique], load_waveforms(unique, rate),
-                                      args.chunk_ms, args.batch, None)
+                                      args.chunk_ms, args.batch, None, **search)
             wer = compute_wer({c.id: c.supervisions[0].text for c in unique},
                               {c.id: " ".join(r.channels) for c, r in zip(unique, results)})
             seconds = sum(c.duration for c in unique)
-            rows.append(("single-talker model on the strings unmixed (floor)", f"{wer.wer:.2f}", error_kinds(wer),
+            rows.append(("single-talker model on the strings unmixed (floor)", f"{wer.wer:.2f}", error_kinds(wer.total),
                          "-", "-", "-", "-", f"{cpu / seconds:.3f}"))
     for model_dir in args.surt:
         loaded = load_model_dir(model_dir)
@@ -156,20 +167,26 @@ def main() -> None:
                 for silence, fed in itertools.product(args.eos_min_silence if has_eos else [0.0],
                                                       args.eos_to_predictor if has_eos else ["true"]):
                     suffix = ((f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
-                              + (f"_eossilence{silence:g}" if silence else "") + ("_eosunfed" if fed == "false" else ""))
+                              + (f"_eossilence{silence:g}" if silence else "") + ("_eosunfed" if fed == "false" else "")
+                              + (f"_beam{args.beam}" if args.method == "modified_beam_search" else "")
+                              + "".join(f"_{k}{v}" for k, v in extra_options))
                     out = args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None
                     _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch, out,
                                               eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence,
-                                              eos_to_predictor=fed == "true")
+                                              eos_to_predictor=fed == "true", method=args.method, beam=args.beam,
+                                              extra_options=extra_options)
                     eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if has_eos else "no <eos>, rule 2"
                     eos += f", blank_penalty {penalty:g}" if penalty else ""
                     eos += ", not fed to the predictor" if fed == "false" else ""
                     eos += f", confirmed after {silence:g} s" if silence else ""
+                    eos += f", beam {args.beam}" if args.method == "modified_beam_search" else ""
+                    eos += "".join(f", {k} {v}" for k, v in extra_options)
                     score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "sub / del / ins", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
     print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "
-          f"{args.trailing_silence:g} s of silence after each session")
+          f"{args.trailing_silence:g} s of silence after each session, {args.method}"
+          + (f" (beam {args.beam})" if args.method == "modified_beam_search" else ""))
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -177,10 +177,12 @@ def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_
 
 
 def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None:
-    """steps/train_surt.sh: mask pretraining runs (each from the one before), the joint model
-    without <eos>, and the <eos> fine-tunings (no penalty, delay penalty, endpoint window), each a
-    model dir started from the right one; a rerun skips every step."""
+    """steps/train_surt.sh: mask pretraining runs (each from the one before), the joint runs
+    without <eos> (on the train cuts, then on each fresh set), and the <eos> fine-tunings (no
+    penalty, delay penalty, endpoint window) on the last joint run's cuts, each a model dir
+    started from the right one; a rerun skips every step."""
     import os
+    import shutil
     import subprocess
     from pathlib import Path
 
@@ -194,34 +196,48 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     (tmp_path / "surt.yaml").write_text(yaml.safe_dump(values))
     work = _recipe_copy(tmp_path, "fsdd_mix")
     cuts = tmp_path / "cuts.jsonl.gz"
+    fresh = tmp_path / "fresh.jsonl.gz"  # stands for sessions simulated anew
+    shutil.copy(cuts, fresh)
     cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
+           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 "
            f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
            f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
 
-    def run() -> subprocess.CompletedProcess:
+    def run(command: str = cmd) -> subprocess.CompletedProcess:
         env = {**os.environ, "ASR_ROOT": str(repo)}
-        return subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=600)
 
     first = run()
     assert first.returncode == 0, first.stderr
     exp = work / "exp"
-    dirs = ["unmix_pre", "unmix_pre2", "surt_noeos", "surt", "surt_ep0.05", "surt_win0.5"]
+    joint = ["surt_noeos", "surt_noeos2", "surt_noeos3"]
+    dirs = ["unmix_pre", "unmix_pre2", *joint, "surt", "surt_ep0.05", "surt_win0.5"]
     for name in dirs:
         assert (exp / name / "model" / "model.pt").is_file(), name
     started = {name: yaml.safe_load((exp / name / "train_config.yaml").read_text()) for name in dirs}
     assert started["unmix_pre"]["init_from"] == str(init.export_dir)
     assert started["unmix_pre2"]["init_from"] == "exp/unmix_pre/model"
-    assert started["surt_noeos"]["init_from"] == "exp/unmix_pre2/model" and started["surt_noeos"]["model"]["eos_id"] == -1
+    assert started["surt_noeos"]["init_from"] == "exp/unmix_pre2/model"
+    assert started["surt_noeos2"]["init_from"] == "exp/surt_noeos/model"
+    assert started["surt_noeos3"]["init_from"] == "exp/surt_noeos2/model"
     assert started["unmix_pre"]["loss"]["unmixer_only"] and not started["surt_noeos"]["loss"]["unmixer_only"]
+    for name in joint:
+        assert started[name]["model"]["eos_id"] == -1
+    assert [started[name]["num_epochs"] for name in joint] == [1, 1, 2]
+    assert [started[name]["train_cuts"] for name in joint] == [[str(cuts)], [str(cuts)], [str(fresh)]]
     for name in ("surt", "surt_ep0.05", "surt_win0.5"):
-        assert started[name]["init_from"] == "exp/surt_noeos/model" and started[name]["model"]["eos_id"] == 1
+        assert started[name]["init_from"] == "exp/surt_noeos3/model" and started[name]["model"]["eos_id"] == 1
+        assert started[name]["train_cuts"] == [str(fresh)]
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2
     listed = (exp / "surt_models.txt").read_text().split()
-    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos", "surt", "surt_ep0.05", "surt_win0.5")]
+    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos3", "surt", "surt_ep0.05", "surt_win0.5")]
     rerun = run()
     assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)
+    missing = run(cmd.replace(str(fresh), str(tmp_path / "absent.jsonl.gz")))
+    assert missing.returncode != 0 and "--fresh-cuts" in missing.stderr and "absent.jsonl.gz" in missing.stderr
 
 
 def test_unmixer_only_trains_on_unaugmented_mixtures(tmp_path) -> None:
@@ -265,3 +281,44 @@ def test_spec_augment_on_the_channels_moves_from_the_dataset_to_the_model(tmp_pa
     config.data.spec_augment.apply_to = "input"
     dataset, augment = _augmentations(config)
     assert dataset["spec_augment"] is not None and augment is None
+
+
+def test_surt_endpoint_bench_prints_every_row_with_either_search(tmp_path) -> None:
+    """bench/surt_endpoint.py: the single-talker rows (on the mixtures, and the floor on the
+    source strings unmixed) and a SURT row, with greedy and with modified beam search."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from asr.models import build_model, save_model_dir
+
+    repo = Path(__file__).resolve().parent.parent
+    mono = _sessions(tmp_path)
+    mono.to_file(tmp_path / "sessions.jsonl.gz")  # the recordings the bench reads, with their supervisions
+    sources = [make_cut(f"{speaker}-{u}", tmp_path / f"{speaker}{u}.wav", text, speaker)
+               for speaker in ("a", "b") for u, text in enumerate(TEXTS)]
+    CutSet.from_cuts(sources).to_file(tmp_path / "sources.jsonl.gz")
+    surt = train(_surt_config(tmp_path))
+    single_config = tiny_config(vocab_size=load_model_dir(surt.export_dir).config.vocab_size)
+    single_dir = save_model_dir(tmp_path / "single", build_model(single_config), single_config, tmp_path / "lang")
+
+    def bench(*options: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, str(repo / "bench" / "surt_endpoint.py"), "--mixtures", str(tmp_path / "sessions.jsonl.gz"),
+             "--sources", str(tmp_path / "sources.jsonl.gz"), "--single-talker", str(single_dir),
+             "--surt", str(surt.export_dir), "--out-dir", str(tmp_path / "bench"), *options],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(repo)})
+        assert out.returncode == 0, out.stderr
+        return [line for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+    greedy = bench()
+    assert [row.split(" | ")[0] for row in greedy] == [
+        "| single-talker model on the mixtures (rule 2)", "| single-talker model on the strings unmixed (floor)",
+        "| SURT exp (<eos>)"]
+    beam = bench("--method", "modified_beam_search", "--beam", "2", "--method-option", "max_sym_per_frame=2")
+    assert beam[2].startswith("| SURT exp (<eos>, beam 2, max_sym_per_frame 2) | ")
+    assert (tmp_path / "bench" / "exp_beam2_max_sym_per_frame2.jsonl").is_file()
+    for row in greedy + beam:
+        wer, kinds = row.split(" | ")[1:3]
+        assert float(wer) >= 0 and len(kinds.split(" / ")) == 3
