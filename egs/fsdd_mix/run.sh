@@ -5,7 +5,8 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--num-epochs N] [--eos-epochs 3] [--init-from ../fsdd/exp/transducer_idx/model]
+#            [--joint-epochs "8 8"] [--fresh-sets 2] [--num-fresh 6000] [--fresh-epochs 6] [--eos-epochs 1]
+#            [--init-from ../fsdd/exp/transducer_idx/model]
 #            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
 # Stages:
@@ -15,15 +16,21 @@
 #     train/dev: 1-3 alternating utterances of two speakers, overlap ratio uniform in 0..1 (10% none);
 #     test: exactly two utterances (two-talker mixtures) -> data/manifests/fsddmix_cuts_<split>.jsonl.gz,
 #     wavs in data/mix/<split>/; train/dev also each channel's source audio, <id>-src<c>.wav, for
-#     the mask loss (not with --unmixer-epochs 0 and --mask-loss 0)
+#     the mask loss (not with --unmixer-epochs 0 and --mask-loss 0); then --fresh-sets more train
+#     sets of --num-fresh sessions each, mixed anew from the same strings with other seeds
+#     (data/manifests/fsddmix_cuts_train_fresh<K>.jsonl.gz, no sources) for the later joint runs
 #   3 fbank of the sessions -> data/fbank/fsddmix_cuts_<split>.jsonl.gz
 #   4 char lang dir with <eos> (id 1) -> data/lang_char_eos
 #   5 train SURT (steps/train_surt.sh, whose header says more), starting from the single-talker
 #     FSDD model (--init-from): exp/unmix_pre, exp/unmix_pre2, ...: the mask estimator alone on the
 #     channel sources, one run per --unmixer-epochs entry ("15 15 15 15 15": 75
-#     epochs at ~1.3-1.9 min; each run of 15 took ORC-WER down 1-11 points: README); exp/surt_noeos: everything jointly, without <eos> (rule
-#     endpointing; from scratch with --init-from "", which needs --num-epochs 28 or more);
-#     then each fine-tuned from it with <eos> for --eos-epochs epochs: exp/surt (no penalty; the
+#     epochs at ~1.3-1.9 min; each run of 15 took ORC-WER down 1-11 points: README);
+#     exp/surt_noeos, surt_noeos2, ...: everything jointly, without <eos> (rule endpointing), one
+#     run on the train sessions per --joint-epochs entry (~2.5 min an epoch), then one of
+#     --fresh-epochs on each fresh set (~7.5 min an epoch), each from the one before with the
+#     learning rate restarted (from scratch with --init-from "", which needs 28 epochs or more);
+#     then each fine-tuned from the last with <eos> for --eos-epochs epochs on the last run's
+#     sessions: exp/surt (no penalty; the
 #     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
 #     <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per 40 ms
 #     frame for an <eos> outside --eos-window "START END", seconds from its sentence's end)
@@ -48,13 +55,17 @@ eos_penalties=""    # stage 5: delay penalties on the <eos> arcs (exp/surt_ep<P>
 single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
-num_epochs=           # stage 5: override the config's num_epochs for exp/surt_noeos (~1.7 min an epoch on 2 idle cores)
+joint_epochs="8 8"    # stage 5: the joint runs on the train sessions (exp/surt_noeos, surt_noeos2; "": one of the config's num_epochs)
+fresh_sets=2          # stages 2-5: train sets simulated anew, one more joint run on each (README, SURT: new mixtures each run)
+num_fresh=6000        # stage 2: sessions of each fresh set (11.4 h)
+fresh_epochs=6        # stage 5: epochs of the joint run on each fresh set
 eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
 # stage 5: the window, seconds from each sentence's supervision end, which lies 0.15 s after its last digit:
 # 0.40-0.70 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
 # rule avoids early cutoffs on less); README: EP90 -42% against no penalty, where 0.1-0.4 s gave -7%
 eos_window="0.25 0.55"
-eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>)
+eos_epochs=1          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>): 1 on a fresh set of 6,000
+                      # sessions is as many steps as the 3 it was on the 2,000 train sessions
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh
@@ -86,12 +97,23 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       --seed $((seed + 17)) $opts
     mark_done data/manifests mix_$split
   done
+  for k in $(seq 1 "$fresh_sets"); do
+    name=train_fresh$k
+    if stage_done data/manifests mix_$name; then log "sessions of $name done, skipping"; continue; fi
+    python -m asr.corpora.mixtures data/manifests/fsdd_conn_cuts_train.jsonl.gz \
+      data/manifests/fsddmix_cuts_$name.jsonl.gz --audio-dir data/mix/$name --num-mixtures $num_fresh \
+      --seed $((seed + 17 + 1000 * k)) --min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 \
+      --no-overlap-prob 0.1
+    mark_done data/manifests mix_$name
+  done
 fi
+fresh_cuts=
+for k in $(seq 1 "$fresh_sets"); do fresh_cuts="$fresh_cuts data/fbank/fsddmix_cuts_train_fresh$k.jsonl.gz"; done
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: fbank of the sessions"
   steps/compute_fbank.sh --cmd "$feats_cmd" --nj $nj --force $force \
-    data/manifests/fsddmix_cuts_{train,dev,test}.jsonl.gz data/fbank
+    data/manifests/fsddmix_cuts_{train,dev,test}.jsonl.gz ${fresh_cuts//fbank/manifests} data/fbank
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -100,9 +122,10 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: train SURT (steps/train_surt.sh) -> exp/unmix_pre*, exp/surt_noeos, exp/surt, exp/surt_ep*, exp/surt_win*"
+  log "Stage 5: train SURT (steps/train_surt.sh) -> exp/unmix_pre*, exp/surt_noeos*, exp/surt, exp/surt_ep*, exp/surt_win*"
   steps/train_surt.sh --cmd "$train_cmd" --nproc $nproc --force $force --init-from "$init_from" \
-    --unmixer-epochs "$unmixer_epochs" --num-epochs "$num_epochs" --mask-loss $mask_loss --eos-epochs $eos_epochs \
+    --unmixer-epochs "$unmixer_epochs" --joint-epochs "$joint_epochs" --fresh-cuts "$fresh_cuts" \
+    --fresh-epochs $fresh_epochs --mask-loss $mask_loss --eos-epochs $eos_epochs \
     --eos-penalties "$eos_penalties" --eos-window-penalties "$eos_window_penalties" --eos-window "$eos_window" \
     $train_config $lang_dir exp data/fbank/fsddmix_cuts_dev.jsonl.gz data/fbank/fsddmix_cuts_train.jsonl.gz
 fi

@@ -103,7 +103,7 @@ fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: train SURT (steps/train_surt.sh) from $init_from"
   steps/train_surt.sh --cmd "$train_cmd" --nproc $nproc --force $force --init-from "$init_from" \
-    --unmixer-epochs "$unmixer_epochs" --num-epochs "$num_epochs" --eos-epochs $eos_epochs \
+    --unmixer-epochs "$unmixer_epochs" --joint-epochs "$num_epochs" --eos-epochs $eos_epochs \
     --eos-penalties "$eos_penalties" --eos-window-penalties "$eos_window_penalties" --eos-window "$eos_window" \
     $surt_config $surt_lang exp data/fbank/synthmix_cuts_dev.jsonl.gz data/fbank/synthmix_cuts_train.jsonl.gz
 fi

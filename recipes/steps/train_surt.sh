@@ -3,24 +3,29 @@
 # steps/train_transducer.sh run that starts from the one before:
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
-#       [--unmixer-epochs "15 15 15 15 15"] [--num-epochs N] [--mask-loss 0] [--eos-epochs 3]
-#       [--eos-penalties "0.05"] [--eos-window-penalties "1.0"] [--eos-window "0.1 0.4"]
-#       CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
+#       [--unmixer-epochs "15 15 15 15 15"] [--joint-epochs "8 8"] [--fresh-cuts "A B"] [--fresh-epochs 6]
+#       [--mask-loss 0] [--eos-epochs 3] [--eos-penalties "0.05"] [--eos-window-penalties "1.0"]
+#       [--eos-window "0.1 0.4"] CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
 #   EXP_ROOT/unmix_pre, unmix_pre2, ...: the mask estimator alone (loss.unmixer_only) on the masked
 #     features' MSE against the channel sources, one run per --unmixer-epochs entry, each restarting
 #     the learning rate; the encoder, predictor and joiner are --init-from's (a single-talker model
 #     dir), not trained. The cuts need their channel sources (asr.corpora.mixtures --write-sources).
 #     No SpecAugment here (asr/training/loop.py: the sources are not augmented). "0" skips it.
-#   EXP_ROOT/surt_noeos: everything jointly, from the last of them (or from --init-from, or from
-#     scratch with --init-from ""), without <eos> in the targets: <eos> from the start kept the
-#     model on the blank plateau. --mask-loss S adds the mask loss, fading out over the warm-up.
-#   EXP_ROOT/surt: <eos> fine-tuning from surt_noeos for --eos-epochs epochs, no penalty;
+#   EXP_ROOT/surt_noeos, surt_noeos2, ...: everything jointly, from the last of them (or from
+#     --init-from, or from scratch with --init-from ""), without <eos> in the targets: <eos> from
+#     the start kept the model on the blank plateau. One run on TRAIN_CUTS per --joint-epochs entry
+#     ("": one run of the config's num_epochs), then one of --fresh-epochs on each --fresh-cuts set
+#     (sessions simulated anew from the same strings, so that later epochs see new mixtures), each
+#     from the run before with the learning rate restarted. --mask-loss S adds the mask loss to the
+#     runs on TRAIN_CUTS, fading out over the warm-up (the fresh sets need no channel sources).
+#   EXP_ROOT/surt: <eos> fine-tuning from the last joint run for --eos-epochs epochs on the cuts
+#     that run trained on, no penalty;
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
 #     --eos-window "START END", seconds from each sentence's end of speech).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
-#     surt_noeos, then the <eos> models), for the recipe's endpoint table.
+#     the last joint run, then the <eos> models), for the recipe's endpoint table.
 set -euo pipefail
 
 cmd=run.pl
@@ -28,7 +33,9 @@ nproc=1
 force=false
 init_from=
 unmixer_epochs="15 15 15 15 15"
-num_epochs=
+joint_epochs=
+fresh_cuts=
+fresh_epochs=6
 mask_loss=0
 eos_epochs=3
 eos_penalties=
@@ -44,9 +51,9 @@ fi
 config=$1 lang_dir=$2 exp_root=$3 dev=$4 train=$5
 
 models=()  # the model dirs trained, in table order (EXP_ROOT/surt_models.txt)
-train() {  # train EXP_DIR OPTS
+train() {  # train EXP_DIR OPTS [TRAIN_CUTS]
   steps/train_transducer.sh --cmd "$cmd" --nproc "$nproc" --force "$force" --opts "$2" \
-    "$config" "$lang_dir" "$1" "$dev" "$train"
+    "$config" "$lang_dir" "$1" "$dev" "${3:-$train}"
 }
 
 if [ -n "$init_from" ] && [ ! -f "$init_from/config.json" ]; then
@@ -66,29 +73,44 @@ if [ "$unmixer_epochs" != 0 ]; then
   models=("$init_from")  # the last pretraining run: the masks before joint training
 fi
 
-mask_opt="--set loss.mask_loss_scale=$mask_loss"
-joint_opt="$mask_opt --set model.eos_id=-1"
-[ -n "$num_epochs" ] && joint_opt="$joint_opt --num-epochs $num_epochs"
-[ -n "$init_from" ] && joint_opt="$joint_opt --set init_from=$init_from"
-log "train SURT without <eos> (rule endpointing; the start of the <eos> models) -> $exp_root/surt_noeos"
-train "$exp_root/surt_noeos" "$joint_opt"
-models+=("$exp_root/surt_noeos/model")
+for cuts in $fresh_cuts; do
+  [ -f "$cuts" ] || die "--fresh-cuts: $cuts does not exist"
+done
+# one joint run per entry: "EPOCHS CUTS MASK_LOSS" ("-": the config's num_epochs)
+runs=()
+for epochs in ${joint_epochs:--}; do runs+=("$epochs $train $mask_loss"); done
+for cuts in $fresh_cuts; do runs+=("$fresh_epochs $cuts 0"); done
+run=0
+for spec in "${runs[@]}"; do
+  read -r epochs cuts run_mask_loss <<< "$spec"
+  run=$((run + 1))
+  dir=$exp_root/surt_noeos
+  [ $run -gt 1 ] && dir=$exp_root/surt_noeos$run
+  joint_opt="--set loss.mask_loss_scale=$run_mask_loss --set model.eos_id=-1"
+  [ "$epochs" != - ] && joint_opt="$joint_opt --num-epochs $epochs"
+  [ -n "$init_from" ] && joint_opt="$joint_opt --set init_from=$init_from"
+  log "train SURT without <eos> (rule endpointing; the start of the <eos> models), run $run on $cuts -> $dir"
+  train "$dir" "$joint_opt" "$cuts"
+  init_from=$dir/model
+done
+models+=("$init_from")
 
 # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
-finetune_opt="$mask_opt --num-epochs $eos_epochs --set init_from=$exp_root/surt_noeos/model --set optim.base_lr=0.001"
-finetune_opt="$finetune_opt --set optim.warmup_batches=50 --set loss.warm_step=0"
+finetune_opt="--set loss.mask_loss_scale=$run_mask_loss --num-epochs $eos_epochs --set init_from=$init_from"
+finetune_opt="$finetune_opt --set optim.base_lr=0.001 --set optim.warmup_batches=50 --set loss.warm_step=0"
 for p in 0 $eos_penalties; do
   dir=$exp_root/surt_ep$p
   [ "$p" == 0 ] && dir=$exp_root/surt
   log "fine-tune with <eos>, latency penalty $p -> $dir"
-  train "$dir" "$finetune_opt --set loss.eos_penalty=$p"
+  train "$dir" "$finetune_opt --set loss.eos_penalty=$p" "$cuts"
   models+=("$dir/model")
 done
 read -r window_start window_end <<< "$eos_window"
 for p in $eos_window_penalties; do
   log "fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> $exp_root/surt_win$p"
   train "$exp_root/surt_win$p" \
-    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end"
+    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end" \
+    "$cuts"
   models+=("$exp_root/surt_win$p/model")
 done
 printf '%s\n' "${models[@]}" > "$exp_root/surt_models.txt.tmp"
