@@ -179,7 +179,7 @@ def test_surt_starts_from_a_single_talker_transducer_with_its_tokens_matched_by_
 def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None:
     """steps/train_surt.sh: mask pretraining runs (each from the one before), the joint runs
     without <eos> (on the train cuts, then on each fresh set), and the <eos> fine-tunings (no
-    penalty, delay penalty, endpoint window) on the last joint run's cuts, each a model dir
+    penalty, delay penalty, endpoint window) on the train cuts, each a model dir
     started from the right one; a rerun skips every step."""
     import os
     import shutil
@@ -228,7 +228,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert [started[name]["train_cuts"] for name in joint] == [[str(cuts)], [str(cuts)], [str(fresh)]]
     for name in ("surt", "surt_ep0.05", "surt_win0.5"):
         assert started[name]["init_from"] == "exp/surt_noeos3/model" and started[name]["model"]["eos_id"] == 1
-        assert started[name]["train_cuts"] == [str(fresh)]
+        assert started[name]["train_cuts"] == [str(cuts)]
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2

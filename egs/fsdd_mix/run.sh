@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--joint-epochs "8 8"] [--fresh-sets 2] [--num-fresh 6000] [--fresh-epochs 6] [--eos-epochs 1]
+#            [--joint-epochs "8 8"] [--fresh-sets 2] [--num-fresh 6000] [--fresh-epochs 6] [--eos-epochs 3]
 #            [--init-from ../fsdd/exp/transducer_idx/model]
 #            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
@@ -29,7 +29,7 @@
 #     run on the train sessions per --joint-epochs entry (~2.5 min an epoch), then one of
 #     --fresh-epochs on each fresh set (~7.5 min an epoch), each from the one before with the
 #     learning rate restarted (from scratch with --init-from "", which needs 28 epochs or more);
-#     then each fine-tuned from the last with <eos> for --eos-epochs epochs on the last run's
+#     then each fine-tuned from the last with <eos> for --eos-epochs epochs on the train
 #     sessions: exp/surt (no penalty; the
 #     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
 #     <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per 40 ms
@@ -65,8 +65,7 @@ eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fi
 # 0.40-0.70 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
 # rule avoids early cutoffs on less); README: EP90 -42% against no penalty, where 0.1-0.4 s gave -7%
 eos_window="0.25 0.55"
-eos_epochs=1          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>): 1 on a fresh set of 6,000
-                      # sessions is as many steps as the 3 it was on the 2,000 train sessions
+eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>), on the train sessions
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh

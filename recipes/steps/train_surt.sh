@@ -19,8 +19,8 @@
 #     (sessions simulated anew from the same strings, so that later epochs see new mixtures), each
 #     from the run before with the learning rate restarted. --mask-loss S adds the mask loss to the
 #     runs on TRAIN_CUTS, fading out over the warm-up (the fresh sets need no channel sources).
-#   EXP_ROOT/surt: <eos> fine-tuning from the last joint run for --eos-epochs epochs on the cuts
-#     that run trained on, no penalty;
+#   EXP_ROOT/surt: <eos> fine-tuning from the last joint run for --eos-epochs epochs on TRAIN_CUTS
+#     (3 there beat 1 on a fresh set of 3x the sessions: README), no penalty;
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
 #     --eos-window "START END", seconds from each sentence's end of speech).
@@ -96,21 +96,20 @@ done
 models+=("$init_from")
 
 # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
-finetune_opt="--set loss.mask_loss_scale=$run_mask_loss --num-epochs $eos_epochs --set init_from=$init_from"
+finetune_opt="--set loss.mask_loss_scale=$mask_loss --num-epochs $eos_epochs --set init_from=$init_from"
 finetune_opt="$finetune_opt --set optim.base_lr=0.001 --set optim.warmup_batches=50 --set loss.warm_step=0"
 for p in 0 $eos_penalties; do
   dir=$exp_root/surt_ep$p
   [ "$p" == 0 ] && dir=$exp_root/surt
   log "fine-tune with <eos>, latency penalty $p -> $dir"
-  train "$dir" "$finetune_opt --set loss.eos_penalty=$p" "$cuts"
+  train "$dir" "$finetune_opt --set loss.eos_penalty=$p"
   models+=("$dir/model")
 done
 read -r window_start window_end <<< "$eos_window"
 for p in $eos_window_penalties; do
   log "fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> $exp_root/surt_win$p"
   train "$exp_root/surt_win$p" \
-    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end" \
-    "$cuts"
+    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end"
   models+=("$exp_root/surt_win$p/model")
 done
 printf '%s\n' "${models[@]}" > "$exp_root/surt_models.txt.tmp"
