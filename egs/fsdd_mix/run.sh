@@ -5,7 +5,7 @@
 #   ./run.sh [--stage 0] [--stop-stage 100] [--data-dir download] [--nj 2] [--seed 0] [--force false]
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
-#            [--joint-epochs "8 8"] [--fresh-sets 2] [--num-fresh 6000] [--fresh-epochs 6] [--eos-epochs 3]
+#            [--joint-epochs "8 8"] [--fresh-sets 1] [--num-fresh 6000] [--fresh-epochs 6] [--eos-epochs 3]
 #            [--init-from ../fsdd/exp/transducer_idx/model]
 #            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
@@ -57,7 +57,8 @@ single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 joint_epochs="8 8"    # stage 5: the joint runs on the train sessions (exp/surt_noeos, surt_noeos2; "": one of the config's num_epochs)
-fresh_sets=2          # stages 2-5: train sets simulated anew, one more joint run on each (README, SURT: new mixtures each run)
+fresh_sets=1          # stages 2-5: train sets simulated anew, one more joint run on each (README, SURT: 1 took ORC-WER
+                      # 7.89 -> 7.23%, a second one did not help on the dev sessions)
 num_fresh=6000        # stage 2: sessions of each fresh set (11.4 h)
 fresh_epochs=6        # stage 5: epochs of the joint run on each fresh set
 eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
