@@ -37,7 +37,7 @@ import torch
 from meeteval.io import SegLST
 
 from asr.data.manifests import read_cuts
-from asr.decoding.options import DecodingOptions
+from asr.decoding.options import DecodingOptions, add_search_arguments
 from asr.decoding.surt import ChannelEndpointOptions, MultiChannelRecognizer, transcribe_channels
 from asr.models import load_model_dir
 from asr.scoring import compute_wer, multi_talker_wer
@@ -87,11 +87,7 @@ def main() -> None:
     parser.add_argument("--chunk-ms", type=int, default=320)
     parser.add_argument("--limit", type=int, default=0, help="first N sessions only (0: all)")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--method", choices=("greedy_search", "modified_beam_search"), default="greedy_search",
-                        help="every row's search (the floor too, so that the target compares like with like)")
-    parser.add_argument("--beam", type=int, default=4, help="modified_beam_search's active paths")
-    parser.add_argument("--method-option", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting of the search, as `asr decode --method-option`")
+    add_search_arguments(parser)  # every row's search, the floor's too, so that the target compares like with like
     parser.add_argument("--trailing-silence", type=float, default=2.0,
                         help="seconds of silence after each session, as a live stream goes on after the talkers "
                              "stop: without it the end of input finalizes the last sentence exactly at its end")
@@ -108,9 +104,10 @@ def main() -> None:
                              "<eos> ends the segment but the predictor does not see it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    extra_options = tuple(tuple(o.split("=", 1)) for o in args.method_option)
-    if any(len(o) != 2 for o in extra_options):
-        parser.error(f"--method-option takes NAME=VALUE, got {args.method_option}")
+    search = dict(method=args.method, beam=args.beam, extra_options=tuple(args.method_options))
+    beam_label = f"beam {args.beam}" if args.method == "modified_beam_search" else ""
+    search_label = "".join(f", {text}" for text in [beam_label, *(f"{k} {v}" for k, v in args.method_options)] if text)
+    search_suffix = search_label.replace(", ", "_").replace(" ", "")
 
     sessions = sorted(read_cuts(args.mixtures), key=lambda c: c.id)
     if args.limit:
@@ -142,7 +139,6 @@ def main() -> None:
 
     if args.single_talker:
         rate = load_model_dir(args.single_talker).feature_options.sample_rate
-        search = dict(method=args.method, beam=args.beam, extra_options=extra_options)
         _, results, cpu = run_row(args.single_talker, ids, waves(rate), args.chunk_ms, args.batch,
                                   args.out_dir / "single_talker_mix.jsonl" if args.out_dir else None, **search)
         score("single-talker model on the mixtures (rule 2)", results, cpu)
@@ -168,25 +164,22 @@ def main() -> None:
                                                       args.eos_to_predictor if has_eos else ["true"]):
                     suffix = ((f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
                               + (f"_eossilence{silence:g}" if silence else "") + ("_eosunfed" if fed == "false" else "")
-                              + (f"_beam{args.beam}" if args.method == "modified_beam_search" else "")
-                              + "".join(f"_{k}{v}" for k, v in extra_options))
+                              + search_suffix)
                     out = args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None
                     _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch, out,
                                               eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence,
-                                              eos_to_predictor=fed == "true", method=args.method, beam=args.beam,
-                                              extra_options=extra_options)
+                                              eos_to_predictor=fed == "true", **search)
                     eos = ("<eos>" + (f", eos_bias {bias:g}" if bias else "")) if has_eos else "no <eos>, rule 2"
                     eos += f", blank_penalty {penalty:g}" if penalty else ""
                     eos += ", not fed to the predictor" if fed == "false" else ""
                     eos += f", confirmed after {silence:g} s" if silence else ""
-                    eos += f", beam {args.beam}" if args.method == "modified_beam_search" else ""
-                    eos += "".join(f", {k} {v}" for k, v in extra_options)
+                    eos += search_label
                     score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "sub / del / ins", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
     print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "
           f"{args.trailing_silence:g} s of silence after each session, {args.method}"
-          + (f" (beam {args.beam})" if args.method == "modified_beam_search" else ""))
+          + (f" ({beam_label})" if beam_label else ""))
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

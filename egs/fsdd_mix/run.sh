@@ -82,13 +82,15 @@ steps/data_stages.sh --stage $stage --stop-stage $(( stop_stage < 1 ? stop_stage
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: simulate two-talker sessions from the connected strings"
+  # train, dev and the fresh train sets: the same session distribution
+  train_opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1"
   for split in train dev test; do
     if stage_done data/manifests mix_$split; then log "sessions of $split done, skipping"; continue; fi
     python -m asr.corpora.fsdd connected data/manifests/fsdd_cuts_${split}_idx.jsonl.gz \
       data/manifests/fsdd_conn_cuts_${split}.jsonl.gz
     case $split in
-      train) n=$num_train; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
-      dev) n=$num_dev; opts="--min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
+      train) n=$num_train; opts=$train_opts ;;
+      dev) n=$num_dev; opts=$train_opts ;;
       test) n=$num_test; opts="--min-utterances 2 --max-utterances 2 --min-overlap 0 --max-overlap 1 --no-overlap-prob 0.1" ;;
     esac
     [ "$mask_loss" == 0 ] && [ "$unmixer_epochs" == 0 ] || [ $split == test ] || opts="$opts --write-sources"
@@ -101,10 +103,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   for k in $(seq 1 "$fresh_sets"); do
     name=train_fresh$k
     if stage_done data/manifests mix_$name; then log "sessions of $name done, skipping"; continue; fi
+    # shellcheck disable=SC2086  # a list of options
     python -m asr.corpora.mixtures data/manifests/fsdd_conn_cuts_train.jsonl.gz \
       data/manifests/fsddmix_cuts_$name.jsonl.gz --audio-dir data/mix/$name --num-mixtures $num_fresh \
-      --seed $((seed + 17 + 1000 * k)) --min-utterances 1 --max-utterances 3 --min-overlap 0 --max-overlap 1 \
-      --no-overlap-prob 0.1
+      --seed $((seed + 17 + 1000 * k)) $train_opts
     mark_done data/manifests mix_$name
   done
 fi
