@@ -42,11 +42,8 @@ graphs and the joiner takes projected inputs ((N, J), (N, J) -> (N, V) logits).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +59,7 @@ from asr.models.config import ModelConfig
 from asr.models.encoder import ConformerLayerState, EncoderState
 from asr.models.model_dir import TOKENS, LoadedModel, load_model_dir
 from asr.models.subsampling import SubsamplingState
+from asr.utils.io import atomic_dir
 
 MODEL_TYPE = "zipformer2"
 ENCODER, DECODER, JOINER = "encoder.onnx", "decoder.onnx", "joiner.onnx"
@@ -345,34 +343,6 @@ def quantize_int8(out: Path) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-@contextlib.contextmanager
-def _atomic_dir(out: Path, overwrite: bool):
-    """Yield a temp dir beside ``out``; on success it replaces ``out``, on error it is removed."""
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists (pass --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            os.replace(out, old / "dir")
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @dataclass
 class OnnxExportResult:
     path: Path
@@ -390,7 +360,7 @@ def export_onnx(model_dir: str | Path, out: str | Path, options: OnnxExportOptio
     chunk = decoding.chunk_frames(config.frame_shift_ms)
     adapter = SherpaStateAdapter(config, decoding.left_context_frames(config.frame_shift_ms, config.left_context_frames))
     out = Path(out)
-    with _atomic_dir(out, options.overwrite) as tmp:
+    with atomic_dir(out, options.overwrite) as tmp:
         metadata = _write_graphs(loaded, adapter, chunk, tmp, options)
         shutil.copyfile(loaded.path / TOKENS, tmp / TOKENS)
         sizes = quantize_int8(tmp) if options.int8 else None

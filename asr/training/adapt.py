@@ -56,9 +56,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,7 +70,7 @@ from asr.lm.token_lm import TokenNgramLM, train_token_ngram
 from asr.models.model import Transducer, pad_targets
 from asr.models.model_dir import load_model_dir, save_model_dir
 from asr.text.token_text import TokenizedText, read_token_sentences
-from asr.utils.io import atomic_write
+from asr.utils.io import atomic_dir, atomic_write
 
 log = logging.getLogger("asr.adapt")
 
@@ -314,21 +311,6 @@ def adapt_model(model: Transducer, sentences: Sequence[Sequence[int]], config: A
     return stats
 
 
-def _publish_dir(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished ``tmp`` dir to ``out_dir``, replacing an existing one only after the new
-    one is in place under a temporary name (a reader sees the old or the new dir, never a mix)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, out_dir)
-
-
 def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path,
                     config: AdaptConfig | None = None, overwrite: bool = False) -> AdaptResult:
     """ILMA of the model dir ``model_dir`` on the text file ``text``; writes the adapted model dir
@@ -365,9 +347,8 @@ def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path
                     stats.ilm_ce_before, text, uniform, model_dir)
     log.info("ILM cross-entropy %.3f -> %.3f nats/token, KL to the unadapted ILM %.4f, %d steps in %.1f s",
              stats.ilm_ce_before, stats.ilm_ce_after, stats.kl_after, stats.steps, stats.seconds)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    try:
+    # overwrite: an existing out_dir was refused above unless the caller asked to replace it
+    with atomic_dir(out_dir, overwrite=True) as tmp:
         out_config = loaded.config
         if config.lm_scale is not None:
             out_config = dataclasses.replace(out_config, factorized_lm_scale=config.lm_scale)
@@ -386,8 +367,4 @@ def adapt_model_dir(model_dir: str | Path, text: str | Path, out_dir: str | Path
             json.dump(info, f, indent=1)
             f.write("\n")
         load_model_dir(tmp)  # what we publish must load
-        _publish_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return AdaptResult(out_dir, tokenized, stats)
