@@ -612,3 +612,40 @@ def test_output_bias_init_prior_starts_the_joiner_at_the_training_cuts_token_pri
     default = train(_config(corpus, tmp_path / "zero", num_epochs=1,
                             optim={"base_lr": 0.0, "warmup_batches": 5, "lr_batches": 100})).model
     assert not torch.allclose(default.joiner.output_linear.bias, model.joiner.output_linear.bias, atol=0.1)
+
+
+def test_export_average_means_the_last_epochs_of_two_runs_of_one_lineage(corpus, tmp_path, capsys):
+    """``asr export average``: an exp dir stands for its last --last epoch checkpoints, a file for
+    itself; the model dir keeps --model-dir's config and decodes. A fine-tuning run may train at
+    another dynamic-chunk schedule (no weight depends on it). Bad sources are named errors that
+    leave --out untouched."""
+    from asr.cli import main
+    from asr.models import load_model_dir
+
+    first = train(_config(corpus, tmp_path / "a", num_epochs=2, save_every_n=0))
+    train(_config(corpus, tmp_path / "b", num_epochs=2, save_every_n=0, init_from=str(first.export_dir),
+                  model__chunk_sizes=[4], model__full_context_prob=0.0))
+    out = tmp_path / "avg"
+    args = ["export", "average", "--model-dir", str(tmp_path / "b" / "model"), "--out", str(out), "--last", "1"]
+    assert main(args + [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "b" / "epoch-1.pt")]) == 0
+    parts = [load_checkpoint(tmp_path / p)["model"] for p in ("a/epoch-2.pt", "b/epoch-2.pt", "b/epoch-1.pt")]
+    averaged = load_model_dir(out)
+    for key, value in averaged.model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(p[key] for p in parts) / 3, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(parts[0][k], parts[1][k]) for k in parts[0])  # the runs differ
+    assert averaged.config.chunk_sizes == (4,)  # --model-dir's config
+    assert "mean of 3 checkpoints" in capsys.readouterr().out
+    before = (out / "model.pt").read_bytes()
+    assert main(args + [str(tmp_path / "a")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(args + ["--overwrite", str(tmp_path / "missing")]) == 1
+    assert "no such checkpoint or exp dir" in capsys.readouterr().err
+    assert main(args + ["--overwrite", str(tmp_path)]) == 1
+    assert "no epoch-<N>.pt checkpoints" in capsys.readouterr().err
+    other = train(_config(corpus, tmp_path / "wide", num_epochs=1, save_every_n=0, model__encoder_dim=48,
+                          model__num_heads=2))
+    assert main(args + ["--overwrite", str(other.export_dir.parent)]) == 1
+    assert "weights do not match the model config" in capsys.readouterr().err
+    assert (out / "model.pt").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".avg")]  # no temp dir left behind

@@ -8,9 +8,12 @@ from typing import Any, Sequence
 
 import torch
 
-from asr.models import save_model_dir
+from asr.errors import ModelDirError
+from asr.models import load_model_dir, save_model_dir
+from asr.models.model_dir import check_state_dict
 from asr.training.checkpoint import average_checkpoints, epoch_checkpoints, load_checkpoint
 from asr.training.config import TrainConfig
+from asr.utils.io import atomic_dir
 
 log = logging.getLogger("asr.train")
 
@@ -52,3 +55,42 @@ def best_dev_epochs(epochs: Sequence[Path], count: int) -> list[Path]:
     log.info("lowest dev loss: %s", ", ".join(f"{p.name} {loss:.4f}" for loss, p in best))
     chosen = {path for _, path in best}
     return [p for p in epochs if p in chosen]
+
+
+def checkpoints_to_average(sources: Sequence[str | Path], last: int) -> list[Path]:
+    """Checkpoint files from ``sources``: a file stands for itself, a training exp dir for its last
+    ``last`` epoch checkpoints (``ModelDirError`` when it has none, or a source does not exist)."""
+    paths: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            epochs = epoch_checkpoints(source)
+            if not epochs:
+                raise ModelDirError(f"{source}: no epoch-<N>.pt checkpoints to average (not a training exp dir?)")
+            paths += epochs[-max(1, last):]
+        elif source.is_file():
+            paths.append(source)
+        else:
+            raise ModelDirError(f"{source}: no such checkpoint or exp dir")
+    return paths
+
+
+def export_average(model_dir: str | Path, checkpoints: Sequence[str | Path], out: str | Path,
+                   overwrite: bool = False) -> Path:
+    """Write the model dir ``out``: ``model_dir`` (config, tokens, features) with the element-wise
+    mean of ``checkpoints``' weights.
+
+    The checkpoints may come from several runs of one lineage, each started from the one before
+    (``init_from``): the last epochs of two such runs average to a better model than either run's
+    own average (README, SURT). ``ModelDirError`` when a checkpoint's weights do not fit
+    ``model_dir``'s architecture; ``out`` is written atomically (``FileExistsError`` when it exists
+    and not ``overwrite``).
+    """
+    loaded = load_model_dir(model_dir)
+    state = average_checkpoints(checkpoints)
+    check_state_dict(loaded.model, state, f"average of {len(checkpoints)} checkpoint(s) for {model_dir}")
+    loaded.model.load_state_dict(state)
+    with atomic_dir(out, overwrite) as tmp:
+        save_model_dir(tmp, loaded.model, loaded.config, model_dir, loaded.feature_options)
+        load_model_dir(tmp)  # what we publish must load
+    log.info("averaged %s into %s", ", ".join(str(p) for p in checkpoints), out)
+    return Path(out)

@@ -283,8 +283,11 @@ def train(
 #: fresh, or dropped), ``vocab_predictor`` (FNT's second predictor: copied from the source's
 #: predictor, see ``_split_predictor``), ``factorized_lm_scale`` (no weight), ``eos_id``
 #: (a SURT model learns ``<eos>`` by fine-tuning one trained without it, since ``<eos>`` in the
-#: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py)
-INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner", "factorized_joiner", "vocab_predictor", "factorized_lm_scale"})
+#: targets from the start kept even a plain transducer on the blank plateau: asr/models/surt.py),
+#: ``chunk_sizes`` and ``full_context_prob`` (the dynamic-chunk schedule, no weight: a fine-tuning
+#: may train only at the chunk size it decodes with)
+INIT_FROM_MAY_DIFFER = frozenset({"eos_id", "hat_joiner", "factorized_joiner", "vocab_predictor", "factorized_lm_scale",
+                                  "chunk_sizes", "full_context_prob"})
 #: joiner weights that ``factorized_joiner`` adds: a fine-tuning run into it starts them fresh
 NEW_JOINER_WEIGHTS = ("joiner.lm_output.",)
 #: model-config fields that only shape the predictor: a fine-tuning run may change them, and then
