@@ -186,6 +186,10 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     import subprocess
     from pathlib import Path
 
+    import torch
+
+    from asr.training.checkpoint import load_checkpoint
+
     repo = Path(__file__).resolve().parent.parent
     _sessions(tmp_path, write_sources=True)
     init = train(_surt_config(tmp_path, eos_penalty=0.0))  # the model the chain starts from
@@ -199,7 +203,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     fresh = tmp_path / "fresh.jsonl.gz"  # stands for sessions simulated anew
     shutil.copy(cuts, fresh)
     cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
-           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 "
+           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 "
            f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
            f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
 
@@ -226,16 +230,26 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
         assert started[name]["model"]["eos_id"] == -1
     assert [started[name]["num_epochs"] for name in joint] == [1, 1, 2]
     assert [started[name]["train_cuts"] for name in joint] == [[str(cuts)], [str(cuts)], [str(fresh)]]
+    # the <eos> runs start from the average of the last epoch of each of the last two joint runs
+    averaged = torch.load(exp / "surt_noeos_avg" / "model" / "model.pt", weights_only=True)
+    parts = [load_checkpoint(exp / name / ("epoch-2.pt" if name == "surt_noeos3" else "epoch-1.pt"))["model"]
+             for name in ("surt_noeos2", "surt_noeos3")]
+    for key, value in averaged.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (parts[0][key] + parts[1][key]) / 2)
     for name in ("surt", "surt_ep0.05", "surt_win0.5"):
-        assert started[name]["init_from"] == "exp/surt_noeos3/model" and started[name]["model"]["eos_id"] == 1
+        assert started[name]["init_from"] == "exp/surt_noeos_avg/model" and started[name]["model"]["eos_id"] == 1
         assert started[name]["train_cuts"] == [str(cuts)]
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2
     listed = (exp / "surt_models.txt").read_text().split()
-    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos3", "surt", "surt_ep0.05", "surt_win0.5")]
+    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos_avg", "surt", "surt_ep0.05", "surt_win0.5")]
     rerun = run()
     assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)
+    assert "already averaged, skipping" in rerun.stderr
+    too_many = run(cmd.replace("--average-runs 2", "--average-runs 4"))
+    assert too_many.returncode != 0 and "--average-runs 4" in too_many.stderr
     missing = run(cmd.replace(str(fresh), str(tmp_path / "absent.jsonl.gz")))
     assert missing.returncode != 0 and "--fresh-cuts" in missing.stderr and "absent.jsonl.gz" in missing.stderr
 

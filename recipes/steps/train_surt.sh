@@ -4,6 +4,7 @@
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
 #       [--unmixer-epochs "15 15 15 15 15"] [--joint-epochs "8 8"] [--fresh-cuts "A B"] [--fresh-epochs 6]
+#       [--average-runs 1] [--average-last 3]
 #       [--mask-loss 0] [--eos-epochs 3] [--eos-penalties "0.05"] [--eos-window-penalties "1.0"]
 #       [--eos-window "0.1 0.4"] CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
@@ -19,7 +20,10 @@
 #     (sessions simulated anew from the same strings, so that later epochs see new mixtures), each
 #     from the run before with the learning rate restarted. --mask-loss S adds the mask loss to the
 #     runs on TRAIN_CUTS, fading out over the warm-up (the fresh sets need no channel sources).
-#   EXP_ROOT/surt: <eos> fine-tuning from the last joint run for --eos-epochs epochs on TRAIN_CUTS
+#   EXP_ROOT/surt_noeos_avg (--average-runs K > 1): a model dir whose weights average the last
+#     --average-last epoch checkpoints of each of the last K joint runs (`asr export average`); the
+#     <eos> fine-tunings start from it (README, SURT: the last two runs averaged beat either one).
+#   EXP_ROOT/surt: <eos> fine-tuning from the last joint run (or its average) for --eos-epochs epochs on TRAIN_CUTS
 #     (3 there beat 1 on a fresh set of 3x the sessions: README), no penalty;
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
@@ -36,6 +40,8 @@ unmixer_epochs="15 15 15 15 15"
 joint_epochs=
 fresh_cuts=
 fresh_epochs=6
+average_runs=1
+average_last=3
 mask_loss=0
 eos_epochs=3
 eos_penalties=
@@ -80,7 +86,10 @@ done
 runs=()
 for epochs in ${joint_epochs:--}; do runs+=("$epochs $train $mask_loss"); done
 for cuts in $fresh_cuts; do runs+=("$fresh_epochs $cuts 0"); done
+[ "$average_runs" -ge 1 ] && [ "$average_runs" -le ${#runs[@]} ] ||
+  die "--average-runs $average_runs: between 1 and the number of joint runs (${#runs[@]})"
 run=0
+joint_dirs=()
 for spec in "${runs[@]}"; do
   read -r epochs cuts run_mask_loss <<< "$spec"
   run=$((run + 1))
@@ -92,7 +101,19 @@ for spec in "${runs[@]}"; do
   log "train SURT without <eos> (rule endpointing; the start of the <eos> models), run $run on $cuts -> $dir"
   train "$dir" "$joint_opt" "$cuts"
   init_from=$dir/model
+  joint_dirs+=("$dir")
 done
+if [ "$average_runs" -gt 1 ]; then
+  dir=$exp_root/surt_noeos_avg
+  if [ -f "$dir/model/model.pt" ] && ! $force; then
+    log "$dir already averaged, skipping"
+  else
+    log "average the last $average_last epochs of each of the last $average_runs joint runs -> $dir/model"
+    python -m asr.cli export average --overwrite --model-dir "$init_from" --out "$dir/model" --last "$average_last" \
+      "${joint_dirs[@]: -$average_runs}" || die "averaging the joint runs failed"
+  fi
+  init_from=$dir/model
+fi
 models+=("$init_from")
 
 # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
