@@ -192,3 +192,30 @@ def test_channel_sources_sum_to_the_mixture_and_feed_the_mask_loss(tmp_path, eos
     with pytest.raises(Exception, match="channel sources"):
         AsrDataset(eos_tokenizer, num_channels=2, eos_id=1, source_features=True)[
             compute_features(plain, tmp_path / "feats2", progress_bar=False)]
+
+
+def test_sessions_cli_draws_speed_perturbed_copies_with_their_own_durations(tmp_path):
+    from asr.corpora.mixtures import main
+    from asr.data.manifests import read_cuts, write_cuts
+
+    pool = _pool(tmp_path)
+    write_cuts(pool, tmp_path / "single.jsonl.gz")
+    args = [str(tmp_path / "single.jsonl.gz"), str(tmp_path / "sessions.jsonl.gz"), "--audio-dir", str(tmp_path / "mix"),
+            "--num-mixtures", "30", "--max-utterances", "3", "--min-utterances", "1", "--seed", "5"]
+    main(args + ["--speed-perturb", "0.9", "1.1"])
+    originals = {c.id: c for c in pool}
+    seen = set()
+    for cut in read_cuts(tmp_path / "sessions.jsonl.gz"):
+        for sup in cut.supervisions:
+            source, _, factor = sup.custom["source"].partition("_sp")
+            seen.add(factor or "1")
+            original = originals[source]
+            assert sup.text == original.supervisions[0].text and sup.speaker == original.supervisions[0].speaker
+            # a copy at speed f lasts duration / f (the session may cut the last one short)
+            assert sup.duration <= original.duration / float(factor or 1) + 1e-3
+            if sup.end < cut.duration - 1e-3:
+                assert sup.duration == pytest.approx(original.duration / float(factor or 1), abs=2e-3)
+    assert seen == {"1", "0.9", "1.1"}
+    with pytest.raises(ValueError, match="speed factor"):
+        main(args[:1] + [str(tmp_path / "bad.jsonl.gz")] + args[2:] + ["--speed-perturb", "1.0"])
+    assert not (tmp_path / "bad.jsonl.gz").exists()

@@ -306,15 +306,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-overlap-prob", type=float, default=SessionConfig.no_overlap_prob)
     parser.add_argument("--write-sources", action="store_true",
                         help="also write each HEAT channel's source audio (<id>-src<c>.wav) for SURT's mask loss")
+    parser.add_argument("--speed-perturb", type=float, nargs="*", default=[], metavar="FACTOR",
+                        help="draw utterances from CUTS_IN plus a speed-perturbed copy per factor (e.g. 0.9 1.1): "
+                             "new acoustics from the same recordings, each copy keeping its speaker")
     args = parser.parse_args(argv)
+    single = read_cuts(args.cuts_in, args.audio_root)
+    if args.speed_perturb:
+        from asr.augment import speed_perturb
+
+        single = speed_perturb(single, args.speed_perturb)
     if args.max_utterances > 0:
         session_cfg = SessionConfig(args.num_mixtures, min(args.min_utterances, args.max_utterances), args.max_utterances,
                                     args.min_overlap, args.max_overlap, args.no_overlap_prob,
                                     max_level_db=args.max_level_db, seed=args.seed)
-        simulated = simulate_sessions(read_cuts(args.cuts_in, args.audio_root), session_cfg)
+        simulated = simulate_sessions(single, session_cfg)
     else:
         cfg = MixtureConfig(args.num_mixtures, args.min_overlap, args.max_overlap, args.max_level_db, args.seed)
-        simulated = simulate_two_talker(read_cuts(args.cuts_in, args.audio_root), cfg)
+        simulated = simulate_two_talker(single, cfg)
     mixed = materialize(simulated, args.audio_dir, write_sources=args.write_sources)
     write_cuts(mixed, args.cuts_out)
     print(f"{len(mixed)} mixtures, {sum(c.duration for c in mixed) / 3600:.3f} h -> {args.cuts_out}")
