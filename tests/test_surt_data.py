@@ -194,7 +194,7 @@ def test_channel_sources_sum_to_the_mixture_and_feed_the_mask_loss(tmp_path, eos
             compute_features(plain, tmp_path / "feats2", progress_bar=False)]
 
 
-def test_sessions_cli_draws_speed_perturbed_copies_with_their_own_durations(tmp_path):
+def test_sessions_cli_draws_speed_perturbed_copies_and_keeps_each_talkers_gap(tmp_path):
     from asr.corpora.mixtures import main
     from asr.data.manifests import read_cuts, write_cuts
 
@@ -202,10 +202,14 @@ def test_sessions_cli_draws_speed_perturbed_copies_with_their_own_durations(tmp_
     write_cuts(pool, tmp_path / "single.jsonl.gz")
     args = [str(tmp_path / "single.jsonl.gz"), str(tmp_path / "sessions.jsonl.gz"), "--audio-dir", str(tmp_path / "mix"),
             "--num-mixtures", "30", "--max-utterances", "3", "--min-utterances", "1", "--seed", "5"]
-    main(args + ["--speed-perturb", "0.9", "1.1"])
+    main(args + ["--speed-perturb", "0.9", "1.1", "--min-self-gap", "0.6"])
     originals = {c.id: c for c in pool}
     seen = set()
     for cut in read_cuts(tmp_path / "sessions.jsonl.gz"):
+        by_start = sorted(cut.supervisions, key=lambda s: s.start)
+        for i, sup in enumerate(by_start):  # a talker's next utterance starts 0.6 s after its last one at least
+            later = [s for s in by_start[i + 1:] if s.speaker == sup.speaker]
+            assert not later or later[0].start >= sup.end + 0.6 - 1e-3
         for sup in cut.supervisions:
             source, _, factor = sup.custom["source"].partition("_sp")
             seen.add(factor or "1")

@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(simulate_sessions) instead of one utterance per talker")
     parser.add_argument("--min-utterances", type=int, default=SessionConfig.min_utterances)
     parser.add_argument("--no-overlap-prob", type=float, default=SessionConfig.no_overlap_prob)
+    parser.add_argument("--min-self-gap", type=float, default=SessionConfig.min_self_gap,
+                        help="seconds of silence at least between two utterances of one talker (sessions)")
     parser.add_argument("--write-sources", action="store_true",
                         help="also write each HEAT channel's source audio (<id>-src<c>.wav) for SURT's mask loss")
     parser.add_argument("--speed-perturb", type=float, nargs="*", default=[], metavar="FACTOR",
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_utterances > 0:
         session_cfg = SessionConfig(args.num_mixtures, min(args.min_utterances, args.max_utterances), args.max_utterances,
                                     args.min_overlap, args.max_overlap, args.no_overlap_prob,
-                                    max_level_db=args.max_level_db, seed=args.seed)
+                                    min_self_gap=args.min_self_gap, max_level_db=args.max_level_db, seed=args.seed)
         simulated = simulate_sessions(single, session_cfg)
     else:
         cfg = MixtureConfig(args.num_mixtures, args.min_overlap, args.max_overlap, args.max_level_db, args.seed)
