@@ -203,7 +203,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     fresh = tmp_path / "fresh.jsonl.gz"  # stands for sessions simulated anew
     shutil.copy(cuts, fresh)
     cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
-           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 "
+           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 --eos-chunk-sizes '2 4' "
            f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
            f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
 
@@ -227,7 +227,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert started["surt_noeos3"]["init_from"] == "exp/surt_noeos2/model"
     assert started["unmix_pre"]["loss"]["unmixer_only"] and not started["surt_noeos"]["loss"]["unmixer_only"]
     for name in joint:
-        assert started[name]["model"]["eos_id"] == -1
+        assert started[name]["model"]["eos_id"] == -1 and started[name]["model"]["chunk_sizes"] == [4, 8]
     assert [started[name]["num_epochs"] for name in joint] == [1, 1, 2]
     assert [started[name]["train_cuts"] for name in joint] == [[str(cuts)], [str(cuts)], [str(fresh)]]
     # the <eos> runs start from the average of the last epoch of each of the last two joint runs
@@ -240,6 +240,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     for name in ("surt", "surt_ep0.05", "surt_win0.5"):
         assert started[name]["init_from"] == "exp/surt_noeos_avg/model" and started[name]["model"]["eos_id"] == 1
         assert started[name]["train_cuts"] == [str(cuts)]
+        assert started[name]["model"]["chunk_sizes"] == [2, 4] and started[name]["model"]["full_context_prob"] == 0
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2

@@ -4,7 +4,7 @@
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
 #       [--unmixer-epochs "15 15 15 15 15"] [--joint-epochs "8 8"] [--fresh-cuts "A B"] [--fresh-epochs 6]
-#       [--average-runs 1] [--average-last 3]
+#       [--average-runs 1] [--average-last 3] [--eos-chunk-sizes ""]
 #       [--mask-loss 0] [--eos-epochs 3] [--eos-penalties "0.05"] [--eos-window-penalties "1.0"]
 #       [--eos-window "0.1 0.4"] CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
@@ -27,7 +27,9 @@
 #     (3 there beat 1 on a fresh set of 3x the sessions: README), no penalty;
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
-#     --eos-window "START END", seconds from each sentence's end of speech).
+#     --eos-window "START END", seconds from each sentence's end of speech). --eos-chunk-sizes "8":
+#     the fine-tunings train at these chunk sizes only (encoder frames), never with full context, so
+#     that <eos> is learnt with the look-ahead it is decoded with ("": the config's schedule).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
 #     the last joint run, then the <eos> models), for the recipe's endpoint table.
 set -euo pipefail
@@ -42,6 +44,7 @@ fresh_cuts=
 fresh_epochs=6
 average_runs=1
 average_last=3
+eos_chunk_sizes=
 mask_loss=0
 eos_epochs=3
 eos_penalties=
@@ -119,6 +122,9 @@ models+=("$init_from")
 # fine-tuning: half the learning rate, a short warm-up, the pruned loss at full weight from the start
 finetune_opt="--set loss.mask_loss_scale=$mask_loss --num-epochs $eos_epochs --set init_from=$init_from"
 finetune_opt="$finetune_opt --set optim.base_lr=0.001 --set optim.warmup_batches=50 --set loss.warm_step=0"
+if [ -n "$eos_chunk_sizes" ]; then
+  finetune_opt="$finetune_opt --set model.chunk_sizes=[${eos_chunk_sizes// /,}] --set model.full_context_prob=0"
+fi
 for p in 0 $eos_penalties; do
   dir=$exp_root/surt_ep$p
   [ "$p" == 0 ] && dir=$exp_root/surt
