@@ -202,8 +202,11 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     cuts = tmp_path / "cuts.jsonl.gz"
     fresh = tmp_path / "fresh.jsonl.gz"  # stands for sessions simulated anew
     shutil.copy(cuts, fresh)
+    eos_cuts = tmp_path / "eos.jsonl.gz"  # stands for the sessions with longer gaps that <eos> trains on
+    shutil.copy(cuts, eos_cuts)
     cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
-           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 --eos-chunk-sizes '2 4' "
+           f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 "
+           f"--eos-chunk-sizes '2 4' --eos-cuts {eos_cuts} "
            f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
            f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
 
@@ -239,7 +242,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
             torch.testing.assert_close(value, (parts[0][key] + parts[1][key]) / 2)
     for name in ("surt", "surt_ep0.05", "surt_win0.5"):
         assert started[name]["init_from"] == "exp/surt_noeos_avg/model" and started[name]["model"]["eos_id"] == 1
-        assert started[name]["train_cuts"] == [str(cuts)]
+        assert started[name]["train_cuts"] == [str(eos_cuts)]
         assert started[name]["model"]["chunk_sizes"] == [2, 4] and started[name]["model"]["full_context_prob"] == 0
     assert started["surt_ep0.05"]["loss"]["eos_penalty"] == 0.05
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
@@ -251,8 +254,9 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert "already averaged, skipping" in rerun.stderr
     too_many = run(cmd.replace("--average-runs 2", "--average-runs 4"))
     assert too_many.returncode != 0 and "--average-runs 4" in too_many.stderr
-    missing = run(cmd.replace(str(fresh), str(tmp_path / "absent.jsonl.gz")))
-    assert missing.returncode != 0 and "--fresh-cuts" in missing.stderr and "absent.jsonl.gz" in missing.stderr
+    for option, given in (("--fresh-cuts", fresh), ("--eos-cuts", eos_cuts)):
+        missing = run(cmd.replace(f"{option} {given}", f"{option} {tmp_path / 'absent.jsonl.gz'}"))
+        assert missing.returncode != 0 and option in missing.stderr and "absent.jsonl.gz" in missing.stderr
 
 
 def test_unmixer_only_trains_on_unaugmented_mixtures(tmp_path) -> None:

@@ -4,7 +4,7 @@
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
 #       [--unmixer-epochs "15 15 15 15 15"] [--joint-epochs "8 8"] [--fresh-cuts "A B"] [--fresh-epochs 6]
-#       [--average-runs 1] [--average-last 3] [--eos-chunk-sizes ""]
+#       [--average-runs 1] [--average-last 3] [--eos-chunk-sizes ""] [--eos-cuts ""]
 #       [--mask-loss 0] [--eos-epochs 3] [--eos-penalties "0.05"] [--eos-window-penalties "1.0"]
 #       [--eos-window "0.1 0.4"] CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
@@ -30,6 +30,9 @@
 #     --eos-window "START END", seconds from each sentence's end of speech). --eos-chunk-sizes "8":
 #     the fine-tunings train at these chunk sizes only (encoder frames), never with full context, so
 #     that <eos> is learnt with the look-ahead it is decoded with ("": the config's schedule).
+#     --eos-cuts CUTS: the fine-tunings train on these sessions instead of TRAIN_CUTS (egs/fsdd_mix:
+#     the train sessions with a talker's sentences 0.6 s apart, so that no sentence end is
+#     followed by less silence than a pause inside a sentence).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
 #     the last joint run, then the <eos> models), for the recipe's endpoint table.
 set -euo pipefail
@@ -45,6 +48,7 @@ fresh_epochs=6
 average_runs=1
 average_last=3
 eos_chunk_sizes=
+eos_cuts=
 mask_loss=0
 eos_epochs=3
 eos_penalties=
@@ -85,6 +89,7 @@ fi
 for cuts in $fresh_cuts; do
   [ -f "$cuts" ] || die "--fresh-cuts: $cuts does not exist"
 done
+[ -z "$eos_cuts" ] || [ -f "$eos_cuts" ] || die "--eos-cuts: $eos_cuts does not exist"
 # one joint run per entry: "EPOCHS CUTS MASK_LOSS" ("-": the config's num_epochs)
 runs=()
 for epochs in ${joint_epochs:--}; do runs+=("$epochs $train $mask_loss"); done
@@ -129,14 +134,15 @@ for p in 0 $eos_penalties; do
   dir=$exp_root/surt_ep$p
   [ "$p" == 0 ] && dir=$exp_root/surt
   log "fine-tune with <eos>, latency penalty $p -> $dir"
-  train "$dir" "$finetune_opt --set loss.eos_penalty=$p"
+  train "$dir" "$finetune_opt --set loss.eos_penalty=$p" "${eos_cuts:-$train}"
   models+=("$dir/model")
 done
 read -r window_start window_end <<< "$eos_window"
 for p in $eos_window_penalties; do
   log "fine-tune with <eos>, endpoint window [$window_start, $window_end] s, penalty $p -> $exp_root/surt_win$p"
   train "$exp_root/surt_win$p" \
-    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end"
+    "$finetune_opt --set loss.eos_window_penalty=$p --set loss.eos_window_start=$window_start --set loss.eos_window_end=$window_end" \
+    "${eos_cuts:-$train}"
   models+=("$exp_root/surt_win$p/model")
 done
 printf '%s\n' "${models[@]}" > "$exp_root/surt_models.txt.tmp"
