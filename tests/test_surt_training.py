@@ -206,7 +206,7 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     shutil.copy(cuts, eos_cuts)
     cmd = (f". ./path.sh && steps/train_surt.sh --init-from {init.export_dir} --unmixer-epochs '1 1' "
            f"--joint-epochs '1 1' --fresh-cuts {fresh} --fresh-epochs 2 --average-runs 2 --average-last 1 "
-           f"--eos-chunk-sizes '2 4' --eos-cuts {eos_cuts} "
+           f"--eos-chunk-sizes '2 4' --eos-cuts {eos_cuts} --eos-seeds 2 "
            f"--eos-epochs 1 --eos-penalties 0.05 --eos-window-penalties 0.5 --eos-window '0.0 0.2' "
            f"{tmp_path / 'surt.yaml'} {tmp_path / 'lang'} exp {cuts} {cuts}")
 
@@ -219,7 +219,8 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert first.returncode == 0, first.stderr
     exp = work / "exp"
     joint = ["surt_noeos", "surt_noeos2", "surt_noeos3"]
-    dirs = ["unmix_pre", "unmix_pre2", *joint, "surt", "surt_ep0.05", "surt_win0.5"]
+    finetunings = ["surt", "surt_ep0.05", "surt_win0.5"]
+    dirs = ["unmix_pre", "unmix_pre2", *joint, *finetunings, *(f"{name}_seed2" for name in finetunings)]
     for name in dirs:
         assert (exp / name / "model" / "model.pt").is_file(), name
     started = {name: yaml.safe_load((exp / name / "train_config.yaml").read_text()) for name in dirs}
@@ -240,7 +241,15 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     for key, value in averaged.items():
         if value.is_floating_point():
             torch.testing.assert_close(value, (parts[0][key] + parts[1][key]) / 2)
-    for name in ("surt", "surt_ep0.05", "surt_win0.5"):
+    for name in finetunings:  # two seeds of each, averaged (--eos-seeds 2)
+        assert (started[name]["seed"], started[f"{name}_seed2"]["seed"]) == (config.seed, config.seed + 1)
+        assert started[f"{name}_seed2"]["loss"] == started[name]["loss"]
+        seeds = [load_checkpoint(exp / run / "epoch-1.pt")["model"] for run in (name, f"{name}_seed2")]
+        averaged = torch.load(exp / f"{name}_avg" / "model" / "model.pt", weights_only=True)
+        key = "joiner.output_linear.weight"
+        assert not torch.equal(seeds[0][key], seeds[1][key])
+        torch.testing.assert_close(averaged[key], (seeds[0][key] + seeds[1][key]) / 2)
+    for name in dirs[-6:]:
         assert started[name]["init_from"] == "exp/surt_noeos_avg/model" and started[name]["model"]["eos_id"] == 1
         assert started[name]["train_cuts"] == [str(eos_cuts)]
         assert started[name]["model"]["chunk_sizes"] == [2, 4] and started[name]["model"]["full_context_prob"] == 0
@@ -248,10 +257,11 @@ def test_train_surt_step_chains_pretraining_joint_and_eos_runs(tmp_path) -> None
     assert started["surt_win0.5"]["loss"]["eos_window_penalty"] == 0.5
     assert started["surt_win0.5"]["loss"]["eos_window_end"] == 0.2
     listed = (exp / "surt_models.txt").read_text().split()
-    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos_avg", "surt", "surt_ep0.05", "surt_win0.5")]
+    assert listed == [f"exp/{name}/model" for name in ("unmix_pre2", "surt_noeos_avg", "surt_avg", "surt_ep0.05_avg",
+                                                        "surt_win0.5_avg")]
     rerun = run()
     assert rerun.returncode == 0 and rerun.stderr.count("already trained, skipping") == len(dirs)
-    assert "already averaged, skipping" in rerun.stderr
+    assert rerun.stderr.count("already averaged, skipping") == 4
     too_many = run(cmd.replace("--average-runs 2", "--average-runs 4"))
     assert too_many.returncode != 0 and "--average-runs 4" in too_many.stderr
     for option, given in (("--fresh-cuts", fresh), ("--eos-cuts", eos_cuts)):
