@@ -6,7 +6,7 @@
 #            [--num-train 2000] [--num-dev 150] [--num-test 300] [--eos-penalties ""]
 #            [--single-talker-model ../fsdd/exp/transducer_idx/model] [--mask-loss 0]
 #            [--joint-epochs "8 8"] [--fresh-sets 2] [--num-fresh 6000] [--fresh-epochs 6] [--average-runs 2]
-#            [--eos-epochs 3] [--eos-chunk-sizes 8] [--eos-seeds 2]
+#            [--eos-epochs 3] [--eos-chunk-sizes 8] [--eos-seeds "42 43"]
 #            [--init-from ../fsdd/exp/transducer_idx/model]
 #            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
 #
@@ -36,7 +36,7 @@
 #     model dir the issue names), exp/surt_ep<P> per --eos-penalties (the delay penalty on the
 #     <eos> arcs) and exp/surt_win<P> per --eos-window-penalties (the endpoint window: P per 40 ms
 #     frame for an <eos> outside --eos-window "START END", seconds from its sentence's end); each
-#     also with the next --eos-seeds - 1 seeds (exp/surt_seed2, ...) and averaged (exp/surt_avg, ...)
+#     trained once per --eos-seeds seed (exp/surt, exp/surt_seed43, ...) and averaged (exp/surt_avg, ...)
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF; each <eos> model
 #     also with greedy search's eos_to_predictor=false and each <eos> confirmed after 0.4 s without a token
 #     (eos_min_silence, chosen on the dev sessions: README) -> exp/bench_table.md; then every row again with
@@ -74,7 +74,7 @@ eos_window="0.25 0.55"
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>), on the train sessions
 eos_chunk_sizes=8     # stage 5: the <eos> runs train at 320 ms chunks only, the chunk stage 6 decodes with
                       # (README, SURT: ORC-WER 6.65 -> 5.98% beam 4, 7.00 -> 6.49% greedy; "": the config's chunks)
-eos_seeds=2           # stage 5: each <eos> fine-tuning trained with this many seeds and averaged (exp/surt_avg,
+eos_seeds="42 43"     # stage 5: each <eos> fine-tuning trained with these seeds and averaged (exp/surt_avg,
                       # exp/surt_win1.0_avg; README, SURT: 6.11% and 5.40% beam 4 alone, 5.09% averaged)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
@@ -138,7 +138,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   steps/train_surt.sh --cmd "$train_cmd" --nproc $nproc --force $force --init-from "$init_from" \
     --unmixer-epochs "$unmixer_epochs" --joint-epochs "$joint_epochs" --fresh-cuts "$fresh_cuts" \
     --fresh-epochs $fresh_epochs --average-runs $average_runs --mask-loss $mask_loss --eos-epochs $eos_epochs \
-    --eos-chunk-sizes "$eos_chunk_sizes" --eos-seeds $eos_seeds \
+    --eos-chunk-sizes "$eos_chunk_sizes" --eos-seeds "$eos_seeds" \
     --eos-penalties "$eos_penalties" --eos-window-penalties "$eos_window_penalties" --eos-window "$eos_window" \
     $train_config $lang_dir exp data/fbank/fsddmix_cuts_dev.jsonl.gz data/fbank/fsddmix_cuts_train.jsonl.gz
 fi

@@ -4,7 +4,7 @@
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
 #       [--unmixer-epochs "15 15 15 15 15"] [--joint-epochs "8 8"] [--fresh-cuts "A B"] [--fresh-epochs 6]
-#       [--average-runs 1] [--average-last 3] [--eos-chunk-sizes ""] [--eos-cuts ""] [--eos-seeds 1]
+#       [--average-runs 1] [--average-last 3] [--eos-chunk-sizes ""] [--eos-cuts ""] [--eos-seeds ""]
 #       [--mask-loss 0] [--eos-epochs 3] [--eos-penalties "0.05"] [--eos-window-penalties "1.0"]
 #       [--eos-window "0.1 0.4"] CONFIG LANG_DIR EXP_ROOT DEV_CUTS TRAIN_CUTS
 #
@@ -32,10 +32,10 @@
 #     that <eos> is learnt with the look-ahead it is decoded with ("": the config's schedule).
 #     --eos-cuts CUTS: the fine-tunings train on these sessions instead of TRAIN_CUTS (egs/fsdd_mix:
 #     the train sessions with a talker's sentences 0.6 s apart, so that no sentence end is
-#     followed by less silence than a pause inside a sentence). --eos-seeds N > 1: each fine-tuning
-#     also runs with seeds 1..N-1 above the config's (EXP_ROOT/surt_seed2, surt_win1.0_seed2, ...),
-#     and EXP_ROOT/surt_avg, surt_win1.0_avg, ... average the last --average-last epochs of the N
-#     runs; they stand for the fine-tuning in surt_models.txt (README, SURT: two seeds of one
+#     followed by less silence than a pause inside a sentence). --eos-seeds "S1 S2 ...": each fine-tuning
+#     runs once per seed (S1 in EXP_ROOT/surt, the others in surt_seed<S>, surt_win1.0_seed<S>, ...;
+#     "": once, with the config's seed), and with two or more EXP_ROOT/surt_avg, surt_win1.0_avg, ...
+#     average the last --average-last epochs of the runs; they stand for the fine-tuning in surt_models.txt (README, SURT: two seeds of one
 #     fine-tuning read 6.11% and 5.40% ORC-WER, their average 5.09%).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
 #     the last joint run, then the <eos> models), for the recipe's endpoint table.
@@ -53,7 +53,7 @@ average_runs=1
 average_last=3
 eos_chunk_sizes=
 eos_cuts=
-eos_seeds=1
+eos_seeds=
 mask_loss=0
 eos_epochs=3
 eos_penalties=
@@ -135,24 +135,22 @@ finetune_opt="$finetune_opt --set optim.base_lr=0.001 --set optim.warmup_batches
 if [ -n "$eos_chunk_sizes" ]; then
   finetune_opt="$finetune_opt --set model.chunk_sizes=[${eos_chunk_sizes// /,}] --set model.full_context_prob=0"
 fi
-[ "$eos_seeds" -ge 1 ] || die "--eos-seeds $eos_seeds: at least 1"
-config_seed=$(python -c "import sys; from asr.training.config import load_train_config; print(load_train_config(sys.argv[1], []).seed)" \
-  "$config") || die "cannot read the seed of $config"
-finetune() {  # finetune EXP_DIR OPTS: --eos-seeds runs of one fine-tuning, averaged when more than one
-  local dir=$1 opts=$2 k runs=()
-  for k in $(seq 0 $((eos_seeds - 1))); do
-    local run_dir=$dir
-    [ "$k" -gt 0 ] && run_dir=${dir}_seed$((k + 1))
-    train "$run_dir" "$opts --set seed=$((config_seed + k))" "${eos_cuts:-$train}"
+read -r -a seeds <<< "$eos_seeds"
+finetune() {  # finetune EXP_DIR OPTS: one run per --eos-seeds seed (one with the config's), averaged when more than one
+  local dir=$1 opts=$2 seed run_dir runs=()
+  for seed in "${seeds[@]:-}"; do
+    run_dir=$dir
+    [ ${#runs[@]} -gt 0 ] && run_dir=${dir}_seed$seed
+    train "$run_dir" "$opts${seed:+ --set seed=$seed}" "${eos_cuts:-$train}"
     runs+=("$run_dir")
   done
-  if [ "$eos_seeds" -eq 1 ]; then
+  if [ ${#runs[@]} -eq 1 ]; then
     models+=("$dir/model")
   elif [ -f "${dir}_avg/model/model.pt" ] && ! $force; then
     log "${dir}_avg already averaged, skipping"
     models+=("${dir}_avg/model")
   else
-    log "average the last $average_last epochs of the $eos_seeds seeds -> ${dir}_avg/model"
+    log "average the last $average_last epochs of the ${#runs[@]} seeds -> ${dir}_avg/model"
     python -m asr.cli export average --overwrite --model-dir "$dir/model" --out "${dir}_avg/model" \
       --last "$average_last" "${runs[@]}" || die "averaging the seeds of $dir failed"
     models+=("${dir}_avg/model")
