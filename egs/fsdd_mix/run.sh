@@ -75,7 +75,7 @@ eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt,
 eos_chunk_sizes=8     # stage 5: the <eos> runs train at 320 ms chunks only, the chunk stage 6 decodes with
                       # (README, SURT: ORC-WER 6.65 -> 5.98% beam 4, 7.00 -> 6.49% greedy; "": the config's chunks)
 eos_seeds="42 43"     # stage 5: each <eos> fine-tuning trained with these seeds and averaged (exp/surt_avg,
-                      # exp/surt_win1.0_avg; README, SURT: 6.11% and 5.40% beam 4 alone, 5.09% averaged)
+                      # exp/surt_win1.0_avg; README, SURT: single seeds 5.40-6.95% beam 4, averages 5.09-5.42%)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh

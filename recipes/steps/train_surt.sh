@@ -36,7 +36,8 @@
 #     runs once per seed (S1 in EXP_ROOT/surt, the others in surt_seed<S>, surt_win1.0_seed<S>, ...;
 #     "": once, with the config's seed), and with two or more EXP_ROOT/surt_avg, surt_win1.0_avg, ...
 #     average the last --average-last epochs of the runs; they stand for the fine-tuning in surt_models.txt (README, SURT: two seeds of one
-#     fine-tuning read 6.11% and 5.40% ORC-WER, their average 5.09%).
+#     fine-tuning read 6.11% and 5.40% ORC-WER, their average 5.09%;
+#     a third 6.95%, the three averaged 5.42%).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
 #     the last joint run, then the <eos> models), for the recipe's endpoint table.
 set -euo pipefail
