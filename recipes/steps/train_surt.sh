@@ -137,7 +137,7 @@ if [ -n "$eos_chunk_sizes" ]; then
   finetune_opt="$finetune_opt --set model.chunk_sizes=[${eos_chunk_sizes// /,}] --set model.full_context_prob=0"
 fi
 read -r -a seeds <<< "$eos_seeds"
-finetune() {  # finetune EXP_DIR OPTS: one run per --eos-seeds seed (one with the config's), averaged when more than one
+finetune() {  # finetune EXP_DIR OPTS: a run per --eos-seeds seed (none given: one, the config's seed), averaged if 2+
   local dir=$1 opts=$2 seed run_dir runs=()
   for seed in "${seeds[@]:-}"; do
     run_dir=$dir
