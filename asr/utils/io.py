@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
-def _publish(tmp: str | os.PathLike, target: Path) -> None:
-    """Give ``tmp`` the mode a plain ``open()`` would (mkstemp makes it 0600), then rename it over ``target``."""
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    return umask
+
+
+def _publish(tmp: str | os.PathLike, target: Path) -> None:
+    """Give ``tmp`` the mode a plain ``open()`` would (mkstemp makes it 0600), then rename it over ``target``."""
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, target)
 
 
@@ -69,9 +74,7 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        os.chmod(tmp, 0o777 & ~_umask())  # as a plain mkdir would make it (mkdtemp makes it 0700)
         old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))

@@ -74,6 +74,17 @@ train() {  # train EXP_DIR OPTS [TRAIN_CUTS]
   steps/train_transducer.sh --cmd "$cmd" --nproc "$nproc" --force "$force" --opts "$2" \
     "$config" "$lang_dir" "$1" "$dev" "${3:-$train}"
 }
+average() {  # average OUT_MODEL_DIR MODEL_DIR RUN_DIR...: the last --average-last epochs of each run, one model dir
+  local out=$1 model_dir=$2
+  shift 2
+  if [ -f "$out/model.pt" ] && ! $force; then
+    log "${out%/model} already averaged, skipping"
+  else
+    log "average the last $average_last epochs of each of $* -> $out"
+    python -m asr.cli export average --overwrite --model-dir "$model_dir" --out "$out" --last "$average_last" "$@" ||
+      die "averaging $* failed"
+  fi
+}
 
 if [ -n "$init_from" ] && [ ! -f "$init_from/config.json" ]; then
   die "--init-from $init_from is not a model dir: train the single-talker model first, or give --init-from '' to train from scratch"
@@ -118,15 +129,8 @@ for spec in "${runs[@]}"; do
   joint_dirs+=("$dir")
 done
 if [ "$average_runs" -gt 1 ]; then
-  dir=$exp_root/surt_noeos_avg
-  if [ -f "$dir/model/model.pt" ] && ! $force; then
-    log "$dir already averaged, skipping"
-  else
-    log "average the last $average_last epochs of each of the last $average_runs joint runs -> $dir/model"
-    python -m asr.cli export average --overwrite --model-dir "$init_from" --out "$dir/model" --last "$average_last" \
-      "${joint_dirs[@]: -$average_runs}" || die "averaging the joint runs failed"
-  fi
-  init_from=$dir/model
+  average "$exp_root/surt_noeos_avg/model" "$init_from" "${joint_dirs[@]: -$average_runs}"
+  init_from=$exp_root/surt_noeos_avg/model
 fi
 models+=("$init_from")
 
@@ -147,13 +151,8 @@ finetune() {  # finetune EXP_DIR OPTS: a run per --eos-seeds seed (none given: o
   done
   if [ ${#runs[@]} -eq 1 ]; then
     models+=("$dir/model")
-  elif [ -f "${dir}_avg/model/model.pt" ] && ! $force; then
-    log "${dir}_avg already averaged, skipping"
-    models+=("${dir}_avg/model")
   else
-    log "average the last $average_last epochs of the ${#runs[@]} seeds -> ${dir}_avg/model"
-    python -m asr.cli export average --overwrite --model-dir "$dir/model" --out "${dir}_avg/model" \
-      --last "$average_last" "${runs[@]}" || die "averaging the seeds of $dir failed"
+    average "${dir}_avg/model" "$dir/model" "${runs[@]}"
     models+=("${dir}_avg/model")
   fi
 }
