@@ -55,6 +55,17 @@ def error_kinds(wer) -> str:
     return f"{wer.substitutions} / {wer.deletions} / {wer.insertions}"
 
 
+def row_labels(model_dirs: list[Path]) -> list[str]:
+    """A row's name and output file for each model dir: its parent (``exp/NAME/model``), or
+    ``parent/name`` where two dirs share a parent, so that no row overwrites another's output."""
+    labels = [d.parent.name for d in model_dirs]
+    labels = [f"{d.parent.name}/{d.name}" if labels.count(label) > 1 else label for d, label in zip(model_dirs, labels)]
+    repeated = sorted({str(d) for d, label in zip(model_dirs, labels) if labels.count(label) > 1})
+    if repeated:
+        raise SystemExit(f"--surt: {', '.join(repeated)} would share a row name; give each dir once")
+    return labels
+
+
 def run_row(model_dir: Path, ids: list[str], waves: list[np.ndarray], chunk_ms: int, batch: int, out: Path | None,
             eos_bias: float = 0.0, blank_penalty: float = 0.0, eos_min_silence: float = 0.0,
             eos_to_predictor: bool = True, method: str = "greedy_search", beam: int = 4,
@@ -154,7 +165,7 @@ def main() -> None:
             seconds = sum(c.duration for c in unique)
             rows.append(("single-talker model on the strings unmixed (floor)", f"{wer.wer:.2f}", error_kinds(wer.total),
                          "-", "-", "-", "-", f"{cpu / seconds:.3f}"))
-    for model_dir in args.surt:
+    for model_dir, label in zip(args.surt, row_labels(args.surt)):
         loaded = load_model_dir(model_dir)
         rate = loaded.feature_options.sample_rate
         has_eos = loaded.config.eos_id >= 0
@@ -165,7 +176,7 @@ def main() -> None:
                     suffix = ((f"_eosbias{bias:g}" if bias else "") + (f"_blankpenalty{penalty:g}" if penalty else "")
                               + (f"_eossilence{silence:g}" if silence else "") + ("_eosunfed" if fed == "false" else "")
                               + search_suffix)
-                    out = args.out_dir / f"{model_dir.parent.name}{suffix}.jsonl" if args.out_dir else None
+                    out = args.out_dir / f"{label.replace('/', '_')}{suffix}.jsonl" if args.out_dir else None
                     _, results, cpu = run_row(model_dir, ids, waves(rate), args.chunk_ms, args.batch, out,
                                               eos_bias=bias, blank_penalty=penalty, eos_min_silence=silence,
                                               eos_to_predictor=fed == "true", **search)
@@ -174,7 +185,7 @@ def main() -> None:
                     eos += ", not fed to the predictor" if fed == "false" else ""
                     eos += f", confirmed after {silence:g} s" if silence else ""
                     eos += search_label
-                    score(f"SURT {model_dir.parent.name} ({eos})", results, cpu)
+                    score(f"SURT {label} ({eos})", results, cpu)
 
     header = ("system", "ORC-WER %", "sub / del / ins", "EP50 s", "EP90 s", "early cutoff", "missed", "RTF")
     print(f"{len(sessions)} sessions, {audio_seconds / 60:.1f} min, {args.chunk_ms} ms chunks, 1 thread, "

@@ -315,8 +315,10 @@ def test_spec_augment_on_the_channels_moves_from_the_dataset_to_the_model(tmp_pa
 
 def test_surt_endpoint_bench_prints_every_row_with_either_search(tmp_path) -> None:
     """bench/surt_endpoint.py: the single-talker rows (on the mixtures, and the floor on the
-    source strings unmixed) and a SURT row, with greedy and with modified beam search."""
+    source strings unmixed) and a SURT row, with greedy and with modified beam search; two model
+    dirs under one parent get rows and output files of their own."""
     import os
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
@@ -333,19 +335,24 @@ def test_surt_endpoint_bench_prints_every_row_with_either_search(tmp_path) -> No
     single_config = tiny_config(vocab_size=load_model_dir(surt.export_dir).config.vocab_size)
     single_dir = save_model_dir(tmp_path / "single", build_model(single_config), single_config, tmp_path / "lang")
 
-    def bench(*options: str) -> list[str]:
+    sibling = shutil.copytree(surt.export_dir, surt.export_dir.parent / "model_b")
+
+    def bench(*options: str, surt_dirs: tuple[Path, ...] = (surt.export_dir,)) -> list[str]:
         out = subprocess.run(
             [sys.executable, str(repo / "bench" / "surt_endpoint.py"), "--mixtures", str(tmp_path / "sessions.jsonl.gz"),
              "--sources", str(tmp_path / "sources.jsonl.gz"), "--single-talker", str(single_dir),
-             "--surt", str(surt.export_dir), "--out-dir", str(tmp_path / "bench"), *options],
+             "--surt", *map(str, surt_dirs), "--out-dir", str(tmp_path / "bench"), *options],
             capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(repo)})
         assert out.returncode == 0, out.stderr
         return [line for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
 
-    greedy = bench()
+    greedy = bench(surt_dirs=(surt.export_dir, sibling))
     assert [row.split(" | ")[0] for row in greedy] == [
         "| single-talker model on the mixtures (rule 2)", "| single-talker model on the strings unmixed (floor)",
-        "| SURT exp (<eos>)"]
+        f"| SURT exp/{surt.export_dir.name} (<eos>)", "| SURT exp/model_b (<eos>)"]
+    assert greedy[2].split(" | ")[1:-1] == greedy[3].split(" | ")[1:-1]  # the same weights; RTF aside
+    assert (tmp_path / "bench" / f"exp_{surt.export_dir.name}.jsonl").is_file()
+    assert (tmp_path / "bench" / "exp_model_b.jsonl").is_file()
     beam = bench("--method", "modified_beam_search", "--beam", "2", "--method-option", "max_sym_per_frame=2")
     assert beam[2].startswith("| SURT exp (<eos>, beam 2, max_sym_per_frame 2) | ")
     assert (tmp_path / "bench" / "exp_beam2_max_sym_per_frame2.jsonl").is_file()
