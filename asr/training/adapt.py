@@ -251,11 +251,21 @@ def _batches(sentences: Sequence[Sequence[int]], batch_size: int, generator: tor
 @torch.no_grad()
 def ilm_cross_entropy(model: Transducer, sentences: Sequence[Sequence[int]], batch_size: int = 64) -> float:
     """Mean ILM cross-entropy (nats per token) of ``sentences``."""
-    total, count = 0.0, 0
-    for i in range(0, len(sentences), batch_size):
-        ce, _, n = ilm_terms(model, model, sentences[i:i + batch_size], predictor_grad=False)
-        total, count = total + float(ce), count + n
-    return total / max(count, 1)
+    ce, _, count = _summed_ilm_terms(model, model, sentences, batch_size)
+    return ce / max(count, 1)
+
+
+@torch.no_grad()
+def _summed_ilm_terms(model: Transducer, reference: Transducer, sentences: Sequence[Sequence[int]],
+                      batch_size: int = 64) -> tuple[float, float, int]:
+    """``ilm_terms`` summed over ``sentences``, in batches of similar lengths (padding a batch to
+    its longest sentence is what costs, and the sums do not depend on the order)."""
+    by_length = sorted(sentences, key=len)
+    total_ce, total_kl, count = 0.0, 0.0, 0
+    for i in range(0, len(by_length), batch_size):
+        ce, kl, n = ilm_terms(model, reference, by_length[i:i + batch_size], predictor_grad=False)
+        total_ce, total_kl, count = total_ce + float(ce), total_kl + float(kl), count + n
+    return total_ce, total_kl, count
 
 
 def adapt_model(model: Transducer, sentences: Sequence[Sequence[int]], config: AdaptConfig) -> AdaptStats:
@@ -301,13 +311,8 @@ def adapt_model(model: Transducer, sentences: Sequence[Sequence[int]], config: A
     stats.seconds = time.perf_counter() - start
     for p in model.parameters():
         p.requires_grad_(True)
-    stats.ilm_ce_after = ilm_cross_entropy(model, sentences)
-    with torch.no_grad():
-        total_kl, total_tokens = 0.0, 0
-        for i in range(0, len(sentences), 64):
-            _, kl, n = ilm_terms(model, reference, sentences[i:i + 64], predictor_grad=False)
-            total_kl, total_tokens = total_kl + float(kl), total_tokens + n
-        stats.kl_after = total_kl / max(total_tokens, 1)
+    ce, kl, count = _summed_ilm_terms(model, reference, sentences)
+    stats.ilm_ce_after, stats.kl_after = ce / max(count, 1), kl / max(count, 1)
     return stats
 
 
