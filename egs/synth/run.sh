@@ -195,6 +195,7 @@ fi
 
 target_cuts=data/fbank/synthnum_cuts_test.jsonl.gz
 lm=$exp_dir/lm/target_${lm_order}gram.arpa
+source_lm=$exp_dir/lm/source_${lm_order}gram.arpa
 ilma_model() {  # the model dir of one --update choice: the first is model_ilma
   local first=${ilma_updates%% *}
   if [ "$1" == "$first" ]; then echo $exp_dir/model_ilma; else echo $exp_dir/model_ilma_$1; fi
@@ -225,10 +226,20 @@ if [ $stage -le 8 ] && [ $ilma_stop -ge 8 ]; then
 fi
 
 if [ $stage -le 9 ] && [ $ilma_stop -ge 9 ]; then
-  log "Stage 9: token ${lm_order}-gram of the adaptation text ($lm)"
+  log "Stage 9: token ${lm_order}-grams of the adaptation text ($lm) and of the source text ($source_lm)"
   if ! stage_done $exp_dir/lm target_lm; then
     python -m asr.lm.train_token_lm --model-dir $exp_dir/model --text $ilma_dir/adapt_text.txt --order $lm_order --out $lm
     mark_done $exp_dir/lm target_lm
+  fi
+  # The control of the fusion rows: an n-gram of the text the model was trained on, no target
+  # sentence. What fusion with it gains on the target test is not the target domain (README, ILMA).
+  if ! stage_done $exp_dir/lm source_lm; then
+    mkdir -p $exp_dir/lm
+    cut -d' ' -f2- data/train/text > $exp_dir/lm/source_text.txt
+    [ -f data/train_extra/text_lm ] && cat data/train_extra/text_lm >> $exp_dir/lm/source_text.txt
+    python -m asr.lm.train_token_lm --model-dir $exp_dir/model --text $exp_dir/lm/source_text.txt --order $lm_order \
+      --out $source_lm
+    mark_done $exp_dir/lm source_lm
   fi
 fi
 
@@ -251,6 +262,8 @@ if [ $stage -le 11 ] && [ $ilma_stop -ge 11 ]; then
   done
   rows+=(--row "shallow fusion" $exp_dir/model modified_beam_search_lm_shallow_fusion lm=$lm lm_scale=$lm_scale)
   rows+=(--row "ILME fusion" $exp_dir/model modified_beam_search_ilme lm=$lm lm_scale=$lm_scale ilme_scale=$ilme_scale)
+  rows+=(--row "shallow fusion, ${lm_order}-gram of the source text" $exp_dir/model modified_beam_search_lm_shallow_fusion \
+    lm=$source_lm lm_scale=$lm_scale)
   eval "extra=($ilma_extra_rows)"  # quoted labels with spaces
   force_opt=
   [ "$force" == true ] && force_opt=--force
