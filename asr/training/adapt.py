@@ -205,8 +205,8 @@ def ilm_terms(model: Transducer, reference: Transducer, sentences: Sequence[Sequ
     y, y_lens = pad_targets(sentences, model.blank_id, next(model.parameters()).device)
     mask = torch.arange(y.size(1), device=y.device)[None, :] < y_lens[:, None]  # (N, U)
     log_probs = _ilm_positions(model, y, predictor_grad)
-    with torch.no_grad():
-        ref_log_probs = _ilm_positions(reference, y, False)
+    with torch.no_grad():  # scoring a model against itself (ilm_cross_entropy) needs one pass, not two
+        ref_log_probs = log_probs.detach() if reference is model else _ilm_positions(reference, y, False)
     keep = [v for v in range(log_probs.size(-1)) if v != model.blank_id]
     p_log, q_log = log_probs[..., keep], ref_log_probs[..., keep]
     if teacher is None:
