@@ -81,7 +81,7 @@ def export_average(model_dir: str | Path, checkpoints: Sequence[str | Path], out
 
     The checkpoints may come from several runs of one lineage, each started from the one before
     (``init_from``): the last epochs of two such runs average to a better model than either run's
-    own average (README, SURT). ``ModelDirError`` when a checkpoint's weights do not fit
+    own average (docs/surt.md). ``ModelDirError`` when a checkpoint's weights do not fit
     ``model_dir``'s architecture; ``out`` is written atomically (``FileExistsError`` when it exists
     and not ``overwrite``).
     """

@@ -21,7 +21,7 @@ estimator pretrains on the separation alone, the step before joint training.
 
 ``<eos>`` in the targets from the first step kept the model on the blank plateau, and a plain
 transducer too (single-talker FSDD strings: dev loss 0.51 at epoch 7 with ``<eos>``, 0.11
-without; README, SURT). A SURT model is therefore trained without it first (``eos_id=-1``) and
+without; docs/surt.md). A SURT model is therefore trained without it first (``eos_id=-1``) and
 fine-tuned with it (``init_from`` may change ``eos_id``: asr/training/loop.py), as egs/fsdd_mix does.
 
 Streaming (``init_states`` / ``infer``): ``SurtState`` = the mask estimator's ``UnmixState``

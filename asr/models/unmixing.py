@@ -30,7 +30,7 @@ Two ways to apply a mask (``mask_domain``):
   features stay on the scale the encoder's normalization saw. ``forward`` then returns the
   log-masks ``log(sigmoid(z)) <= 0``, and ``apply`` adds them.
 Measured on single-talker FSDD strings through SURT (no ``<eos>``), the two reach the same dev
-loss (0.112 linear, 0.111 log at epoch 8; README, SURT), so ``"linear"`` stays the default.
+loss (0.112 linear, 0.111 log at epoch 8; docs/surt.md), so ``"linear"`` stays the default.
 """
 
 from __future__ import annotations

@@ -454,7 +454,7 @@ def _augmentations(config: TrainConfig) -> tuple[dict[str, Any], Callable[[Tenso
     SpecAugment's masked bins and frames hold the mean feature, which no mask of the mixture turns
     into the sources, so they only add loss the estimator cannot learn from (egs/fsdd_mix: train
     mask loss 5.3 per frame against 2.5 on dev with it; from scratch, dev 4.55 after 5 epochs
-    without it against 6.63 with it; README, SURT)."""
+    without it against 6.63 with it; docs/surt.md)."""
     if config.loss.unmixer_only:
         if config.data.spec_augment.enabled or config.data.frequency_warp.enabled:
             log.info("loss.unmixer_only: SpecAugment and frequency warping off (the sources are not augmented)")

@@ -25,7 +25,7 @@
 #   5 train SURT (steps/train_surt.sh, whose header says more), starting from the single-talker
 #     FSDD model (--init-from): exp/unmix_pre, exp/unmix_pre2, ...: the mask estimator alone on the
 #     channel sources, one run per --unmixer-epochs entry ("15 15 15 15 15": 75
-#     epochs at ~1.3-1.9 min; each run of 15 took ORC-WER down 1-11 points: README);
+#     epochs at ~1.3-1.9 min; each run of 15 took ORC-WER down 1-11 points: docs/surt.md);
 #     exp/surt_noeos, surt_noeos2, ...: everything jointly, without <eos> (rule endpointing), one
 #     run on the train sessions per --joint-epochs entry (~2.5 min an epoch), then one of
 #     --fresh-epochs on each fresh set (~7.5 min an epoch), each from the one before with the
@@ -39,7 +39,7 @@
 #     trained once per --eos-seeds seed (exp/surt, exp/surt_seed43, ...) and averaged (exp/surt_avg, ...)
 #   6 the endpoint table (bench/surt_endpoint.py): ORC-WER, EP50, EP90, early cutoff, RTF; each <eos> model
 #     also with greedy search's eos_to_predictor=false and each <eos> confirmed after 0.4 s without a token
-#     (eos_min_silence, chosen on the dev sessions: README) -> exp/bench_table.md; then every row again with
+#     (eos_min_silence, chosen on the dev sessions: docs/surt.md) -> exp/bench_table.md; then every row again with
 #     modified beam search (beam 4) -> exp/bench_beam_table.md
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -55,27 +55,27 @@ force=false
 num_train=2000
 num_dev=150
 num_test=300
-eos_penalties=""    # stage 5: delay penalties on the <eos> arcs (exp/surt_ep<P>; README: they did not advance endpoints)
+eos_penalties=""    # stage 5: delay penalties on the <eos> arcs (exp/surt_ep<P>; docs/surt.md: they did not advance endpoints)
 single_talker_model=../fsdd/exp/transducer_idx/model
 mask_loss=0           # > 0: stage 2 writes channel sources (~2x the session audio) and stage 5 trains the mask loss
 nproc=1
 joint_epochs="8 8"    # stage 5: the joint runs on the train sessions (exp/surt_noeos, surt_noeos2; "": one of the config's num_epochs)
-fresh_sets=2          # stages 2-5: train sets simulated anew, one more joint run on each (README, SURT: the first took
+fresh_sets=2          # stages 2-5: train sets simulated anew, one more joint run on each (docs/surt.md: the first took
                       # ORC-WER 7.89 -> 7.23%; the second alone did not help, averaged with the first it does)
 num_fresh=6000        # stage 2: sessions of each fresh set (11.4 h)
 fresh_epochs=6        # stage 5: epochs of the joint run on each fresh set
 average_runs=2        # stage 5: the <eos> runs start from the last 3 epochs of the last this many joint runs averaged
-                      # (exp/surt_noeos_avg; README: beam-4 ORC-WER 5.50% / 6.26% for the two fresh runs, 5.02% averaged)
+                      # (exp/surt_noeos_avg; docs/surt.md: beam-4 ORC-WER 5.50% / 6.26% for the two fresh runs, 5.02% averaged)
 eos_window_penalties="1.0"  # stage 5: endpoint-window penalties of the <eos> fine-tuning runs (exp/surt_win<P>)
 # stage 5: the window, seconds from each sentence's supervision end, which lies 0.15 s after its last digit:
 # 0.40-0.70 s of silence, since pauses inside a string reach 0.40 s (bench/endpoint_oracle.py: no causal
-# rule avoids early cutoffs on less); README: EP90 -42% against no penalty, where 0.1-0.4 s gave -7%
+# rule avoids early cutoffs on less); docs/surt.md: EP90 -42% against no penalty, where 0.1-0.4 s gave -7%
 eos_window="0.25 0.55"
 eos_epochs=3          # stage 5: epochs of each <eos> fine-tuning run (exp/surt, exp/surt_ep<P>), on the train sessions
 eos_chunk_sizes=8     # stage 5: the <eos> runs train at 320 ms chunks only, the chunk stage 6 decodes with
-                      # (README, SURT: ORC-WER 6.65 -> 5.98% beam 4, 7.00 -> 6.49% greedy; "": the config's chunks)
+                      # (docs/surt.md: ORC-WER 6.65 -> 5.98% beam 4, 7.00 -> 6.49% greedy; "": the config's chunks)
 eos_seeds="42 43"     # stage 5: each <eos> fine-tuning trained with these seeds and averaged (exp/surt_avg,
-                      # exp/surt_win1.0_avg; README, SURT: single seeds 5.40-6.95% beam 4, averages 5.09-5.42%)
+                      # exp/surt_win1.0_avg; docs/surt.md: single seeds 5.40-6.95% beam 4, averages 5.09-5.42%)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
 . utils/parse_options.sh

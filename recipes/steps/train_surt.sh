@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train SURT (asr/models/surt.py) in the steps that work (README, SURT), each a
+# Train SURT (asr/models/surt.py) in the steps that work (docs/surt.md), each a
 # steps/train_transducer.sh run that starts from the one before:
 #
 #   steps/train_surt.sh [--cmd run.pl] [--nproc 1] [--force false] [--init-from MODEL_DIR]
@@ -22,9 +22,9 @@
 #     runs on TRAIN_CUTS, fading out over the warm-up (the fresh sets need no channel sources).
 #   EXP_ROOT/surt_noeos_avg (--average-runs K > 1): a model dir whose weights average the last
 #     --average-last epoch checkpoints of each of the last K joint runs (`asr export average`); the
-#     <eos> fine-tunings start from it (README, SURT: the last two runs averaged beat either one).
+#     <eos> fine-tunings start from it (docs/surt.md: the last two runs averaged beat either one).
 #   EXP_ROOT/surt: <eos> fine-tuning from the last joint run (or its average) for --eos-epochs epochs on TRAIN_CUTS
-#     (3 there beat 1 on a fresh set of 3x the sessions: README), no penalty;
+#     (3 there beat 1 on a fresh set of 3x the sessions: docs/surt.md), no penalty;
 #     EXP_ROOT/surt_ep<P>: the same with the delay penalty P on the <eos> arcs (loss.eos_penalty);
 #     EXP_ROOT/surt_win<P>: the same with the endpoint window (loss.eos_window_penalty P outside
 #     --eos-window "START END", seconds from each sentence's end of speech). --eos-chunk-sizes "8":
@@ -35,7 +35,7 @@
 #     followed by less silence than a pause inside a sentence). --eos-seeds "S1 S2 ...": each fine-tuning
 #     runs once per seed (S1 in EXP_ROOT/surt, the others in surt_seed<S>, surt_win1.0_seed<S>, ...;
 #     "": once, with the config's seed), and with two or more EXP_ROOT/surt_avg, surt_win1.0_avg, ...
-#     average the last --average-last epochs of the runs; they stand for the fine-tuning in surt_models.txt (README, SURT: two seeds of one
+#     average the last --average-last epochs of the runs; they stand for the fine-tuning in surt_models.txt (docs/surt.md: two seeds of one
 #     fine-tuning read 6.11% and 5.40% ORC-WER, their average 5.09%;
 #     a third 6.95%, the three averaged 5.42%).
 #   EXP_ROOT/surt_models.txt: the model dirs to compare, one a line (the last pretraining run,
