@@ -10,7 +10,7 @@ every search, sherpa-onnx) reads the same distribution. What it buys: the token 
 longer shares a normaliser with blank, so the internal LM (the token softmax with the encoder
 removed) is exact, and text-only adaptation of the token rows (``asr adapt``) cannot move the
 blank probability. With the plain softmax it does: ILMA that sharpened the ILM on the target text
-raised deletions on both domains (README, text-only adaptation).
+raised deletions on both domains (docs/ilma.md).
 
 The two projections are separate methods so search projects each encoder frame and each
 predictor output once and reuses them; ``forward`` takes projected inputs by default, so it works

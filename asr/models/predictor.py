@@ -156,7 +156,7 @@ class LstmPredictor(Predictor):
 
         One ``torch.lstm_cell`` per layer with the LSTM's own weights: the same numbers as
         ``nn.LSTM`` on a length-1 sequence, in about half its time on a CPU thread at search batch
-        sizes, where the predictor steps are a large share of decoding (README, text-only adaptation)."""
+        sizes, where the predictor steps are a large share of decoding (docs/ilma.md)."""
         x = _embed(self.embedding, tokens.to(torch.int64)[:, None])[:, 0]
         hs, cs = [], []
         for layer in range(self.num_layers):
