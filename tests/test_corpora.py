@@ -137,6 +137,35 @@ def test_fsdd_connected_strings(fake_fsdd, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_fsdd_pause_range_changes_the_strings_audio_and_its_dir(fake_fsdd, tmp_path):
+    """A shorter pause range gives strings whose pauses stay inside it, written to a dir of their
+    own: the default strings' wavs, which a rerun reuses by name, are never taken for them."""
+    base = fsdd.FsddConfig(seed=1, test_speakers=("cat",), dev_speakers=("bob",), connected_ratio=0.1,
+                           test_connected_ratio=0.1)
+    short = replace(base, min_pause=0.01, max_pause=0.05)
+    assert base.connected_dir_name == "fsdd_connected"
+    assert short.connected_dir_name == "fsdd_connected_pause0.01-0.05"
+    default_splits = fsdd.prepare(fake_fsdd, tmp_path, base)
+    short_splits = fsdd.prepare(fake_fsdd, tmp_path, short)  # the same output dir
+    defaults = {c.id: c for c in default_splits["train_idx"] if "-conn-" in c.id}
+    shorts = [c for c in short_splits["train_idx"] if "-conn-" in c.id]
+    assert shorts and {c.id for c in shorts} == set(defaults)
+    longer = 0
+    for cut in shorts:
+        assert Path(cut.recording.sources[0].source).parent.name == "fsdd_connected_pause0.01-0.05"
+        sources = cut.supervisions[0].custom["sources"]
+        source_seconds = sum(0.1 + 0.01 * int(s.split("-")[2]) for s in sources)
+        pauses = cut.duration - source_seconds - 2 * short.edge_silence
+        assert (len(sources) - 1) * 0.01 - 0.01 <= pauses <= (len(sources) - 1) * 0.05 + 0.01
+        longer += defaults[cut.id].duration > cut.duration + 1e-6
+    assert longer == len(shorts)  # every string of >= 3 digits has pauses of 0.05-0.40 s by default
+    with pytest.raises(ValueError, match="min_pause <= max_pause, got 0.3 and 0.1"):
+        fsdd.FsddConfig(min_pause=0.3, max_pause=0.1)
+    with pytest.raises(SystemExit, match="min_pause <= max_pause"):
+        fsdd.main(["prepare", str(fake_fsdd), str(tmp_path / "bad"), "--min-pause", "0.3", "--max-pause", "0.1"])
+    assert not (tmp_path / "bad").exists()
+
+
 def test_fsdd_bad_name(tmp_path):
     save_audio(tmp_path / "recordings" / "1_amy_x.wav", make_tone(seconds=0.1, sample_rate=8000), 8000)
     with pytest.raises(DataDirError, match="1_amy_x.wav"):

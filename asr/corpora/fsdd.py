@@ -3,7 +3,7 @@
 Recordings are ``{digit}_{speaker}_{index}.wav``, 8 kHz mono. Besides the isolated digits, each
 split gets connected digit strings (3 to 10 digits, phone-number-like) made by concatenating
 recordings of ONE speaker from that split with random pauses between them; the strings are
-written as real 8 kHz wav files under ``<output_dir>/connected/`` (the feature stage resamples to
+written as real 8 kHz wav files under ``<output_dir>/fsdd_connected/`` (the feature stage resamples to
 16 kHz, as for the isolated files). Everything is reproducible from ``seed``.
 
 Two split schemes, both written by ``prepare`` (split names carry the scheme as suffix):
@@ -61,6 +61,19 @@ class FsddConfig:
     dev_speakers: tuple[str, ...] = ("lucas",)
     test_indices: tuple[int, int] = (5, 9)  # inclusive range
     dev_indices: tuple[int, int] = (10, 14)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_pause <= self.max_pause:
+            raise ValueError(f"FSDD pauses: need 0 <= min_pause <= max_pause, got {self.min_pause} and {self.max_pause}")
+
+    @property
+    def connected_dir_name(self) -> str:
+        """Where the strings' audio goes: its own dir for a pause range other than the default,
+        since an existing wav is reused by name and must have been made with the same pauses."""
+        default = FsddConfig.__dataclass_fields__
+        if (self.min_pause, self.max_pause) == (default["min_pause"].default, default["max_pause"].default):
+            return "fsdd_connected"
+        return f"fsdd_connected_pause{self.min_pause:g}-{self.max_pause:g}"
 
 
 @dataclass(frozen=True)
@@ -172,14 +185,15 @@ def prepare(
 ) -> dict[str, CutSet]:
     """Six splits (``{train,dev,test}_{spk,idx}``), each with isolated and connected cuts.
 
-    Connected audio goes to ``<output_dir>/fsdd_connected/``. Every connected cut lists the
-    isolated cut ids it was made from in ``supervision.custom["sources"]``.
+    Connected audio goes to ``<output_dir>/fsdd_connected/`` (``fsdd_connected_pause<MIN>-<MAX>/``
+    for other pause ranges). Every connected cut lists the isolated cut ids it was made from in
+    ``supervision.custom["sources"]``.
     """
     cfg = config or FsddConfig()
     recordings = scan(corpus_dir)
     if not recordings:
         raise DataDirError(f"{corpus_dir}: no FSDD recordings")
-    audio_dir = Path(output_dir) / "fsdd_connected"
+    audio_dir = Path(output_dir) / cfg.connected_dir_name
     result = {}
     for split, pool in split_recordings(recordings, cfg).items():
         isolated = [make_cut(r.cut_id, r.path, DIGIT_WORDS[r.digit], r.speaker) for r in pool]
@@ -195,12 +209,21 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
                         help="connected strings per isolated recording in train and dev")
     parser.add_argument("--test-connected-ratio", type=float, default=FsddConfig.test_connected_ratio,
                         help="connected strings per isolated recording in test")
+    parser.add_argument("--min-pause", type=float, default=FsddConfig.min_pause,
+                        help="seconds of silence between the digits of a string: at least")
+    parser.add_argument("--max-pause", type=float, default=FsddConfig.max_pause,
+                        help="and at most (drawn uniformly); a string's end can be told from a pause "
+                             "only after a silence longer than this")
 
 
 def _prepare_cli(corpus_dir: Path, output_dir: Path, seed: int, connected_ratio: float,
-                 test_connected_ratio: float) -> dict[str, CutSet]:
-    return prepare(corpus_dir, output_dir, FsddConfig(seed=seed, connected_ratio=connected_ratio,
-                                                      test_connected_ratio=test_connected_ratio))
+                 test_connected_ratio: float, min_pause: float, max_pause: float) -> dict[str, CutSet]:
+    try:
+        config = FsddConfig(seed=seed, connected_ratio=connected_ratio, test_connected_ratio=test_connected_ratio,
+                            min_pause=min_pause, max_pause=max_pause)
+    except ValueError as error:
+        raise SystemExit(f"python -m asr.corpora.fsdd prepare: {error}") from None
+    return prepare(corpus_dir, output_dir, config)
 
 
 CONNECTED_TAG = "-conn-"  # in the ids of connected strings: {speaker}-conn-{split}-{n}

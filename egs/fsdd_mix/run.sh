@@ -9,10 +9,13 @@
 #            [--eos-epochs 3] [--eos-chunk-sizes 8] [--eos-seeds "42 43"]
 #            [--init-from ../fsdd/exp/transducer_idx/model]
 #            [--unmixer-epochs "15 15 15 15 15"] [--eos-window-penalties "1.0"] [--eos-window "0.25 0.55"]
+#            [--max-pause 0.40]
 #
 # Stages:
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
-#   1 prepare FSDD (isolated + connected strings, *_idx splits) -> data/manifests/fsdd_cuts_*.jsonl.gz
+#   1 prepare FSDD (isolated + connected strings, *_idx splits) -> data/manifests/fsdd_cuts_*.jsonl.gz;
+#     the pauses inside a string are uniform in 0.05..--max-pause s (a changed value needs --force true
+#     or a fresh copy of this dir, since the stages after it are skipped on rerun)
 #   2 simulate sessions from the connected strings of each split (asr.corpora.mixtures):
 #     train/dev: 1-3 alternating utterances of two speakers, overlap ratio uniform in 0..1 (10% none);
 #     test: exactly two utterances (two-talker mixtures) -> data/manifests/fsddmix_cuts_<split>.jsonl.gz,
@@ -78,6 +81,11 @@ eos_seeds="42 43"     # stage 5: each <eos> fine-tuning trained with these seeds
                       # exp/surt_win1.0_avg; docs/surt.md: single seeds 5.40-6.95% beam 4, averages 5.09-5.42%)
 init_from=../fsdd/exp/transducer_idx/model  # stage 5: the single-talker model SURT's recognizer starts from ("": scratch)
 unmixer_epochs="15 15 15 15 15"  # stage 5: the mask estimator's pretraining runs (learning rate restarted each; 0: none)
+# stage 1: the longest pause inside a string. No causal endpointer tells a string's end from a pause
+# before the silence outlasts it: at 0.40 (the FSDD recipe's strings, every model in docs/surt.md) the
+# best one with <= 2% early cutoffs has EP50 0.41 s, above the 0.2 s (bench/endpoint_oracle.py;
+# README, SURT). Shorter pauses also want --eos-window moved earlier, as the window follows it.
+max_pause=0.40
 . utils/parse_options.sh
 . utils/log.sh
 . utils/done_marker.sh
@@ -86,7 +94,7 @@ lang_dir=data/lang_char_eos
 train_config=conf/train_surt.yaml
 
 steps/data_stages.sh --stage $stage --stop-stage $(( stop_stage < 1 ? stop_stage : 1 )) --force $force --nj $nj \
-  --feats-cmd "$feats_cmd" --prepare-opts "--seed $seed" --splits "train_idx dev_idx test_idx" \
+  --feats-cmd "$feats_cmd" --prepare-opts "--seed $seed --max-pause $max_pause" --splits "train_idx dev_idx test_idx" \
   fsdd "$data_dir" $lang_dir data/train_idx/text
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
