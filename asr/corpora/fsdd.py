@@ -70,8 +70,7 @@ class FsddConfig:
     def connected_dir_name(self) -> str:
         """Where the strings' audio goes: its own dir for a pause range other than the default,
         since an existing wav is reused by name and must have been made with the same pauses."""
-        default = FsddConfig.__dataclass_fields__
-        if (self.min_pause, self.max_pause) == (default["min_pause"].default, default["max_pause"].default):
+        if (self.min_pause, self.max_pause) == (FsddConfig.min_pause, FsddConfig.max_pause):  # the defaults
             return "fsdd_connected"
         return f"fsdd_connected_pause{self.min_pause:g}-{self.max_pause:g}"
 
