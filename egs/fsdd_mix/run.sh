@@ -15,7 +15,7 @@
 #   0 download (or locate) FSDD in --data-dir (../shared/data works: it holds fsdd/recordings)
 #   1 prepare FSDD (isolated + connected strings, *_idx splits) -> data/manifests/fsdd_cuts_*.jsonl.gz;
 #     the pauses inside a string are uniform in 0.05..--max-pause s (a changed value needs --force true
-#     or a fresh copy of this dir, since the stages after it are skipped on rerun)
+#     or a copy of this dir's recipe files without data/ and exp/, whose done markers skip the stages)
 #   2 simulate sessions from the connected strings of each split (asr.corpora.mixtures):
 #     train/dev: 1-3 alternating utterances of two speakers, overlap ratio uniform in 0..1 (10% none);
 #     test: exactly two utterances (two-talker mixtures) -> data/manifests/fsddmix_cuts_<split>.jsonl.gz,
